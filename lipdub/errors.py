@@ -1,0 +1,44 @@
+"""The error types lipdub raises on purpose.
+
+Every error a user can cause (bad manifest, missing file, unreadable media, missing weights) is a
+:class:`LipdubError` whose message is one line naming the file and the problem. The CLI prints it
+without a traceback and exits with :attr:`LipdubError.exit_code`.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_JOB_FAILED = 1
+EXIT_USAGE = 2
+
+
+class LipdubError(Exception):
+    """A problem the user can fix; the message says what and where."""
+
+    exit_code: int = EXIT_JOB_FAILED
+
+
+class ConfigError(LipdubError):
+    """lipdub.toml, shots.yaml, a preset or a command-line option is wrong."""
+
+    exit_code = EXIT_USAGE
+
+
+class MediaError(LipdubError):
+    """A video or audio file is missing, unreadable, or not what lipdub can process."""
+
+
+class PluginError(LipdubError):
+    """A plugin could not be loaded, or two plugins claim one name for a stage."""
+
+    exit_code = EXIT_USAGE
+
+
+class WeightsError(LipdubError):
+    """A checkpoint is missing, tampered with, or does not match its config."""
+
+
+class DeviceError(LipdubError):
+    """The requested compute device (e.g. CUDA) is not available."""
+
+    exit_code = EXIT_USAGE

@@ -1,0 +1,1 @@
+"""Rendering: the per-shot pipeline, its events, and the executors that run shot jobs."""

@@ -1,0 +1,1 @@
+"""Built-in lipdub plugins, registered through the same hooks a third party uses."""

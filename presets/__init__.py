@@ -1,0 +1,1 @@
+"""Named quality/speed presets (YAML files beside this module)."""

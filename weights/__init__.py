@@ -1,0 +1,1 @@
+"""Bundled checkpoints: manifest.toml plus small safetensors files with JSON configs."""
