@@ -1,1 +1,1 @@
-"""lipdub.media."""
+"""Media I/O: frame-exact streaming decode, streaming encode, audio decode/resample, muxing."""
