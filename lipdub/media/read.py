@@ -269,39 +269,50 @@ def _frame_grid(
 ) -> tuple[Fraction, np.ndarray]:
     """The exact frame rate and each timestamp's slot on the constant-rate frame grid.
 
-    A constant-rate stream with a few frames missing (a common capture fault) is conformed: the
-    gaps become slots that repeat the previous frame. A stream whose frame durations are not
-    whole multiples of one frame is variable-rate and refused.
+    The container's declared rates are tried first, then the median frame duration; the first
+    rate on whose grid every timestamp lands (within rounding of the time base) wins. A
+    constant-rate stream with a few frames missing (a common capture fault) is conformed: the
+    gaps become slots that repeat the previous frame. Anything else is variable-rate and refused.
     """
     tb = Fraction(stream.time_base)
     ticks = np.asarray(pts, dtype=np.int64) - pts[0]
     deltas = np.diff(ticks)
-    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    candidates = [stream.average_rate, stream.guessed_rate, stream.base_rate]
     if deltas.size:
-        typical = Fraction(int(np.median(deltas))) * tb  # Most frames have the nominal duration.
-        if not rate or abs(float(1 / typical) / float(rate) - 1.0) > 0.01:
-            rate = 1 / typical
-    if not rate:
+        candidates.append(1 / (Fraction(int(np.median(deltas))) * tb))
+    tried = []
+    for rate in candidates:
+        if not rate:
+            continue
+        rate = Fraction(rate).limit_denominator(1001)
+        slots = _fit_grid(ticks, rate, tb, conform)
+        if slots is not None:
+            return rate, slots
+        tried.append(rate)
+    if not tried:
         raise MediaError(f"{path}: cannot tell the frame rate")
-    rate = Fraction(rate).limit_denominator(1001)
+    durations = deltas * float(tb) * 1000
+    rate = tried[0]
+    raise MediaError(
+        f"{path}: variable frame rate (frame durations from {durations.min():.1f} to "
+        f"{durations.max():.1f} ms); conform it to a constant rate first, e.g. "
+        f"ffmpeg -i IN -vf fps={float(rate):.3f} -c:v prores_ks OUT.mov, or set "
+        f"conform_vfr: true to repeat frames onto a {float(rate):.3f} fps grid"
+    )
+
+
+def _fit_grid(ticks: np.ndarray, rate: Fraction, tb: Fraction, conform: bool) -> np.ndarray | None:
+    """Slot of each timestamp on ``rate``'s grid, or None when they do not sit on it."""
     nominal = float(1 / (rate * tb))  # One frame's duration in time-base ticks.
     slots = np.rint(ticks / nominal).astype(np.int64)
-    off_grid = np.abs(ticks - slots * nominal)
-    holes = int(slots[-1]) + 1 - len(pts)
-    too_many_holes = holes > max(MAX_AUTO_FILLED_FRAMES, MAX_AUTO_FILLED_FRACTION * len(pts))
-    if deltas.size and (
-        off_grid.max() > VFR_TOLERANCE * nominal
-        or np.any(np.diff(slots) < 1)
-        or (too_many_holes and not conform)
-    ):
-        durations = deltas * float(tb) * 1000
-        raise MediaError(
-            f"{path}: variable frame rate (frame durations from {durations.min():.1f} to "
-            f"{durations.max():.1f} ms); conform it to a constant rate first, e.g. "
-            f"ffmpeg -i IN -vf fps={float(rate):.3f} -c:v prores_ks OUT.mov, or set "
-            f"conform_vfr: true to repeat frames onto a {float(rate):.3f} fps grid"
-        )
-    return rate, slots
+    # Timestamps are rounded to the time base, so allow a tick (or half a frame) of slack.
+    slack = max(1.0, min(VFR_TOLERANCE * nominal, 1.0 + 0.02 * nominal))
+    if np.abs(ticks - slots * nominal).max() > slack or np.any(np.diff(slots) < 1):
+        return None
+    holes = int(slots[-1]) + 1 - len(ticks)
+    if holes > max(MAX_AUTO_FILLED_FRAMES, MAX_AUTO_FILLED_FRACTION * len(ticks)) and not conform:
+        return None
+    return slots
 
 
 def _describe(

@@ -1,0 +1,172 @@
+"""Audio: decode any common format, apply a shot's offset and gain, fit it to the shot, resample.
+
+Samples are float32 arrays shaped (channels, samples) at the file's own rate; the dub is kept at
+its own rate for the output and resampled to 16 kHz mono only for the model.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from lipdub.errors import ConfigError, MediaError
+
+log = logging.getLogger(__name__)
+
+MODEL_RATE = 16_000  # The model's audio rate (DESIGN.md: 16 kHz mono).
+
+#: How a dub whose length differs from the shot's is made to fit (manifest key `audio_fit`).
+FIT_POLICIES = ("error", "pad", "trim", "pad-trim")
+
+
+@dataclass(frozen=True)
+class Audio:
+    """Decoded audio: float32 samples in [-1, 1], shaped (channels, samples)."""
+
+    samples: np.ndarray  # (C, N) float32.
+    rate: int  # Samples per second.
+
+    @property
+    def duration_s(self) -> float:
+        """Length in seconds."""
+        return self.samples.shape[1] / self.rate
+
+    @property
+    def channels(self) -> int:
+        """Number of channels."""
+        return self.samples.shape[0]
+
+
+def load_audio(path: str | Path, stream_index: int = 0) -> Audio:
+    """Decode an audio file (wav, flac, mp3, m4a, or a video's audio track) at its own rate.
+
+    Raises:
+        MediaError: missing file, no audio stream, or undecodable data.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise MediaError(f"{path}: no such file")
+    try:
+        container = av.open(str(path))
+    except av.error.FFmpegError as exc:
+        raise MediaError(f"{path}: not a readable audio file ({exc.strerror or exc})") from exc
+    with container:
+        if len(container.streams.audio) <= stream_index:
+            raise MediaError(f"{path}: has no audio stream")
+        stream = container.streams.audio[stream_index]
+        rate = stream.codec_context.sample_rate or stream.rate
+        channels = stream.codec_context.channels or 1
+        layout = "mono" if channels == 1 else "stereo" if channels == 2 else None
+        resampler = av.AudioResampler(format="fltp", layout=layout, rate=rate)
+        chunks = []
+        try:
+            for frame in container.decode(stream):
+                for out in resampler.resample(frame):
+                    chunks.append(out.to_ndarray())
+            for out in resampler.resample(None):
+                chunks.append(out.to_ndarray())
+        except av.error.FFmpegError as exc:
+            raise MediaError(f"{path}: audio decode failed ({exc})") from exc
+    if not chunks:
+        raise MediaError(f"{path}: the audio stream is empty")
+    samples = np.concatenate(chunks, axis=1).astype(np.float32, copy=False)
+    return Audio(samples=samples, rate=int(rate))
+
+
+def resample(audio: Audio, rate: int, mono: bool = False) -> Audio:
+    """Resample (and optionally down-mix to mono) with FFmpeg's resampler."""
+    samples = audio.samples.mean(axis=0, keepdims=True) if mono else audio.samples
+    if rate == audio.rate:
+        return Audio(np.ascontiguousarray(samples, dtype=np.float32), rate)
+    layout = "mono" if samples.shape[0] == 1 else "stereo"
+    if samples.shape[0] > 2:
+        samples, layout = samples.mean(axis=0, keepdims=True), "mono"
+    frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples), format="fltp", layout=layout)
+    frame.sample_rate = audio.rate
+    resampler = av.AudioResampler(format="fltp", layout=layout, rate=rate)
+    out = [f.to_ndarray() for f in resampler.resample(frame)]
+    out += [f.to_ndarray() for f in resampler.resample(None)]
+    result = np.concatenate(out, axis=1) if out else np.zeros((samples.shape[0], 0), np.float32)
+    expected = round(samples.shape[1] * rate / audio.rate)
+    result = _fit_length(result, expected)
+    return Audio(result.astype(np.float32, copy=False), rate)
+
+
+def to_model_audio(audio: Audio) -> np.ndarray:
+    """The model's input: 16 kHz mono float32, shaped (N,)."""
+    return resample(audio, MODEL_RATE, mono=True).samples[0]
+
+
+def apply_offset_gain(audio: Audio, offset_s: float, gain_db: float) -> Audio:
+    """Shift by ``offset_s`` (positive: the dub starts later, silence first) and apply gain."""
+    shift = round(offset_s * audio.rate)
+    samples = audio.samples
+    if shift > 0:
+        samples = np.pad(samples, ((0, 0), (shift, 0)))
+    elif shift < 0:
+        samples = samples[:, -shift:]
+    if gain_db:
+        samples = samples * np.float32(10 ** (gain_db / 20))
+    return Audio(np.ascontiguousarray(samples, dtype=np.float32), audio.rate)
+
+
+def samples_for_frames(frames: int, fps: Fraction, rate: int) -> int:
+    """Number of audio samples that span ``frames`` video frames exactly (rounded)."""
+    return round(Fraction(frames) / fps * rate)
+
+
+def fit_to_length(audio: Audio, samples: int, policy: str, what: str) -> tuple[Audio, str | None]:
+    """Make ``audio`` exactly ``samples`` long following ``policy``.
+
+    Returns the fitted audio and a warning (or None when it already fit within one sample).
+
+    Raises:
+        ConfigError: the lengths differ and the policy forbids the needed change.
+    """
+    if policy not in FIT_POLICIES:
+        raise ConfigError(f"audio_fit must be one of {', '.join(FIT_POLICIES)}, got {policy!r}")
+    have = audio.samples.shape[1]
+    diff_s = (have - samples) / audio.rate
+    if abs(have - samples) <= 1:
+        return Audio(_fit_length(audio.samples, samples), audio.rate), None
+    longer = have > samples
+    allowed = policy == "pad-trim" or (policy == "trim" and longer) or (policy == "pad" and not longer)
+    if not allowed:
+        fix = "trim" if longer else "pad"
+        raise ConfigError(
+            f"{what}: dub is {abs(diff_s):.3f} s {'longer' if longer else 'shorter'} than the shot; "
+            f"set audio_fit: {fix} (or pad-trim) to {fix} it, or fix the edit"
+        )
+    verb = "trimmed" if longer else "padded with silence"
+    warning = f"{what}: dub {verb} by {abs(diff_s):.3f} s to match the shot"
+    return Audio(_fit_length(audio.samples, samples), audio.rate), warning
+
+
+def mix(tracks: list[Audio]) -> Audio:
+    """Sum several stems (resampled to the first one's rate) into one mix, peak-limited to 1."""
+    if not tracks:
+        raise ValueError("nothing to mix")
+    rate = tracks[0].rate
+    channels = max(t.channels for t in tracks)
+    parts = [resample(t, rate) for t in tracks]
+    n = max(p.samples.shape[1] for p in parts)
+    out = np.zeros((channels, n), np.float32)
+    for p in parts:
+        s = np.broadcast_to(p.samples, (channels, p.samples.shape[1])) if p.channels == 1 else p.samples
+        out[: s.shape[0], : s.shape[1]] += s
+    peak = float(np.abs(out).max(initial=0.0))
+    if peak > 1.0:
+        log.warning("stem mix peaks at %.2f; scaled down to avoid clipping", peak)
+        out /= peak
+    return Audio(out, rate)
+
+
+def _fit_length(samples: np.ndarray, n: int) -> np.ndarray:
+    if samples.shape[1] >= n:
+        return np.ascontiguousarray(samples[:, :n])
+    return np.pad(samples, ((0, 0), (0, n - samples.shape[1])))

@@ -1,0 +1,135 @@
+"""Streaming video encode with PyAV: one frame in, one frame out, count/rate/size preserved.
+
+The codec comes from the preset: H.264 for review, ProRes 422 HQ 10-bit for delivery, FFV1 (RGB,
+lossless) for checks that need the decoded pixels back bit-exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from types import TracebackType
+
+import av
+import numpy as np
+
+from lipdub.errors import ConfigError, MediaError
+from lipdub.media.audio import Audio
+from lipdub.media.mux import AudioMuxer
+
+
+@dataclass(frozen=True)
+class VideoCodec:
+    """How frames are encoded."""
+
+    name: str  # Preset-facing name, e.g. "prores_hq".
+    encoder: str  # FFmpeg encoder, e.g. "prores_ks".
+    pix_fmt: str  # Encoded pixel format.
+    options: tuple[tuple[str, str], ...]  # Encoder options.
+    containers: tuple[str, ...]  # File suffixes it may be written into.
+    audio_codec: str  # Audio codec used when muxing into this codec's preferred container.
+
+
+CODECS: dict[str, VideoCodec] = {
+    c.name: c
+    for c in (
+        VideoCodec("h264", "libx264", "yuv420p", (("crf", "18"), ("preset", "medium")),
+                   (".mp4", ".mov", ".mkv"), "aac"),
+        VideoCodec("h264_draft", "libx264", "yuv420p", (("crf", "23"), ("preset", "veryfast")),
+                   (".mp4", ".mov", ".mkv"), "aac"),
+        # ProRes 422 HQ is prores_ks profile 3; 10-bit 4:2:2 as delivered to finishing.
+        VideoCodec("prores_hq", "prores_ks", "yuv422p10le", (("profile", "3"),),
+                   (".mov",), "pcm"),
+        # Lossless RGB: decoding gives back exactly the rgb24 frames that were written.
+        VideoCodec("ffv1", "ffv1", "bgr0", (("level", "3"),), (".mkv",), "pcm"),
+    )
+}
+
+
+def codec_for(name: str, output: Path) -> VideoCodec:
+    """Look up a codec by name and check that ``output``'s container can hold it."""
+    try:
+        codec = CODECS[name]
+    except KeyError:
+        raise ConfigError(f"unknown codec {name!r}; choose one of {', '.join(CODECS)}") from None
+    if output.suffix.lower() not in codec.containers:
+        raise ConfigError(
+            f"{output}: codec {name!r} needs one of {', '.join(codec.containers)} "
+            f"(got {output.suffix or 'no suffix'})"
+        )
+    return codec
+
+
+class VideoWriter:
+    """Encode RGB uint8 frames one at a time into ``path`` at an exact rational frame rate.
+
+    With ``audio`` the dub is muxed alongside, interleaved frame by frame; it should already be
+    fitted to the number of frames that will be written (see :mod:`lipdub.media.audio`).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        width: int,
+        height: int,
+        fps: Fraction,
+        codec: VideoCodec,
+        timecode: str | None = None,
+        audio: Audio | None = None,
+    ) -> None:
+        self.path = path
+        self.frames_written = 0
+        self._size = (height, width)
+        try:
+            self._container = av.open(str(path), mode="w")
+            stream = self._container.add_stream(codec.encoder, rate=fps)
+        except av.error.FFmpegError as exc:
+            raise MediaError(f"{path}: cannot open for writing ({exc})") from exc
+        stream.width = width
+        stream.height = height
+        stream.pix_fmt = codec.pix_fmt
+        stream.options = dict(codec.options)
+        if timecode:
+            stream.metadata["timecode"] = timecode
+        self._stream = stream
+        self._frame_tb = Fraction(1) / fps  # One tick per frame: pts == frame number.
+        self._audio = AudioMuxer(self._container, path, audio) if audio is not None else None
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close(flush=exc_type is None)
+
+    def write(self, frame: np.ndarray) -> None:
+        """Encode one (H, W, 3) uint8 RGB frame."""
+        if frame.shape != (*self._size, 3) or frame.dtype != np.uint8:
+            raise ValueError(
+                f"frame must be uint8 {(*self._size, 3)}, got {frame.dtype} {frame.shape}"
+            )
+        vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+        vf.pts = self.frames_written
+        vf.time_base = self._frame_tb
+        self._container.mux(self._stream.encode(vf))
+        self.frames_written += 1
+        if self._audio is not None:
+            self._audio.write_until(float(self.frames_written * self._frame_tb))
+
+    def close(self, flush: bool = True) -> None:
+        """Flush the encoder (when ``flush``) and close the file."""
+        if self._container is None:
+            return
+        try:
+            if flush:
+                self._container.mux(self._stream.encode(None))
+                if self._audio is not None:
+                    self._audio.finish()
+        finally:
+            self._container.close()
+            self._container = None
