@@ -170,3 +170,18 @@ def _fit_length(samples: np.ndarray, n: int) -> np.ndarray:
     if samples.shape[1] >= n:
         return np.ascontiguousarray(samples[:, :n])
     return np.pad(samples, ((0, 0), (0, n - samples.shape[1])))
+
+
+def save_wav(audio: Audio, path: Path) -> None:
+    """Write ``audio`` as 16-bit PCM WAV."""
+    layout = "mono" if audio.channels == 1 else "stereo"
+    pcm = (np.clip(audio.samples[:2], -1.0, 1.0) * 32767).astype(np.int16)
+    with av.open(str(path), mode="w") as out:
+        stream = out.add_stream("pcm_s16le", rate=audio.rate, layout=layout)
+        frame = av.AudioFrame.from_ndarray(
+            np.ascontiguousarray(pcm.T).reshape(1, -1), format="s16", layout=layout
+        )
+        frame.sample_rate = audio.rate
+        frame.pts = 0
+        out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))

@@ -88,12 +88,14 @@ class Executor(Protocol):
     def run(
         self,
         jobs: Sequence[Any],
-        work: Callable[[Any], JobResult],
+        work: Callable[[Any, Callable[[ShotEvent], None]], JobResult],
         emit: Callable[[ShotEvent], None],
     ) -> list[JobResult]:
-        """Run ``work(job)`` for every job and return the results in the order of ``jobs``.
+        """Run ``work(job, emit)`` for every job; return the results in the order of ``jobs``.
 
         ``work`` is a picklable module-level callable, so it can be shipped to other processes
-        or machines. ``emit`` must be called in the calling process only.
+        or machines; it never raises for a job's own failure (it returns a failed JobResult).
+        The executor passes ``emit`` through where it can (in process) and emits ``started``
+        and ``finished``/``failed`` itself otherwise.
         """
         ...

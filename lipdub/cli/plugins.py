@@ -1,0 +1,53 @@
+"""``lipdub plugins list``: every stage, its choices, and where each came from."""
+
+from __future__ import annotations
+
+import json
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from lipdub.cli.common import json_option, project_option, resolve_project
+from lipdub.plugin_manager import PluginManager
+from lipdub.stages import STAGES
+
+
+@click.group()
+def plugins() -> None:
+    """Inspect plugins."""
+
+
+@plugins.command("list")
+@project_option
+@json_option
+def list_plugins(project_dir, as_json: bool) -> None:
+    """Show every stage, the choices for it, which is selected, and each choice's origin."""
+    project = resolve_project(project_dir)
+    manager = PluginManager(project.root if project.manifest else None)
+    chosen = {**{k: v.default for k, v in STAGES.items()},
+              **{k: v for k, v in project.layer.items() if k in STAGES}}
+    rows = []
+    for stage, choices in manager.all_choices().items():
+        if not choices:
+            rows.append({"stage": stage, "name": "", "selected": False, "source": "",
+                         "summary": "(no plugin offers this stage)"})
+        for name, reg in choices.items():
+            rows.append({"stage": stage, "name": name, "selected": chosen[stage] == name,
+                         "source": reg.source, "plugin": reg.plugin,
+                         "summary": reg.choice.summary})
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(row))
+        return
+    table = Table(title="lipdub stages and their choices (* = selected)")
+    for col in ("stage", "choice", "from", "what it does"):
+        table.add_column(col)
+    for row in rows:
+        mark = "* " if row["selected"] else "  "
+        table.add_row(row["stage"], mark + row["name"], row["source"], row["summary"])
+    Console().print(table)
+    for stage, info in STAGES.items():
+        if chosen[stage] not in manager.choices(stage):
+            click.echo(f"warning: stage {stage!r} selects {chosen[stage]!r}, which no plugin "
+                       f"offers ({info.summary})", err=True)

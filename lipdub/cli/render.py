@@ -1,0 +1,112 @@
+"""``lipdub render``: a shots file (a reel) or one clip (``--video/--audio/-o``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from lipdub.cli.common import cli_settings, json_option, project_option, resolve_project, wants_json
+from lipdub.cli.reporting import Reporter
+from lipdub.config.plan import Plan, load_plan, single_clip_plan
+from lipdub.config.settings import preset_names
+from lipdub.errors import EXIT_JOB_FAILED, ConfigError
+from lipdub.plugin_manager import PluginManager
+from lipdub.render.jobs import ShotJob, run_job
+
+
+@click.command()
+@click.argument("shots_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--video", type=click.Path(dir_okay=False, path_type=Path), help="One clip: video.")
+@click.option("--audio", type=click.Path(dir_okay=False, path_type=Path), help="One clip: dub.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="One clip: output file (.mov, .mp4 or .mkv).")
+@click.option("--shot", "shot_ids", multiple=True, help="Render only this shot (repeatable).")
+@click.option("--list", "list_only", is_flag=True, help="List the shot jobs and exit.")
+@click.option("--preset", help=f"Quality preset ({', '.join(preset_names())}).")
+@click.option("--device", help="auto, cpu, cuda or cuda:N.")
+@click.option("--executor", help="Executor plugin: local, ray, ...")
+@click.option("--generator", help="Generator plugin (passthrough = no lip change, for tests).")
+@click.option("--weights", help="Checkpoint name (weights/manifest.toml) or .safetensors path.")
+@click.option("--actor", "actors", multiple=True, help="One clip: whose face to dub (repeatable).")
+@click.option("--no-personal", is_flag=True, help="Ignore actors' personalization files.")
+@click.option("--force", is_flag=True, help="Re-render shots whose outputs already exist.")
+@json_option
+@project_option
+def render(shots_file, video, audio, output, shot_ids, list_only, preset, device, executor,
+           generator, weights, actors, no_personal, force, as_json, project_dir) -> None:
+    """Render dubbed shots: `lipdub render shots.yaml` or `lipdub render --video V --audio A -o OUT`.
+
+    Finished outputs are skipped unless --force; a shot that fails does not stop the others
+    (exit code 1 at the end). Outputs appear under their final name only when complete.
+    """
+    one_clip = any(x is not None for x in (video, audio, output))
+    if one_clip and shots_file:
+        raise ConfigError("give either SHOTS_FILE or --video/--audio/-o, not both")
+    if not one_clip and not shots_file:
+        raise ConfigError("nothing to render: give SHOTS_FILE, or --video V --audio A -o OUT")
+    if one_clip and None in (video, audio, output):
+        raise ConfigError("the one-clip form needs all of --video, --audio and -o")
+    if actors and not one_clip:
+        raise ConfigError("--actor is for the one-clip form; a shots file names actors per shot")
+    near = shots_file.parent if shots_file else None
+    project = resolve_project(project_dir, near)
+    cli = cli_settings(preset=preset, device=device, executor=executor, generator=generator,
+                       weights=weights, personal=False if no_personal else None)
+    plugins = PluginManager(project.root if project.manifest else None)
+    if one_clip:
+        plan = single_clip_plan(video, audio, output, project, cli, tuple(actors))
+    else:
+        plan = load_plan(shots_file, project, cli, _cut_detector(plugins, project, cli))
+    jobs = [
+        ShotJob(job_id=s.id, shot=s, project_root=project.root, cache_dir=project.cache_dir,
+                actors=tuple(project.actors.values()), force=force)
+        for s in plan.select(tuple(shot_ids))
+    ]
+    if list_only:
+        _list(jobs, wants_json(as_json))
+        return
+    _run(plan, jobs, plugins, wants_json(as_json))
+
+
+def _cut_detector(plugins: PluginManager, project, cli):
+    from lipdub.config.settings import resolve
+
+    def detect(path: Path, start: int, stop: int) -> list[int]:
+        settings = resolve(project.layer, cli)
+        detector = plugins.create("shots", settings.stage("shots"), dict(settings.analysis))
+        return detector.detect(path, start, stop)
+
+    return detect
+
+
+def _list(jobs: list[ShotJob], as_json: bool) -> None:
+    for job in jobs:
+        d = job.describe()
+        if as_json:
+            click.echo(json.dumps(d))
+        else:
+            state = "done" if d["done"] else "todo"
+            click.echo(f"{d['id']:<16} {state}  frames {d['in']}-{d['out']} ({d['frames']}) "
+                       f"@ {d['fps']}  -> {', '.join(d['outputs'])}")
+
+
+def _run(plan: Plan, jobs: list[ShotJob], plugins: PluginManager, as_json: bool) -> None:
+    settings = jobs[0].shot.settings if jobs else None
+    name = settings.stage("executor") if settings else "local"
+    executor = plugins.create("executor", name)
+    with Reporter(as_json) as reporter:
+
+        def emit(event):
+            reporter(event)
+            plugins.emit(event)
+
+        results = executor.run(jobs, run_job, emit)
+    failed = [r for r in results if not r.ok]
+    if not as_json:
+        done = sum(1 for r in results if r.ok and not r.skipped)
+        skipped = sum(1 for r in results if r.skipped)
+        click.echo(f"{done} rendered, {skipped} skipped, {len(failed)} failed", err=True)
+    if failed:
+        raise SystemExit(EXIT_JOB_FAILED)

@@ -1,0 +1,232 @@
+"""The shot list, shots.yaml: which ranges of which sources to dub, with which audio, into what.
+
+```yaml
+defaults:                       # optional: settings for every shot
+  audio_fit: pad-trim
+shots:
+  - id: sh010
+    source: footage/reel1.mov
+    in: "01:00:10:00"           # frame number (0 = first frame) or SMPTE timecode;
+    out: "01:00:14:12"          # out is exclusive. Timecodes count from the source's start TC.
+    # range: auto               # instead of in/out: split the source at its cuts
+    actors: [anna]              # whose faces to dub; other faces pass through untouched
+    dubs:
+      - name: de                # one output per dub track (e.g. per language)
+        audio: audio/sh010_de.wav
+        offset: 0.0             # seconds; positive = the dub starts later
+        gain_db: 0.0
+        output: renders/sh010_de.mov   # default renders/<id>_<name><container>
+      - name: fr
+        stems: {anna: audio/sh010_fr_anna.wav}   # one stem per character (dialogue)
+        mix: audio/sh010_fr_mix.wav              # what the output carries (default: stems summed)
+    settings: {blender: poisson}  # per-shot overrides
+```
+Paths are relative to the folder holding the shots file.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from lipdub.config.settings import Settings, check_layer, did_you_mean
+from lipdub.config.timecode import TimecodeError, parse_timecode
+from lipdub.config.yamlfile import LineDict, load_yaml
+from lipdub.errors import ConfigError, MediaError
+
+_TOP_KEYS = ("shots", "defaults")
+_SHOT_KEYS = ("id", "source", "in", "out", "range", "actors", "dubs", "settings")
+_DUB_KEYS = ("name", "audio", "stems", "mix", "offset", "gain_db", "output")
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclass(frozen=True)
+class Dub:
+    """One dub track of a shot and the output it renders to."""
+
+    name: str  # Track name, e.g. a language code; part of the default output name.
+    output: Path  # Where the dubbed shot is written.
+    audio: Path | None = None  # The dub (the full mix, driving every dubbed actor).
+    stems: dict[str, Path] = field(default_factory=dict)  # Actor -> their own dub stem.
+    mix: Path | None = None  # What the output carries when stems drive the actors.
+    offset_s: float = 0.0  # Positive: the dub starts this much later than the shot.
+    gain_db: float = 0.0  # Gain applied to the dub (and stems).
+
+    def driving_audio(self, actor: str) -> Path:
+        """The audio that drives ``actor``'s mouth: their stem, else the full dub."""
+        if actor in self.stems:
+            return self.stems[actor]
+        if self.audio is not None:
+            return self.audio
+        return self.mix if self.mix is not None else next(iter(self.stems.values()))
+
+
+@dataclass(frozen=True)
+class Shot:
+    """One shot to dub, with everything resolved: frames, files, settings."""
+
+    id: str  # Unique id, e.g. "sh010".
+    source: Path  # The source video (never written to).
+    start: int  # First frame (absolute in the source).
+    stop: int  # One past the last frame.
+    fps: Fraction  # The source's exact frame rate.
+    actors: tuple[str, ...]  # Actors to dub (empty: every face found).
+    dubs: tuple[Dub, ...]  # One output per dub.
+    settings: Settings  # Fully resolved settings for this shot.
+    auto_range: bool = False  # True when `range: auto` asked for cut detection.
+    line: int = 0  # Line in the shots file (for messages).
+    start_timecode: str | None = None  # Source start TC, carried into outputs.
+
+    @property
+    def frame_count(self) -> int:
+        """Number of frames in the shot."""
+        return self.stop - self.start
+
+
+@dataclass(frozen=True)
+class RawShot:
+    """A shot as written, before settings are merged (kept for precedence resolution)."""
+
+    data: LineDict
+    layer: dict[str, Any]
+
+
+def load_shots_file(path: Path) -> tuple[list[RawShot], dict[str, Any]]:
+    """Parse and check the structure of a shots file; returns raw shots and the defaults layer."""
+    data = load_yaml(path)
+    if data is None:
+        raise ConfigError(f"{path}: empty shots file; it needs a `shots:` list")
+    if not isinstance(data, LineDict):
+        raise ConfigError(f"{path}:1: the shots file must be a mapping with a `shots:` list")
+    for key in data:
+        if key not in _TOP_KEYS:
+            raise ConfigError(
+                f"{path}:{data.line_of(key)}: unknown key {key!r}{did_you_mean(str(key), _TOP_KEYS)}"
+                f" (known: {', '.join(_TOP_KEYS)})"
+            )
+    defaults = data.get("defaults") or LineDict()
+    if not isinstance(defaults, dict):
+        raise ConfigError(f"{path}:{data.line_of('defaults')}: `defaults` must be a mapping")
+    defaults_layer = check_layer(defaults, str(path))
+    shots = data.get("shots")
+    if not isinstance(shots, list) or not shots:
+        raise ConfigError(f"{path}:{data.line_of('shots')}: `shots` must be a non-empty list")
+    raws, seen = [], {}
+    for item in shots:
+        if not isinstance(item, LineDict):
+            raise ConfigError(f"{path}:{data.line_of('shots')}: each shot must be a mapping")
+        _check_keys(item, _SHOT_KEYS, f"{path}", "shot")
+        sid = item.get("id")
+        if not isinstance(sid, str | int) or not _ID.match(str(sid)):
+            raise ConfigError(
+                f"{path}:{item.line_of('id')}: shot id {sid!r} must be letters, digits, . _ -"
+            )
+        if str(sid) in seen:
+            raise ConfigError(
+                f"{path}:{item.line_of('id')}: duplicate shot id {sid!r} (first on line "
+                f"{seen[str(sid)]})"
+            )
+        seen[str(sid)] = item.line_of("id")
+        settings = item.get("settings") or LineDict()
+        if not isinstance(settings, dict):
+            raise ConfigError(f"{path}:{item.line_of('settings')}: `settings` must be a mapping")
+        raws.append(RawShot(item, check_layer(settings, str(path))))
+    return raws, defaults_layer
+
+
+def _check_keys(item: LineDict, known: tuple[str, ...], where: str, what: str) -> None:
+    for key in item:
+        if key not in known:
+            raise ConfigError(
+                f"{where}:{item.line_of(key)}: unknown {what} key {key!r}"
+                f"{did_you_mean(str(key), known)} (known: {', '.join(known)})"
+            )
+
+
+def frame_of(value: Any, fps: Fraction, start_tc: str | None, where: str, key: str) -> int:
+    """A shot boundary as a source frame number: an int, or a timecode from the source's start."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ConfigError(f"{where}: `{key}` must be a frame number or a timecode, got {value!r}")
+    if isinstance(value, int):
+        if value < 0:
+            raise ConfigError(f"{where}: `{key}` must not be negative, got {value}")
+        return value
+    if value.strip().isdigit():
+        return int(value)
+    try:
+        frame = parse_timecode(value, fps)
+        origin = parse_timecode(start_tc, fps) if start_tc else 0
+    except TimecodeError as exc:
+        raise ConfigError(f"{where}: `{key}`: {exc}") from None
+    if frame < origin:
+        raise ConfigError(
+            f"{where}: `{key}` {value} is before the source's start timecode {start_tc}"
+        )
+    return frame - origin
+
+
+def parse_dubs(item: LineDict, base: Path, where: str, sid: str, container: str) -> tuple[Dub, ...]:
+    """The shot's `dubs:` list as :class:`Dub` records (files checked to exist)."""
+    dubs = item.get("dubs")
+    line = f"{where}:{item.line_of('dubs')}"
+    if not isinstance(dubs, list) or not dubs:
+        raise ConfigError(f"{line}: shot {sid!r} needs a non-empty `dubs:` list")
+    out, names = [], set()
+    for dub in dubs:
+        if not isinstance(dub, LineDict):
+            raise ConfigError(f"{line}: each dub must be a mapping (name, audio, ...)")
+        _check_keys(dub, _DUB_KEYS, where, "dub")
+        dl = lambda k, d=dub: f"{where}:{d.line_of(k)}"  # noqa: E731
+        name = str(dub.get("name", "dub"))
+        if name in names:
+            raise ConfigError(f"{dl('name')}: shot {sid!r} has two dubs named {name!r}")
+        names.add(name)
+        audio = _existing(dub.get("audio"), base, dl("audio"), "audio")
+        mix = _existing(dub.get("mix"), base, dl("mix"), "mix")
+        stems_raw = dub.get("stems") or {}
+        if not isinstance(stems_raw, dict):
+            raise ConfigError(f"{dl('stems')}: `stems` must map actor names to audio files")
+        stems = {str(k): _existing(v, base, dl("stems"), f"stem {k}") for k, v in stems_raw.items()}
+        if audio is None and not stems:
+            raise ConfigError(f"{dl('name')}: dub {name!r} of shot {sid!r} needs `audio` or `stems`")
+        offset, gain = dub.get("offset", 0.0), dub.get("gain_db", 0.0)
+        for key, value in (("offset", offset), ("gain_db", gain)):
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ConfigError(f"{dl(key)}: `{key}` must be a number, got {value!r}")
+        output = dub.get("output") or f"renders/{sid}_{name}{container}"
+        if not isinstance(output, str):
+            raise ConfigError(f"{dl('output')}: `output` must be a path")
+        out.append(
+            Dub(name=name, output=(base / output), audio=audio, stems=stems, mix=mix,
+                offset_s=float(offset), gain_db=float(gain))
+        )
+    return tuple(out)
+
+
+def _existing(value: Any, base: Path, where: str, what: str) -> Path | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}: `{what}` must be a path, got {value!r}")
+    path = base / value
+    if not path.is_file():
+        raise ConfigError(f"{where}: {what} file {path} does not exist")
+    return path
+
+
+def check_range(start: int, stop: int, frame_count: int, where: str, sid: str) -> None:
+    """Refuse in >= out and ranges outside the source."""
+    if start >= stop:
+        raise ConfigError(f"{where}: shot {sid!r}: in ({start}) must be before out ({stop})")
+    if stop > frame_count:
+        raise ConfigError(
+            f"{where}: shot {sid!r}: out ({stop}) is past the source's end ({frame_count} frames)"
+        )
+
+
+def source_error(exc: MediaError, where: str) -> ConfigError:
+    """A media problem found while reading the manifest, reported at the manifest line."""
+    return ConfigError(f"{where}: {exc}")

@@ -1,0 +1,222 @@
+"""Checkpoints: safetensors weights + a JSON config beside them, listed in weights/manifest.toml.
+
+``<name>.safetensors`` holds the state dict (tensors only: nothing is unpickled, ever) and
+metadata ``{"format", "kind", "config_sha256"}``; ``<name>.json`` holds the architecture config,
+its digest, the audio parameters, the provenance and the weights' SHA-256. Loading refuses, with a
+one-line :class:`~lipdub.errors.WeightsError`:
+
+- a missing file (naming the path tried);
+- a weights file whose SHA-256 differs from the manifest's or the JSON's (tampered / corrupt);
+- a JSON config whose digest differs from the one sealed into the safetensors metadata, from the
+  manifest's, or from the config the caller expects (config mismatch);
+- tensors that do not fit the architecture the config describes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save_file
+
+from lipdub.errors import ConfigError, WeightsError
+from lipdub.model.config import GeneratorConfig
+from lipdub.model.generator import StyleSyncGenerator
+
+FORMAT = "lipdub-checkpoint/1"  # Format tag in the JSON and the safetensors metadata.
+MANIFEST_PATH = Path(__file__).resolve().parents[2] / "weights" / "manifest.toml"
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    """One named checkpoint in weights/manifest.toml."""
+
+    name: str  # Name used by configs and the CLI, e.g. "stylesync-256".
+    file: Path  # The .safetensors file (resolved against the manifest's folder).
+    sha256: str  # SHA-256 of the .safetensors file.
+    config: Path  # The JSON config beside it.
+    provenance: str  # Where the weights came from (data, code commit, date).
+    licence: str  # Licence the weights are distributed under.
+    kind: str = "generator"  # "generator", "syncnet" or "discriminator".
+    config_sha256: str | None = None  # Digest of the architecture config, if pinned.
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The parsed manifest: named entries and the default generator."""
+
+    path: Path  # The manifest file.
+    entries: dict[str, ManifestEntry]  # By name.
+    default_generator: str | None  # Name used when no checkpoint is named.
+
+
+def sha256_file(path: Path) -> str:
+    """SHA-256 hex digest of a file, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def load_manifest(path: Path | None = None) -> Manifest:
+    """Parse weights/manifest.toml (or another manifest).
+
+    Raises:
+        WeightsError: the file is missing or malformed.
+    """
+    path = Path(path) if path is not None else MANIFEST_PATH
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise WeightsError(f"{path}: weights manifest not found") from None
+    except tomllib.TOMLDecodeError as e:
+        raise WeightsError(f"{path}: invalid TOML: {e}") from None
+    entries = {}
+    for i, raw in enumerate(data.get("checkpoint", [])):
+        try:
+            entry = ManifestEntry(
+                name=raw["name"],
+                file=path.parent / raw["file"],
+                sha256=raw["sha256"],
+                config=path.parent / raw["config"],
+                provenance=raw["provenance"],
+                licence=raw["licence"],
+                kind=raw.get("kind", "generator"),
+                config_sha256=raw.get("config_sha256"),
+            )
+        except KeyError as e:
+            raise WeightsError(f"{path}: checkpoint #{i + 1} lacks key {e.args[0]!r}") from None
+        if entry.name in entries:
+            raise WeightsError(f"{path}: checkpoint name {entry.name!r} listed twice")
+        entries[entry.name] = entry
+    default = data.get("default_generator") or None
+    if default is not None and default not in entries:
+        raise WeightsError(f"{path}: default_generator {default!r} is not a listed checkpoint")
+    return Manifest(path=path, entries=entries, default_generator=default)
+
+
+def config_path_for(weights: Path) -> Path:
+    """The JSON config that belongs beside a .safetensors file."""
+    return weights.with_suffix(".json")
+
+
+def save_checkpoint(
+    model: StyleSyncGenerator, path: Path, provenance: dict[str, Any]
+) -> dict[str, Any]:
+    """Write ``path`` (.safetensors) and its JSON config; return the JSON record.
+
+    Arguments:
+        model: the generator to save (its ``cfg`` goes into the config).
+        path: destination ``.safetensors`` file; the ``.json`` goes beside it.
+        provenance: free-form record of data, code commit, date, licence.
+    """
+    path = Path(path)
+    cfg = model.cfg
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    meta = {"format": FORMAT, "kind": "generator", "config_sha256": cfg.digest()}
+    save_file(tensors, str(path), metadata=meta)
+    record = {
+        "format": FORMAT,
+        "kind": "generator",
+        "architecture": "stylesync",
+        "resolution": cfg.resolution,
+        "config": cfg.to_dict(),
+        "config_sha256": cfg.digest(),
+        "audio": cfg.to_dict()["mel"],
+        "provenance": provenance,
+        "weights_sha256": sha256_file(path),
+    }
+    config_path_for(path).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    return record
+
+
+def _check_sha(path: Path, got: str, want: str | None, where: str) -> None:
+    if want is not None and got != want:
+        raise WeightsError(
+            f"{path}: sha256 mismatch ({got[:12]}… vs {want[:12]}… in {where}); "
+            "the file was changed or corrupted"
+        )
+
+
+def load_checkpoint(
+    path: Path,
+    expected_sha256: str | None = None,
+    expected_config: GeneratorConfig | None = None,
+    expected_config_sha256: str | None = None,
+) -> tuple[StyleSyncGenerator, dict[str, Any]]:
+    """Load a generator checkpoint after verifying its hash and config.
+
+    Arguments:
+        path: the ``.safetensors`` file.
+        expected_sha256: the weights' SHA-256 from the manifest (None = trust the JSON's).
+        expected_config: refuse the checkpoint unless its config equals this one.
+        expected_config_sha256: refuse unless the config digest equals this (manifest pin).
+
+    Returns:
+        The model (eval mode, on CPU) and the JSON record.
+
+    Raises:
+        WeightsError: missing file, hash mismatch, config mismatch or unloadable tensors.
+    """
+    path = Path(path)
+    cpath = config_path_for(path)
+    if not path.is_file():
+        raise WeightsError(f"generator weights not found: {path}")
+    if not cpath.is_file():
+        raise WeightsError(f"{path}: its config {cpath.name} is missing beside it")
+    try:
+        record = json.loads(cpath.read_text())
+        cfg = GeneratorConfig.from_dict(record["config"])
+    except (json.JSONDecodeError, KeyError, TypeError, ConfigError) as e:
+        raise WeightsError(f"{cpath}: unreadable checkpoint config ({e})") from None
+    got = sha256_file(path)
+    _check_sha(path, got, expected_sha256, "the manifest")
+    _check_sha(path, got, record.get("weights_sha256"), cpath.name)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        state = load_file(str(path))
+    except (SafetensorError, OSError) as e:
+        raise WeightsError(f"{path}: not a readable safetensors file ({e})") from None
+    digest = cfg.digest()
+    pins = {
+        "the safetensors metadata": meta.get("config_sha256"),
+        cpath.name: record.get("config_sha256"),
+        "the manifest": expected_config_sha256,
+        "the requested config": None if expected_config is None else expected_config.digest(),
+    }
+    for where, want in pins.items():
+        if want is not None and want != digest:
+            raise WeightsError(
+                f"{path}: config mismatch: {cpath.name} describes {cfg.name!r} "
+                f"({digest[:12]}…) but {where} expects {want[:12]}…"
+            )
+    model = StyleSyncGenerator(cfg)
+    load_state(model, state, path)
+    return model.eval(), record
+
+
+def load_state(model: torch.nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:
+    """``model.load_state_dict(state, strict=True)`` with one-line WeightsErrors."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    extra = sorted(set(state) - set(own))
+    if missing or extra:
+        raise WeightsError(
+            f"{path}: tensors do not fit the architecture (missing {missing[:3]}, "
+            f"unexpected {extra[:3]})"
+        )
+    for k, v in state.items():
+        if v.shape != own[k].shape:
+            raise WeightsError(
+                f"{path}: tensor {k} has shape {list(v.shape)}, the architecture "
+                f"needs {list(own[k].shape)}"
+            )
+    model.load_state_dict(state, strict=True)

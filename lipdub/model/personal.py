@@ -1,0 +1,98 @@
+"""Per-actor personalization files: ΔW's MLP and the parameter offsets ΔP (StyleLipSync §3.3).
+
+Personalization learns ΔW = MLP_Δw(f_f) and lets generator parameters move by ΔP, with E_a and
+E_face frozen (loss L_p = L_g + λ_p(Σ‖ΔW‖² + Σ‖ΔP‖²)). The result is stored as a small
+safetensors file (never a copy of the model): tensors ``delta_w.<name>`` for the MLP and
+``delta_p.<parameter name>`` for each offset, with a JSON beside it naming the actor, the base
+config digest and the file's SHA-256. Applying it to a different architecture is refused.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from lipdub.errors import WeightsError
+from lipdub.model.checkpoint import config_path_for, sha256_file
+from lipdub.model.generator import StyleSyncGenerator
+
+FORMAT = "lipdub-personal/1"  # Format tag in the JSON and the safetensors metadata.
+
+
+def save_personal(
+    model: StyleSyncGenerator,
+    base_state: dict[str, torch.Tensor],
+    path: Path,
+    actor: str,
+    provenance: dict[str, Any] | None = None,
+) -> None:
+    """Write ``model``'s ΔW MLP and its nonzero parameter offsets from ``base_state``.
+
+    Arguments:
+        model: the fine-tuned generator.
+        base_state: the general model's state dict it was fine-tuned from.
+        path: destination ``.safetensors``; the ``.json`` goes beside it.
+        actor: actor name.
+        provenance: free-form record (footage, steps, date).
+    """
+    if model.delta_w is None:
+        raise ValueError("model has no ΔW MLP to save")
+    tensors = {f"delta_w.{k}": v.detach().cpu().contiguous()
+               for k, v in model.delta_w.state_dict().items()}
+    for name, p in model.named_parameters():
+        if name.startswith("delta_w."):
+            continue
+        delta = p.detach().cpu() - base_state[name].cpu()
+        if torch.count_nonzero(delta):
+            tensors[f"delta_p.{name}"] = delta.contiguous()
+    digest = model.cfg.digest()
+    save_file(tensors, str(path), metadata={"format": FORMAT, "config_sha256": digest})
+    record = {"format": FORMAT, "actor": actor, "config_sha256": digest,
+              "provenance": provenance or {}, "weights_sha256": sha256_file(Path(path))}
+    config_path_for(Path(path)).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+
+
+def apply_personal(model: StyleSyncGenerator, path: Path) -> dict[str, Any]:
+    """Load an actor's ΔW MLP and add its ΔP to ``model`` in place; return the JSON record.
+
+    Raises:
+        WeightsError: missing file, hash or architecture mismatch.
+    """
+    path = Path(path)
+    cpath = config_path_for(path)
+    if not path.is_file():
+        raise WeightsError(f"personalization file not found: {path}")
+    if not cpath.is_file():
+        raise WeightsError(f"{path}: its record {cpath.name} is missing beside it")
+    record = json.loads(cpath.read_text())
+    got = sha256_file(path)
+    if record.get("weights_sha256") != got:
+        raise WeightsError(f"{path}: sha256 mismatch with {cpath.name}; the file was changed")
+    if record.get("config_sha256") != model.cfg.digest():
+        raise WeightsError(f"{path}: made for another generator config than {model.cfg.name!r}")
+    if model.delta_w is None:
+        raise WeightsError(f"{path}: the generator was built without ΔW")
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError) as e:
+        raise WeightsError(f"{path}: not a readable safetensors file ({e})") from None
+    params = dict(model.named_parameters())
+    dw = {k.removeprefix("delta_w."): v for k, v in tensors.items() if k.startswith("delta_w.")}
+    try:
+        model.delta_w.load_state_dict(dw, strict=True)
+    except RuntimeError:
+        raise WeightsError(f"{path}: ΔW tensors do not fit this generator") from None
+    with torch.no_grad():
+        for key, delta in tensors.items():
+            if not key.startswith("delta_p."):
+                continue
+            name = key.removeprefix("delta_p.")
+            if name not in params or params[name].shape != delta.shape:
+                raise WeightsError(f"{path}: ΔP {name} does not fit this generator")
+            params[name].add_(delta.to(params[name].device, params[name].dtype))
+    return record

@@ -1,0 +1,133 @@
+"""The per-shot render: analysis → generation per face track → paste back → encode with the dub.
+
+Memory stays bounded by the crop size, not the shot length: the source is streamed twice (once to
+cut out aligned face crops into a memory-mapped scratch file, once to paste generated crops back
+and encode), and the generator reads the crops in batches.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lipdub.config.shots import Dub, Shot
+from lipdub.media import audio as audio_io
+from lipdub.media.atomic import atomic_output
+from lipdub.media.read import open_video
+from lipdub.media.write import VideoWriter, codec_for
+from lipdub.plugin_manager import PluginManager
+from lipdub.render.events import ShotEvent
+from lipdub.render.jobs import ShotJob
+
+log = logging.getLogger(__name__)
+
+#: Emit a progress event every this many frames.
+PROGRESS_EVERY = 25
+
+
+def dub_audio(shot: Shot, dub: Dub, path: Path) -> tuple[audio_io.Audio, str | None]:
+    """``path`` decoded, offset and gain applied, fitted to the shot's length."""
+    raw = audio_io.load_audio(path)
+    shifted = audio_io.apply_offset_gain(raw, dub.offset_s, dub.gain_db)
+    samples = audio_io.samples_for_frames(shot.frame_count, shot.fps, shifted.rate)
+    return audio_io.fit_to_length(
+        shifted, samples, shot.settings.audio_fit, f"shot {shot.id} dub {dub.name} ({path.name})"
+    )
+
+
+def output_audio(shot: Shot, dub: Dub) -> tuple[audio_io.Audio, list[str]]:
+    """What the output file carries: the dub, the given mix, or the stems summed."""
+    warnings: list[str] = []
+    if dub.audio is not None or dub.mix is not None:
+        audio, warning = dub_audio(shot, dub, dub.mix or dub.audio)
+        return audio, [warning] if warning else []
+    fitted = []
+    for path in dub.stems.values():
+        audio, warning = dub_audio(shot, dub, path)
+        fitted.append(audio)
+        warnings += [warning] if warning else []
+    return audio_io.mix(fitted), warnings
+
+
+def timecode_of(shot: Shot) -> str | None:
+    """Start timecode of the shot's first frame (source start TC + in point)."""
+    from lipdub.config.timecode import format_timecode, parse_timecode
+
+    if not shot.start_timecode:
+        return None
+    origin = parse_timecode(shot.start_timecode, shot.fps)
+    return format_timecode(origin + shot.start, shot.fps, drop_frame=";" in shot.start_timecode)
+
+
+def generator_options(shot: Shot, personal: Path | None = None) -> dict[str, Any]:
+    """The generator's options from the shot's settings."""
+    s = shot.settings
+    return {"device": s.device, "weights": s.weights, "batch_size": s.batch_size,
+            "compile": s.compile, "config": s.model, "personal": personal}
+
+
+def render_shot(job: ShotJob, emit: Callable[[ShotEvent], None]) -> dict[str, Any]:
+    """Render every dub of the job's shot that is missing (or all, with force)."""
+    shot = job.shot
+    plugins = PluginManager(job.project_root)
+    gen_name = shot.settings.stage("generator")
+    generator = plugins.create("generator", gen_name, generator_options(shot))
+    report: dict[str, Any] = {"generator": gen_name, "warnings": []}
+    todo = [d for d in shot.dubs if job.force or not d.output.exists()]
+    if getattr(generator, "is_passthrough", False):
+        log.warning("shot %s: generator 'passthrough' — lips are NOT changed", shot.id)
+        report["warnings"].append("passthrough generator: the picture is the source, unchanged")
+        for dub in todo:
+            report["warnings"] += _encode_dub(shot, dub, emit, frame_fn=None)
+        return report
+    from lipdub.render.faces import FaceWork
+
+    with FaceWork(job, plugins, generator, emit) as work:
+        report["warnings"] += work.warnings
+        report["tracks"] = work.track_summary()
+        for dub in todo:
+            frame_fn = work.render_dub(dub)
+            report["warnings"] += _encode_dub(shot, dub, emit, frame_fn=frame_fn)
+    return report
+
+
+def _encode_dub(
+    shot: Shot,
+    dub: Dub,
+    emit: Callable[[ShotEvent], None],
+    frame_fn: Callable[[int, np.ndarray], np.ndarray] | None,
+) -> list[str]:
+    """Stream the shot through ``frame_fn`` (None: unchanged) into the dub's output file."""
+    audio, warnings = output_audio(shot, dub)
+    for w in warnings:
+        emit(ShotEvent("warning", shot.id, message=w))
+    codec = codec_for(shot.settings.codec, dub.output)
+    with open_video(shot.source, conform=shot.settings.conform_vfr) as src:
+        info = src.info
+        with atomic_output(dub.output) as tmp, VideoWriter(
+            tmp, info.width, info.height, shot.fps, codec, timecode_of(shot), audio
+        ) as writer:
+            for i, frame in enumerate(src.frames(shot.start, shot.stop)):
+                writer.write(frame if frame_fn is None else frame_fn(i, frame))
+                if (i + 1) % PROGRESS_EVERY == 0 or i + 1 == shot.frame_count:
+                    emit(ShotEvent("progress", shot.id, stage=f"encode {dub.name}",
+                                   done=i + 1, total=shot.frame_count))
+    return warnings
+
+
+def scratch_dir(cache_dir: Path, shot_id: str) -> Path:
+    """A private scratch folder for one shot's memory-mapped crops (removed when done)."""
+    root = cache_dir.parent / "tmp"
+    root.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f"{shot_id}-", dir=root))
+
+
+def remove_scratch(path: Path) -> None:
+    """Delete a scratch folder."""
+    shutil.rmtree(path, ignore_errors=True)

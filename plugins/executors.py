@@ -1,0 +1,106 @@
+"""Built-in executors: ``local`` (one job after another, in this process) and ``ray``.
+
+``ray`` sends each shot to a Ray cluster as a task (``RAY_ADDRESS`` is respected; a local Ray is
+started when none is set) with ``num_gpus`` per task; outputs are the same files the local
+executor writes, because the task runs the very same job function.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from lipdub.errors import ConfigError
+from lipdub.hookspecs import hookimpl
+from lipdub.render.events import ShotEvent
+from lipdub.render.protocols import JobResult
+from lipdub.stages import StageChoice
+
+log = logging.getLogger(__name__)
+
+Work = Callable[[Any, Callable[[ShotEvent], None]], JobResult]
+
+
+class LocalExecutor:
+    """Runs jobs in order in this process; progress events flow straight to the terminal."""
+
+    def run(
+        self, jobs: Sequence[Any], work: Work, emit: Callable[[ShotEvent], None]
+    ) -> list[JobResult]:
+        """See :class:`lipdub.render.protocols.Executor`."""
+        return [work(job, emit) for job in jobs]
+
+
+class RayExecutor:
+    """Runs each job as a Ray task; results come back as they finish."""
+
+    def __init__(self, address: str | None, num_gpus: float, num_cpus: float) -> None:
+        self.address = address
+        self.num_gpus = num_gpus
+        self.num_cpus = num_cpus
+
+    def run(
+        self, jobs: Sequence[Any], work: Work, emit: Callable[[ShotEvent], None]
+    ) -> list[JobResult]:
+        """See :class:`lipdub.render.protocols.Executor`."""
+        try:
+            import ray
+        except ImportError:
+            raise ConfigError(
+                "executor 'ray' needs Ray: pip install 'lipdub[ray]' (or pick --executor local)"
+            ) from None
+        started_here = not ray.is_initialized()
+        if started_here:
+            address = self.address or os.environ.get("RAY_ADDRESS") or None
+            ray.init(address=address, include_dashboard=False, log_to_driver=False,
+                     ignore_reinit_error=True)
+        try:
+            task = ray.remote(num_gpus=self.num_gpus, num_cpus=self.num_cpus)(_remote_job)
+            pending = {}
+            for index, job in enumerate(jobs):
+                emit(ShotEvent("started", job_id(job), stage="queued on ray"))
+                pending[task.remote(work, job)] = index
+            results: list[JobResult | None] = [None] * len(jobs)
+            while pending:
+                done, _ = ray.wait(list(pending), num_returns=1)
+                index = pending.pop(done[0])
+                result, events = ray.get(done[0])
+                for event in events:
+                    emit(event)
+                results[index] = result
+            return [r for r in results if r is not None]
+        finally:
+            if started_here:
+                ray.shutdown()
+
+
+def _remote_job(work: Work, job: Any) -> tuple[JobResult, list[ShotEvent]]:
+    """Run one job on a Ray worker, collecting its events to replay on the driver."""
+    events: list[ShotEvent] = []
+    result = work(job, events.append)
+    return result, [e for e in events if e.kind != "progress"]
+
+
+def job_id(job: Any) -> str:
+    """The id a job reports under."""
+    return getattr(job, "job_id", None) or str(getattr(job, "id", job))
+
+
+def _ray(options: Mapping[str, Any]) -> RayExecutor:
+    return RayExecutor(
+        address=options.get("address"),
+        num_gpus=float(options.get("num_gpus", 0)),
+        num_cpus=float(options.get("num_cpus", 1)),
+    )
+
+
+@hookimpl
+def lipdub_executors() -> list[StageChoice]:
+    """Offer ``local`` and ``ray``."""
+    return [
+        StageChoice("local", lambda _o: LocalExecutor(), "one shot after another, in process"),
+        StageChoice("ray", _ray, "one Ray task per shot (RAY_ADDRESS, or a local Ray)",
+                    {"address": None, "num_gpus": 0, "num_cpus": 1}),
+    ]

@@ -1,0 +1,107 @@
+"""Built-in generator plugin ``stylesync``: the StyleSync generator with MaLS (lipdub.model).
+
+Options (resolved by the config layer, passed to the factory as a mapping):
+
+- ``device``: "auto" | "cpu" | "cuda" | "cuda:N" (DeviceError if CUDA is asked for but absent).
+- ``weights``: a checkpoint name from weights/manifest.toml, a path to a ``.safetensors`` file,
+  None for the manifest's ``default_generator``, or ``"random-init"`` for an *untrained* model
+  with a fixed seed (tests and benchmarks only; its output is noise).
+- ``batch_size``: frames per batch. ``compile``: wrap the model in ``torch.compile``.
+- ``config``: "full" | "lite", the architecture used by ``"random-init"`` (a checkpoint carries
+  its own config in the JSON beside it, verified against the safetensors and the manifest).
+- ``personal``: an actor's personalization file (ΔW MLP + ΔP), or None.
+- ``precision``: "auto" (bf16 on CUDA) | "fp32" | "bf16".
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from lipdub.errors import WeightsError
+from lipdub.hookspecs import hookimpl
+from lipdub.model.checkpoint import load_checkpoint, load_manifest
+from lipdub.model.config import get_config
+from lipdub.model.engine import StyleSyncEngine
+from lipdub.model.generator import StyleSyncGenerator
+from lipdub.model.personal import apply_personal
+from lipdub.stages import StageChoice
+
+log = logging.getLogger(__name__)
+
+RANDOM_INIT = "random-init"  # Special weights name: untrained model, fixed seed.
+RANDOM_INIT_SEED = 0  # Seed of the random-init model (same numbers on every machine).
+
+DEFAULTS: dict[str, Any] = {
+    "device": "auto",
+    "weights": None,
+    "batch_size": 16,
+    "compile": False,
+    "config": "full",
+    "personal": None,
+    "precision": "auto",
+    "manifest": None,  # Another manifest.toml (tests); None = weights/manifest.toml.
+}
+
+
+def build_model(options: Mapping[str, Any]) -> tuple[StyleSyncGenerator, str]:
+    """Build or load the generator named by ``options``; return it and a label for logs.
+
+    Raises:
+        WeightsError: the named checkpoint or file is missing, tampered with or mismatched.
+    """
+    weights = options.get("weights")
+    if weights == RANDOM_INIT:
+        cfg = get_config(options.get("config") or "full")
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(RANDOM_INIT_SEED)
+            model = StyleSyncGenerator(cfg)
+        label = f"random-init {cfg.name} (UNTRAINED, seed {RANDOM_INIT_SEED})"
+        log.warning("stylesync: using an untrained %s model; its output is noise", cfg.name)
+        return model, label
+    if weights is not None and (str(weights).endswith(".safetensors") or "/" in str(weights)):
+        path = Path(weights).expanduser()
+        model, _ = load_checkpoint(path)
+        return model, str(path)
+    manifest = load_manifest(options.get("manifest"))
+    name = weights or manifest.default_generator
+    if name is None:
+        raise WeightsError(
+            f"{manifest.path}: no generator checkpoint listed (no default_generator); "
+            f"train one or pass weights={RANDOM_INIT!r} for an untrained model"
+        )
+    entry = manifest.entries.get(name)
+    if entry is None:
+        raise WeightsError(f"{manifest.path}: no checkpoint named {name!r}")
+    model, _ = load_checkpoint(entry.file, expected_sha256=entry.sha256,
+                               expected_config_sha256=entry.config_sha256)
+    return model, f"{entry.name} ({entry.file})"
+
+
+def create(options: Mapping[str, Any]) -> StyleSyncEngine:
+    """Factory for the ``stylesync`` choice: returns a Generator-protocol engine."""
+    opts = {**DEFAULTS, **dict(options)}
+    model, label = build_model(opts)
+    if opts.get("personal"):
+        apply_personal(model, Path(opts["personal"]))
+        label += f" + {opts['personal']}"
+    return StyleSyncEngine(model, device=opts["device"], batch_size=int(opts["batch_size"]),
+                           compile=bool(opts["compile"]), precision=opts["precision"],
+                           label=label)
+
+
+@hookimpl
+def lipdub_generators() -> list[StageChoice]:
+    """Offer the StyleSync generator."""
+    return [
+        StageChoice(
+            name="stylesync",
+            factory=create,
+            summary="StyleSync generator + MaLS temporal smoothing (lipdub.model)",
+            options=dict(DEFAULTS),
+        )
+    ]
