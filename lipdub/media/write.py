@@ -82,7 +82,9 @@ class VideoWriter:
         self.frames_written = 0
         self._size = (height, width)
         try:
-            self._container = av.open(str(path), mode="w")
+            # bitexact: no random file ids or dates, so a re-render of the same inputs gives
+            # the same bytes (farm re-runs, Ray vs local, caches keyed by content).
+            self._container = av.open(str(path), mode="w", options={"fflags": "+bitexact"})
             stream = self._container.add_stream(codec.encoder, rate=fps)
         except av.error.FFmpegError as exc:
             raise MediaError(f"{path}: cannot open for writing ({exc})") from exc

@@ -1,0 +1,165 @@
+"""The command line: project init, the one-clip and shots-file render, listing, exit codes."""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from lipdub import __version__
+from lipdub.cli import main
+from lipdub.media.audio import load_audio
+from lipdub.media.read import open_video, probe
+from tests.conftest import make_video, read_counter
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def test_help_and_version():
+    assert run("--version").output.strip() == f"lipdub, version {__version__}"
+    out = run("--help").output
+    for command in ("render", "project", "plugins", "analyze", "personalize", "eval", "train"):
+        assert command in out
+
+
+def test_project_init_never_overwrites(tmp_path: Path):
+    res = run("project", "init", str(tmp_path / "p"))
+    assert res.exit_code == 0
+    for sub in ("footage", "audio", "actors", "renders", ".lipdub/cache"):
+        assert (tmp_path / "p" / sub).is_dir()
+    (tmp_path / "p" / "lipdub.toml").write_text("# mine\n")
+    res = run("project", "init", str(tmp_path / "p"))
+    assert res.exit_code == 2 and "already exist" in res.output and "--force" in res.output
+    assert (tmp_path / "p" / "lipdub.toml").read_text() == "# mine\n"
+    assert run("project", "init", str(tmp_path / "p"), "--force").exit_code == 0
+    assert "[project]" in (tmp_path / "p" / "lipdub.toml").read_text()
+
+
+def test_one_clip_passthrough_render_keeps_frames_rate_and_carries_the_dub(
+    tmp_path: Path, dub_wav: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.chdir(tmp_path)
+    video = make_video(tmp_path / "in.mov", 40, Fraction(30000, 1001), timecode="00:59:58;00")
+    out = tmp_path / "out" / "dubbed.mov"
+    res = run("render", "--video", str(video), "--audio", str(dub_wav), "-o", str(out),
+              "--generator", "passthrough", "--json")
+    assert res.exit_code == 0, res.output
+    events = [json.loads(line) for line in res.output.splitlines()]
+    assert events[0]["event"] == "started" and events[-1]["event"] == "finished"
+    assert any("padded" in e["message"] or "trimmed" in e["message"] for e in events)
+    info = probe(out)
+    assert (info.frame_count, info.fps) == (40, Fraction(30000, 1001))
+    assert info.start_timecode == "00:59:58;00"
+    with open_video(out) as src:
+        assert [read_counter(f) for f in src.frames()] == list(range(40))
+    audio = load_audio(out)
+    assert audio.rate == 48_000
+    assert abs(audio.duration_s - 40 / (30000 / 1001)) < 1 / 48_000 * 2
+    assert not list(out.parent.glob(".*partial*"))
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, dub_wav: Path, clip_25: Path):
+    res = run("render", "--video", str(tmp_path / "missing.mov"), "--audio", str(dub_wav),
+              "-o", str(tmp_path / "o.mov"))
+    assert res.exit_code == 2 and res.output.count("\n") == 1 and "missing.mov" in res.output
+    res = run("render", "--video", str(clip_25), "--audio", str(dub_wav), "-o", str(clip_25))
+    assert res.exit_code == 2 and "overwrite the source" in res.output
+    res = run("render", "--video", str(clip_25), "--audio", str(dub_wav))
+    assert res.exit_code == 2 and "needs all of" in res.output
+    res = run("render", "--video", str(clip_25), "--audio", str(dub_wav), "-o",
+              str(tmp_path / "o.mov"), "--device", "gpu")
+    assert res.exit_code == 2 and "device must be" in res.output
+
+
+def test_a_failed_shot_is_exit_1_with_its_error(tmp_path: Path, clip_25: Path):
+    not_audio = tmp_path / "not_audio.wav"
+    not_audio.write_bytes(b"garbage" * 50)
+    out = tmp_path / "o.mov"
+    res = run("render", "--video", str(clip_25), "--audio", str(not_audio), "-o", str(out),
+              "--generator", "passthrough", "--json")
+    assert res.exit_code == 1
+    failed = [json.loads(x) for x in res.output.splitlines() if '"failed"' in x]
+    assert failed and "not_audio.wav" in failed[0]["message"]
+    assert not out.exists()
+
+
+SHOTS = """\
+shots:
+  - id: a
+    source: in.mov
+    in: 0
+    out: 20
+    dubs: [{name: de, audio: dub.wav}]
+  - id: b
+    source: in.mov
+    in: 20
+    dubs:
+      - {name: de, audio: dub.wav}
+      - {name: fr, audio: broken.wav}
+"""
+
+
+@pytest.fixture
+def reel(tmp_path: Path, dub_wav: Path) -> Path:
+    make_video(tmp_path / "in.mov", 50, Fraction(25))
+    (tmp_path / "dub.wav").write_bytes(dub_wav.read_bytes())
+    (tmp_path / "broken.wav").write_bytes(b"junk" * 10)
+    (tmp_path / "lipdub.toml").write_text('[project]\nname = "t"\n[stages]\n'
+                                          'generator = "passthrough"\n')
+    (tmp_path / "shots.yaml").write_text(SHOTS)
+    return tmp_path
+
+
+def test_list_json_enumerates_jobs(reel: Path):
+    res = run("render", str(reel / "shots.yaml"), "--list", "--json")
+    jobs = [json.loads(x) for x in res.output.splitlines()]
+    assert [(j["id"], j["in"], j["out"], j["done"]) for j in jobs] == [
+        ("a", 0, 20, False), ("b", 20, 50, False)]
+    assert jobs[1]["outputs"] == [str(reel / "renders/b_de.mov"), str(reel / "renders/b_fr.mov")]
+
+
+def test_one_broken_shot_does_not_stop_the_other_and_reruns_are_noops(reel: Path):
+    res = run("render", str(reel / "shots.yaml"), "--json")
+    assert res.exit_code == 1
+    kinds = {json.loads(x)["job"]: json.loads(x)["event"] for x in res.output.splitlines()}
+    assert kinds == {"a": "finished", "b": "failed"}
+    assert probe(reel / "renders" / "a_de.mov").frame_count == 20
+    assert not (reel / "renders" / "b_fr.mov").exists()
+    res = run("render", str(reel / "shots.yaml"), "--shot", "a", "--json")
+    assert res.exit_code == 0 and '"skipped"' in res.output
+    before = (reel / "renders" / "a_de.mov").stat().st_mtime_ns
+    res = run("render", str(reel / "shots.yaml"), "--shot", "a", "--force", "--json")
+    assert res.exit_code == 0 and (reel / "renders" / "a_de.mov").stat().st_mtime_ns != before
+    res = run("render", str(reel / "shots.yaml"), "--shot", "zz")
+    assert res.exit_code == 2 and "no shot 'zz'" in res.output
+
+
+def test_plugins_list_shows_every_stage_and_origin(reel: Path):
+    res = run("plugins", "list", "--json", "--project", str(reel))
+    rows = [json.loads(x) for x in res.output.splitlines()]
+    stages = {r["stage"] for r in rows}
+    assert stages == {"shots", "faces", "tracker", "masks", "generator", "blender", "executor",
+                      "personalizer"}
+    passthrough = next(r for r in rows if r["name"] == "passthrough")
+    assert passthrough["selected"] and passthrough["source"] == "built-in"
+
+
+def test_unfinished_commands_say_so(tmp_path: Path):
+    res = run("personalize", "--actor", "anna")
+    assert res.exit_code == 2 and "not implemented yet" in res.output
+
+
+def test_demo_builds_and_renders(tmp_path: Path):
+    res = run("demo", str(tmp_path / "demo"), "--json")
+    assert res.exit_code == 0, res.output
+    for lang in ("en", "de"):
+        out = tmp_path / "demo" / "renders" / f"astronaut_{lang}.mov"
+        info = probe(out)
+        src = probe(tmp_path / "demo" / "footage" / "astronaut.mov")
+        assert (info.frame_count, info.fps, info.width) == (src.frame_count, src.fps, 512)
+        assert info.has_audio
