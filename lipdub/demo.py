@@ -22,10 +22,16 @@ from lipdub.speech import synthesize
 DEMO_FPS = Fraction(25)
 DEMO_SIZE = 512  # The astronaut photo is 512×512.
 DEMO_LINES = {
-    "en": ("en", "Hello from the launch pad. Today we dub this shot into another language, "
-                 "frame by frame, without touching anything but the mouth."),
-    "de": ("de", "Hallo von der Startrampe. Heute synchronisieren wir diese Einstellung in eine "
-                 "andere Sprache, Bild für Bild."),
+    "en": (
+        "en",
+        "Hello from the launch pad. Today we dub this shot into another language, "
+        "frame by frame, without touching anything but the mouth.",
+    ),
+    "de": (
+        "de",
+        "Hallo von der Startrampe. Heute synchronisieren wir diese Einstellung in eine "
+        "andere Sprache, Bild für Bild.",
+    ),
 }
 
 MANIFEST = """\
@@ -69,8 +75,9 @@ def head_motion_frames(image: np.ndarray, count: int, fps: Fraction) -> np.ndarr
         dy = 3.0 * math.sin(2 * math.pi * t / 6.0)
         m = cv2.getRotationMatrix2D((w / 2, h * 0.4), angle, scale)
         m[:, 2] += (dx, dy)
-        out[i] = cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_LINEAR,
-                                borderMode=cv2.BORDER_REFLECT)
+        out[i] = cv2.warpAffine(
+            image, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+        )
     return out
 
 
@@ -84,13 +91,16 @@ def build_demo(folder: Path, generator: str = "passthrough") -> Path:
     for lang, audio in dubs.items():
         save_wav(audio, folder / "audio" / f"astronaut_{lang}.wav")
     longest = max(a.duration_s for a in dubs.values())
-    frames = int(math.ceil((longest + 0.5) * DEMO_FPS))
+    frames = math.ceil((longest + 0.5) * DEMO_FPS)
     footage = folder / "footage" / "astronaut.mov"
     if not footage.exists():
         picture = data.astronaut()
-        with atomic_output(footage) as tmp, VideoWriter(
-            tmp, DEMO_SIZE, DEMO_SIZE, DEMO_FPS, codec_for("h264", tmp), "01:00:00:00"
-        ) as writer:
+        with (
+            atomic_output(footage) as tmp,
+            VideoWriter(
+                tmp, DEMO_SIZE, DEMO_SIZE, DEMO_FPS, codec_for("h264", tmp), "01:00:00:00"
+            ) as writer,
+        ):
             for frame in head_motion_frames(picture, frames, DEMO_FPS):
                 writer.write(frame)
     (folder / "lipdub.toml").write_text(MANIFEST.format(generator=generator), encoding="utf-8")

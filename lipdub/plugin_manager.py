@@ -78,7 +78,9 @@ class PluginManager:
         try:
             self.pm.load_setuptools_entrypoints(hookspecs.PROJECT)
         except Exception as exc:  # A broken third-party package must be named, not crash.
-            raise PluginError(f"a plugin from the 'lipdub' entry-point group failed: {exc}") from exc
+            raise PluginError(
+                f"a plugin from the 'lipdub' entry-point group failed: {exc}"
+            ) from exc
         for plugin, dist in self.pm.list_plugin_distinfo():
             if plugin not in before:
                 name = self.pm.get_name(plugin)

@@ -17,8 +17,9 @@ from lipdub.media.audio import Audio
 _AUDIO_OUTPUT_SYNCHRONOUS = 0x02  # espeak_AUDIO_OUTPUT: synthesise in the calling thread.
 _CHARS_UTF8 = 1  # espeak_Synth flags: the text is UTF-8.
 _POS_CHARACTER = 1  # espeak_POSITION_TYPE.
-_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int,
-                             ctypes.c_void_p)
+_CALLBACK = ctypes.CFUNCTYPE(
+    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p
+)
 _lock = threading.Lock()  # eSpeak NG keeps global state: one synthesis at a time.
 _lib: ctypes.CDLL | None = None
 _rate = 0

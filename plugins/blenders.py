@@ -72,7 +72,6 @@ class PoissonBlender:
         ys, xs = np.nonzero(hard)
         if len(ys) < 16:
             return frame.copy()
-        h, w = mask.shape
         # seamlessClone needs the mask's bounding box strictly inside the destination.
         hard[[0, -1], :] = 0
         hard[:, [0, -1]] = 0
@@ -80,8 +79,11 @@ class PoissonBlender:
         x0, x1, y0, y1 = xs.min(), xs.max(), ys.min(), ys.max()
         center = ((x0 + x1 + 1) // 2, (y0 + y1 + 1) // 2)
         bgr = cv2.seamlessClone(
-            np.ascontiguousarray(face[..., ::-1]), np.ascontiguousarray(frame[..., ::-1]),
-            hard, center, cv2.NORMAL_CLONE,
+            np.ascontiguousarray(face[..., ::-1]),
+            np.ascontiguousarray(frame[..., ::-1]),
+            hard,
+            center,
+            cv2.NORMAL_CLONE,
         )
         return _composite(frame, np.ascontiguousarray(bgr[..., ::-1]), mask)
 
@@ -102,7 +104,9 @@ class LaplacianBlender:
         la, lb, gm = _laplacian(a, levels), _laplacian(b, levels), [m]
         for _ in range(levels):
             gm.append(cv2.pyrDown(gm[-1]))
-        mixed = [x * (1 - g[..., None]) + y * g[..., None] for x, y, g in zip(la, lb, gm, strict=True)]
+        mixed = [
+            x * (1 - g[..., None]) + y * g[..., None] for x, y, g in zip(la, lb, gm, strict=True)
+        ]
         out = mixed[-1]
         for lap in reversed(mixed[:-1]):
             out = cv2.pyrUp(out, dstsize=(lap.shape[1], lap.shape[0])) + lap
@@ -134,9 +138,17 @@ def _laplacian_factory(options: Mapping[str, Any]) -> LaplacianBlender:
 def lipdub_blenders() -> list[StageChoice]:
     """The three built-in blenders."""
     return [
-        StageChoice("feather", _feather, "soft mask + colour match to the surrounding skin",
-                    {"color_match": True}),
+        StageChoice(
+            "feather",
+            _feather,
+            "soft mask + colour match to the surrounding skin",
+            {"color_match": True},
+        ),
         StageChoice("poisson", lambda _o: PoissonBlender(), "OpenCV seamless (Poisson) cloning"),
-        StageChoice("laplacian", _laplacian_factory, "Laplacian pyramid (multi-band) blending",
-                    {"levels": PYRAMID_LEVELS}),
+        StageChoice(
+            "laplacian",
+            _laplacian_factory,
+            "Laplacian pyramid (multi-band) blending",
+            {"levels": PYRAMID_LEVELS},
+        ),
     ]

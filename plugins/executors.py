@@ -54,8 +54,12 @@ class RayExecutor:
         started_here = not ray.is_initialized()
         if started_here:
             address = self.address or os.environ.get("RAY_ADDRESS") or None
-            ray.init(address=address, include_dashboard=False, log_to_driver=False,
-                     ignore_reinit_error=True)
+            ray.init(
+                address=address,
+                include_dashboard=False,
+                log_to_driver=False,
+                ignore_reinit_error=True,
+            )
         try:
             task = ray.remote(num_gpus=self.num_gpus, num_cpus=self.num_cpus)(_remote_job)
             pending = {}
@@ -101,6 +105,10 @@ def lipdub_executors() -> list[StageChoice]:
     """Offer ``local`` and ``ray``."""
     return [
         StageChoice("local", lambda _o: LocalExecutor(), "one shot after another, in process"),
-        StageChoice("ray", _ray, "one Ray task per shot (RAY_ADDRESS, or a local Ray)",
-                    {"address": None, "num_gpus": 0, "num_cpus": 1}),
+        StageChoice(
+            "ray",
+            _ray,
+            "one Ray task per shot (RAY_ADDRESS, or a local Ray)",
+            {"address": None, "num_gpus": 0, "num_cpus": 1},
+        ),
     ]

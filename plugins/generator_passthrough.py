@@ -42,6 +42,10 @@ def lipdub_generators() -> list[StageChoice]:
         return PassthroughGenerator(int(options.get("resolution", 256)))
 
     return [
-        StageChoice("passthrough", factory, "TEST ONLY: returns the source face unchanged",
-                    {"resolution": 256})
+        StageChoice(
+            "passthrough",
+            factory,
+            "TEST ONLY: returns the source face unchanged",
+            {"resolution": 256},
+        )
     ]

@@ -17,7 +17,7 @@ from lipdub.stages import STAGES
 
 REPO = Path(__file__).resolve().parents[1]
 
-PLUGIN_SOURCE = '''
+PLUGIN_SOURCE = """
 from lipdub.hookspecs import hookimpl
 from lipdub.stages import StageChoice
 
@@ -34,7 +34,7 @@ def lipdub_blenders():
 @hookimpl
 def lipdub_shot_event(event):
     EVENTS.append(event.kind)
-'''
+"""
 
 
 @pytest.fixture
@@ -87,7 +87,7 @@ def test_duplicate_names_are_refused(tmp_path: Path):
 
 def test_broken_local_plugin_names_the_file(tmp_path: Path):
     (tmp_path / "lipdub_plugins.py").write_text("import does_not_exist\n")
-    with pytest.raises(PluginError, match="lipdub_plugins.py: failed to import"):
+    with pytest.raises(PluginError, match=r"lipdub_plugins\.py: failed to import"):
         PluginManager(tmp_path, autoload=False)
 
 
@@ -99,8 +99,9 @@ def test_every_stage_has_a_hook_and_every_hook_a_stage_or_role():
 def test_every_hook_is_documented_and_tested():
     """Fails when a hook lacks a docstring, a mention in docs/plugins.md, or a test using it."""
     docs = (REPO / "docs" / "plugins.md").read_text()
-    tests = "\n".join(p.read_text() for p in (REPO / "tests").rglob("test_*.py")
-                      if p.name != "test_plugins.py")
+    tests = "\n".join(
+        p.read_text() for p in (REPO / "tests").rglob("test_*.py") if p.name != "test_plugins.py"
+    )
     tests += PLUGIN_SOURCE
     tree = ast.parse((REPO / "lipdub" / "hookspecs.py").read_text())
     hooks = [n for n in tree.body if isinstance(n, ast.FunctionDef)]

@@ -33,7 +33,9 @@ class LipdubGroup(click.Group):
 def main(verbose: int) -> None:
     """Re-sync actors' lips in finished footage to a dubbed audio track, shot by shot."""
     level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
 
 
 def _register() -> None:

@@ -11,8 +11,9 @@ from lipdub.demo import build_demo
 
 @click.command()
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path), default="demo")
-@click.option("--generator", default="passthrough", show_default=True,
-              help="Generator for the demo render.")
+@click.option(
+    "--generator", default="passthrough", show_default=True, help="Generator for the demo render."
+)
 @click.option("--json", "as_json", is_flag=True, help="JSON-line events.")
 @click.pass_context
 def demo(ctx: click.Context, folder: Path, generator: str, as_json: bool) -> None:
@@ -22,8 +23,17 @@ def demo(ctx: click.Context, folder: Path, generator: str, as_json: bool) -> Non
     click.echo(f"building the demo project in {folder} ...", err=True)
     build_demo(folder, generator=generator)
     if generator == "passthrough":
-        click.echo("NOTE: rendering with the 'passthrough' generator: the pipeline runs end to "
-                   "end (decode, encode, dub mux) but the lips are NOT changed — no trained "
-                   "lip-sync weights ship yet.", err=True)
-    ctx.invoke(render, shots_file=folder / "shots.yaml", force=True, as_json=as_json,
-               shot_ids=(), actors=())
+        click.echo(
+            "NOTE: rendering with the 'passthrough' generator: the pipeline runs end to "
+            "end (decode, encode, dub mux) but the lips are NOT changed — no trained "
+            "lip-sync weights ship yet.",
+            err=True,
+        )
+    ctx.invoke(
+        render,
+        shots_file=folder / "shots.yaml",
+        force=True,
+        as_json=as_json,
+        shot_ids=(),
+        actors=(),
+    )

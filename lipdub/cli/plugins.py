@@ -25,17 +25,33 @@ def list_plugins(project_dir, as_json: bool) -> None:
     """Show every stage, the choices for it, which is selected, and each choice's origin."""
     project = resolve_project(project_dir)
     manager = PluginManager(project.root if project.manifest else None)
-    chosen = {**{k: v.default for k, v in STAGES.items()},
-              **{k: v for k, v in project.layer.items() if k in STAGES}}
+    chosen = {
+        **{k: v.default for k, v in STAGES.items()},
+        **{k: v for k, v in project.layer.items() if k in STAGES},
+    }
     rows = []
     for stage, choices in manager.all_choices().items():
         if not choices:
-            rows.append({"stage": stage, "name": "", "selected": False, "source": "",
-                         "summary": "(no plugin offers this stage)"})
+            rows.append(
+                {
+                    "stage": stage,
+                    "name": "",
+                    "selected": False,
+                    "source": "",
+                    "summary": "(no plugin offers this stage)",
+                }
+            )
         for name, reg in choices.items():
-            rows.append({"stage": stage, "name": name, "selected": chosen[stage] == name,
-                         "source": reg.source, "plugin": reg.plugin,
-                         "summary": reg.choice.summary})
+            rows.append(
+                {
+                    "stage": stage,
+                    "name": name,
+                    "selected": chosen[stage] == name,
+                    "source": reg.source,
+                    "plugin": reg.plugin,
+                    "summary": reg.choice.summary,
+                }
+            )
     if as_json:
         for row in rows:
             click.echo(json.dumps(row))
@@ -49,5 +65,8 @@ def list_plugins(project_dir, as_json: bool) -> None:
     Console().print(table)
     for stage, info in STAGES.items():
         if chosen[stage] not in manager.choices(stage):
-            click.echo(f"warning: stage {stage!r} selects {chosen[stage]!r}, which no plugin "
-                       f"offers ({info.summary})", err=True)
+            click.echo(
+                f"warning: stage {stage!r} selects {chosen[stage]!r}, which no plugin "
+                f"offers ({info.summary})",
+                err=True,
+            )

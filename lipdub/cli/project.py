@@ -63,8 +63,10 @@ def project() -> None:
 def init(folder: Path, name: str | None, force: bool) -> None:
     """Create lipdub.toml, an example shots.yaml and the project folders in FOLDER."""
     folder = folder.resolve()
-    files = {folder / MANIFEST: TEMPLATE_TOML.format(name=name or folder.name),
-             folder / "shots.yaml": TEMPLATE_SHOTS}
+    files = {
+        folder / MANIFEST: TEMPLATE_TOML.format(name=name or folder.name),
+        folder / "shots.yaml": TEMPLATE_SHOTS,
+    }
     existing = [p for p in files if p.exists()]
     if existing and not force:
         raise ConfigError(
@@ -77,5 +79,7 @@ def init(folder: Path, name: str | None, force: bool) -> None:
     for path, text in files.items():
         path.write_text(text, encoding="utf-8")
         click.echo(f"wrote {path}")
-    click.echo(f"project ready in {folder}; put footage in footage/, dubs in audio/, then edit "
-               f"shots.yaml and run `lipdub render shots.yaml`")
+    click.echo(
+        f"project ready in {folder}; put footage in footage/, dubs in audio/, then edit "
+        f"shots.yaml and run `lipdub render shots.yaml`"
+    )

@@ -20,8 +20,12 @@ from lipdub.render.jobs import ShotJob, run_job
 @click.argument("shots_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--video", type=click.Path(dir_okay=False, path_type=Path), help="One clip: video.")
 @click.option("--audio", type=click.Path(dir_okay=False, path_type=Path), help="One clip: dub.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="One clip: output file (.mov, .mp4 or .mkv).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="One clip: output file (.mov, .mp4 or .mkv).",
+)
 @click.option("--shot", "shot_ids", multiple=True, help="Render only this shot (repeatable).")
 @click.option("--list", "list_only", is_flag=True, help="List the shot jobs and exit.")
 @click.option("--preset", help=f"Quality preset ({', '.join(preset_names())}).")
@@ -34,9 +38,25 @@ from lipdub.render.jobs import ShotJob, run_job
 @click.option("--force", is_flag=True, help="Re-render shots whose outputs already exist.")
 @json_option
 @project_option
-def render(shots_file, video, audio, output, shot_ids, list_only, preset, device, executor,
-           generator, weights, actors, no_personal, force, as_json, project_dir) -> None:
-    """Render dubbed shots: `lipdub render shots.yaml` or `lipdub render --video V --audio A -o OUT`.
+def render(
+    shots_file,
+    video,
+    audio,
+    output,
+    shot_ids,
+    list_only,
+    preset,
+    device,
+    executor,
+    generator,
+    weights,
+    actors,
+    no_personal,
+    force,
+    as_json,
+    project_dir,
+) -> None:
+    """Render dubbed shots: `render shots.yaml`, or one clip: `render --video V --audio A -o OUT`.
 
     Finished outputs are skipped unless --force; a shot that fails does not stop the others
     (exit code 1 at the end). Outputs appear under their final name only when complete.
@@ -52,16 +72,28 @@ def render(shots_file, video, audio, output, shot_ids, list_only, preset, device
         raise ConfigError("--actor is for the one-clip form; a shots file names actors per shot")
     near = shots_file.parent if shots_file else None
     project = resolve_project(project_dir, near)
-    cli = cli_settings(preset=preset, device=device, executor=executor, generator=generator,
-                       weights=weights, personal=False if no_personal else None)
+    cli = cli_settings(
+        preset=preset,
+        device=device,
+        executor=executor,
+        generator=generator,
+        weights=weights,
+        personal=False if no_personal else None,
+    )
     plugins = PluginManager(project.root if project.manifest else None)
     if one_clip:
         plan = single_clip_plan(video, audio, output, project, cli, tuple(actors))
     else:
         plan = load_plan(shots_file, project, cli, _cut_detector(plugins, project, cli))
     jobs = [
-        ShotJob(job_id=s.id, shot=s, project_root=project.root, cache_dir=project.cache_dir,
-                actors=tuple(project.actors.values()), force=force)
+        ShotJob(
+            job_id=s.id,
+            shot=s,
+            project_root=project.root,
+            cache_dir=project.cache_dir,
+            actors=tuple(project.actors.values()),
+            force=force,
+        )
         for s in plan.select(tuple(shot_ids))
     ]
     if list_only:
@@ -88,8 +120,10 @@ def _list(jobs: list[ShotJob], as_json: bool) -> None:
             click.echo(json.dumps(d))
         else:
             state = "done" if d["done"] else "todo"
-            click.echo(f"{d['id']:<16} {state}  frames {d['in']}-{d['out']} ({d['frames']}) "
-                       f"@ {d['fps']}  -> {', '.join(d['outputs'])}")
+            click.echo(
+                f"{d['id']:<16} {state}  frames {d['in']}-{d['out']} ({d['frames']}) "
+                f"@ {d['fps']}  -> {', '.join(d['outputs'])}"
+            )
 
 
 def _run(plan: Plan, jobs: list[ShotJob], plugins: PluginManager, as_json: bool) -> None:

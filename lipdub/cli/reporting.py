@@ -24,8 +24,12 @@ class Reporter:
     def __enter__(self) -> Reporter:
         if not self.as_json:
             self._progress = Progress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TimeElapsedColumn(), console=self._console, transient=False,
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=self._console,
+                transient=False,
             )
             self._progress.start()
         return self
@@ -51,8 +55,12 @@ class Reporter:
             task = self._progress.add_task(f"{event.job}", total=event.total or None)
             self._tasks[event.job] = task
         if event.kind == "progress" and task is not None:
-            self._progress.update(task, completed=event.done, total=event.total,
-                                  description=f"{event.job} {event.stage}")
+            self._progress.update(
+                task,
+                completed=event.done,
+                total=event.total,
+                description=f"{event.job} {event.stage}",
+            )
         elif event.kind == "warning":
             self._progress.console.print(f"[yellow]warning[/] {event.job}: {event.message}")
         elif event.kind == "finished":

@@ -5,6 +5,7 @@ Commands build a :class:`Plan` and pass typed records on; nothing below reads co
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,9 +45,7 @@ class Plan:
         by_id = {s.id: s for s in self.shots}
         for sid in ids:
             if sid not in by_id:
-                raise ConfigError(
-                    f"{self.shots_file}: no shot {sid!r} (shots: {', '.join(by_id)})"
-                )
+                raise ConfigError(f"{self.shots_file}: no shot {sid!r} (shots: {', '.join(by_id)})")
         return tuple(by_id[sid] for sid in ids)
 
 
@@ -107,10 +106,19 @@ def load_plan(
             shot_id = sid if len(ranges) == 1 else f"{sid}.{n}"
             shot_dubs = dubs if len(ranges) == 1 else tuple(_renamed(d, sid, shot_id) for d in dubs)
             shots.append(
-                Shot(id=shot_id, source=source, start=start, stop=stop, fps=info.fps,
-                     actors=tuple(actors), dubs=shot_dubs, settings=settings,
-                     auto_range=len(ranges) > 1 or item.get("range") == "auto",
-                     line=item.line, start_timecode=info.start_timecode)
+                Shot(
+                    id=shot_id,
+                    source=source,
+                    start=start,
+                    stop=stop,
+                    fps=info.fps,
+                    actors=tuple(actors),
+                    dubs=shot_dubs,
+                    settings=settings,
+                    auto_range=len(ranges) > 1 or item.get("range") == "auto",
+                    line=item.line,
+                    start_timecode=info.start_timecode,
+                )
             )
     _refuse_shared_outputs(shots, shots_path)
     return Plan(project=project, shots=tuple(shots), shots_file=shots_path)
@@ -130,11 +138,17 @@ def _ranges(
             raise ConfigError(f"{where}: `range: auto` needs a shot detector plugin")
         cuts = [c for c in cut_detector(info.path, 0, info.frame_count) if 0 < c < info.frame_count]
         bounds = [0, *sorted(set(cuts)), info.frame_count]
-        return list(zip(bounds[:-1], bounds[1:], strict=True))
-    start = frame_of(item.get("in", 0), info.fps, info.start_timecode,
-                     f"{path}:{item.line_of('in')}", "in")
-    stop = frame_of(item.get("out", info.frame_count), info.fps, info.start_timecode,
-                    f"{path}:{item.line_of('out')}", "out")
+        return list(itertools.pairwise(bounds))
+    start = frame_of(
+        item.get("in", 0), info.fps, info.start_timecode, f"{path}:{item.line_of('in')}", "in"
+    )
+    stop = frame_of(
+        item.get("out", info.frame_count),
+        info.fps,
+        info.start_timecode,
+        f"{path}:{item.line_of('out')}",
+        "out",
+    )
     check_range(start, stop, info.frame_count, f"{path}:{item.line_of('out')}", sid)
     return [(start, stop)]
 
@@ -144,8 +158,15 @@ def _renamed(dub: Dub, sid: str, shot_id: str) -> Dub:
     name = dub.output.name.replace(sid, shot_id, 1)
     if name == dub.output.name:
         name = f"{dub.output.stem}_{shot_id}{dub.output.suffix}"
-    return Dub(name=dub.name, output=dub.output.with_name(name), audio=dub.audio,
-               stems=dub.stems, mix=dub.mix, offset_s=dub.offset_s, gain_db=dub.gain_db)
+    return Dub(
+        name=dub.name,
+        output=dub.output.with_name(name),
+        audio=dub.audio,
+        stems=dub.stems,
+        mix=dub.mix,
+        offset_s=dub.offset_s,
+        gain_db=dub.gain_db,
+    )
 
 
 def _refuse_shared_outputs(shots: list[Shot], path: Path) -> None:
@@ -181,7 +202,15 @@ def single_clip_plan(
         project.actor(actor, "--actor")
     info = _probe(video, "--video", settings.conform_vfr)
     dub = Dub(name=audio.stem, output=output, audio=audio)
-    shot = Shot(id=video.stem, source=video, start=0, stop=info.frame_count, fps=info.fps,
-                actors=actors, dubs=(dub,), settings=settings,
-                start_timecode=info.start_timecode)
+    shot = Shot(
+        id=video.stem,
+        source=video,
+        start=0,
+        stop=info.frame_count,
+        fps=info.fps,
+        actors=actors,
+        dubs=(dub,),
+        settings=settings,
+        start_timecode=info.start_timecode,
+    )
     return Plan(project=project, shots=(shot,))

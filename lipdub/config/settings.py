@@ -31,7 +31,9 @@ class Settings:
     device: str = "auto"  # "auto", "cpu", "cuda" or "cuda:N".
     codec: str = "h264"  # Output video codec (see lipdub.media.write.CODECS).
     container: str = ".mov"  # Output suffix when a shot names no output path.
-    weights: str | None = None  # Checkpoint name in weights/manifest.toml or a path; None = default.
+    weights: str | None = (
+        None  # Checkpoint name in weights/manifest.toml or a path; None = default.
+    )
     model: str = "full"  # Model config when no checkpoint says otherwise: "full" or "lite".
     batch_size: int = 16  # Frames per generator batch.
     compile: bool = False  # torch.compile the generator (CUDA; slow first batch).
@@ -59,10 +61,14 @@ class Settings:
 SETTING_NAMES = tuple(f.name for f in dataclasses.fields(Settings))
 _TYPES: dict[str, tuple[type, ...]] = {
     f.name: (
-        (str, type(None)) if f.name == "weights"
-        else (dict,) if f.name in ("analysis", "blend")
-        else (bool,) if f.type == "bool"
-        else (int,) if f.type == "int"
+        (str, type(None))
+        if f.name == "weights"
+        else (dict,)
+        if f.name in ("analysis", "blend")
+        else (bool,)
+        if f.type == "bool"
+        else (int,)
+        if f.type == "int"
         else (str,)
     )
     for f in dataclasses.fields(Settings)
@@ -110,9 +116,7 @@ def check_layer(layer: Mapping[str, Any], where: str) -> dict[str, Any]:
 
 def check_device_name(value: str, where: str) -> None:
     """Refuse anything but auto, cpu, cuda and cuda:N."""
-    ok = value in ("auto", "cpu", "cuda") or (
-        value.startswith("cuda:") and value[5:].isdigit()
-    )
+    ok = value in ("auto", "cpu", "cuda") or (value.startswith("cuda:") and value[5:].isdigit())
     if not ok:
         raise ConfigError(f"{where}: device must be auto, cpu, cuda or cuda:N, got {value!r}")
 

@@ -104,8 +104,8 @@ def load_shots_file(path: Path) -> tuple[list[RawShot], dict[str, Any]]:
     for key in data:
         if key not in _TOP_KEYS:
             raise ConfigError(
-                f"{path}:{data.line_of(key)}: unknown key {key!r}{did_you_mean(str(key), _TOP_KEYS)}"
-                f" (known: {', '.join(_TOP_KEYS)})"
+                f"{path}:{data.line_of(key)}: unknown key {key!r}"
+                f"{did_you_mean(str(key), _TOP_KEYS)} (known: {', '.join(_TOP_KEYS)})"
             )
     defaults = data.get("defaults") or LineDict()
     if not isinstance(defaults, dict):
@@ -191,7 +191,9 @@ def parse_dubs(item: LineDict, base: Path, where: str, sid: str, container: str)
             raise ConfigError(f"{dl('stems')}: `stems` must map actor names to audio files")
         stems = {str(k): _existing(v, base, dl("stems"), f"stem {k}") for k, v in stems_raw.items()}
         if audio is None and not stems:
-            raise ConfigError(f"{dl('name')}: dub {name!r} of shot {sid!r} needs `audio` or `stems`")
+            raise ConfigError(
+                f"{dl('name')}: dub {name!r} of shot {sid!r} needs `audio` or `stems`"
+            )
         offset, gain = dub.get("offset", 0.0), dub.get("gain_db", 0.0)
         for key, value in (("offset", offset), ("gain_db", gain)):
             if isinstance(value, bool) or not isinstance(value, int | float):
@@ -200,8 +202,15 @@ def parse_dubs(item: LineDict, base: Path, where: str, sid: str, container: str)
         if not isinstance(output, str):
             raise ConfigError(f"{dl('output')}: `output` must be a path")
         out.append(
-            Dub(name=name, output=(base / output), audio=audio, stems=stems, mix=mix,
-                offset_s=float(offset), gain_db=float(gain))
+            Dub(
+                name=name,
+                output=(base / output),
+                audio=audio,
+                stems=stems,
+                mix=mix,
+                offset_s=float(offset),
+                gain_db=float(gain),
+            )
         )
     return tuple(out)
 

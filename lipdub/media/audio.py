@@ -135,11 +135,14 @@ def fit_to_length(audio: Audio, samples: int, policy: str, what: str) -> tuple[A
     if abs(have - samples) <= 1:
         return Audio(_fit_length(audio.samples, samples), audio.rate), None
     longer = have > samples
-    allowed = policy == "pad-trim" or (policy == "trim" and longer) or (policy == "pad" and not longer)
+    allowed = (
+        policy == "pad-trim" or (policy == "trim" and longer) or (policy == "pad" and not longer)
+    )
     if not allowed:
         fix = "trim" if longer else "pad"
         raise ConfigError(
-            f"{what}: dub is {abs(diff_s):.3f} s {'longer' if longer else 'shorter'} than the shot; "
+            f"{what}: dub is {abs(diff_s):.3f} s {'longer' if longer else 'shorter'} than the "
+            f"shot; "
             f"set audio_fit: {fix} (or pad-trim) to {fix} it, or fix the edit"
         )
     verb = "trimmed" if longer else "padded with silence"
@@ -157,7 +160,11 @@ def mix(tracks: list[Audio]) -> Audio:
     n = max(p.samples.shape[1] for p in parts)
     out = np.zeros((channels, n), np.float32)
     for p in parts:
-        s = np.broadcast_to(p.samples, (channels, p.samples.shape[1])) if p.channels == 1 else p.samples
+        s = (
+            np.broadcast_to(p.samples, (channels, p.samples.shape[1]))
+            if p.channels == 1
+            else p.samples
+        )
         out[: s.shape[0], : s.shape[1]] += s
     peak = float(np.abs(out).max(initial=0.0))
     if peak > 1.0:

@@ -34,13 +34,24 @@ class VideoCodec:
 CODECS: dict[str, VideoCodec] = {
     c.name: c
     for c in (
-        VideoCodec("h264", "libx264", "yuv420p", (("crf", "18"), ("preset", "medium")),
-                   (".mp4", ".mov", ".mkv"), "aac"),
-        VideoCodec("h264_draft", "libx264", "yuv420p", (("crf", "23"), ("preset", "veryfast")),
-                   (".mp4", ".mov", ".mkv"), "aac"),
+        VideoCodec(
+            "h264",
+            "libx264",
+            "yuv420p",
+            (("crf", "18"), ("preset", "medium")),
+            (".mp4", ".mov", ".mkv"),
+            "aac",
+        ),
+        VideoCodec(
+            "h264_draft",
+            "libx264",
+            "yuv420p",
+            (("crf", "23"), ("preset", "veryfast")),
+            (".mp4", ".mov", ".mkv"),
+            "aac",
+        ),
         # ProRes 422 HQ is prores_ks profile 3; 10-bit 4:2:2 as delivered to finishing.
-        VideoCodec("prores_hq", "prores_ks", "yuv422p10le", (("profile", "3"),),
-                   (".mov",), "pcm"),
+        VideoCodec("prores_hq", "prores_ks", "yuv422p10le", (("profile", "3"),), (".mov",), "pcm"),
         # Lossless RGB: decoding gives back exactly the rgb24 frames that were written.
         VideoCodec("ffv1", "ffv1", "bgr0", (("level", "3"),), (".mkv",), "pcm"),
     )

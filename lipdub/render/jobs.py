@@ -56,8 +56,14 @@ def run_job(job: ShotJob, emit: Any) -> JobResult:
     t0 = time.perf_counter()
     outputs = tuple(str(d.output) for d in job.shot.dubs)
     if not job.force and all(d.output.exists() for d in job.shot.dubs):
-        emit(ShotEvent("skipped", job.job_id, message="outputs exist (use --force to redo)",
-                       outputs=outputs))
+        emit(
+            ShotEvent(
+                "skipped",
+                job.job_id,
+                message="outputs exist (use --force to redo)",
+                outputs=outputs,
+            )
+        )
         return JobResult(job.job_id, ok=True, outputs=outputs, skipped=True)
     emit(ShotEvent("started", job.job_id, total=job.shot.frame_count))
     try:
@@ -71,8 +77,9 @@ def run_job(job: ShotJob, emit: Any) -> JobResult:
         message = f"internal error: {type(exc).__name__}: {exc}"
     else:
         seconds = time.perf_counter() - t0
-        emit(ShotEvent("finished", job.job_id, outputs=outputs, data={"seconds": seconds,
-                                                                       **report}))
+        emit(
+            ShotEvent("finished", job.job_id, outputs=outputs, data={"seconds": seconds, **report})
+        )
         return JobResult(job.job_id, ok=True, outputs=outputs, seconds=seconds, report=report)
     emit(ShotEvent("failed", job.job_id, message=message))
     return JobResult(job.job_id, ok=False, error=message, seconds=time.perf_counter() - t0)

@@ -68,8 +68,14 @@ def timecode_of(shot: Shot) -> str | None:
 def generator_options(shot: Shot, personal: Path | None = None) -> dict[str, Any]:
     """The generator's options from the shot's settings."""
     s = shot.settings
-    return {"device": s.device, "weights": s.weights, "batch_size": s.batch_size,
-            "compile": s.compile, "config": s.model, "personal": personal}
+    return {
+        "device": s.device,
+        "weights": s.weights,
+        "batch_size": s.batch_size,
+        "compile": s.compile,
+        "config": s.model,
+        "personal": personal,
+    }
 
 
 def render_shot(job: ShotJob, emit: Callable[[ShotEvent], None]) -> dict[str, Any]:
@@ -110,14 +116,24 @@ def _encode_dub(
     codec = codec_for(shot.settings.codec, dub.output)
     with open_video(shot.source, conform=shot.settings.conform_vfr) as src:
         info = src.info
-        with atomic_output(dub.output) as tmp, VideoWriter(
-            tmp, info.width, info.height, shot.fps, codec, timecode_of(shot), audio
-        ) as writer:
+        with (
+            atomic_output(dub.output) as tmp,
+            VideoWriter(
+                tmp, info.width, info.height, shot.fps, codec, timecode_of(shot), audio
+            ) as writer,
+        ):
             for i, frame in enumerate(src.frames(shot.start, shot.stop)):
                 writer.write(frame if frame_fn is None else frame_fn(i, frame))
                 if (i + 1) % PROGRESS_EVERY == 0 or i + 1 == shot.frame_count:
-                    emit(ShotEvent("progress", shot.id, stage=f"encode {dub.name}",
-                                   done=i + 1, total=shot.frame_count))
+                    emit(
+                        ShotEvent(
+                            "progress",
+                            shot.id,
+                            stage=f"encode {dub.name}",
+                            done=i + 1,
+                            total=shot.frame_count,
+                        )
+                    )
     return warnings
 
 

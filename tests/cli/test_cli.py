@@ -46,8 +46,18 @@ def test_one_clip_passthrough_render_keeps_frames_rate_and_carries_the_dub(
     monkeypatch.chdir(tmp_path)
     video = make_video(tmp_path / "in.mov", 40, Fraction(30000, 1001), timecode="00:59:58;00")
     out = tmp_path / "out" / "dubbed.mov"
-    res = run("render", "--video", str(video), "--audio", str(dub_wav), "-o", str(out),
-              "--generator", "passthrough", "--json")
+    res = run(
+        "render",
+        "--video",
+        str(video),
+        "--audio",
+        str(dub_wav),
+        "-o",
+        str(out),
+        "--generator",
+        "passthrough",
+        "--json",
+    )
     assert res.exit_code == 0, res.output
     events = [json.loads(line) for line in res.output.splitlines()]
     assert events[0]["event"] == "started" and events[-1]["event"] == "finished"
@@ -64,15 +74,31 @@ def test_one_clip_passthrough_render_keeps_frames_rate_and_carries_the_dub(
 
 
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, dub_wav: Path, clip_25: Path):
-    res = run("render", "--video", str(tmp_path / "missing.mov"), "--audio", str(dub_wav),
-              "-o", str(tmp_path / "o.mov"))
+    res = run(
+        "render",
+        "--video",
+        str(tmp_path / "missing.mov"),
+        "--audio",
+        str(dub_wav),
+        "-o",
+        str(tmp_path / "o.mov"),
+    )
     assert res.exit_code == 2 and res.output.count("\n") == 1 and "missing.mov" in res.output
     res = run("render", "--video", str(clip_25), "--audio", str(dub_wav), "-o", str(clip_25))
     assert res.exit_code == 2 and "overwrite the source" in res.output
     res = run("render", "--video", str(clip_25), "--audio", str(dub_wav))
     assert res.exit_code == 2 and "needs all of" in res.output
-    res = run("render", "--video", str(clip_25), "--audio", str(dub_wav), "-o",
-              str(tmp_path / "o.mov"), "--device", "gpu")
+    res = run(
+        "render",
+        "--video",
+        str(clip_25),
+        "--audio",
+        str(dub_wav),
+        "-o",
+        str(tmp_path / "o.mov"),
+        "--device",
+        "gpu",
+    )
     assert res.exit_code == 2 and "device must be" in res.output
 
 
@@ -80,8 +106,18 @@ def test_a_failed_shot_is_exit_1_with_its_error(tmp_path: Path, clip_25: Path):
     not_audio = tmp_path / "not_audio.wav"
     not_audio.write_bytes(b"garbage" * 50)
     out = tmp_path / "o.mov"
-    res = run("render", "--video", str(clip_25), "--audio", str(not_audio), "-o", str(out),
-              "--generator", "passthrough", "--json")
+    res = run(
+        "render",
+        "--video",
+        str(clip_25),
+        "--audio",
+        str(not_audio),
+        "-o",
+        str(out),
+        "--generator",
+        "passthrough",
+        "--json",
+    )
     assert res.exit_code == 1
     failed = [json.loads(x) for x in res.output.splitlines() if '"failed"' in x]
     assert failed and "not_audio.wav" in failed[0]["message"]
@@ -109,8 +145,9 @@ def reel(tmp_path: Path, dub_wav: Path) -> Path:
     make_video(tmp_path / "in.mov", 50, Fraction(25))
     (tmp_path / "dub.wav").write_bytes(dub_wav.read_bytes())
     (tmp_path / "broken.wav").write_bytes(b"junk" * 10)
-    (tmp_path / "lipdub.toml").write_text('[project]\nname = "t"\n[stages]\n'
-                                          'generator = "passthrough"\n')
+    (tmp_path / "lipdub.toml").write_text(
+        '[project]\nname = "t"\n[stages]\ngenerator = "passthrough"\n'
+    )
     (tmp_path / "shots.yaml").write_text(SHOTS)
     return tmp_path
 
@@ -119,7 +156,9 @@ def test_list_json_enumerates_jobs(reel: Path):
     res = run("render", str(reel / "shots.yaml"), "--list", "--json")
     jobs = [json.loads(x) for x in res.output.splitlines()]
     assert [(j["id"], j["in"], j["out"], j["done"]) for j in jobs] == [
-        ("a", 0, 20, False), ("b", 20, 50, False)]
+        ("a", 0, 20, False),
+        ("b", 20, 50, False),
+    ]
     assert jobs[1]["outputs"] == [str(reel / "renders/b_de.mov"), str(reel / "renders/b_fr.mov")]
 
 
@@ -143,8 +182,16 @@ def test_plugins_list_shows_every_stage_and_origin(reel: Path):
     res = run("plugins", "list", "--json", "--project", str(reel))
     rows = [json.loads(x) for x in res.output.splitlines()]
     stages = {r["stage"] for r in rows}
-    assert stages == {"shots", "faces", "tracker", "masks", "generator", "blender", "executor",
-                      "personalizer"}
+    assert stages == {
+        "shots",
+        "faces",
+        "tracker",
+        "masks",
+        "generator",
+        "blender",
+        "executor",
+        "personalizer",
+    }
     passthrough = next(r for r in rows if r["name"] == "passthrough")
     assert passthrough["selected"] and passthrough["source"] == "built-in"
 

@@ -59,8 +59,7 @@ shots:
 def project(tmp_path: Path) -> Path:
     (tmp_path / "footage").mkdir()
     (tmp_path / "audio").mkdir()
-    make_video(tmp_path / "footage" / "reel.mov", 60, Fraction(30000, 1001),
-               timecode="01:00:00;00")
+    make_video(tmp_path / "footage" / "reel.mov", 60, Fraction(30000, 1001), timecode="01:00:00;00")
     make_video(tmp_path / "footage" / "anna.mov", 5, Fraction(25))
     for name in ("de.wav", "fr_anna.wav"):
         (tmp_path / "audio" / name).write_bytes(b"RIFF")  # Existence is what the plan checks.
@@ -98,8 +97,9 @@ def test_project_is_found_from_a_subfolder(project: Path):
     assert default_project(sub).actors == {}
 
 
-def _error(project: Path, toml: str | None = None, shots: str | None = None,
-           cli: dict | None = None) -> str:
+def _error(
+    project: Path, toml: str | None = None, shots: str | None = None, cli: dict | None = None
+) -> str:
     if toml is not None:
         (project / "lipdub.toml").write_text(toml)
     if shots is not None:
@@ -175,11 +175,13 @@ def test_project_errors(project: Path):
 def test_yaml_and_structure_errors(project: Path):
     assert "invalid YAML" in _error(project, shots="shots: [\n  - id: a\n")
     assert "needs a non-empty `dubs:` list" in _error(
-        project, shots="shots:\n  - id: a\n    source: footage/reel.mov\n")
+        project, shots="shots:\n  - id: a\n    source: footage/reel.mov\n"
+    )
     msg = _error(project, shots=GOOD_SHOTS.replace("id: sh020", "id: sh010"))
     assert "duplicate shot id 'sh010'" in msg
-    msg = _error(project, shots=GOOD_SHOTS.replace("name: fr", "name: fr\n        output: "
-                                                   "footage/reel.mov"))
+    msg = _error(
+        project, shots=GOOD_SHOTS.replace("name: fr", "name: fr\n        output: footage/reel.mov")
+    )
     assert "would overwrite the source" in msg
 
 

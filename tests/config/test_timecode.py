@@ -11,8 +11,13 @@ NTSC = Fraction(30000, 1001)
 
 @pytest.mark.parametrize(
     ("tc", "frame"),
-    [("00:00:00;00", 0), ("00:00:59;29", 1799), ("00:01:00;02", 1800), ("00:10:00;00", 17982),
-     ("01:00:00;00", 107892)],
+    [
+        ("00:00:00;00", 0),
+        ("00:00:59;29", 1799),
+        ("00:01:00;02", 1800),
+        ("00:10:00;00", 17982),
+        ("01:00:00;00", 107892),
+    ],
 )
 def test_drop_frame_labels(tc: str, frame: int):
     assert parse_timecode(tc, NTSC) == frame
@@ -29,8 +34,12 @@ def test_non_drop_and_round_trips():
 
 @pytest.mark.parametrize(
     ("tc", "fps", "message"),
-    [("00:01:00;00", NTSC, "does not exist"), ("00:00:00;00", Fraction(25), "no drop-frame"),
-     ("00:00:00:25", Fraction(25), "out of range"), ("1:2:3", Fraction(25), "not a timecode")],
+    [
+        ("00:01:00;00", NTSC, "does not exist"),
+        ("00:00:00;00", Fraction(25), "no drop-frame"),
+        ("00:00:00:25", Fraction(25), "out of range"),
+        ("1:2:3", Fraction(25), "not a timecode"),
+    ],
 )
 def test_bad_timecodes(tc: str, fps: Fraction, message: str):
     with pytest.raises(TimecodeError, match=message):

@@ -24,8 +24,9 @@ def _encode(path: Path, audio: A.Audio, codec: str, fmt: str) -> Path:
             chunk = np.ascontiguousarray(audio.samples[:, i : i + step])
             if fmt == "s16":
                 chunk = (chunk * 32767).astype(np.int16)
-            f = av.AudioFrame.from_ndarray(chunk, format=fmt if fmt != "s16" else "s16",
-                                           layout="mono")
+            f = av.AudioFrame.from_ndarray(
+                chunk, format=fmt if fmt != "s16" else "s16", layout="mono"
+            )
             f.sample_rate, f.pts = audio.rate, i
             c.mux(s.encode(f))
         c.mux(s.encode(None))
@@ -34,8 +35,12 @@ def _encode(path: Path, audio: A.Audio, codec: str, fmt: str) -> Path:
 
 @pytest.mark.parametrize(
     ("suffix", "codec", "fmt"),
-    [(".wav", "pcm_s16le", "s16"), (".flac", "flac", "s16"), (".mp3", "libmp3lame", "fltp"),
-     (".m4a", "aac", "fltp")],
+    [
+        (".wav", "pcm_s16le", "s16"),
+        (".flac", "flac", "s16"),
+        (".mp3", "libmp3lame", "fltp"),
+        (".m4a", "aac", "fltp"),
+    ],
 )
 def test_common_formats_decode_at_their_own_rate(tmp_path: Path, suffix, codec, fmt):
     src = tone(1.0, rate=44_100)

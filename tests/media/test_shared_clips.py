@@ -66,12 +66,29 @@ def test_passthrough_render_of_a_shared_clip(tmp_path: Path):
     video = data / "clips" / "SadTalker__examples_ref_video_WDA_AlexandriaOcasioCortez_000.mp4"
     dub = data / "audio" / "dreamtalk__data_audio_German1.wav"
     out = tmp_path / "aoc_de.mov"
-    res = CliRunner().invoke(main, ["render", "--video", str(video), "--audio", str(dub), "-o",
-                                    str(out), "--generator", "passthrough", "--json"])
+    res = CliRunner().invoke(
+        main,
+        [
+            "render",
+            "--video",
+            str(video),
+            "--audio",
+            str(dub),
+            "-o",
+            str(out),
+            "--generator",
+            "passthrough",
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     src, got = probe(video), probe(out)
     assert (got.frame_count, got.fps, got.width, got.height) == (
-        src.frame_count, src.fps, src.width, src.height)
+        src.frame_count,
+        src.fps,
+        src.width,
+        src.height,
+    )
     dub_audio, out_audio = load_audio(dub), load_audio(out)
     assert out_audio.rate == dub_audio.rate  # The dub's own rate is kept in MOV.
     assert abs(out_audio.duration_s - src.duration_s) < 1 / out_audio.rate * 2

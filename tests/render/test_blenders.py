@@ -1,4 +1,4 @@
-"""Built-in blenders (hook ``lipdub_blenders``): nothing outside the mask changes, seams are soft."""
+"""Built-in blenders (hook ``lipdub_blenders``): nothing outside the mask changes."""
 
 from __future__ import annotations
 

@@ -10,7 +10,6 @@ import pytest
 from click.testing import CliRunner
 
 from lipdub.cli import main
-
 from lipdub.plugin_manager import PluginManager
 from lipdub.render.events import ShotEvent
 from lipdub.render.protocols import JobResult
@@ -26,8 +25,11 @@ def square(job: int, emit) -> JobResult:
 
 def test_local_executor_runs_every_job_in_order_despite_a_failure():
     events: list[ShotEvent] = []
-    results = PluginManager(autoload=False).create("executor", "local").run(
-        [1, 2, 3, 4], square, events.append)
+    results = (
+        PluginManager(autoload=False)
+        .create("executor", "local")
+        .run([1, 2, 3, 4], square, events.append)
+    )
     assert [r.job_id for r in results] == ["1", "2", "3", "4"]
     assert [r.ok for r in results] == [True, True, False, True]
     assert results[3].report == {"value": 16}
@@ -42,17 +44,21 @@ def test_ray_executor_writes_byte_identical_outputs(tmp_path: Path, dub_wav: Pat
     (tmp_path / "dub.wav").write_bytes(dub_wav.read_bytes())
     (tmp_path / "lipdub.toml").write_text(
         '[project]\nname = "t"\n[stages]\ngenerator = "passthrough"\n'
-        '[settings]\ncodec = "ffv1"\ncontainer = ".mkv"\n')
+        '[settings]\ncodec = "ffv1"\ncontainer = ".mkv"\n'
+    )
     shots = "shots:\n" + "".join(
         f"  - {{id: s{i}, source: in.mov, in: {i * 10}, out: {i * 10 + 10}, "
-        f"dubs: [{{name: de, audio: dub.wav}}]}}\n" for i in range(3))
+        f"dubs: [{{name: de, audio: dub.wav}}]}}\n"
+        for i in range(3)
+    )
     (tmp_path / "shots.yaml").write_text(shots)
     runner = CliRunner()
     local = runner.invoke(main, ["render", str(tmp_path / "shots.yaml"), "--json"])
     assert local.exit_code == 0, local.output
     first = {p.name: p.read_bytes() for p in (tmp_path / "renders").iterdir()}
-    remote = runner.invoke(main, ["render", str(tmp_path / "shots.yaml"), "--json", "--force",
-                                  "--executor", "ray"])
+    remote = runner.invoke(
+        main, ["render", str(tmp_path / "shots.yaml"), "--json", "--force", "--executor", "ray"]
+    )
     assert remote.exit_code == 0, remote.output
     second = {p.name: p.read_bytes() for p in (tmp_path / "renders").iterdir()}
     assert sorted(first) == ["s0_de.mkv", "s1_de.mkv", "s2_de.mkv"]

@@ -1,0 +1,240 @@
+"""Per-shot face work for a real generator: analysis, aligned crops, generation, paste-back.
+
+:class:`FaceWork` analyses the shot once (cached), cuts the aligned crops and mouth masks of every
+face track to be dubbed into memory-mapped scratch files (one streaming pass over the source),
+and then, per dub, generates new crops and returns the function that pastes them into each frame
+during the encode pass. Scratch files go when the shot is done.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+
+from lipdub.analysis.align import (
+    paste_region,
+    scale_of,
+    similarity_to_template,
+    transform_points,
+    warp_to_crop,
+    warp_to_frame,
+)
+from lipdub.analysis.pipeline import analyze_shot
+from lipdub.analysis.records import FaceTrack
+from lipdub.analysis.settings import AnalysisSettings
+from lipdub.config.shots import Dub
+from lipdub.media import audio as audio_io
+from lipdub.media.read import open_video
+from lipdub.plugin_manager import PluginManager
+from lipdub.render.events import ShotEvent
+from lipdub.render.jobs import ShotJob
+from lipdub.render.protocols import Generator, TrackClip
+
+log = logging.getLogger(__name__)
+
+#: Default feather of the blend mask, as a fraction of the crop's size in frame pixels.
+FEATHER_FRACTION = 0.03
+#: Personalization file of an actor, relative to the project root (see `lipdub personalize`).
+PERSONAL_FILE = "actors/{name}/personal.safetensors"
+
+
+@dataclass
+class _TrackData:
+    track: FaceTrack
+    crops: np.ndarray  # (T, S, S, 3) uint8 memmap.
+    masks: np.ndarray  # (T, S, S) float32 memmap.
+    matrices: np.ndarray  # (T, 2, 3) frame -> crop.
+    generated: np.ndarray | None = None  # (T, S, S, 3) uint8 memmap, per dub.
+
+
+class FaceWork:
+    """Analysis + crops of one shot, reused by every dub of it."""
+
+    def __init__(
+        self,
+        job: ShotJob,
+        plugins: PluginManager,
+        generator: Generator,
+        emit: Callable[[ShotEvent], None],
+    ) -> None:
+        from lipdub.render.pipeline import scratch_dir
+
+        self.job, self.shot, self.emit = job, job.shot, emit
+        self.generator = generator
+        settings = self.shot.settings
+        options = dict(settings.analysis)
+        self.analysis_settings = AnalysisSettings.from_options(options)
+        stages = {
+            name: plugins.create(name, settings.stage(name), options)
+            for name in ("faces", "tracker", "masks")
+        }
+        self.planner = stages["masks"]
+        self.blender = plugins.create("blender", settings.stage("blender"), dict(settings.blend))
+        self.feather = float(settings.blend.get("feather_fraction", FEATHER_FRACTION))
+        self.warnings: list[str] = []
+        self._scratch = scratch_dir(job.cache_dir, self.shot.id)
+        try:
+            self.analysis = analyze_shot(
+                self.shot.source,
+                self.shot.start,
+                self.shot.stop,
+                {a.name: a for a in job.actors},
+                self.analysis_settings,
+                stages,
+                job.cache_dir,
+                self._progress("analysis"),
+            )
+            self.warnings += self.analysis.warnings
+            self.tracks = self._cut_crops(self._chosen_tracks())
+        except BaseException:
+            self.close()
+            raise
+        for w in self.warnings:
+            emit(ShotEvent("warning", self.shot.id, message=w))
+
+    def __enter__(self) -> FaceWork:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Remove the scratch files."""
+        from lipdub.render.pipeline import remove_scratch
+
+        self.tracks = []
+        remove_scratch(self._scratch)
+
+    def _progress(self, stage: str) -> Callable[[int, int], None]:
+        def report(done: int, total: int) -> None:
+            self.emit(ShotEvent("progress", self.shot.id, stage=stage, done=done, total=total))
+
+        return report
+
+    def _chosen_tracks(self) -> list[FaceTrack]:
+        wanted = self.shot.actors
+        tracks = self.analysis.tracks
+        if wanted:
+            for actor in wanted:
+                if not any(t.actor == actor for t in tracks):
+                    self.warnings.append(
+                        f"actor {actor!r} not found in shot {self.shot.id}; their face (if any) "
+                        f"passes through untouched"
+                    )
+            tracks = [t for t in tracks if t.actor in wanted]
+        if not tracks:
+            self.warnings.append(f"shot {self.shot.id}: no face to dub; frames pass through")
+        return tracks
+
+    def track_summary(self) -> list[dict[str, Any]]:
+        """Per dubbed track: id, actor, first/last frame (for the report)."""
+        return [
+            {
+                "track": d.track.track_id,
+                "actor": d.track.actor,
+                "first": int(d.track.frames[0]),
+                "last": int(d.track.frames[-1]),
+            }
+            for d in self.tracks
+        ]
+
+    def _cut_crops(self, tracks: list[FaceTrack]) -> list[_TrackData]:
+        """One pass over the source: aligned crops, masks and transforms of every track."""
+        size = self.generator.resolution
+        data = []
+        for t in tracks:
+            n = len(t.frames)
+            stem = self._scratch / f"track{t.track_id}"
+            crops = np.lib.format.open_memmap(
+                f"{stem}_crops.npy", "w+", np.uint8, (n, size, size, 3)
+            )
+            masks = np.lib.format.open_memmap(
+                f"{stem}_masks.npy", "w+", np.float32, (n, size, size)
+            )
+            mats = np.stack([similarity_to_template(lm, size) for lm in t.landmarks])
+            data.append(_TrackData(t, crops, masks, mats))
+        if not data:
+            return data
+        report = self._progress("crops")
+        total = self.shot.frame_count
+        with open_video(self.shot.source, conform=self.shot.settings.conform_vfr) as src:
+            for i, frame in enumerate(src.frames(self.shot.start, self.shot.stop)):
+                for d in data:
+                    j = d.track.at(i)
+                    if j is None:
+                        continue
+                    d.crops[j] = warp_to_crop(frame, d.matrices[j], size)
+                    lm_crop = transform_points(d.matrices[j], d.track.landmarks[j])
+                    d.masks[j] = self.planner.plan(lm_crop, size)
+                if (i + 1) % 25 == 0 or i + 1 == total:
+                    report(i + 1, total)
+        return data
+
+    def _personal_file(self, actor: str) -> Path | None:
+        if not self.shot.settings.personal:
+            return None
+        path = self.job.project_root / PERSONAL_FILE.format(name=actor)
+        return path if path.is_file() else None
+
+    def render_dub(self, dub: Dub) -> Callable[[int, np.ndarray], np.ndarray]:
+        """Generate every track's crops for ``dub``; return the per-frame paste function."""
+        from lipdub.render.pipeline import dub_audio
+
+        size = self.generator.resolution
+        for d in self.tracks:
+            audio, warning = dub_audio(self.shot, dub, dub.driving_audio(d.track.actor))
+            if warning:
+                self.emit(ShotEvent("warning", self.shot.id, message=warning))
+            clip = TrackClip(
+                crops=d.crops,
+                masks=d.masks,
+                frame_indices=d.track.frames.astype(np.int64),
+                audio_16k=audio_io.to_model_audio(audio),
+                fps=self.shot.fps,
+                actor=d.track.actor,
+                personal=self._personal_file(d.track.actor),
+            )
+            out_path = self._scratch / f"track{d.track.track_id}_{dub.name}_gen.npy"
+            gen = np.lib.format.open_memmap(out_path, "w+", np.uint8, (len(d.track), size, size, 3))
+            done = 0
+            report = self._progress(f"generate {dub.name} track {d.track.track_id}")
+            for j, crop in enumerate(self.generator.generate(clip)):
+                gen[j] = crop
+                done = j + 1
+                if done % 25 == 0:
+                    report(done, len(d.track))
+            if done != len(d.track):
+                raise RuntimeError(f"generator returned {done} crops for {len(d.track)} frames")
+            d.generated = gen
+        return self._paste
+
+    def _paste(self, i: int, frame: np.ndarray) -> np.ndarray:
+        """Blend every dubbed track's generated crop into frame ``i`` of the shot."""
+        size = self.generator.resolution
+        for d in self.tracks:
+            j = d.track.at(i)
+            if j is None or d.generated is None:
+                continue
+            matrix = d.matrices[j]
+            box = paste_region(matrix, size, frame.shape)
+            x0, y0, x1, y1 = box
+            if x1 - x0 < 2 or y1 - y0 < 2:
+                continue
+            feather_px = self.feather * size / scale_of(matrix)
+            mask = self.planner.blend_mask(d.masks[j], matrix, box, feather_px)
+            face = warp_to_frame(d.generated[j], matrix, box)
+            if not frame.flags.writeable:
+                frame = frame.copy()
+            frame[y0:y1, x0:x1] = self.blender.blend(frame[y0:y1, x0:x1], face, mask)
+        return frame
