@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import click
@@ -102,6 +103,17 @@ def render(
     _run(plan, jobs, plugins, wants_json(as_json))
 
 
+def _write_qc(plan: Plan, jobs: list[ShotJob]) -> Path | None:
+    """The QC report over every output of the plan (farm tasks each add their shots)."""
+    from lipdub.eval.report import write_report
+
+    outputs = [d.output for s in plan.shots for d in s.dubs]
+    if not jobs or not outputs:
+        return None
+    folder = Path(os.path.commonpath([str(p.resolve().parent) for p in outputs]))
+    return write_report(folder, outputs, f"lipdub QC — {plan.project.name}")
+
+
 def _cut_detector(plugins: PluginManager, project, cli):
     from lipdub.config.settings import resolve
 
@@ -138,6 +150,9 @@ def _run(plan: Plan, jobs: list[ShotJob], plugins: PluginManager, as_json: bool)
 
         results = executor.run(jobs, run_job, emit)
     failed = [r for r in results if not r.ok]
+    report = _write_qc(plan, jobs)
+    if report is not None and not as_json:
+        click.echo(f"QC report: {report}", err=True)
     if not as_json:
         done = sum(1 for r in results if r.ok and not r.skipped)
         skipped = sum(1 for r in results if r.skipped)

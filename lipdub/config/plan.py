@@ -73,7 +73,7 @@ def load_plan(
         ConfigError: anything wrong in the shots file, with file, line and fix.
     """
     raws, defaults = load_shots_file(shots_path)
-    base = shots_path.parent
+    base = shots_path.resolve().parent  # Absolute: jobs may run in another folder or machine.
     cli_layer = check_layer(cli, "command line")
     shots: list[Shot] = []
     for raw in raws:
@@ -193,6 +193,7 @@ def single_clip_plan(
     """The plan for ``lipdub render --video V --audio A -o OUT``: one shot, the whole clip."""
     cli_layer = check_layer(cli, "command line")
     settings = resolve(project.layer, cli_layer)
+    video, audio, output = video.absolute(), audio.absolute(), output.absolute()
     if not video.is_file():
         raise ConfigError(f"{video}: no such video file")
     if not audio.is_file():

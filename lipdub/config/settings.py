@@ -40,6 +40,7 @@ class Settings:
     audio_fit: str = "pad-trim"  # What to do when the dub's length differs from the shot's.
     conform_vfr: bool = False  # Accept variable-rate sources by repeating frames onto a grid.
     personal: bool = True  # Use an actor's personalization file when one exists.
+    qc: bool = True  # Measure each output (mouth vs loudness, thumbnails) for the QC report.
     # Stage choices (see lipdub.stages.STAGES); "" means the stage's default.
     shots: str = ""
     faces: str = ""

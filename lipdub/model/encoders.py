@@ -30,7 +30,9 @@ class FaceBlock(nn.Module):
         super().__init__()
         self.conv0 = Conv2dLayer(in_channels, in_channels, 3)
         self.conv1 = Conv2dLayer(in_channels, out_channels, 3, down=True)
-        self.skip = Conv2dLayer(in_channels, out_channels, 1, bias=False, activation=False, down=True)
+        self.skip = Conv2dLayer(
+            in_channels, out_channels, 1, bias=False, activation=False, down=True
+        )
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return (output at half resolution, feature map F_r at this resolution)."""

@@ -84,10 +84,12 @@ def choose_reference(crops: np.ndarray, masks: np.ndarray) -> int:
     """
     t = crops.shape[0]
     idx = np.unique(np.linspace(0, t - 1, min(t, REFERENCE_SAMPLES)).round().astype(np.int64))
-    grey = np.stack([_block_mean(crops[i].astype(np.float32).mean(axis=-1), REFERENCE_SIZE)
-                     for i in idx])
-    weight = np.stack([_block_mean(np.asarray(masks[i], np.float32), REFERENCE_SIZE)
-                       for i in idx]).mean(axis=0)
+    grey = np.stack(
+        [_block_mean(crops[i].astype(np.float32).mean(axis=-1), REFERENCE_SIZE) for i in idx]
+    )
+    weight = np.stack(
+        [_block_mean(np.asarray(masks[i], np.float32), REFERENCE_SIZE) for i in idx]
+    ).mean(axis=0)
     if weight.sum() <= 0:
         weight = np.ones_like(weight)
     median = np.median(grey, axis=0)
@@ -129,8 +131,13 @@ class StyleSyncEngine:
         self.mel = MelFrontend(model.cfg.mel)
         self._encode = torch.compile(model.encode) if compile else model.encode
         self._synthesize = torch.compile(model.synthesize) if compile else model.synthesize
-        log.info("stylesync engine on %s, %s, batch %d, %s", self.device, precision, batch_size,
-                 label or "checkpoint")
+        log.info(
+            "stylesync engine on %s, %s, batch %d, %s",
+            self.device,
+            precision,
+            batch_size,
+            label or "checkpoint",
+        )
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self.precision == "bf16":
@@ -150,8 +157,10 @@ class StyleSyncEngine:
     def _check(self, clip: TrackClip) -> int:
         t, s = clip.crops.shape[0], self.resolution
         if clip.crops.shape != (t, s, s, 3) or clip.crops.dtype != np.uint8:
-            raise MediaError(f"track crops must be ({t}, {s}, {s}, 3) uint8, got "
-                             f"{clip.crops.shape} {clip.crops.dtype}")
+            raise MediaError(
+                f"track crops must be ({t}, {s}, {s}, 3) uint8, got "
+                f"{clip.crops.shape} {clip.crops.dtype}"
+            )
         if clip.masks.shape != (t, s, s):
             raise MediaError(f"track masks must be ({t}, {s}, {s}), got {clip.masks.shape}")
         if len(clip.frame_indices) != t:
@@ -168,12 +177,17 @@ class StyleSyncEngine:
         t = self._check(clip)
         if t == 0:
             return
-        ref_idx = clip.reference if clip.reference is not None else choose_reference(
-            clip.crops, clip.masks)
+        ref_idx = (
+            clip.reference
+            if clip.reference is not None
+            else choose_reference(clip.crops, clip.masks)
+        )
         ref = self._images(clip.crops[ref_idx : ref_idx + 1])
         r, bs, m = self.model.mals.radius, self.batch_size, self.model
         ws_buf: list[torch.Tensor] = []  # W⁺ of frames [ws_lo, n_enc), fp32.
-        pending: list[tuple[list[torch.Tensor], torch.Tensor]] = []  # Maps, masks of [n_out, n_enc).
+        pending: list[
+            tuple[list[torch.Tensor], torch.Tensor]
+        ] = []  # Maps, masks of [n_out, n_enc).
         ws_lo = n_enc = n_out = 0
         while n_out < t:
             hi = min(t, n_enc + bs)
@@ -181,8 +195,9 @@ class StyleSyncEngine:
             mask = self._masks(clip.masks[n_enc:hi])
             mel = self.mel.windows(clip.audio_16k, clip.fps, clip.frame_indices[n_enc:hi])
             with self._autocast():
-                ws, feats = self._encode(target, ref.expand(hi - n_enc, -1, -1, -1), mask,
-                                         mel.to(self.device))
+                ws, feats = self._encode(
+                    target, ref.expand(hi - n_enc, -1, -1, -1), mask, mel.to(self.device)
+                )
             ws_buf.append(ws.float())
             pending.append((feats, mask))
             n_enc = hi
@@ -197,8 +212,11 @@ class StyleSyncEngine:
                 b = min(ready, a + bs)
                 lo, hi_ = a - n_out, b - n_out
                 with self._autocast():
-                    img = self._synthesize(smooth[a - ws_lo : b - ws_lo],
-                                           [f[lo:hi_] for f in feats_all], mask_all[lo:hi_])
+                    img = self._synthesize(
+                        smooth[a - ws_lo : b - ws_lo],
+                        [f[lo:hi_] for f in feats_all],
+                        mask_all[lo:hi_],
+                    )
                 yield img.float().cpu()
                 if progress is not None:
                     progress(b - a)

@@ -19,6 +19,8 @@ w, so W⁺ has exactly L entries.
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -173,7 +175,7 @@ class MappingNetwork(nn.Module):
         super().__init__()
         dims = [in_features] + [w_dim] * num_layers
         self.fcs = nn.Sequential(
-            *(FullyConnectedLayer(a, b, activation=True) for a, b in zip(dims[:-1], dims[1:]))
+            *(FullyConnectedLayer(a, b, activation=True) for a, b in itertools.pairwise(dims))
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -14,6 +14,7 @@ lets the engine smooth a long track in overlapping chunks with results equal to 
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import torch
@@ -79,7 +80,7 @@ class TemporalStack(nn.Module):
         chans = [w_dim] + [hidden] * (depth - 1) + [w_dim]
         self.convs = nn.ModuleList(
             TemporalConv(cin, cout, zero_init=(i == depth - 1))
-            for i, (cin, cout) in enumerate(zip(chans[:-1], chans[1:], strict=True))
+            for i, (cin, cout) in enumerate(itertools.pairwise(chans))
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -42,8 +42,9 @@ def save_personal(
     """
     if model.delta_w is None:
         raise ValueError("model has no ΔW MLP to save")
-    tensors = {f"delta_w.{k}": v.detach().cpu().contiguous()
-               for k, v in model.delta_w.state_dict().items()}
+    tensors = {
+        f"delta_w.{k}": v.detach().cpu().contiguous() for k, v in model.delta_w.state_dict().items()
+    }
     for name, p in model.named_parameters():
         if name.startswith("delta_w."):
             continue
@@ -52,8 +53,13 @@ def save_personal(
             tensors[f"delta_p.{name}"] = delta.contiguous()
     digest = model.cfg.digest()
     save_file(tensors, str(path), metadata={"format": FORMAT, "config_sha256": digest})
-    record = {"format": FORMAT, "actor": actor, "config_sha256": digest,
-              "provenance": provenance or {}, "weights_sha256": sha256_file(Path(path))}
+    record = {
+        "format": FORMAT,
+        "actor": actor,
+        "config_sha256": digest,
+        "provenance": provenance or {},
+        "weights_sha256": sha256_file(Path(path)),
+    }
     config_path_for(Path(path)).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
 
 

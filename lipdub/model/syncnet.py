@@ -79,7 +79,7 @@ class SyncNet(nn.Module):
         return frames[:, :, :, s // 2 :].reshape(n, t * c, s // 2, s)
 
     def embed(self, faces: torch.Tensor, mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Unit-length non-negative embeddings (v, a) of (N, 15, S/2, S) faces, (N, 1, 80, 16) mel."""
+        """Unit-length non-negative embeddings (v, a) of (N, 15, S/2, S) faces and mel windows."""
         v = F.normalize(F.relu(self.visual(faces)), dim=1)
         a = F.normalize(F.relu(self.audio(mel)), dim=1)
         return v, a

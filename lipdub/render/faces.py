@@ -75,6 +75,7 @@ class FaceWork:
             for name in ("faces", "tracker", "masks")
         }
         self.planner = stages["masks"]
+        self.detector = stages["faces"]
         self.blender = plugins.create("blender", settings.stage("blender"), dict(settings.blend))
         self.feather = float(settings.blend.get("feather_fraction", FEATHER_FRACTION))
         self.warnings: list[str] = []

@@ -90,7 +90,8 @@ def render_shot(job: ShotJob, emit: Callable[[ShotEvent], None]) -> dict[str, An
         log.warning("shot %s: generator 'passthrough' — lips are NOT changed", shot.id)
         report["warnings"].append("passthrough generator: the picture is the source, unchanged")
         for dub in todo:
-            report["warnings"] += _encode_dub(shot, dub, emit, frame_fn=None)
+            warnings = report["warnings"] + _encode_dub(shot, dub, emit, frame_fn=None)
+            _qc(shot, dub, gen_name, [], None, warnings, report)
         return report
     from lipdub.render.faces import FaceWork
 
@@ -99,8 +100,47 @@ def render_shot(job: ShotJob, emit: Callable[[ShotEvent], None]) -> dict[str, An
         report["tracks"] = work.track_summary()
         for dub in todo:
             frame_fn = work.render_dub(dub)
-            report["warnings"] += _encode_dub(shot, dub, emit, frame_fn=frame_fn)
+            warnings = report["warnings"] + _encode_dub(shot, dub, emit, frame_fn=frame_fn)
+            _qc(
+                shot, dub, gen_name, [d.track for d in work.tracks], work.detector, warnings, report
+            )
     return report
+
+
+def _qc(
+    shot: Shot,
+    dub: Dub,
+    generator: str,
+    tracks: list[Any],
+    detector: Any,
+    warnings: list[str],
+    report: dict[str, Any],
+) -> None:
+    """Measure the written output for the QC report (numbers also go into the job report)."""
+    if not shot.settings.qc:
+        return
+    from lipdub.eval.qc import measure_dub
+
+    audio, _ = dub_audio(
+        shot,
+        dub,
+        dub.driving_audio(tracks[0].actor)
+        if tracks
+        else (dub.audio or dub.mix or next(iter(dub.stems.values()))),
+    )
+    qc = measure_dub(
+        shot=shot,
+        dub=dub,
+        generator=generator,
+        audio_16k=audio_io.to_model_audio(audio),
+        tracks=tracks,
+        detector=detector,
+        warnings=sorted(set(warnings), key=warnings.index),
+    )
+    report.setdefault("qc", {})[dub.name] = {
+        "silent_opening": qc.silent_opening,
+        "loud_opening": qc.loud_opening,
+    }
 
 
 def _encode_dub(

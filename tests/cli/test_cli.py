@@ -169,6 +169,10 @@ def test_one_broken_shot_does_not_stop_the_other_and_reruns_are_noops(reel: Path
     assert kinds == {"a": "finished", "b": "failed"}
     assert probe(reel / "renders" / "a_de.mov").frame_count == 20
     assert not (reel / "renders" / "b_fr.mov").exists()
+    page = (reel / "renders" / "lipdub-qc.html").read_text()
+    assert "a — de" in page and "b — de" in page and "b — fr" not in page
+    assert "passthrough generator" in page and "<svg" in page
+    assert (reel / "renders" / ".qc" / "a_de_before.png").is_file()
     res = run("render", str(reel / "shots.yaml"), "--shot", "a", "--json")
     assert res.exit_code == 0 and '"skipped"' in res.output
     before = (reel / "renders" / "a_de.mov").stat().st_mtime_ns

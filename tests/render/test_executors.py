@@ -55,12 +55,12 @@ def test_ray_executor_writes_byte_identical_outputs(tmp_path: Path, dub_wav: Pat
     runner = CliRunner()
     local = runner.invoke(main, ["render", str(tmp_path / "shots.yaml"), "--json"])
     assert local.exit_code == 0, local.output
-    first = {p.name: p.read_bytes() for p in (tmp_path / "renders").iterdir()}
+    first = {p.name: p.read_bytes() for p in (tmp_path / "renders").glob("*.mkv")}
     remote = runner.invoke(
         main, ["render", str(tmp_path / "shots.yaml"), "--json", "--force", "--executor", "ray"]
     )
     assert remote.exit_code == 0, remote.output
-    second = {p.name: p.read_bytes() for p in (tmp_path / "renders").iterdir()}
+    second = {p.name: p.read_bytes() for p in (tmp_path / "renders").glob("*.mkv")}
     assert sorted(first) == ["s0_de.mkv", "s1_de.mkv", "s2_de.mkv"]
     assert first == second
     assert remote.output.count('"finished"') == 3

@@ -1,0 +1,112 @@
+"""The knobs of the analysis stage, resolved once into one frozen record.
+
+Presets carry an ``analysis:`` mapping whose keys are the field names of
+:class:`AnalysisSettings`; the config code refuses unknown keys using :func:`dataclasses.fields`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+
+#: Bumped whenever the stored analysis changes meaning, so old cache entries are not reused.
+ANALYSIS_VERSION = 1
+
+#: Fields that do not change what is stored in the cache: identity is re-evaluated from the stored
+#: descriptors on every load, and masks are planned from the stored landmarks when needed.
+_NOT_IN_KEY = frozenset(
+    {
+        "identity_threshold",
+        "mask_side_margin",
+        "mask_chin_margin",
+        "mask_open_gain",
+        "mask_yaw_gain",
+        "mask_top",
+        "mask_soften_px",
+    }
+)
+
+
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """Everything that shapes the analysis of a shot; defaults suit talking-head close-ups.
+
+    Sizes in ``*_px`` are source pixels; margins named ``mask_*`` are in units of the
+    inter-ocular distance (IOD, between the eye centres) so they do not depend on the crop size.
+    """
+
+    # Detection.
+    detect_every: int = 5  # Run the face detector on every Nth frame; landmarks carry between.
+    detect_max_side: int = 1280  # Frames larger than this are downscaled for the detector.
+    detect_min_side: int = 320  # Frames with a smaller short side are upscaled for it.
+    detect_upsample: int = 0  # Extra 2x pyramid levels inside the detector (finds smaller faces).
+    min_face_px: int = 64  # Faces with a smaller box side are ignored (too small to dub).
+    max_missed_detections: int = 3  # Detector passes a carried face may miss before it is dropped.
+    # Tracking.
+    iou_threshold: float = 0.3  # Smallest box overlap that links a face to a track.
+    appearance_weight: float = 0.3  # Weight of colour-histogram similarity in the link cost.
+    max_gap: int = 6  # Missing frames inside a track bridged by interpolation.
+    min_track_frames: int = 5  # Shorter tracks are dropped (with a warning).
+    min_track_detections: int = 2  # Tracks the detector found fewer times are dropped (a false
+    # hit is rarely found twice; a real face is found on every pass).
+    # Landmark smoothing: One Euro filter (Casiez et al., CHI 2012), run forward and backward.
+    smooth_min_cutoff: float = 1.0  # Hz; lower = steadier still faces.
+    smooth_beta: float = 1.5  # Speed coefficient (per IOD/s); higher = less lag on motion.
+    smooth_d_cutoff: float = 1.0  # Hz; cutoff of the speed estimate.
+    smooth_mouth_min_cutoff: float = 6.0  # Hz; mouth and jaw points follow speech.
+    # Identity.
+    identity_threshold: float = 0.6  # dlib's customary Euclidean distance for "same person".
+    descriptor_every: int = 15  # Frames between face descriptors taken on one track.
+    max_descriptors: int = 12  # Descriptors kept per track.
+    reference_frames: int = 12  # Frames sampled from each actor footage file.
+    # Shots (PySceneDetect AdaptiveDetector).
+    shot_threshold: float = 3.0  # Adaptive ratio of a frame's change to its neighbours'.
+    shot_min_content: float = 15.0  # Smallest absolute content change of a cut.
+    shot_min_frames: int = 15  # Shortest shot (frames); PySceneDetect's default.
+    # Alignment and masks.
+    crop_size: int = 256  # Side of the aligned crop (256, or 128 for the CPU config).
+    mask_side_margin: float = 0.15  # Outward margin of the mask beyond the jaw line.
+    mask_chin_margin: float = 0.35  # Margin below the chin.
+    mask_open_gain: float = 0.8  # Extra chin margin per unit of mouth opening (lip gap / IOD).
+    mask_yaw_gain: float = 1.0  # Extra side margin per unit of yaw on the far side.
+    mask_top: float = 0.5  # Top edge between the eye line (0) and the nose tip (1).
+    mask_soften_px: float = 2.0  # Edge softening of the crop mask at 256 (scaled with size).
+
+    def __post_init__(self) -> None:
+        positive = ("detect_every", "detect_max_side", "crop_size", "descriptor_every")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ValueError(f"analysis setting {name} must be >= 1")
+        if not 0.0 < self.iou_threshold <= 1.0:
+            raise ValueError("analysis setting iou_threshold must be in (0, 1]")
+        if self.identity_threshold <= 0:
+            raise ValueError("analysis setting identity_threshold must be > 0")
+
+    def key(self) -> str:
+        """A stable hash of the settings that change the stored analysis (for the cache key)."""
+        fields = {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.name not in _NOT_IN_KEY
+        }
+        fields["_version"] = ANALYSIS_VERSION
+        text = json.dumps(fields, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def as_options(self) -> dict[str, object]:
+        """The settings as a plain mapping, the options a stage factory receives."""
+        return dataclasses.asdict(self)
+
+    def options(self, *names: str) -> dict[str, object]:
+        """The values of the named fields (a stage's option defaults)."""
+        return {n: getattr(self, n) for n in names}
+
+    @classmethod
+    def from_options(cls, options: object) -> AnalysisSettings:
+        """Build settings from a mapping, ignoring keys that are not fields (stage options)."""
+        if isinstance(options, AnalysisSettings):
+            return options
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in dict(options or {}).items() if k in names})

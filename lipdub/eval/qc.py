@@ -1,0 +1,140 @@
+"""Quality control of one rendered dub: what an editor checks before cutting it in.
+
+Measured from the *output file* (decoded again), so it reports what was delivered: mouth opening
+per frame (dlib landmarks fitted in the tracked face boxes) against the dub's loudness, the
+opening on the dub's silent frames vs its loud frames (a mouth that quivers during silence is the
+most reported lip-sync defect), before/after thumbnails, and the render's warnings.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from lipdub.media.read import open_video
+
+log = logging.getLogger(__name__)
+
+#: A frame whose dub loudness is below this (dBFS, RMS over the frame) counts as silent.
+SILENT_DB = -45.0
+#: A frame at least this loud counts as speech ("loud").
+LOUD_DB = -30.0
+#: Thumbnails are scaled to this width.
+THUMB_WIDTH = 320
+
+
+@dataclass
+class DubQC:
+    """QC numbers of one output file."""
+
+    shot: str  # Shot id.
+    dub: str  # Dub name.
+    output: str  # The rendered file.
+    frames: int  # Frames in the output.
+    fps: str  # Exact rate, "num/den".
+    generator: str  # Generator that made it.
+    loudness_db: list[float] = field(default_factory=list)  # Dub RMS per frame, dBFS.
+    mouth_opening: list[float | None] = field(default_factory=list)  # Per frame, IODs.
+    silent_opening: float | None = None  # Mean opening on silent frames.
+    loud_opening: float | None = None  # Mean opening on loud frames.
+    lse_c: float | None = None  # Sync confidence (needs a trained SyncNet).
+    av_offset: int | None = None  # Estimated audio/video offset in frames (likewise).
+    thumbnails: dict[str, str] = field(default_factory=dict)  # before/after PNG paths.
+    warnings: list[str] = field(default_factory=list)
+
+    def save(self, path: Path) -> None:
+        """Write as JSON (the report reads these sidecars)."""
+        path.write_text(json.dumps(asdict(self), indent=1), encoding="utf-8")
+
+
+def qc_path(output: Path) -> Path:
+    """Where the QC sidecar of an output lives: ``renders/.qc/<name>.json``."""
+    return output.parent / ".qc" / f"{output.name}.json"
+
+
+def loudness_per_frame(audio_16k: np.ndarray, frames: int, fps: Fraction) -> np.ndarray:
+    """RMS loudness in dBFS of the dub over each video frame's time span."""
+    out = np.full(frames, -120.0)
+    for i in range(frames):
+        a = round(Fraction(i) / fps * 16_000)
+        b = round(Fraction(i + 1) / fps * 16_000)
+        seg = audio_16k[a:b]
+        if seg.size:
+            rms = float(np.sqrt(np.mean(np.square(seg, dtype=np.float64))))
+            out[i] = 20 * np.log10(max(rms, 1e-6))
+    return out
+
+
+def measure_dub(
+    *,
+    shot: Any,
+    dub: Any,
+    generator: str,
+    audio_16k: np.ndarray,
+    tracks: list[Any],
+    detector: Any | None,
+    warnings: list[str],
+) -> DubQC:
+    """Decode ``dub.output`` and measure it; ``tracks`` are the dubbed FaceTracks (or none)."""
+    from lipdub.analysis.masks import mouth_opening
+
+    output = Path(dub.output)
+    qc = DubQC(
+        shot=shot.id,
+        dub=dub.name,
+        output=str(output),
+        frames=0,
+        fps=f"{shot.fps.numerator}/{shot.fps.denominator}",
+        generator=generator,
+        warnings=list(warnings),
+    )
+    loud = loudness_per_frame(audio_16k, shot.frame_count, shot.fps)
+    qc.loudness_db = [round(float(x), 2) for x in loud]
+    track = tracks[0] if tracks else None
+    thumb_at = int(np.argmax(loud)) if loud.size else 0
+    thumbs_dir = qc_path(output).parent
+    thumbs_dir.mkdir(parents=True, exist_ok=True)
+    opening: list[float | None] = []
+    with open_video(output) as out:
+        qc.frames = out.info.frame_count
+        for i, frame in enumerate(out.frames()):
+            j = track.at(i) if track is not None else None
+            if j is not None and detector is not None:
+                lm = detector.landmarks(frame, [track.boxes[j]])[0]
+                opening.append(round(mouth_opening(lm), 4))
+            else:
+                opening.append(None)
+            if i == thumb_at:
+                _thumb(frame, thumbs_dir / f"{output.stem}_after.png")
+    with open_video(shot.source) as src:
+        frame = next(src.frames(shot.start + thumb_at, shot.start + thumb_at + 1))
+        _thumb(frame, thumbs_dir / f"{output.stem}_before.png")
+    qc.thumbnails = {"before": f"{output.stem}_before.png", "after": f"{output.stem}_after.png"}
+    qc.mouth_opening = opening
+    values = np.array([np.nan if o is None else o for o in opening], np.float64)
+    n = min(len(values), len(loud))
+    silent, speech = loud[:n] < SILENT_DB, loud[:n] >= LOUD_DB
+    if track is not None and np.isfinite(values[:n][silent]).any():
+        qc.silent_opening = round(float(np.nanmean(values[:n][silent])), 4)
+    if track is not None and np.isfinite(values[:n][speech]).any():
+        qc.loud_opening = round(float(np.nanmean(values[:n][speech])), 4)
+    if track is None:
+        qc.warnings.append("no dubbed face: mouth opening not measured")
+    qc.warnings.append("LSE-C and AV offset not measured: no trained SyncNet is bundled yet")
+    qc.save(qc_path(output))
+    return qc
+
+
+def _thumb(frame: np.ndarray, path: Path) -> None:
+    h, w = frame.shape[:2]
+    small = cv2.resize(
+        frame, (THUMB_WIDTH, max(1, round(h * THUMB_WIDTH / w))), interpolation=cv2.INTER_AREA
+    )
+    cv2.imwrite(str(path), cv2.cvtColor(small, cv2.COLOR_RGB2BGR))

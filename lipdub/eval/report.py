@@ -1,0 +1,132 @@
+"""The QC report of a render: one HTML page (and a JSON file) over every shot's QC sidecar.
+
+Farm tasks render shots separately; each leaves a sidecar beside its output, and whoever writes
+the report (every ``lipdub render`` run does) collects all sidecars of the plan's outputs, so the
+page is complete however the shots were distributed.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+from lipdub.eval.qc import LOUD_DB, SILENT_DB, qc_path
+
+REPORT_NAME = "lipdub-qc"
+PLOT_W, PLOT_H = 640, 140
+
+
+def collect(outputs: list[Path]) -> list[dict[str, Any]]:
+    """The QC records of those ``outputs`` that have one."""
+    records = []
+    for out in outputs:
+        side = qc_path(out)
+        if side.is_file():
+            records.append(json.loads(side.read_text(encoding="utf-8")))
+    return records
+
+
+def write_report(folder: Path, outputs: list[Path], title: str) -> Path | None:
+    """Write ``folder/lipdub-qc.html`` and ``.json`` for ``outputs``; None when none has QC."""
+    records = collect(outputs)
+    if not records:
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{REPORT_NAME}.json").write_text(json.dumps(records, indent=1), encoding="utf-8")
+    page = folder / f"{REPORT_NAME}.html"
+    sections = "\n".join(_section(r, folder) for r in records)
+    page.write_text(_PAGE.format(title=html.escape(title), body=sections), encoding="utf-8")
+    return page
+
+
+def _rel(path: Path, folder: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(folder.resolve()))
+    except ValueError:
+        return path.resolve().as_uri()
+
+
+def _plot(r: dict[str, Any]) -> str:
+    """Inline SVG: dub loudness (grey) and mouth opening (red) over the shot's frames."""
+    loud = r["loudness_db"]
+    mouth = r["mouth_opening"]
+    n = max(len(loud), 1)
+
+    def x(i: int) -> float:
+        return 4 + (PLOT_W - 8) * i / max(n - 1, 1)
+
+    def y_db(v: float) -> float:
+        return PLOT_H - 4 - (PLOT_H - 8) * (min(max(v, -60.0), 0.0) + 60.0) / 60.0
+
+    def y_open(v: float) -> float:
+        return PLOT_H - 4 - (PLOT_H - 8) * min(max(v, 0.0), 0.6) / 0.6
+
+    loud_pts = " ".join(f"{x(i):.1f},{y_db(v):.1f}" for i, v in enumerate(loud))
+    segments, current = [], []
+    for i, v in enumerate(mouth):
+        if v is None:
+            if current:
+                segments.append(current)
+            current = []
+        else:
+            current.append(f"{x(i):.1f},{y_open(v):.1f}")
+    if current:
+        segments.append(current)
+    mouth_lines = "".join(
+        f'<polyline points="{" ".join(s)}" fill="none" stroke="#d33" stroke-width="1.5"/>'
+        for s in segments
+    )
+    silent_y = y_db(SILENT_DB)
+    return (
+        f'<svg width="{PLOT_W}" height="{PLOT_H}" style="background:#fafafa;border:1px solid #ccc">'
+        f'<line x1="0" x2="{PLOT_W}" y1="{silent_y:.1f}" y2="{silent_y:.1f}" stroke="#aaa" '
+        f'stroke-dasharray="4 3"/>'
+        f'<polyline points="{loud_pts}" fill="none" stroke="#888" stroke-width="1"/>'
+        f"{mouth_lines}</svg>"
+    )
+
+
+def _fmt(v: Any) -> str:
+    return "n/a" if v is None else f"{v}"
+
+
+def _section(r: dict[str, Any], folder: Path) -> str:
+    out = Path(r["output"])
+    thumbs = qc_path(out).parent
+    rows = [
+        ("output", f'<a href="{_rel(out, folder)}">{html.escape(str(out))}</a>'),
+        ("frames / fps", f"{r['frames']} @ {r['fps']}"),
+        ("generator", html.escape(r["generator"])),
+        (f"mouth opening, silent frames (&lt; {SILENT_DB:.0f} dBFS)", _fmt(r["silent_opening"])),
+        (f"mouth opening, loud frames (&ge; {LOUD_DB:.0f} dBFS)", _fmt(r["loud_opening"])),
+        ("LSE-C", _fmt(r["lse_c"])),
+        ("AV offset (frames)", _fmt(r["av_offset"])),
+    ]
+    table = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
+    warnings = "".join(f"<li>{html.escape(w)}</li>" for w in r["warnings"]) or "<li>none</li>"
+    before = _rel(thumbs / r["thumbnails"]["before"], folder)
+    after = _rel(thumbs / r["thumbnails"]["after"], folder)
+    return (
+        f"<section><h2>{html.escape(r['shot'])} — {html.escape(r['dub'])}</h2>"
+        f'<div class="thumbs"><figure><img src="{before}"><figcaption>before</figcaption></figure>'
+        f'<figure><img src="{after}"><figcaption>after</figcaption></figure></div>'
+        f"<p>dub loudness (grey, dBFS; dashed = silence threshold) and mouth opening (red, in "
+        f"inter-ocular distances) per frame:</p>{_plot(r)}"
+        f"<table>{table}</table><h3>warnings</h3><ul>{warnings}</ul></section>"
+    )
+
+
+_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>{title}</title>
+<style>
+body {{ font-family: sans-serif; margin: 2em; max-width: 60em; }}
+section {{ border-top: 1px solid #ccc; padding-top: 1em; margin-top: 1em; }}
+.thumbs {{ display: flex; gap: 1em; }} figure {{ margin: 0; }} img {{ max-width: 320px; }}
+th {{ text-align: left; padding-right: 1em; font-weight: normal; color: #555; }}
+</style></head>
+<body><h1>{title}</h1>
+{body}
+</body></html>
+"""
