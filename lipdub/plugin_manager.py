@@ -28,6 +28,7 @@ from lipdub.stages import STAGES, StageChoice
 log = logging.getLogger(__name__)
 
 BUILTIN_PLUGINS = (
+    "lipdub.plugins.generator_stylesync",
     "lipdub.plugins.generator_passthrough",
     "lipdub.plugins.blenders",
     "lipdub.plugins.executors",

@@ -77,8 +77,9 @@ def build_model(options: Mapping[str, Any]) -> tuple[StyleSyncGenerator, str]:
     entry = manifest.entries.get(name)
     if entry is None:
         raise WeightsError(f"{manifest.path}: no checkpoint named {name!r}")
-    model, _ = load_checkpoint(entry.file, expected_sha256=entry.sha256,
-                               expected_config_sha256=entry.config_sha256)
+    model, _ = load_checkpoint(
+        entry.file, expected_sha256=entry.sha256, expected_config_sha256=entry.config_sha256
+    )
     return model, f"{entry.name} ({entry.file})"
 
 
@@ -89,9 +90,14 @@ def create(options: Mapping[str, Any]) -> StyleSyncEngine:
     if opts.get("personal"):
         apply_personal(model, Path(opts["personal"]))
         label += f" + {opts['personal']}"
-    return StyleSyncEngine(model, device=opts["device"], batch_size=int(opts["batch_size"]),
-                           compile=bool(opts["compile"]), precision=opts["precision"],
-                           label=label)
+    return StyleSyncEngine(
+        model,
+        device=opts["device"],
+        batch_size=int(opts["batch_size"]),
+        compile=bool(opts["compile"]),
+        precision=opts["precision"],
+        label=label,
+    )
 
 
 @hookimpl

@@ -1,0 +1,162 @@
+"""End-to-end render benchmark: frames per second and peak memory on full-HD footage.
+
+Renders the 1080×1920 `media` clips of ../shared/data (real presenters) through the whole
+pipeline — decode, analysis, generation, paste-back, encode, dub mux, QC — once over the first
+half of the clip and once over all of it, each in a fresh process, and records wall time, frames
+per second, real-time factor and peak RSS. Equal peak RSS for both lengths shows that memory does
+not grow with shot length. Appends a section to bench/results.md.
+
+    python bench/render.py [--generator stylesync --weights random-init] [--device cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
+RESULTS = REPO / "bench" / "results.md"
+
+
+def cpu_name() -> str:
+    """The CPU model, from /proc/cpuinfo."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def device_name(device: str) -> str:
+    """Human name of the device the render runs on."""
+    if device.startswith("cuda"):
+        import torch
+
+        return torch.cuda.get_device_name(0)
+    return f"{cpu_name()} ({len(__import__('os').sched_getaffinity(0))} cores)"
+
+
+_PEAK_WRAPPER = (
+    "import resource, subprocess, sys\n"
+    "rc = subprocess.call(sys.argv[1:])\n"
+    "print('peak_kb', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)\n"
+    "sys.exit(rc)\n"
+)
+
+
+def render_once(project: Path, shot: str, args: argparse.Namespace) -> dict[str, float]:
+    """Render one shot in a child process; wall time and the child's peak RSS."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "lipdub",
+        "render",
+        str(project / "shots.yaml"),
+        "--shot",
+        shot,
+        "--json",
+        "--force",
+        "--device",
+        args.device,
+        "--generator",
+        args.generator,
+    ]
+    if args.weights:
+        cmd += ["--weights", args.weights]
+    # A fresh wrapper per run, so RUSAGE_CHILDREN is this render's peak alone.
+    wrapped = [sys.executable, "-c", _PEAK_WRAPPER, *cmd]
+    t0 = time.perf_counter()
+    proc = subprocess.run(wrapped, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"render failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    peak_kb = int(proc.stderr.strip().splitlines()[-1].split()[-1])
+    finished = [json.loads(x) for x in proc.stdout.splitlines() if '"finished"' in x]
+    return {"wall": wall, "peak_mb": peak_kb / 1024, "report": finished[-1]["data"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--generator", default="stylesync")
+    parser.add_argument(
+        "--weights",
+        default="random-init",
+        help="checkpoint name; random-init = untrained (same compute)",
+    )
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--clip", default=None, help="video to use (default: first media clip)")
+    parser.add_argument("--frames", type=int, default=None, help="cap on the frames rendered")
+    args = parser.parse_args()
+    if args.clip:
+        clip = Path(args.clip)
+    else:
+        if not (DATA / "clips.tsv").is_file():
+            raise SystemExit(f"{DATA} is absent: pass --clip")
+        with open(DATA / "clips.tsv", newline="") as f:
+            rows = [r for r in csv.DictReader(f, delimiter="\t") if r["split"] == "media"]
+        clip = DATA / rows[0]["file"]
+    from lipdub.media.audio import save_wav
+    from lipdub.media.read import probe
+    from lipdub.speech import synthesize
+
+    info = probe(clip)
+    total = min(info.frame_count, args.frames or info.frame_count)
+    half = total // 2
+    with tempfile.TemporaryDirectory() as tmp:
+        project = Path(tmp)
+        save_wav(synthesize("A benchmark dub, spoken over the whole shot. " * 4), project / "d.wav")
+        (project / "lipdub.toml").write_text(
+            '[project]\nname = "bench"\npreset = "draft"\n[settings]\naudio_fit = "pad-trim"\n'
+        )
+        (project / "shots.yaml").write_text(
+            "shots:\n"
+            f"  - {{id: half, source: {clip}, in: 0, out: {half}, "
+            "dubs: [{name: x, audio: d.wav}]}\n"
+            f"  - {{id: full, source: {clip}, in: 0, out: {total}, "
+            "dubs: [{name: x, audio: d.wav}]}\n"
+        )
+        rows = []
+        for shot, frames in (("half", half), ("full", total)):
+            r = render_once(project, shot, args)
+            rows.append((shot, frames, r))
+            print(
+                f"{shot}: {frames} frames in {r['wall']:.1f} s = {frames / r['wall']:.2f} fps, "
+                f"peak RSS {r['peak_mb']:.0f} MB",
+                flush=True,
+            )
+    fps_rt = float(info.fps)
+    lines = [
+        f"\n### render — {dt.date.today()} — {device_name(args.device)}\n",
+        f"`python bench/render.py --generator {args.generator} --weights {args.weights} "
+        f"--device {args.device}` on `{clip.name}` ({info.width}×{info.height} @ "
+        f"{float(info.fps):.3f} fps; preset draft: lite model, H.264). Each row is a fresh process "
+        "(decode → analysis → generation → paste-back → encode → mux → QC).\n",
+        "| shot | frames | wall s | frames/s | × real time | peak RSS MB |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for shot, frames, r in rows:
+        fps = frames / r["wall"]
+        lines.append(
+            f"| {shot} | {frames} | {r['wall']:.1f} | {fps:.2f} | {fps / fps_rt:.3f} | "
+            f"{r['peak_mb']:.0f} |"
+        )
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    if "## render" not in text:
+        text += "\n## render\n"
+    RESULTS.write_text(text + "\n".join(lines) + "\n")
+    print(f"appended to {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
