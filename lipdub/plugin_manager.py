@@ -28,6 +28,10 @@ from lipdub.stages import STAGES, StageChoice
 log = logging.getLogger(__name__)
 
 BUILTIN_PLUGINS = (
+    "lipdub.plugins.shots_scenedetect",
+    "lipdub.plugins.faces_dlib",
+    "lipdub.plugins.tracker_iou",
+    "lipdub.plugins.masks_ushape",
     "lipdub.plugins.generator_stylesync",
     "lipdub.plugins.generator_passthrough",
     "lipdub.plugins.blenders",

@@ -195,7 +195,7 @@ class FaceWork:
         size = self.generator.resolution
         for d in self.tracks:
             audio, warning = dub_audio(self.shot, dub, dub.driving_audio(d.track.actor))
-            if warning:
+            if warning and d.track.actor in dub.stems:  # The mix's own fit is reported on encode.
                 self.emit(ShotEvent("warning", self.shot.id, message=warning))
             clip = TrackClip(
                 crops=d.crops,
