@@ -31,6 +31,7 @@ from lipdub.analysis.settings import AnalysisSettings
 from lipdub.config.shots import Dub
 from lipdub.media import audio as audio_io
 from lipdub.media.read import open_video
+from lipdub.media.stream import prefetch
 from lipdub.plugin_manager import PluginManager
 from lipdub.render.events import ShotEvent
 from lipdub.render.jobs import ShotJob
@@ -170,7 +171,7 @@ class FaceWork:
         report = self._progress("crops")
         total = self.shot.frame_count
         with open_video(self.shot.source, conform=self.shot.settings.conform_vfr) as src:
-            for i, frame in enumerate(src.frames(self.shot.start, self.shot.stop)):
+            for i, frame in enumerate(prefetch(src.frames(self.shot.start, self.shot.stop))):
                 for d in data:
                     j = d.track.at(i)
                     if j is None:

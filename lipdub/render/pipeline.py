@@ -20,6 +20,7 @@ from lipdub.config.shots import Dub, Shot
 from lipdub.media import audio as audio_io
 from lipdub.media.atomic import atomic_output
 from lipdub.media.read import open_video
+from lipdub.media.stream import BackgroundSink, prefetch
 from lipdub.media.write import VideoWriter, codec_for
 from lipdub.plugin_manager import PluginManager
 from lipdub.render.events import ShotEvent
@@ -161,9 +162,11 @@ def _encode_dub(
             VideoWriter(
                 tmp, info.width, info.height, shot.fps, codec, timecode_of(shot), audio
             ) as writer,
+            # Decode, paste-back and encode overlap: decode and encode run in threads.
+            BackgroundSink(writer.write) as sink,
         ):
-            for i, frame in enumerate(src.frames(shot.start, shot.stop)):
-                writer.write(frame if frame_fn is None else frame_fn(i, frame))
+            for i, frame in enumerate(prefetch(src.frames(shot.start, shot.stop))):
+                sink.put(frame if frame_fn is None else frame_fn(i, frame))
                 if (i + 1) % PROGRESS_EVERY == 0 or i + 1 == shot.frame_count:
                     emit(
                         ShotEvent(
