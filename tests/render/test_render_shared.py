@@ -39,10 +39,12 @@ def test_render_changes_only_pixels_inside_the_mask(tmp_path: Path):
     (tmp_path / "lipdub.toml").write_text(
         '[project]\nname = "t"\npreset = "draft"\ndevice = "cpu"\n'
         '[settings]\ncodec = "ffv1"\ncontainer = ".mkv"\nweights = "random-init"\n'
-        'audio_fit = "pad-trim"\n')
+        'audio_fit = "pad-trim"\n'
+    )
     (tmp_path / "shots.yaml").write_text(
         f"shots:\n  - {{id: s1, source: {video}, in: 10, out: {10 + FRAMES}, "
-        f"dubs: [{{name: fr, audio: {dub}}}]}}\n")
+        f"dubs: [{{name: fr, audio: {dub}}}]}}\n"
+    )
     res = CliRunner().invoke(main, ["render", str(tmp_path / "shots.yaml"), "--json"])
     assert res.exit_code == 0, res.output
     out = tmp_path / "renders" / "s1_fr.mkv"

@@ -20,11 +20,31 @@ from tests.conftest import make_video
 def test_kill_then_resume(tmp_path: Path, dub_wav: Path):
     video = make_video(tmp_path / "long.mov", 600, Fraction(25), size=(320, 240))
     out = tmp_path / "renders" / "long_de.mov"
-    cmd = [sys.executable, "-m", "lipdub", "render", "--video", str(video), "--audio",
-           str(dub_wav), "-o", str(out), "--generator", "passthrough", "--json",
-           "--preset", "broadcast"]  # ProRes: slow enough to be caught mid-way.
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            cwd=tmp_path, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    cmd = [
+        sys.executable,
+        "-m",
+        "lipdub",
+        "render",
+        "--video",
+        str(video),
+        "--audio",
+        str(dub_wav),
+        "-o",
+        str(out),
+        "--generator",
+        "passthrough",
+        "--json",
+        "--preset",
+        "broadcast",
+    ]  # ProRes: slow enough to be caught mid-way.
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     assert proc.stdout is not None
     for line in proc.stdout:
         event = json.loads(line)
