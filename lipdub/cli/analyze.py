@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +101,7 @@ def _analyze_one(
     }
     project = plan.project
     with click.progressbar(
-        length=shot.frame_count, label=f"{shot.id} analysis", file=click.get_text_stream("stderr")
+        length=shot.frame_count, label=f"{shot.id} analysis", file=sys.stderr
     ) as bar:
         last = [0]
 
