@@ -118,7 +118,7 @@ def run(kind: str, method: str, frames: int, settings: AnalysisSettings) -> str:
         fps.append(n / result.seconds)
         opens.append(total - result.seconds)
         det_ms.append(detector_ms(path, method, settings, 1 if method == "cnn" else 3))
-        s = detection_scale(w, h, settings)
+        s = detection_scale(w, h, settings) * min(1.0, DlibFaceDetector(method).window_px / 80)
         scale_txt = f"{round(w * s)}x{round(h * s)}"
     return (
         f"| {kind} ({len(fps)} clips) | dlib-{method} | {frames} | {np.mean(fps):.1f} "

@@ -26,7 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from analysis import DATA, device_line, write_subsection
 
+from lipdub.analysis.identity import actor_distances, identify
 from lipdub.analysis.pipeline import analyze_shot
+from lipdub.analysis.records import UNKNOWN
 from lipdub.analysis.smoothing import jitter, shake
 
 log = logging.getLogger("bench.analysis_quality")
@@ -51,6 +53,8 @@ def measure(row: dict[str, str]) -> dict[str, object]:
     }
     if result.tracks:
         t = max(result.tracks, key=len)
+        out["speaker"] = row["speaker"]
+        out["descriptors"] = t.descriptors
         out["disp_raw"] = float(np.median(jitter(t.raw_landmarks)))
         out["disp_smooth"] = float(np.median(jitter(t.landmarks)))
         out["shake_raw"] = float(np.median(shake(t.raw_landmarks)))
@@ -85,6 +89,40 @@ def table(rows: list[dict[str, object]]) -> str:
     return "\n".join(lines)
 
 
+def identity_table(rows: list[dict[str, object]], threshold: float = 0.6) -> str:
+    """Confusion of the test clips: each clip's track against every test speaker's gallery.
+
+    A speaker's gallery is the descriptors of their *other* test clips, so a speaker with one
+    clip has no gallery when their own clip is the query: that row must come out "unknown".
+    """
+    tests = [r for r in rows if r["split"] == "test" and "descriptors" in r]
+    speakers = sorted({str(r["speaker"]) for r in tests})
+    head = "| query clip (speaker) | " + " | ".join(speakers) + " | decision |"
+    lines = [head, "|---|" + "---:|" * len(speakers) + "---|"]
+    right = 0
+    for q in tests:
+        gallery = {
+            s: np.concatenate([r["descriptors"] for r in tests if r["speaker"] == s and r is not q])
+            for s in speakers
+            if any(r["speaker"] == s and r is not q for r in tests)
+        }
+        dists = actor_distances(q["descriptors"], gallery)
+        name, _ = identify(q["descriptors"], gallery, threshold)
+        own = q["speaker"] in gallery
+        ok = name == q["speaker"] if own else name == UNKNOWN
+        right += ok
+        cells = [f"{dists[s]:.2f}" if s in dists else "-" for s in speakers]
+        lines.append(
+            f"| {q['clip'][:40]} ({q['speaker']}) | " + " | ".join(cells) + f" | {name} "
+            f"{'ok' if ok else 'WRONG'} |"
+        )
+    lines.append(
+        f"\n{right}/{len(tests)} decisions right at threshold {threshold} (median distance of the "
+        f"track's descriptors to the nearest reference; '-' = no other clip of that speaker)."
+    )
+    return "\n".join(lines)
+
+
 def main() -> None:
     """Measure every selected clip and record the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -102,7 +140,7 @@ def main() -> None:
         rows = rows[: args.limit]
     with ProcessPoolExecutor(args.workers) as pool:
         results = list(pool.map(measure, rows))
-    text = table(results)
+    text = table(results) + "\n\nIdentity on the test split:\n\n" + identity_table(results)
     sys.stdout.write(text + "\n")
     if not args.no_write:
         write_subsection("quality (bench/analysis_quality.py)", f"{device_line()}\n\n{text}")

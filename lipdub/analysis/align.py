@@ -3,8 +3,10 @@
 StyleSync aligns faces by the eyes and crops them to 256x256 (128x128 for the CPU config: the
 same template at another size). The similarity transform (rotation, uniform scale, translation)
 maps the two eye centres exactly onto :data:`TEMPLATE`. The eyes sit high in the crop so the
-lower face, down past a wide-open chin, fits inside: with an inter-ocular distance of 0.27 of the
-side, the chin of a neutral face lands near 0.87 (eye-to-chin is about 1.85 IODs in adults).
+lower face, down past a wide-open chin, fits inside with the mask's margin: measured on the
+shared clips, dlib's chin point lies 1.85-2.3 inter-ocular distances (IOD) below the eyes, a
+wide-open jaw drops it another ~0.35 IOD and the mask reaches ~0.35 IOD further. With the IOD at
+0.22 of the side and the eyes at 0.31, that worst case (3.0 IOD) ends at 0.97 of the crop.
 
 Matrices are (2, 3) float64 mapping frame pixels to crop pixels (OpenCV's convention, pixel
 centres at integer coordinates). Shrinking is antialiased: the region is first reduced with
@@ -19,7 +21,7 @@ import numpy as np
 from lipdub.analysis.records import LEFT_EYE, RIGHT_EYE
 
 #: Eye centres in the crop, as fractions of its side: (image-left eye, image-right eye).
-TEMPLATE = np.array([[0.365, 0.38], [0.635, 0.38]], np.float64)
+TEMPLATE = np.array([[0.39, 0.31], [0.61, 0.31]], np.float64)
 #: Below this scale a warp is done in two steps (INTER_AREA reduction, then bilinear).
 ANTIALIAS_BELOW = 0.95
 

@@ -27,7 +27,8 @@ from lipdub.errors import WeightsError
 
 log = logging.getLogger(__name__)
 
-_HOG_LOCK = threading.Lock()  # The shared HOG detector object is not re-entrant.
+_HOG_LOCK = threading.Lock()  # The shared HOG detector object is not re-entrant,
+_MMOD_LOCK = threading.Lock()  # nor is the mmod network (it keeps its activations).
 
 #: The file names inside face_recognition_models/models/.
 LANDMARKS_68 = "shape_predictor_68_face_landmarks.dat"
@@ -115,7 +116,9 @@ class DlibFaceDetector:
             for r, s in zip(rects, scores, strict=True):
                 found.append((_rect_box(r), float(s)))
         else:
-            for d in self._mmod(image, self.upsample):
+            with _MMOD_LOCK:
+                dets = self._mmod(image, self.upsample)
+            for d in dets:
                 if d.confidence >= MMOD_MIN_SCORE:
                     found.append((_rect_box(d.rect), float(d.confidence)))
         found.sort(key=lambda f: -f[1])

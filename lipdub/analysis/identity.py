@@ -91,7 +91,7 @@ def _footage_descriptors(
 ) -> np.ndarray:
     """Descriptors of the largest face on ``reference_frames`` frames spread over a video."""
     found = []
-    with open_video(path) as video:
+    with open_video(path, conform=True) as video:  # Only sampled: a VFR reference is fine.
         n = video.info.frame_count
         count = min(n, settings.reference_frames)
         picks = np.unique(np.linspace(0, n - 1, count).round().astype(int))

@@ -44,6 +44,8 @@ class AnalysisSettings:
     detect_upsample: int = 0  # Extra 2x pyramid levels inside the detector (finds smaller faces).
     min_face_px: int = 64  # Faces with a smaller box side are ignored (too small to dub).
     max_missed_detections: int = 3  # Detector passes a carried face may miss before it is dropped.
+    cnn_fallback: bool = True  # Second look with dlib's mmod CNN where HOG misses (profiles).
+    fallback_every: int = 25  # Frames between whole-frame CNN looks while no face is known.
     # Tracking.
     iou_threshold: float = 0.3  # Smallest box overlap that links a face to a track.
     appearance_weight: float = 0.3  # Weight of colour-histogram similarity in the link cost.
@@ -58,7 +60,7 @@ class AnalysisSettings:
     smooth_mouth_min_cutoff: float = 6.0  # Hz; mouth and jaw points follow speech.
     # Identity.
     identity_threshold: float = 0.6  # dlib's customary Euclidean distance for "same person".
-    descriptor_every: int = 15  # Frames between face descriptors taken on one track.
+    descriptor_every: int = 25  # Frames between face descriptors taken on one track.
     max_descriptors: int = 12  # Descriptors kept per track.
     reference_frames: int = 12  # Frames sampled from each actor footage file.
     # Shots (PySceneDetect AdaptiveDetector).

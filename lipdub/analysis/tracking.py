@@ -190,6 +190,9 @@ def _build(
         lm, fps, s.smooth_min_cutoff, s.smooth_beta, s.smooth_d_cutoff, s.smooth_mouth_min_cutoff
     )
     descriptors = [obs[f].descriptor for f in frames if obs[f].descriptor is not None]
+    if len(descriptors) > s.max_descriptors:  # Keep them spread over the whole track.
+        picks = np.linspace(0, len(descriptors) - 1, s.max_descriptors).round().astype(int)
+        descriptors = [descriptors[k] for k in picks]
     if not descriptors:
         descriptors = [np.zeros((0, 128), np.float32)]
     return FaceTrack(

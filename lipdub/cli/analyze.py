@@ -85,18 +85,18 @@ def _analyze_one(
 
     settings = shot.settings
     options = dict(settings.analysis)
-    detector = plugins.create("shots", settings.stage("shots"), options)
-    cuts = [c for c in detector.detect(shot.source, shot.start, shot.stop) if c > shot.start]
     record: dict[str, Any] = {
         "shot": shot.id,
         "source": str(shot.source),
         "in": shot.start,
         "out": shot.stop,
-        "cuts": [{"frame": c, "timecode": _tc(shot, c)} for c in cuts],
     }
-    if cuts_only:
+    if cuts_only:  # Cuts alone: the shot detector, no face work.
+        detector = plugins.create("shots", settings.stage("shots"), options)
+        cuts = detector.detect(shot.source, shot.start, shot.stop)
+        record["cuts"] = [{"frame": c, "timecode": _tc(shot, c)} for c in cuts if c > shot.start]
         return record
-    stages = {
+    stages = {"shots": plugins.create("shots", settings.stage("shots"), options)} | {
         n: plugins.create(n, settings.stage(n), options) for n in ("faces", "tracker", "masks")
     }
     project = plan.project
@@ -118,7 +118,11 @@ def _analyze_one(
             stages,
             project.cache_dir,
             progress,
+            conform=settings.conform_vfr,
         )
+    record["cuts"] = [
+        {"frame": c, "timecode": _tc(shot, c)} for c in analysis.cuts if c > shot.start
+    ]
     record.update(
         coverage=round(analysis.coverage, 4),
         seconds=round(analysis.seconds, 2),

@@ -34,6 +34,8 @@ VFR_TOLERANCE = 0.5
 #: conformed automatically; beyond that it is treated as variable-rate unless the caller asks to
 #: conform it anyway.
 MAX_AUTO_FILLED_FRAMES = 2
+#: Leading frames checked for decodability when a file is opened.
+HEAD_CHECK_FRAMES = 16
 MAX_AUTO_FILLED_FRACTION = 0.01
 
 
@@ -247,13 +249,15 @@ def _drop_undecodable_ends(
     """Remove leading/trailing packets that never come out of the decoder as frames."""
     keyframes = sorted(keyframes) or [pts[0]]
     try:
-        second_key = keyframes[1] if len(keyframes) > 1 else None
-        head = _decoded_pts(container, stream, pts[0], second_key)
+        # Only the first few frames can be trimmed at the head (edit lists, decoder delay), so
+        # decoding stops once the decoder has got past them rather than at the next keyframe.
+        head_limit = pts[min(len(pts) - 1, HEAD_CHECK_FRAMES)]
+        head = _decoded_pts(container, stream, pts[0], head_limit)
         tail = _decoded_pts(container, stream, keyframes[-1], None)
     except av.error.FFmpegError as exc:
         raise MediaError(f"{path}: corrupt video stream ({exc})") from exc
     lo, hi = 0, len(pts)
-    while lo < hi and pts[lo] not in head and (second_key is None or pts[lo] < second_key):
+    while lo < hi and pts[lo] not in head and pts[lo] < head_limit:
         lo += 1
     while hi > lo and pts[hi - 1] not in tail and pts[hi - 1] >= keyframes[-1]:
         hi -= 1

@@ -91,6 +91,7 @@ class FaceWork:
                 stages,
                 job.cache_dir,
                 self._progress("analysis"),
+                conform=self.shot.settings.conform_vfr,
             )
             self.warnings += self.analysis.warnings
             self.tracks = self._cut_crops(self._chosen_tracks())

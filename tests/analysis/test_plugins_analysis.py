@@ -1,0 +1,57 @@
+"""The four built-in analysis plugins: hooks, names, factories and the stage protocols."""
+
+from __future__ import annotations
+
+import importlib
+
+import pluggy
+import pytest
+
+from lipdub import hookspecs
+from lipdub.analysis.protocols import FaceDetector, MaskPlanner, ShotDetector, Tracker
+from lipdub.analysis.settings import AnalysisSettings
+from lipdub.stages import STAGES, StageChoice
+
+PLUGINS = {
+    "shots": ("lipdub.plugins.shots_scenedetect", ["scenedetect"], ShotDetector),
+    "faces": ("lipdub.plugins.faces_dlib", ["dlib-hog", "dlib-cnn"], FaceDetector),
+    "tracker": ("lipdub.plugins.tracker_iou", ["iou-appearance"], Tracker),
+    "masks": ("lipdub.plugins.masks_ushape", ["u-shape"], MaskPlanner),
+}
+HOOKS = {
+    "shots": "lipdub_shot_detectors",
+    "faces": "lipdub_face_detectors",
+    "tracker": "lipdub_trackers",
+    "masks": "lipdub_mask_planners",
+}
+
+
+@pytest.mark.parametrize("stage", sorted(PLUGINS))
+def test_each_hook_offers_its_named_choices_and_builds_protocol_objects(stage):
+    module_name, names, protocol = PLUGINS[stage]
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    pm.register(importlib.import_module(module_name))
+    assert STAGES[stage].hook == HOOKS[stage]
+    hook = getattr(pm.hook, HOOKS[stage])
+    choices = [c for batch in hook() for c in batch]
+    assert [c.name for c in choices] == names
+    assert STAGES[stage].default in names
+    options = AnalysisSettings().as_options()
+    for choice in choices:
+        assert isinstance(choice, StageChoice) and choice.summary
+        for key in choice.options:
+            assert key in options or key == "shot_method", key
+        built = choice.factory({**options, **choice.options})
+        assert isinstance(built, protocol)
+        assert built.name == choice.name
+
+
+def test_factories_take_settings_from_the_options():
+    from lipdub.plugins.masks_ushape import build as masks
+    from lipdub.plugins.shots_scenedetect import build as shots
+    from lipdub.plugins.tracker_iou import build as tracker
+
+    assert tracker({"max_gap": 2}).settings.max_gap == 2
+    assert masks({"mask_chin_margin": 0.5}).settings.mask_chin_margin == 0.5
+    assert shots({"shot_method": "content", "shot_threshold": 27.0}).method == "content"
