@@ -37,6 +37,7 @@ BUILTIN_PLUGINS = (
     "lipdub.plugins.blenders",
     "lipdub.plugins.executors",
     "lipdub.plugins.events_log",
+    "lipdub.plugins.personalizer_stylesync",
 )
 AUTOLOAD_ENV = "LIPDUB_DISABLE_PLUGIN_AUTOLOAD"
 LOCAL_PLUGIN_FILE = "lipdub_plugins.py"

@@ -39,15 +39,18 @@ def main(verbose: int) -> None:
 
 
 def _register() -> None:
-    from lipdub.cli import analyze, demo, plugins, project, render, stubs
+    from lipdub.cli import analyze, data, demo, personalize, plugins, project, render, train
+    from lipdub.cli import eval as eval_cli
 
     main.add_command(project.project)
     main.add_command(render.render)
     main.add_command(plugins.plugins)
     main.add_command(analyze.analyze)
     main.add_command(demo.demo)
-    for command in stubs.COMMANDS:
-        main.add_command(command)
+    main.add_command(personalize.personalize)
+    main.add_command(train.train)
+    main.add_command(eval_cli.eval_)
+    main.add_command(data.data)
 
 
 _register()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -26,6 +27,7 @@ from lipdub.errors import DeviceError, MediaError
 from lipdub.model.generator import StyleSyncGenerator
 from lipdub.model.layers import assert_shape
 from lipdub.model.mel import MelFrontend
+from lipdub.model.personal import apply_personal
 from lipdub.render.protocols import TrackClip
 
 log = logging.getLogger(__name__)
@@ -128,6 +130,8 @@ class StyleSyncEngine:
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.model = model
+        self._general: dict[str, torch.Tensor] | None = None  # Weights before any actor file.
+        self._personal: Path | None = None  # The actor file applied now, if any.
         self.mel = MelFrontend(model.cfg.mel)
         self._encode = torch.compile(model.encode) if compile else model.encode
         self._synthesize = torch.compile(model.synthesize) if compile else model.synthesize
@@ -138,6 +142,23 @@ class StyleSyncEngine:
             batch_size,
             label or "checkpoint",
         )
+
+    def use_personal(self, path: Path | str | None) -> None:
+        """Apply an actor's personalization file (ΔW MLP + ΔP), or go back to the general model.
+
+        The general weights are kept once, so tracks of different actors in one shot each get
+        their own file applied to the same base.
+        """
+        path = Path(path) if path is not None else None
+        if path == self._personal:
+            return
+        if self._general is None:
+            self._general = {k: v.clone() for k, v in self.model.state_dict().items()}
+        self.model.load_state_dict(self._general)
+        if path is not None:
+            apply_personal(self.model, path)
+            log.info("stylesync: applied personalization %s", path)
+        self._personal = path
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self.precision == "bf16":
@@ -177,6 +198,7 @@ class StyleSyncEngine:
         t = self._check(clip)
         if t == 0:
             return
+        self.use_personal(clip.personal)
         ref_idx = (
             clip.reference
             if clip.reference is not None

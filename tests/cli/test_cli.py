@@ -200,9 +200,9 @@ def test_plugins_list_shows_every_stage_and_origin(reel: Path):
     assert passthrough["selected"] and passthrough["source"] == "built-in"
 
 
-def test_unfinished_commands_say_so(tmp_path: Path):
-    res = run("personalize", "--actor", "anna")
-    assert res.exit_code == 2 and "not implemented yet" in res.output
+def test_personalize_an_unknown_actor_is_a_clear_error(reel: Path):
+    res = run("personalize", "--actor", "anna", "--project", str(reel))
+    assert res.exit_code == 2 and "unknown actor 'anna'" in res.output
 
 
 def test_demo_builds_and_renders(tmp_path: Path):

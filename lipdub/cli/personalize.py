@@ -1,0 +1,198 @@
+"""``lipdub personalize --actor NAME``: fine-tune the generator on one actor's own footage."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from lipdub.cli.common import cli_settings, json_option, project_option, resolve_project, wants_json
+from lipdub.config.project import ActorConfig
+from lipdub.errors import ConfigError
+from lipdub.train.protocols import PersonalizeProgress, ProgressFn
+
+log = logging.getLogger(__name__)
+
+JSON_EVERY = 10  # --json: a progress line every this many steps (and at every measurement).
+
+
+class ProgressView:
+    """A rich bar with the last loss and held-out metric, or JSON lines."""
+
+    def __init__(self, actor: str, as_json: bool) -> None:
+        self.actor, self.as_json = actor, as_json
+        self.held = "held-out: -"
+        self._bar: Progress | None = None
+        self._task: Any = None
+
+    def __enter__(self) -> ProgressView:
+        if not self.as_json:
+            self._bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("{task.fields[info]}"),
+                console=Console(stderr=True),
+            )
+            self._bar.start()
+            self._task = self._bar.add_task(f"personalize {self.actor}", total=None, info="")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+    def __call__(self, p: PersonalizeProgress) -> None:
+        """Show one progress report."""
+        if p.held_out:
+            self.held = f"held-out L1 {p.held_out['L1_mouth']:.4f} PSNR {p.held_out['PSNR']:.2f}"
+        if self.as_json:
+            if p.phase != "train" or p.held_out or p.step % JSON_EVERY == 0:
+                click.echo(json.dumps({"actor": self.actor, **p.to_dict()}))
+                sys.stdout.flush()
+            return
+        assert self._bar is not None
+        loss = f"L_p {p.losses['L_p']:.4f} L1 {p.losses['L1']:.4f}  " if p.losses else ""
+        desc = f"personalize {self.actor}" + ("" if p.phase == "train" else f" ({p.phase})")
+        total = p.total if p.phase == "train" else None
+        self._bar.update(
+            self._task, completed=p.step, total=total, description=desc, info=loss + self.held
+        )
+
+
+def run_job(
+    choice: str,
+    stage_options: Mapping[str, Any],
+    actor: ActorConfig,
+    project_root: Path,
+    run_options: Mapping[str, Any],
+    progress: ProgressFn | None = None,
+) -> str:
+    """Build the personalizer ``choice`` and run it (in this process or on a Ray worker)."""
+    from lipdub.plugin_manager import PluginManager
+
+    root = Path(project_root)
+    plugins = PluginManager(root if (root / "lipdub.toml").is_file() else None)
+    personalizer = plugins.create("personalizer", choice, dict(stage_options))
+    return str(personalizer.personalize(actor, root, run_options, progress))
+
+
+def run_on_ray(num_gpus: float | None, address: str | None, **job: Any) -> str:
+    """:func:`run_job` as one Ray task with ``num_gpus`` (None: 1 if the cluster has a GPU)."""
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("--executor ray needs Ray: pip install 'lipdub[ray]'") from None
+    started_here = not ray.is_initialized()
+    if started_here:
+        ray.init(
+            address=address or os.environ.get("RAY_ADDRESS") or None,
+            include_dashboard=False,
+            ignore_reinit_error=True,
+        )
+    try:
+        gpus_there = ray.cluster_resources().get("GPU", 0)
+        if num_gpus is None:
+            num_gpus = 1.0 if gpus_there >= 1 else 0.0
+        if num_gpus > gpus_there:
+            raise ConfigError(f"--num-gpus {num_gpus:g} but the Ray cluster has {gpus_there:g}")
+        options = dict(job["stage_options"])
+        if num_gpus and options.get("device", "auto") == "cpu":
+            log.warning("a GPU task with device 'cpu': the GPU will sit idle")
+        task = ray.remote(num_gpus=num_gpus, num_cpus=1)(run_job)
+        log.info("personalization sent to Ray (num_gpus %g)", num_gpus)
+        return ray.get(task.remote(**job))
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+@click.command()
+@click.option("--actor", required=True, help="Actor name from lipdub.toml [actors.NAME].")
+@click.option("--steps", type=int, help="Optimisation steps budget (total over resumes).")
+@click.option("--minutes", type=float, help="Wall-time budget in minutes (this run).")
+@click.option("--device", help="auto, cpu, cuda or cuda:N.")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", help="Where.")
+@click.option("--num-gpus", type=float, help="GPUs of the Ray task (default: 1 if there is one).")
+@click.option("--resume/--restart", default=True, help="Continue a previous run if present.")
+@click.option("--weights", help="General checkpoint: manifest name or .safetensors path.")
+@click.option(
+    "--general-data",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Prepared general dataset mixed 1:1 (default: sync regulariser on other audio).",
+)
+@click.option("--tune", type=click.Choice(["high-res", "synthesis", "all"]), help="ΔP scope.")
+@click.option("--rank", type=int, help="Low-rank ΔP of this rank (0 = dense).")
+@click.option("--syncnet", help="Frozen SyncNet (name or path; 'none' = off).")
+@click.option("--discriminator", help="General run's discriminator (name or path; 'none' = off).")
+@json_option
+@project_option
+def personalize(
+    actor: str,
+    steps: int | None,
+    minutes: float | None,
+    device: str | None,
+    executor: str,
+    num_gpus: float | None,
+    resume: bool,
+    weights: str | None,
+    general_data: Path | None,
+    tune: str | None,
+    rank: int | None,
+    syncnet: str | None,
+    discriminator: str | None,
+    as_json: bool,
+    project_dir: Path | None,
+) -> None:
+    """Fine-tune the generator on one actor's own footage (ΔW / ΔP, StyleSync §3.3).
+
+    Writes actors/NAME/personal.safetensors (+ .json) and actors/NAME/CARD.md; later renders of
+    that actor's shots use it (unless --no-personal). A stopped run continues where it was.
+    """
+    from lipdub.config.settings import resolve
+
+    project = resolve_project(project_dir)
+    if project.manifest is None:
+        raise ConfigError("no lipdub.toml here or above; actors are defined in a project")
+    actor_cfg = project.actor(actor, "--actor")
+    settings = resolve(project.layer, cli_settings(device=device, weights=weights))
+    stage_options = cli_settings(
+        weights=settings.weights,
+        config=settings.model,
+        device=settings.device,
+        general_data=str(general_data) if general_data else None,
+        tune=tune,
+        rank=rank,
+        syncnet=syncnet,
+        discriminator=discriminator,
+    )
+    run_options = cli_settings(steps=steps, minutes=minutes, resume=resume)
+    job = {
+        "choice": settings.stage("personalizer"),
+        "stage_options": stage_options,
+        "actor": actor_cfg,
+        "project_root": project.root,
+        "run_options": run_options,
+    }
+    as_json = wants_json(as_json)
+    if executor == "ray":
+        path = run_on_ray(num_gpus, None, **job)
+    else:
+        with ProgressView(actor, as_json) as view:
+            path = run_job(**job, progress=view)
+    card = Path(path).parent / "CARD.md"
+    if as_json:
+        click.echo(
+            json.dumps({"event": "finished", "actor": actor, "file": path, "card": str(card)})
+        )
+    else:
+        click.echo(f"wrote {path}\n{card.read_text() if card.is_file() else ''}")
