@@ -1,0 +1,106 @@
+"""``lipdub train``: SyncNet first, then the generator (which uses the frozen SyncNet)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+
+@click.group()
+def train() -> None:
+    """Train SyncNet and the generator."""
+
+
+@train.command("syncnet")
+@click.option("--data", type=click.Path(path_type=Path), required=True, help="Prepared dataset.")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder.")
+@click.option("--max-minutes", type=float, help="Wall-time budget.")
+@click.option("--max-steps", type=int, default=100_000, show_default=True, help="Step budget.")
+@click.option("--batch-size", type=int, default=32, show_default=True, help="Pairs per step.")
+@click.option("--lr", type=float, default=1e-4, show_default=True, help="Adam learning rate.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--train-split", default="train", show_default=True)
+@click.option("--test-split", default="test", show_default=True, help="Held-out split ('' = none).")
+@click.option("--seed", type=int, default=0, show_default=True)
+def train_syncnet_cmd(
+    data: Path,
+    out: Path,
+    max_minutes: float | None,
+    max_steps: int,
+    batch_size: int,
+    lr: float,
+    device: str,
+    train_split: str,
+    test_split: str,
+    seed: int,
+) -> None:
+    """Train the lip-sync expert on in-sync vs shifted pairs; report held-out accuracy."""
+    from lipdub.train.syncnet import SyncTrainSettings, train_syncnet
+
+    settings = SyncTrainSettings(
+        batch_size=batch_size, lr=lr, max_steps=max_steps, max_minutes=max_minutes, seed=seed
+    )
+    report = train_syncnet(
+        data, out, settings, device=device, train_split=train_split, test_split=test_split or None
+    )
+    click.echo(json.dumps({k: v for k, v in report.items() if k != "offset_detection"}, indent=1))
+
+
+@train.command("generator")
+@click.option("--data", type=click.Path(path_type=Path), required=True, help="Prepared dataset.")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder.")
+@click.option("--config", type=click.Choice(["full", "lite"]), default="full", show_default=True)
+@click.option("--max-minutes", type=float, help="Wall-time budget (this run).")
+@click.option("--max-steps", type=int, default=1_000_000, show_default=True, help="Step budget.")
+@click.option("--resume", is_flag=True, help="Continue from the last checkpoint in --out.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option(
+    "--syncnet", help="Frozen SyncNet for L_sync (name or .safetensors); none = no L_sync."
+)
+@click.option(
+    "--vgg19",
+    type=click.Path(exists=True, path_type=Path),
+    help="VGG19 weights (safetensors, torchvision key names) for the paper's perceptual "
+    "loss; without it discriminator feature matching stands in.",
+)
+@click.option("--batch-size", type=int, default=2, show_default=True, help="5-frame windows/step.")
+@click.option("--split", default="train", show_default=True, help="Split to train on.")
+@click.option("--seed", type=int, default=0, show_default=True)
+def train_generator_cmd(
+    data: Path,
+    out: Path,
+    config: str,
+    max_minutes: float | None,
+    max_steps: int,
+    resume: bool,
+    device: str,
+    syncnet: str | None,
+    vgg19: Path | None,
+    batch_size: int,
+    split: str,
+    seed: int,
+) -> None:
+    """Train the StyleSync generator (L_g = L_adv + 10·L_rec + L_sync)."""
+    from lipdub.model.config import get_config
+    from lipdub.train.backbone import GenTrainSettings, train_generator
+
+    settings = GenTrainSettings(
+        batch_size=batch_size,
+        max_steps=max_steps,
+        max_minutes=max_minutes,
+        seed=seed,
+        split=split,
+    )
+    report = train_generator(
+        data,
+        out,
+        get_config(config),
+        settings,
+        device=device,
+        syncnet=syncnet,
+        vgg19=vgg19,
+        resume=resume,
+    )
+    click.echo(json.dumps(report, indent=1))

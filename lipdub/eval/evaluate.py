@@ -1,0 +1,299 @@
+"""``lipdub eval``: self-driven reconstruction and cross-driven dubbing on prepared test clips.
+
+Per clip (``lipdub data prepare`` output), the first F = min(max_frames, T − gap − 1) frames are
+evaluated and the reference frame is chosen (``engine.choose_reference``) among frames at least
+:data:`REF_GAP` after them, so it always comes from another time. The generator runs over the F
+frames (encode → MaLS over the whole window → synthesis), and its output is composited into the
+target crop with the mask, M·I^g + (1 − M)·I, as the renderer pastes it. Rows:
+
+- ``model``: driven by the clip's own audio (self-driven; the ground truth is the clip itself);
+- ``model, audio zeroed``: the same with silent audio (the mouth can only come from the picture);
+- ``copy reference``: M·I_ref + (1 − M)·I, a do-nothing baseline with a real but wrong mouth;
+- ``real video``: the ground-truth crops themselves (sync anchor: LSE of real footage).
+
+Self-driven: PSNR, SSIM, LMD, LSE-D, LSE-C, AV offset, CSIM. Cross-driven (another speech file,
+from the audio TSV): LSE-D, LSE-C, AV offset and CSIM (there is no ground truth for the rest).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from lipdub.analysis.faces import DlibFaceDetector
+from lipdub.eval import metrics
+from lipdub.media.audio import load_audio, to_model_audio
+from lipdub.model.checkpoint import load_checkpoint, load_manifest
+from lipdub.model.engine import choose_reference, select_device
+from lipdub.model.generator import StyleSyncGenerator
+from lipdub.model.mel import MelFrontend
+from lipdub.model.syncnet import SyncNet
+from lipdub.train.dataset import Clip, load_clips
+
+log = logging.getLogger(__name__)
+
+REF_GAP = 10  # The reference frame is at least this many frames after the evaluated window.
+CSIM_EVERY = 10  # Identity descriptors are taken on every this-many-th frame (dlib is slow).
+BATCH = 8  # Frames per generator batch.
+ROWS = ("model", "model, audio zeroed", "copy reference", "real video")
+SELF_METRICS = ("PSNR", "SSIM", "LMD", "LSE-D", "LSE-C", "offset", "CSIM")
+CROSS_METRICS = ("LSE-D", "LSE-C", "offset", "CSIM")
+FORMATS = {"PSNR": ".2f", "LSE-D": ".4f", "LSE-C": ".5f", "offset": ".1f"}  # Table precision.
+
+
+@dataclass
+class EvalContext:
+    """What every clip's evaluation needs."""
+
+    model: StyleSyncGenerator
+    scorer: metrics.SyncScorer
+    sync_mel: MelFrontend
+    detector: DlibFaceDetector
+    device: torch.device
+
+
+def load_generator(weights: str | None) -> tuple[StyleSyncGenerator, str]:
+    """A generator from a ``.safetensors`` path, a manifest name, or the manifest's default."""
+    if weights and (weights.endswith(".safetensors") or "/" in weights):
+        return load_checkpoint(Path(weights))[0], weights
+    manifest = load_manifest()
+    name = weights or manifest.default_generator
+    entry = manifest.entries.get(name) if name else None
+    if entry is None:
+        from lipdub.errors import WeightsError
+
+        raise WeightsError(f"{manifest.path}: no generator checkpoint named {name!r}")
+    return load_checkpoint(entry.file, expected_sha256=entry.sha256)[0], name
+
+
+@torch.no_grad()
+def generate(
+    model: StyleSyncGenerator,
+    crops: np.ndarray,
+    masks: np.ndarray,
+    reference: np.ndarray,
+    mel: torch.Tensor,
+    device: torch.device,
+) -> np.ndarray:
+    """Run the generator over one window: (F, S, S, 3) uint8 out, MaLS over all F frames."""
+    model = model.eval().to(device)
+
+    def img(x: np.ndarray) -> torch.Tensor:
+        return (
+            torch.from_numpy(np.ascontiguousarray(x)).float().div(127.5).sub(1).permute(0, 3, 1, 2)
+        )
+
+    ref = img(reference[None]).to(device)
+    ws, feats = [], []
+    for a in range(0, len(crops), BATCH):
+        b = min(len(crops), a + BATCH)
+        m = torch.from_numpy(masks[a:b]).float()[:, None].to(device)
+        w, f = model.encode(
+            img(crops[a:b]).to(device), ref.expand(b - a, -1, -1, -1), m, mel[a:b].to(device)
+        )
+        ws.append(w)
+        feats.append(f)
+    smooth = model.mals(torch.cat(ws)[None])[0]  # MaLS over the whole window at once.
+    out = []
+    for k, a in enumerate(range(0, len(crops), BATCH)):
+        b = min(len(crops), a + BATCH)
+        m = torch.from_numpy(masks[a:b]).float()[:, None].to(device)
+        x = model.synthesize(smooth[a:b], feats[k], m).clamp(-1, 1)
+        out.append(((x + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy())
+    return np.concatenate(out)
+
+
+def composite(gen: np.ndarray, target: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """M·I^g + (1 − M)·I in uint8 (what the renderer pastes into the frame)."""
+    m = masks.astype(np.float32)[..., None]
+    return np.round(m * gen + (1 - m) * target).astype(np.uint8)
+
+
+def _fit_audio(audio: np.ndarray, samples: int) -> np.ndarray:
+    if len(audio) >= samples:
+        return audio[:samples]
+    return np.concatenate([audio, np.zeros(samples - len(audio), np.float32)])
+
+
+def evaluate_clip(
+    ctx: EvalContext, clip: Clip, cross_audio: np.ndarray | None, max_frames: int
+) -> dict[str, Any]:
+    """Metrics of every row on one clip (see the module docstring)."""
+    t = len(clip)
+    f = max(min(max_frames, t - REF_GAP - 1), metrics.SYNC_WINDOW)
+    lo = min(f + REF_GAP, t - 1)
+    ref = lo + choose_reference(clip.crops[lo:], clip.masks[lo:].astype(np.float32) / 255)
+    target, masks = clip.crops[:f], clip.masks[:f].astype(np.float32) / 255.0
+    frames = clip.frames[:f] + clip.offset  # Audio time of each frame (AV offset corrected).
+    n_audio = math.ceil((int(frames[-1]) + 2) / clip.fps * 16000)
+    own = clip.audio
+    mel_model = MelFrontend(ctx.model.cfg.mel)
+
+    def run(audio: np.ndarray) -> np.ndarray:
+        mel = mel_model.windows(audio, clip.fps, frames, 16000)
+        return composite(
+            generate(ctx.model, target, masks, clip.crops[ref], mel, ctx.device), target, masks
+        )
+
+    zero = np.zeros_like(own)
+    outputs = {
+        "model": run(own),
+        "model, audio zeroed": run(zero),
+        "copy reference": composite(np.repeat(clip.crops[ref][None], f, 0), target, masks),
+        "real video": target,
+    }
+    gt_lms = clip.landmarks[:f]
+    target_lms = metrics.crop_landmarks(ctx.detector, target, gt_lms)
+    sub = np.arange(0, f, CSIM_EVERY)
+    target_desc = metrics.crop_descriptors(ctx.detector, target[sub], target_lms[sub])
+
+    def sync(crops: np.ndarray, audio: np.ndarray) -> dict[str, float]:
+        r = metrics.av_sync(ctx.scorer, crops, audio, clip.fps, frames, ctx.sync_mel)
+        return {"LSE-D": r.lse_d, "LSE-C": r.lse_c, "offset": float(r.offset)}
+
+    def ident(crops: np.ndarray, lms: np.ndarray) -> float:
+        return metrics.csim(
+            metrics.crop_descriptors(ctx.detector, crops[sub], lms[sub]), target_desc
+        )
+
+    result: dict[str, Any] = {
+        "clip": clip.clip_id,
+        "frames": f,
+        "reference": int(ref),
+        "self": {},
+        "cross": {},
+    }
+    for name, out in outputs.items():
+        lms = metrics.crop_landmarks(ctx.detector, out, gt_lms)
+        psnrs = [metrics.psnr(a, b) for a, b in zip(out, target, strict=True)]
+        row = {
+            "PSNR": float(np.mean(psnrs)),
+            "SSIM": float(np.mean([metrics.ssim(a, b) for a, b in zip(out, target, strict=True)])),
+            "LMD": metrics.lmd(lms, target_lms),
+            **sync(out, own),
+            "CSIM": ident(out, lms),
+        }
+        result["self"][name] = row
+    if cross_audio is not None:
+        dub = _fit_audio(cross_audio, n_audio)
+        cross_out = {
+            "model": run(dub),
+            "model, audio zeroed": outputs["model, audio zeroed"],  # Silent either way.
+            "copy reference": outputs["copy reference"],
+            "real video": target,
+        }
+        for name, out in cross_out.items():
+            lms = metrics.crop_landmarks(ctx.detector, out, gt_lms)
+            result["cross"][name] = {**sync(out, dub), "CSIM": ident(out, lms)}
+    return result
+
+
+def read_dub_audio(audio_tsv: Path | None) -> list[tuple[str, np.ndarray]]:
+    """(name, 16 kHz mono) of every file listed in an audio TSV (``file`` column)."""
+    if audio_tsv is None:
+        return []
+    with open(audio_tsv, newline="") as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t"))
+    return [(r["file"], to_model_audio(load_audio(audio_tsv.parent / r["file"]))) for r in rows]
+
+
+def _mean(rows: list[dict[str, float]], keys: tuple[str, ...]) -> dict[str, float]:
+    out = {}
+    for k in keys:
+        vals = [r[k] for r in rows if k in r]
+        finite = [v for v in vals if np.isfinite(v)]
+        # PSNR of identical images is +inf: the mean is over the finite ones, inf if none is.
+        out[k] = float(np.mean(finite)) if finite else (math.inf if vals else math.nan)
+    out["clips"] = len(rows)
+    return out
+
+
+def evaluate(
+    data_dir: Path,
+    split: str,
+    weights: str | None,
+    syncnet: SyncNet,
+    audio_tsv: Path | None = None,
+    max_frames: int = 100,
+    device: str = "cpu",
+) -> dict[str, Any]:
+    """Evaluate a generator on every prepared clip of ``split``; per clip and mean."""
+    dev = select_device(device)
+    model, label = load_generator(weights)
+    ctx = EvalContext(
+        model.to(dev),
+        metrics.SyncNetScorer(syncnet, dev),
+        MelFrontend(syncnet.cfg.mel),
+        DlibFaceDetector("hog"),
+        dev,
+    )
+    dubs = read_dub_audio(audio_tsv)
+    per_clip = []
+    for i, clip in enumerate(load_clips(data_dir, split)):
+        dub = dubs[i % len(dubs)] if dubs else None
+        log.info("eval %s (dub %s)", clip.clip_id, dub[0] if dub else "none")
+        res = evaluate_clip(ctx, clip, dub[1] if dub else None, max_frames)
+        res["dub_audio"] = dub[0] if dub else None
+        per_clip.append(res)
+    mean = {
+        "self": {r: _mean([c["self"][r] for c in per_clip], SELF_METRICS) for r in ROWS},
+        "cross": {
+            r: _mean([c["cross"][r] for c in per_clip if c["cross"]], CROSS_METRICS) for r in ROWS
+        }
+        if dubs
+        else {},
+    }
+    return {
+        "weights": label,
+        "split": split,
+        "max_frames": max_frames,
+        "mean": mean,
+        "clips": per_clip,
+    }
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """Markdown tables (self-driven and cross-driven means) of :func:`evaluate`'s result."""
+    lines = []
+    for part, keys in (("self", SELF_METRICS), ("cross", CROSS_METRICS)):
+        rows = result["mean"].get(part) or {}
+        if not rows:
+            continue
+        title = "self-driven reconstruction" if part == "self" else "cross-driven dubbing"
+        lines += [
+            f"**{title}** (mean of {next(iter(rows.values()))['clips']} clips)",
+            "",
+            "| row | " + " | ".join(keys) + " |",
+            "|---" * (len(keys) + 1) + "|",
+        ]
+        for name, vals in rows.items():
+            cells = [f"{vals[k]:{FORMATS.get(k, '.3f')}}" for k in keys]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_results(result: dict[str, Any], out: Path) -> None:
+    """JSON (inf → null) and a Markdown table beside it."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    def clean(x: Any) -> Any:
+        if isinstance(x, float) and not math.isfinite(x):
+            return None
+        if isinstance(x, dict):
+            return {k: clean(v) for k, v in x.items()}
+        if isinstance(x, list):
+            return [clean(v) for v in x]
+        return x
+
+    out.write_text(json.dumps(clean(result), indent=1) + "\n")
+    out.with_suffix(".md").write_text(format_table(result) + "\n")

@@ -1,0 +1,215 @@
+"""The lip-sync papers' metrics: PSNR, SSIM, LMD, LSE-D / LSE-C, AV offset and CSIM.
+
+- PSNR and SSIM on the aligned face crops (uint8 RGB; SSIM from ``skimage.metrics`` with its
+  defaults: 7×7 uniform window, per channel, data range 255).
+- LMD (Chen et al. 2018): mean Euclidean distance between the 20 mouth landmarks (dlib 68-point
+  indices 48–67) of generated and ground-truth frames, in crop pixels.
+- LSE-D / LSE-C (Prajwal et al. 2020, computed as ``syncnet_python`` does): for every offset
+  o ∈ [−15, 15] frames, the mean over frames t of the distance between the visual embedding of
+  frames t−2..t+2 and the audio embedding at frame t + o; LSE-D = min_o d(o),
+  LSE-C = median_o d(o) − min_o d(o), AV offset = argmin_o d(o) (positive: the audio lags).
+  Here the embeddings come from lipdub's own SyncNet (L2-normalised, so d ∈ [0, √2]); the numbers
+  are therefore *not* comparable to the papers' values, which use the pretrained syncnet_python.
+- CSIM: cosine similarity of identity embeddings (dlib's 128-d face descriptor here, ArcFace in
+  the papers) of generated and ground-truth frames.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Protocol
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from skimage.metrics import structural_similarity
+
+from lipdub.analysis.records import MOUTH
+from lipdub.model.mel import MelFrontend
+
+VSHIFT = 15  # syncnet_python's offset search range, ±frames.
+SYNC_WINDOW = 5  # Frames per visual embedding.
+LANDMARK_UPSCALE = 2  # Crops are enlarged this much before dlib fits landmarks / descriptors.
+
+
+def psnr(a: np.ndarray, b: np.ndarray, data_range: float = 255.0) -> float:
+    """PSNR = 10·log10(R² / MSE) in dB; ``inf`` for identical images."""
+    mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
+    return math.inf if mse == 0 else 10.0 * math.log10(data_range**2 / mse)
+
+
+def ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """SSIM of two (H, W, 3) uint8 images (skimage defaults, per channel, range 255)."""
+    return float(structural_similarity(a, b, channel_axis=-1, data_range=255))
+
+
+def lmd(pred: np.ndarray, target: np.ndarray) -> float:
+    """Mean distance between mouth landmarks (indices 48–67) of (..., 68, 2) landmark sets."""
+    p = np.asarray(pred, np.float64)[..., MOUTH, :]
+    t = np.asarray(target, np.float64)[..., MOUTH, :]
+    return float(np.linalg.norm(p - t, axis=-1).mean())
+
+
+def csim(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean cosine similarity of (N, D) identity embeddings, row by row."""
+    a, b = np.atleast_2d(a).astype(np.float64), np.atleast_2d(b).astype(np.float64)
+    num = (a * b).sum(axis=1)
+    den = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12
+    return float((num / den).mean())
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """The outcome of the ±:data:`VSHIFT` offset search."""
+
+    offset: int  # argmin_o d(o): frames the audio lags the video by.
+    lse_d: float  # min_o d(o).
+    lse_c: float  # median_o d(o) − min_o d(o).
+    curve: np.ndarray  # d(o) for o = −VSHIFT..VSHIFT.
+
+
+def sync_from_curve(curve: np.ndarray, vshift: int = VSHIFT) -> SyncResult:
+    """Offset, LSE-D and LSE-C from a mean-distance curve d(o), o = −vshift..vshift.
+
+    This is syncnet_python's ``minval, minidx = min(mdist); offset = vshift − minidx`` with the
+    curve ordered by the audio's shift relative to the video, and ``conf = median − minval``.
+    """
+    curve = np.asarray(curve, np.float64)
+    if curve.shape != (2 * vshift + 1,):
+        raise ValueError(f"distance curve must have {2 * vshift + 1} values, got {curve.shape}")
+    i = int(np.argmin(curve))
+    return SyncResult(i - vshift, float(curve[i]), float(np.median(curve) - curve[i]), curve)
+
+
+class SyncScorer(Protocol):
+    """Anything with SyncNet's two towers (lipdub's SyncNet, or a test's hand-made scorer)."""
+
+    def embed_visual(self, faces: torch.Tensor) -> torch.Tensor:
+        """(N, 5, 3, S, S) crops in [-1, 1] → (N, D) embeddings."""
+        ...
+
+    def embed_audio(self, mel: torch.Tensor) -> torch.Tensor:
+        """(N, 1, n_mels, W) mel windows → (N, D) embeddings."""
+        ...
+
+
+def resize_frames(frames: torch.Tensor, size: int) -> torch.Tensor:
+    """(N, T, 3, S, S) → (N, T, 3, size, size) by area averaging (identity when S == size)."""
+    n, t, c, s, _ = frames.shape
+    if s == size:
+        return frames
+    out = F.interpolate(frames.reshape(n * t, c, s, s), size=(size, size), mode="area")
+    return out.reshape(n, t, c, size, size)
+
+
+def syncnet_input(net: torch.nn.Module, frames: torch.Tensor) -> torch.Tensor:
+    """(N, 5, 3, S, S) crops → the SyncNet's (N, 15, R/2, R) lower halves at its resolution R."""
+    return net.lower_half(resize_frames(frames, net.cfg.resolution))
+
+
+class SyncNetScorer:
+    """:class:`SyncScorer` over a :class:`lipdub.model.syncnet.SyncNet` (no gradients)."""
+
+    def __init__(self, net: torch.nn.Module, device: str | torch.device = "cpu") -> None:
+        self.net = net.eval().to(device)
+        self.device = torch.device(device)
+
+    @torch.no_grad()
+    def embed_visual(self, faces: torch.Tensor) -> torch.Tensor:
+        x = syncnet_input(self.net, faces.to(self.device))
+        return F.normalize(F.relu(self.net.visual(x)), dim=1).cpu()
+
+    @torch.no_grad()
+    def embed_audio(self, mel: torch.Tensor) -> torch.Tensor:
+        return F.normalize(F.relu(self.net.audio(mel.to(self.device))), dim=1).cpu()
+
+
+def av_sync(
+    scorer: SyncScorer,
+    crops: np.ndarray,
+    audio_16k: np.ndarray,
+    fps: Fraction,
+    frames: np.ndarray,
+    mel: MelFrontend,
+    vshift: int = VSHIFT,
+    batch: int = 64,
+) -> SyncResult:
+    """LSE-D, LSE-C and the AV offset of crops against audio (see the module docstring).
+
+    Arguments:
+        scorer: the sync scorer.
+        crops: (T, S, S, 3) uint8 consecutive aligned crops, T ≥ 5.
+        audio_16k: (N,) float32 mono 16 kHz; sample 0 = frame 0 of ``frames``' numbering.
+        fps: exact frame rate.
+        frames: (T,) frame numbers of the crops (audio time base).
+        mel: the mel front end of the scorer.
+        vshift: offsets searched, ±frames.
+        batch: windows per forward pass.
+
+    Returns:
+        The :class:`SyncResult`. Audio beyond the track's ends counts as silence.
+    """
+    t = len(crops)
+    if t < SYNC_WINDOW:
+        raise ValueError(f"need at least {SYNC_WINDOW} frames for a sync score, got {t}")
+    frames = np.asarray(frames, np.int64)
+    half = SYNC_WINDOW // 2
+    centres = np.arange(half, t - half)
+    vis = []
+    for a in range(0, len(centres), batch):
+        c = centres[a : a + batch]
+        win = np.stack([crops[k - half : k + half + 1] for k in c])
+        x = torch.from_numpy(win).float().div(127.5).sub(1.0).permute(0, 1, 4, 2, 3)
+        vis.append(scorer.embed_visual(x))
+    v = torch.cat(vis)  # (C, D)
+    # Audio embeddings at frame numbers frames[centre] + o for every o: one pass over the span.
+    lo, hi = int(frames[centres[0]]) - vshift, int(frames[centres[-1]]) + vshift
+    span = np.arange(lo, hi + 1)
+    aud = []
+    for a in range(0, len(span), batch):
+        m = mel.windows(audio_16k, fps, span[a : a + batch], mel.cfg.sample_rate)
+        aud.append(scorer.embed_audio(m))
+    aemb = torch.cat(aud)  # (len(span), D)
+    base = frames[centres] - lo
+    curve = np.empty(2 * vshift + 1)
+    for i, o in enumerate(range(-vshift, vshift + 1)):
+        curve[i] = float((v - aemb[base + o]).norm(dim=1).mean())
+    return sync_from_curve(curve, vshift)
+
+
+def _upscaled(crop: np.ndarray) -> np.ndarray:
+    s = crop.shape[0] * LANDMARK_UPSCALE
+    return cv2.resize(crop, (s, s), interpolation=cv2.INTER_CUBIC)
+
+
+def _box_from(landmarks: np.ndarray) -> np.ndarray:
+    lm = np.asarray(landmarks, np.float64)
+    (x0, y0), (x1, y1) = lm.min(axis=0), lm.max(axis=0)
+    pad = 0.1 * max(x1 - x0, y1 - y0)
+    return np.array([x0 - pad, y0 - pad, x1 + pad, y1 + pad])
+
+
+def crop_landmarks(detector, crops: np.ndarray, boxes_from: np.ndarray) -> np.ndarray:
+    """(N, 68, 2) dlib landmarks of crops, fitted in boxes around ``boxes_from`` landmarks.
+
+    The same boxes (from the ground truth's landmarks) are used for generated and real crops, so
+    LMD measures the mouth, not the box. Crops are enlarged by :data:`LANDMARK_UPSCALE` first.
+    """
+    out = np.zeros((len(crops), 68, 2), np.float32)
+    for i, (crop, ref) in enumerate(zip(crops, boxes_from, strict=True)):
+        box = _box_from(ref) * LANDMARK_UPSCALE
+        out[i] = detector.landmarks(_upscaled(crop), [box])[0] / LANDMARK_UPSCALE
+    return out
+
+
+def crop_descriptors(detector, crops: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """(N, 128) dlib face descriptors of crops with the given crop-pixel landmarks."""
+    return np.concatenate(
+        [
+            detector.descriptors(_upscaled(c), [np.asarray(lm) * LANDMARK_UPSCALE])
+            for c, lm in zip(crops, landmarks, strict=True)
+        ]
+    )

@@ -1,0 +1,268 @@
+"""``lipdub train generator``: the StyleSync generator against a StyleGAN2 discriminator.
+
+Per step, B samples of 5 consecutive frames (MaLS runs over each 5-frame window):
+
+    I^g   = G([I_t^m ‖ I_ref], mel_t)                         t = t0..t0+4
+    L_g   = L_adv + λ_r·L_rec + λ_s·L_sync,  λ_r = 10, λ_s = 1   (StyleSync §3.4)
+    L_rec = L1(I^g, I) + perceptual(I^g, I)                    (losses.py: VGG19 or D-FM)
+    L_D   = softplus(D(I^g)) + softplus(−D(I)) + lazy R1 every R1_EVERY steps
+
+The frozen SyncNet (``--syncnet``) scores the 5 generated frames against the middle frame's mel
+window. Checkpoints (generator in the release format, discriminator, optimizer state) are
+written every ``save_every_s`` seconds and at the end; ``--resume`` continues from them. Sample
+grids (masked input | reference | output | target) go to ``<out>/samples/`` as PNG.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from safetensors.torch import load_file
+from torch.utils.data import default_collate
+
+from lipdub.model.checkpoint import load_checkpoint, load_state, save_checkpoint
+from lipdub.model.config import GeneratorConfig
+from lipdub.model.discriminator import Discriminator
+from lipdub.model.engine import select_device
+from lipdub.model.generator import StyleSyncGenerator
+from lipdub.train import losses
+from lipdub.train.checkpoints import (
+    load_state_file,
+    optimizer_tensors,
+    resolve_syncnet,
+    restore_optimizer,
+    save_module,
+    save_state,
+)
+from lipdub.train.dataset import Augment, GeneratorWindows, load_clips
+
+log = logging.getLogger(__name__)
+
+R1_EVERY = 16  # Lazy regularisation interval (StyleGAN2): R1 every 16 D steps, scaled by 16.
+BETAS = (0.5, 0.99)  # Adam betas for G and D.
+GENERATOR_FILE = "generator.safetensors"
+DISCRIMINATOR_FILE = "discriminator.safetensors"
+STATE_FILE = "state.safetensors"
+
+
+@dataclass(frozen=True)
+class GenTrainSettings:
+    """Knobs of a generator run."""
+
+    batch_size: int = 2  # 5-frame windows per step.
+    lr_g: float = 1e-3  # Generator learning rate.
+    lr_d: float = 1e-3  # Discriminator learning rate.
+    max_steps: int = 1_000_000  # Total step budget (over resumes).
+    max_minutes: float | None = None  # Wall-time budget of this run.
+    log_every: int = 10  # Steps between log lines.
+    sample_every: int = 50  # Steps between sample grids.
+    save_every_s: float = 300.0  # Seconds between checkpoints.
+    seed: int = 0  # Initialisation and sampling seed.
+    split: str = "train"  # Split to train on.
+    augment: Augment = field(default_factory=Augment)  # Augmentation ranges.
+
+
+def _u8(x: torch.Tensor) -> np.ndarray:
+    """(3, S, S) in [-1, 1] → (S, S, 3) uint8."""
+    return ((x.detach().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
+
+
+def write_grid(path: Path, batch: dict[str, torch.Tensor], fake: torch.Tensor) -> None:
+    """PNG: one row per sample (middle frame): masked input | reference | output | target."""
+    mid = fake.shape[1] // 2
+    rows = []
+    for i in range(fake.shape[0]):
+        target = batch["target"][i, mid]
+        masked = target * (1 - batch["mask"][i, mid])
+        cells = [masked, batch["reference"][i], fake[i, mid], target]
+        rows.append(np.concatenate([_u8(c) for c in cells], axis=1))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), cv2.cvtColor(np.concatenate(rows, axis=0), cv2.COLOR_RGB2BGR))
+
+
+class GeneratorTrainer:
+    """Holds G, D, their optimizers and the losses; one :meth:`step` per batch."""
+
+    def __init__(
+        self,
+        cfg: GeneratorConfig,
+        settings: GenTrainSettings,
+        device: torch.device,
+        syncnet: torch.nn.Module | None = None,
+        vgg19: Path | None = None,
+    ) -> None:
+        torch.manual_seed(settings.seed)
+        self.cfg, self.s, self.dev = cfg, settings, device
+        self.g = StyleSyncGenerator(cfg).to(device)
+        self.d = Discriminator(cfg).to(device)
+        self.opt_g = torch.optim.Adam(self.g.parameters(), lr=settings.lr_g, betas=BETAS)
+        self.opt_d = torch.optim.Adam(self.d.parameters(), lr=settings.lr_d, betas=BETAS)
+        self.syncnet = syncnet.to(device).eval().requires_grad_(False) if syncnet else None
+        self.vgg = losses.VGG19Perceptual(vgg19).to(device) if vgg19 else None
+        self.step_count = 0
+        self.seconds = 0.0  # Training wall time over all runs (resumes add to it).
+
+    def step(self, batch: dict[str, torch.Tensor]) -> tuple[dict[str, float], torch.Tensor]:
+        """One G step then one D step; returns the loss values and the generated frames."""
+        b = {k: v.to(self.dev) for k, v in batch.items()}
+        n, t = b["target"].shape[:2]
+        s = self.cfg.resolution
+        fake = self.g(b["target"], b["reference"], b["mask"], b["mel"])  # (N, T, 3, S, S)
+        flat_fake, flat_real = fake.reshape(n * t, 3, s, s), b["target"].reshape(n * t, 3, s, s)
+        # --- G: L_g = L_adv + λ_r·L_rec + λ_s·L_sync.
+        self.d.requires_grad_(False)
+        fake_logits, fake_feats = losses.discriminator_features(self.d, flat_fake)
+        l_adv = losses.g_adversarial(fake_logits)
+        l1 = (flat_fake - flat_real).abs().mean()
+        if self.vgg is not None:
+            l_perc = self.vgg(flat_fake, flat_real)
+        else:
+            with torch.no_grad():
+                _, real_feats = losses.discriminator_features(self.d, flat_real)
+            l_perc = losses.feature_matching(fake_feats, real_feats)
+        l_rec = l1 + l_perc
+        l_sync = (
+            losses.generator_sync_loss(self.syncnet, fake, b["sync_mel"])
+            if self.syncnet is not None
+            else fake.new_zeros(())
+        )
+        l_g = losses.LAMBDA_ADV * l_adv + losses.LAMBDA_REC * l_rec + losses.LAMBDA_SYNC * l_sync
+        self.opt_g.zero_grad(set_to_none=True)
+        l_g.backward()
+        self.opt_g.step()
+        # --- D: logistic loss + lazy R1.
+        self.d.requires_grad_(True)
+        l_d = losses.d_adversarial(self.d(flat_real), self.d(flat_fake.detach()))
+        if self.step_count % R1_EVERY == 0:
+            l_d = l_d + R1_EVERY * losses.r1_penalty(self.d, flat_real)
+        self.opt_d.zero_grad(set_to_none=True)
+        l_d.backward()
+        self.opt_d.step()
+        self.step_count += 1
+        values = {
+            "L_g": l_g,
+            "L_adv": l_adv,
+            "L1": l1,
+            "L_perc": l_perc,
+            "L_sync": l_sync,
+            "L_D": l_d,
+        }
+        return {k: float(v.detach()) for k, v in values.items()}, fake.detach().cpu()
+
+    def save(self, out_dir: Path, provenance: dict[str, Any]) -> None:
+        """Generator (fp16, release format), discriminator and optimizer state for resume."""
+        out_dir.mkdir(parents=True, exist_ok=True)
+        prov = {**provenance, "steps": self.step_count, "train_seconds": round(self.seconds, 1)}
+        # fp16 halves the file; loading copies it into the fp32 model (load_state_dict casts).
+        save_checkpoint(copy.deepcopy(self.g).cpu().half(), out_dir / GENERATOR_FILE, prov)
+        save_module(self.d, out_dir / DISCRIMINATOR_FILE, "discriminator", self.cfg.to_dict(), prov)
+        tensors = {**optimizer_tensors(self.opt_g, "g"), **optimizer_tensors(self.opt_d, "d")}
+        tensors.update({f"g_fp32.{k}": v for k, v in self.g.state_dict().items()})
+        save_state(
+            out_dir / STATE_FILE, tensors, {"step": self.step_count, "seconds": self.seconds}
+        )
+
+    def resume(self, out_dir: Path) -> None:
+        """Load what :meth:`save` wrote (fp32 generator weights from the state file)."""
+        load_checkpoint(out_dir / GENERATOR_FILE, expected_config=self.cfg)  # Verifies config.
+        tensors, meta = load_state_file(out_dir / STATE_FILE)
+        g_state = {k[len("g_fp32.") :]: v for k, v in tensors.items() if k.startswith("g_fp32.")}
+        load_state(self.g, g_state, out_dir / STATE_FILE)
+        load_state(self.d, load_file(str(out_dir / DISCRIMINATOR_FILE)), out_dir)
+        restore_optimizer(self.opt_g, tensors, "g")
+        restore_optimizer(self.opt_d, tensors, "d")
+        self.step_count, self.seconds = int(meta["step"]), float(meta["seconds"])
+        log.info("resumed at step %d (%.0f s trained)", self.step_count, self.seconds)
+
+
+def train_generator(
+    data_dir: Path,
+    out_dir: Path,
+    cfg: GeneratorConfig,
+    settings: GenTrainSettings = GenTrainSettings(),
+    device: str = "auto",
+    syncnet: str | None = None,
+    vgg19: Path | None = None,
+    resume: bool = False,
+) -> dict[str, Any]:
+    """Train (or resume) a generator; return a summary (also in ``<out>/report.json``)."""
+    out_dir = Path(out_dir)
+    dev = select_device(device)
+    clips = load_clips(data_dir, settings.split)
+    net = resolve_syncnet(syncnet) if syncnet else None
+    if net is None:
+        log.warning("no --syncnet: training without L_sync (the mouth will not follow audio)")
+    trainer = GeneratorTrainer(cfg, settings, dev, net, vgg19)
+    if resume and (out_dir / STATE_FILE).is_file():
+        trainer.resume(out_dir)
+    ds = GeneratorWindows(clips, 10**9, settings.augment, settings.seed, cfg.mel)
+    provenance = {
+        "data": str(data_dir),
+        "split": settings.split,
+        "clips": len(clips),
+        "frames": sum(len(c) for c in clips),
+        "speakers": len({c.speaker for c in clips}),
+        "device": str(dev),
+        "syncnet": syncnet,
+        "perceptual": "vgg19" if vgg19 else "discriminator-feature-matching",
+        "settings": {k: v for k, v in asdict(settings).items() if k != "augment"},
+    }
+    log_path = out_dir / "train_log.jsonl"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    t_run = time.monotonic()
+    t_last, last_save, run_steps = t_run, t_run, 0
+    history: list[dict[str, float]] = []
+    with open(log_path, "a") as logf:
+        while trainer.step_count < settings.max_steps:
+            k = trainer.step_count * settings.batch_size
+            batch = default_collate([ds[k + i] for i in range(settings.batch_size)])
+            values, fake = trainer.step(batch)
+            now = time.monotonic()
+            trainer.seconds += now - t_last
+            t_last = now
+            run_steps += 1
+            history.append(values)
+            logf.write(json.dumps({"step": trainer.step_count, **values}) + "\n")
+            if trainer.step_count % settings.log_every == 0:
+                mean = {k: np.mean([h[k] for h in history[-settings.log_every :]]) for k in values}
+                log.info(
+                    "step %d %s (%.3f steps/s)",
+                    trainer.step_count,
+                    " ".join(f"{k} {v:.4f}" for k, v in mean.items()),
+                    run_steps / (now - t_run),
+                )
+                logf.flush()
+            if trainer.step_count % settings.sample_every == 0 or run_steps == 1:
+                write_grid(out_dir / "samples" / f"step_{trainer.step_count:06d}.png", batch, fake)
+            if now - last_save > settings.save_every_s:
+                trainer.save(out_dir, provenance)
+                last_save = time.monotonic()
+            if settings.max_minutes is not None and now - t_run > settings.max_minutes * 60:
+                break
+    trainer.save(out_dir, provenance)
+    run_s = time.monotonic() - t_run
+    first = {k: float(np.mean([h[k] for h in history[:10]])) for k in history[0]} if history else {}
+    last = {k: float(np.mean([h[k] for h in history[-10:]])) for k in history[0]} if history else {}
+    report = {
+        "checkpoint": str(out_dir / GENERATOR_FILE),
+        "steps": trainer.step_count,
+        "run_steps": run_steps,
+        "run_seconds": round(run_s, 1),
+        "train_seconds_total": round(trainer.seconds, 1),
+        "steps_per_s": round(run_steps / max(run_s, 1e-9), 4),
+        "samples_per_s": round(run_steps * settings.batch_size / max(run_s, 1e-9), 4),
+        "frames_per_s": round(run_steps * settings.batch_size * 5 / max(run_s, 1e-9), 3),
+        "first_losses": first,
+        "last_losses": last,
+    }
+    (out_dir / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+    return report

@@ -1,0 +1,277 @@
+"""Torch datasets over prepared clips (``lipdub data prepare``): 5-frame windows + augmentation.
+
+- :class:`SyncWindows` (SyncNet, Wav2Lip's recipe): 5 consecutive aligned crops and one mel window,
+  in sync (the window of the middle frame) or off sync (the window of a frame at least
+  :data:`MIN_NEG_SHIFT` frames away), label 1 / 0.
+- :class:`GeneratorWindows` (StyleSync): 5 consecutive target crops, their masks and mel windows,
+  and a reference crop from the same clip at another time (at least :data:`MIN_REF_GAP` frames
+  away from the window).
+
+Augmentation is drawn once per sample and applied identically to all its frames (and the masks
+and the reference), so motion and alignment stay consistent: colour (brightness, contrast,
+saturation), scale, small rotation, small translation and horizontal flips; audio gets a random
+gain. Audio is shifted by the clip's measured AV offset when one is stored and marked applied
+(see :mod:`lipdub.train.offsets`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from lipdub.errors import ConfigError
+from lipdub.model.config import MelConfig
+from lipdub.model.mel import MelFrontend
+from lipdub.train.data import ARRAYS, INFO, read_crops_video
+
+log = logging.getLogger(__name__)
+
+WINDOW = 5  # Consecutive frames per sample (SyncNet's and the generator's window).
+MIN_NEG_SHIFT = 5  # Off-sync negatives are shifted by at least this many frames.
+MAX_NEG_SHIFT = 25  # ... and at most this many (within the clip).
+MIN_REF_GAP = 5  # The reference frame is at least this far from the window's frames.
+
+
+@dataclass(frozen=True)
+class Augment:
+    """Ranges of the random augmentation (all zero = none)."""
+
+    brightness: float = 0.15  # Added to [-1, 1] pixels, uniform in ±.
+    contrast: float = 0.15  # Multiplicative, 1 ± this.
+    saturation: float = 0.2  # Blend towards grey, 1 ± this.
+    scale: float = 0.05  # Zoom 1 ± this about the crop centre.
+    rotate_deg: float = 5.0  # Rotation in degrees, ±.
+    translate: float = 0.03  # Shift as a fraction of the side, ±.
+    flip: float = 0.5  # Probability of a horizontal flip.
+    gain_db: float = 6.0  # Audio gain, ± dB.
+
+
+NO_AUGMENT = Augment(0, 0, 0, 0, 0, 0, 0, 0)
+
+
+@dataclass
+class Clip:
+    """One prepared clip held in memory."""
+
+    clip_id: str
+    speaker: str
+    split: str
+    fps: Fraction
+    crops: np.ndarray  # (T, S, S, 3) uint8.
+    masks: np.ndarray  # (T, S, S) uint8 (255 = regenerate).
+    landmarks: np.ndarray  # (T, 68, 2) float32 crop pixels.
+    frames: np.ndarray  # (T,) frame numbers in the source (audio time base).
+    audio: np.ndarray  # (N,) float32 16 kHz mono.
+    mel: np.ndarray  # (T, 1, n_mels, W) float16 precomputed windows of the frames (no offset).
+    offset: int  # Audio frames to shift by (audio of video frame k is at k + offset).
+
+    def __len__(self) -> int:
+        return len(self.crops)
+
+
+def load_clip(clip_dir: Path, size: int | None = None) -> Clip:
+    """Load a prepared clip folder into memory."""
+    clip_dir = Path(clip_dir)
+    info = json.loads((clip_dir / INFO).read_text())
+    size = size or info["size"]
+    with np.load(clip_dir / ARRAYS, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in ("frames", "landmarks", "masks", "audio_16k", "mel")}
+    crops = read_crops_video(clip_dir / f"crops_{size}.mp4")
+    n = min(len(crops), len(arrays["frames"]))
+    offset = info.get("offset_frames")
+    use = offset is not None and bool(info.get("offset_applied"))
+    return Clip(
+        clip_id=info["clip_id"],
+        speaker=info["speaker"],
+        split=info.get("split", ""),
+        fps=Fraction(*info["fps"]),
+        crops=crops[:n],
+        masks=arrays["masks"][:n],
+        landmarks=arrays["landmarks"][:n],
+        frames=arrays["frames"][:n].astype(np.int64),
+        audio=arrays["audio_16k"],
+        mel=arrays["mel"][:n],
+        offset=int(offset) if use else 0,
+    )
+
+
+def load_clips(
+    data_dir: Path, split: str | None = None, min_frames: int = WINDOW + 1
+) -> list[Clip]:
+    """All prepared clips of ``split`` (None = all) with at least ``min_frames`` frames.
+
+    Raises:
+        ConfigError: no such clips.
+    """
+    data_dir = Path(data_dir)
+    clips = []
+    for info_path in sorted(data_dir.glob(f"*/{INFO}")):
+        info = json.loads(info_path.read_text())
+        if split is not None and info.get("split", "") != split:
+            continue
+        if info["frames"] < min_frames:
+            continue
+        clips.append(load_clip(info_path.parent))
+    if not clips:
+        raise ConfigError(f"{data_dir}: no prepared clips of split {split!r}")
+    log.info("%d clip(s), %d frames from %s", len(clips), sum(len(c) for c in clips), data_dir)
+    return clips
+
+
+def to_tensor(images: np.ndarray) -> torch.Tensor:
+    """(..., S, S, 3) uint8 → (..., 3, S, S) float32 in [-1, 1]."""
+    x = torch.from_numpy(np.ascontiguousarray(images)).float() / 127.5 - 1.0
+    return x.movedim(-1, -3)
+
+
+class _Augmenter:
+    """Draws one augmentation per sample and applies it to images, masks and audio."""
+
+    def __init__(self, aug: Augment, rng: np.random.Generator) -> None:
+        self.aug, self.rng = aug, rng
+
+    def draw(self, size: int) -> dict:
+        a, r = self.aug, self.rng
+        u = lambda v: float(r.uniform(-v, v)) if v else 0.0  # noqa: E731
+        centre = (size / 2 - 0.5, size / 2 - 0.5)
+        m = cv2.getRotationMatrix2D(centre, u(a.rotate_deg), 1.0 + u(a.scale))
+        m[:, 2] += np.array([u(a.translate), u(a.translate)]) * size
+        return {
+            "matrix": m,
+            "identity": not (a.rotate_deg or a.scale or a.translate),
+            "flip": bool(r.random() < a.flip),
+            "brightness": u(a.brightness),
+            "contrast": 1.0 + u(a.contrast),
+            "saturation": 1.0 + u(a.saturation),
+            "gain": 10 ** (u(a.gain_db) / 20),
+        }
+
+    @staticmethod
+    def geometry(images: np.ndarray, p: dict) -> np.ndarray:
+        """Same warp + flip on each (S, S[, C]) image of the stack."""
+        out = images
+        if not p["identity"]:
+            s = images.shape[1]
+            out = np.stack(
+                [
+                    cv2.warpAffine(im, p["matrix"], (s, s), borderMode=cv2.BORDER_REPLICATE)
+                    for im in images
+                ]
+            )
+        if p["flip"]:
+            out = out[:, :, ::-1]
+        return np.ascontiguousarray(out)
+
+    @staticmethod
+    def colour(images: np.ndarray, p: dict) -> torch.Tensor:
+        """Brightness, contrast, saturation on (..., S, S, 3) uint8 → (..., 3, S, S) in [-1, 1]."""
+        x = images.astype(np.float32) * np.float32(1 / 127.5) - np.float32(1.0)
+        if p["saturation"] != 1.0 or p["contrast"] != 1.0 or p["brightness"] != 0.0:
+            grey = x.mean(axis=-1, keepdims=True)
+            x = grey + (x - grey) * np.float32(p["saturation"])
+            x = np.clip(x * np.float32(p["contrast"]) + np.float32(p["brightness"]), -1.0, 1.0)
+        return torch.from_numpy(np.ascontiguousarray(x)).movedim(-1, -3)
+
+
+class _WindowsBase(Dataset):
+    """Shared sampling: a random clip (weighted by its windows) and a random window in it."""
+
+    def __init__(
+        self,
+        clips: list[Clip],
+        length: int,
+        augment: Augment,
+        seed: int,
+        mel: MelConfig | None = None,
+    ) -> None:
+        self.clips = [c for c in clips if len(c) >= WINDOW + 1]
+        if not self.clips:
+            raise ConfigError("no clip is long enough for a 5-frame window")
+        weights = np.array([len(c) - WINDOW + 1 for c in self.clips], np.float64)
+        self.weights = weights / weights.sum()
+        self.length = length
+        self.augment = augment
+        self.seed = seed
+        self.mel = MelFrontend(mel or MelConfig())
+
+    def __len__(self) -> int:
+        return self.length
+
+    def _rng(self, index: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, index])
+
+    def mel_windows(self, clip: Clip, idx: np.ndarray, gain: float = 1.0) -> torch.Tensor:
+        """(K, 1, n_mels, W) mel windows of the audio at track indices ``idx`` (+ AV offset)."""
+        idx = np.asarray(idx, np.int64) + clip.offset
+        if idx.min() >= 0 and idx.max() < len(clip.mel):  # Precomputed by `data prepare`.
+            mel = torch.from_numpy(clip.mel[idx].astype(np.float32))
+        else:
+            frames = clip.frames[0] + idx
+            mel = self.mel.windows(clip.audio, clip.fps, frames, self.mel.cfg.sample_rate)
+        # A gain g adds 20·log10(g) dB to every mel bin before normalisation (clipped as usual).
+        if gain != 1.0:
+            c = self.mel.cfg
+            shift = 20.0 * np.log10(gain) * 2 * c.max_abs_value / -c.min_level_db
+            mel = (mel + float(shift)).clamp(-c.max_abs_value, c.max_abs_value)
+        return mel
+
+
+class SyncWindows(_WindowsBase):
+    """SyncNet pairs: (faces (5, 3, S, S), mel (1, n_mels, W), label 1 in sync / 0 shifted)."""
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        rng = self._rng(index)
+        clip = self.clips[rng.choice(len(self.clips), p=self.weights)]
+        n = len(clip)
+        t0 = int(rng.integers(0, n - WINDOW + 1))
+        centre = t0 + WINDOW // 2
+        label = float(rng.random() < 0.5)
+        audio_at = centre
+        if not label:
+            lo, hi = -min(MAX_NEG_SHIFT, centre), min(MAX_NEG_SHIFT, n - 1 - centre)
+            choices = [s for s in range(lo, hi + 1) if abs(s) >= MIN_NEG_SHIFT]
+            if choices:
+                audio_at = centre + int(rng.choice(choices))
+            else:  # Clip too short for a shift: silence is off-sync with any moving mouth.
+                label = 0.0
+                audio_at = -(10**6)
+        aug = _Augmenter(self.augment, rng)
+        p = aug.draw(clip.crops.shape[1])
+        faces = aug.colour(aug.geometry(clip.crops[t0 : t0 + WINDOW], p), p)
+        mel = self.mel_windows(clip, np.array([audio_at]), p["gain"])[0]
+        return faces, mel, torch.tensor(label)
+
+
+class GeneratorWindows(_WindowsBase):
+    """Generator samples: dict with ``target`` (5, 3, S, S), ``mask`` (5, 1, S, S),
+    ``mel`` (5, 1, n_mels, W), ``reference`` (3, S, S) and ``sync_mel`` (1, n_mels, W)."""
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        rng = self._rng(index)
+        clip = self.clips[rng.choice(len(self.clips), p=self.weights)]
+        n = len(clip)
+        t0 = int(rng.integers(0, n - WINDOW + 1))
+        far = [i for i in range(n) if i < t0 - MIN_REF_GAP or i >= t0 + WINDOW + MIN_REF_GAP]
+        ref = int(rng.choice(far)) if far else int(rng.choice([0, n - 1]))
+        aug = _Augmenter(self.augment, rng)
+        p = aug.draw(clip.crops.shape[1])
+        images = np.concatenate([clip.crops[t0 : t0 + WINDOW], clip.crops[ref : ref + 1]])
+        images = aug.colour(aug.geometry(images, p), p)
+        masks = aug.geometry(clip.masks[t0 : t0 + WINDOW], p)
+        idx = np.arange(t0, t0 + WINDOW)
+        mel = self.mel_windows(clip, idx, p["gain"])
+        return {
+            "target": images[:WINDOW],
+            "reference": images[WINDOW],
+            "mask": torch.from_numpy(masks).float()[:, None] / 255.0,
+            "mel": mel,
+            "sync_mel": mel[WINDOW // 2],
+        }
