@@ -49,7 +49,7 @@ class AnalysisSettings:
     # Tracking.
     iou_threshold: float = 0.3  # Smallest box overlap that links a face to a track.
     appearance_weight: float = 0.3  # Weight of colour-histogram similarity in the link cost.
-    max_gap: int = 6  # Missing frames inside a track bridged by interpolation.
+    max_gap: int = 12  # Missing frames inside a track bridged by interpolation (~0.5 s).
     min_track_frames: int = 5  # Shorter tracks are dropped (with a warning).
     min_track_detections: int = 2  # Tracks the detector found fewer times are dropped (a false
     # hit is rarely found twice; a real face is found on every pass).
