@@ -86,6 +86,12 @@ def test_faces_are_found_on_98_percent_of_frames_of_every_clip():
     assert len(results) == 56
 
 
+def test_a_short_profile_turn_is_bridged_over_the_whole_clip():
+    """LRS2 00009 turns to near-profile for 8 frames; the track must carry across them."""
+    a = analyze_shot(data() / "clips" / "deep_avsr__av_demo_00009.mp4")
+    assert a.coverage >= 0.98 and len(a.tracks) == 1, a.warnings
+
+
 def test_smoothed_landmarks_are_steady():
     for row in clips("test"):
         path = data() / row["file"]
