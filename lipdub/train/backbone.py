@@ -54,6 +54,24 @@ DISCRIMINATOR_FILE = "discriminator.safetensors"
 STATE_FILE = "state.safetensors"
 
 
+def discriminator_step(
+    d: torch.nn.Module,
+    opt_d: torch.optim.Optimizer,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    step: int,
+) -> torch.Tensor:
+    """One D update: logistic loss, plus lazy R1 every R1_EVERY steps (StyleGAN2); the loss."""
+    d.requires_grad_(True)
+    l_d = losses.d_adversarial(d(real), d(fake.detach()))
+    if step % R1_EVERY == 0:
+        l_d = l_d + R1_EVERY * losses.r1_penalty(d, real)
+    opt_d.zero_grad(set_to_none=True)
+    l_d.backward()
+    opt_d.step()
+    return l_d
+
+
 @dataclass(frozen=True)
 class GenTrainSettings:
     """Knobs of a generator run."""
@@ -140,13 +158,7 @@ class GeneratorTrainer:
         l_g.backward()
         self.opt_g.step()
         # --- D: logistic loss + lazy R1.
-        self.d.requires_grad_(True)
-        l_d = losses.d_adversarial(self.d(flat_real), self.d(flat_fake.detach()))
-        if self.step_count % R1_EVERY == 0:
-            l_d = l_d + R1_EVERY * losses.r1_penalty(self.d, flat_real)
-        self.opt_d.zero_grad(set_to_none=True)
-        l_d.backward()
-        self.opt_d.step()
+        l_d = discriminator_step(self.d, self.opt_d, flat_real, flat_fake, self.step_count)
         self.step_count += 1
         values = {
             "L_g": l_g,

@@ -42,7 +42,7 @@ from lipdub.eval.evaluate import composite, generate
 from lipdub.model.engine import choose_reference
 from lipdub.model.generator import StyleSyncGenerator
 from lipdub.train import losses
-from lipdub.train.backbone import BETAS, R1_EVERY
+from lipdub.train.backbone import BETAS, discriminator_step
 from lipdub.train.checkpoints import optimizer_tensors, restore_optimizer
 from lipdub.train.dataset import WINDOW, Augment, Clip, GeneratorWindows
 from lipdub.train.protocols import PersonalizeProgress, ProgressFn
@@ -305,13 +305,7 @@ class PersonalTrainer:
         self.opt.step()
         l_d = zero
         if self.d is not None:
-            self.d.requires_grad_(True)
-            l_d = losses.d_adversarial(self.d(flat_real), self.d(flat_fake.detach()))
-            if self.step_count % R1_EVERY == 0:
-                l_d = l_d + R1_EVERY * losses.r1_penalty(self.d, flat_real)
-            self.opt_d.zero_grad(set_to_none=True)
-            l_d.backward()
-            self.opt_d.step()
+            l_d = discriminator_step(self.d, self.opt_d, flat_real, flat_fake, self.step_count)
         self.step_count += 1
         values = {"L_p": l_p, "L1": l1, "L_perc": l_perc, "L_adv": l_adv, "L_sync": l_sync}
         values |= {"L_reg": l_reg, "dW2": l_dw, "dP2": l_dp, "L_D": l_d}
