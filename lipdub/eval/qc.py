@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -26,6 +27,12 @@ log = logging.getLogger(__name__)
 SILENT_DB = -45.0
 #: A frame at least this loud counts as speech ("loud").
 LOUD_DB = -30.0
+#: The mask's feathered border (where a seam would show) lies between these values.
+BORDER_LOW, BORDER_HIGH = 0.05, 0.95
+#: "Inside the mask" for flicker.
+INSIDE = 0.5
+#: Fewest pixels a band must have to be measured.
+MIN_PIXELS = 16
 #: Thumbnails are scaled to this width.
 THUMB_WIDTH = 320
 
@@ -44,6 +51,8 @@ class DubQC:
     mouth_opening: list[float | None] = field(default_factory=list)  # Per frame, IODs.
     silent_opening: float | None = None  # Mean opening on silent frames.
     loud_opening: float | None = None  # Mean opening on loud frames.
+    seam_ratio: float | None = None  # Edge energy on the mask's border, output / source.
+    flicker_ratio: float | None = None  # Change inside the mask on silent frames, out / src.
     lse_c: float | None = None  # Sync confidence (needs a trained SyncNet).
     av_offset: int | None = None  # Estimated audio/video offset in frames (likewise).
     thumbnails: dict[str, str] = field(default_factory=dict)  # before/after PNG paths.
@@ -81,8 +90,13 @@ def measure_dub(
     tracks: list[Any],
     detector: Any | None,
     warnings: list[str],
+    region_fn: Callable[[int, tuple[int, ...]], Any] | None = None,
 ) -> DubQC:
-    """Decode ``dub.output`` and measure it; ``tracks`` are the dubbed FaceTracks (or none)."""
+    """Decode ``dub.output`` and measure it; ``tracks`` are the dubbed FaceTracks (or none).
+
+    ``region_fn(i, frame_shape)`` gives the (box, soft blend mask) of the first dubbed face in
+    shot frame ``i`` (or None); with it the seam and flicker are measured against the source.
+    """
     from lipdub.analysis.masks import mouth_opening
 
     output = Path(dub.output)
@@ -102,9 +116,15 @@ def measure_dub(
     thumbs_dir = qc_path(output).parent
     thumbs_dir.mkdir(parents=True, exist_ok=True)
     opening: list[float | None] = []
-    with open_video(output) as out:
+    seams = _SeamFlicker(loud < SILENT_DB)
+    with open_video(output) as out, open_video(shot.source) as src:
         qc.frames = out.info.frame_count
+        source_frames = src.frames(shot.start, shot.stop)
         for i, frame in enumerate(out.frames()):
+            before = next(source_frames, None)
+            region = region_fn(i, frame.shape) if region_fn is not None else None
+            if region is not None and before is not None:
+                seams.add(i, before, frame, *region)
             j = track.at(i) if track is not None else None
             if j is not None and detector is not None:
                 lm = detector.landmarks(frame, [track.boxes[j]])[0]
@@ -118,6 +138,7 @@ def measure_dub(
         _thumb(frame, thumbs_dir / f"{output.stem}_before.png")
     qc.thumbnails = {"before": f"{output.stem}_before.png", "after": f"{output.stem}_after.png"}
     qc.mouth_opening = opening
+    qc.seam_ratio, qc.flicker_ratio = seams.ratios()
     values = np.array([np.nan if o is None else o for o in opening], np.float64)
     n = min(len(values), len(loud))
     silent, speech = loud[:n] < SILENT_DB, loud[:n] >= LOUD_DB
@@ -130,6 +151,53 @@ def measure_dub(
     qc.warnings.append("LSE-C and AV offset not measured: no trained SyncNet is bundled yet")
     qc.save(qc_path(output))
     return qc
+
+
+class _SeamFlicker:
+    """Seam: Sobel edge energy on the blend mask's feathered border, output vs source (1 = no
+    visible edge). Flicker: mean frame-to-frame change inside the mask over consecutive silent
+    frames, output vs source (1 = as still as the actor; quivering lips give more)."""
+
+    def __init__(self, silent: np.ndarray) -> None:
+        self.silent = silent
+        self.edge_out: list[float] = []
+        self.edge_src: list[float] = []
+        self.move_out: list[float] = []
+        self.move_src: list[float] = []
+        self._last: tuple[int, np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def add(self, i: int, src: np.ndarray, out: np.ndarray, box: Any, mask: np.ndarray) -> None:
+        x0, y0, x1, y1 = box
+        a = cv2.cvtColor(src[y0:y1, x0:x1], cv2.COLOR_RGB2GRAY).astype(np.float32)
+        b = cv2.cvtColor(out[y0:y1, x0:x1], cv2.COLOR_RGB2GRAY).astype(np.float32)
+        band = (mask > BORDER_LOW) & (mask < BORDER_HIGH)
+        if band.sum() >= MIN_PIXELS:
+            self.edge_src.append(float(_edges(a)[band].mean()))
+            self.edge_out.append(float(_edges(b)[band].mean()))
+        inside = mask >= INSIDE
+        if self._last is not None and self._last[0] == i - 1 and i < len(self.silent):
+            _, pa, pb, pin = self._last
+            if self.silent[i] and self.silent[i - 1] and pa.shape == a.shape:
+                both = inside & pin
+                if both.sum() >= MIN_PIXELS:
+                    self.move_src.append(float(np.abs(a - pa)[both].mean()))
+                    self.move_out.append(float(np.abs(b - pb)[both].mean()))
+        self._last = (i, a, b, inside)
+
+    def ratios(self) -> tuple[float | None, float | None]:
+        seam = _ratio(self.edge_out, self.edge_src)
+        flicker = _ratio(self.move_out, self.move_src)
+        return seam, flicker
+
+
+def _edges(gray: np.ndarray) -> np.ndarray:
+    return np.hypot(cv2.Sobel(gray, cv2.CV_32F, 1, 0), cv2.Sobel(gray, cv2.CV_32F, 0, 1))
+
+
+def _ratio(out: list[float], src: list[float]) -> float | None:
+    if not out or sum(src) <= 1e-6:
+        return None
+    return round(float(np.mean(out) / max(np.mean(src), 1e-6)), 3)
 
 
 def _thumb(frame: np.ndarray, path: Path) -> None:

@@ -101,6 +101,8 @@ def _section(r: dict[str, Any], folder: Path) -> str:
         ("generator", html.escape(r["generator"])),
         (f"mouth opening, silent frames (&lt; {SILENT_DB:.0f} dBFS)", _fmt(r["silent_opening"])),
         (f"mouth opening, loud frames (&ge; {LOUD_DB:.0f} dBFS)", _fmt(r["loud_opening"])),
+        ("seam: edge energy on the mask border, output / source", _fmt(r.get("seam_ratio"))),
+        ("flicker on silent frames inside the mask, output / source", _fmt(r.get("flicker_ratio"))),
         ("LSE-C", _fmt(r["lse_c"])),
         ("AV offset (frames)", _fmt(r["av_offset"])),
     ]

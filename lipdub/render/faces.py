@@ -222,21 +222,38 @@ class FaceWork:
             d.generated = gen
         return self._paste
 
+    def region(
+        self, d: _TrackData, i: int, shape: tuple[int, ...]
+    ) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
+        """Frame box and soft blend mask of track ``d`` at shot frame ``i`` (None: not there)."""
+        j = d.track.at(i)
+        if j is None:
+            return None
+        size = self.generator.resolution
+        matrix = d.matrices[j]
+        box = paste_region(matrix, size, shape)
+        x0, y0, x1, y1 = box
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            return None
+        feather_px = self.feather * size / scale_of(matrix)
+        return box, self.planner.blend_mask(d.masks[j], matrix, box, feather_px)
+
+    def first_region(
+        self, i: int, shape: tuple[int, ...]
+    ) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
+        """:meth:`region` of the first dubbed track (what QC measures seams and flicker on)."""
+        return self.region(self.tracks[0], i, shape) if self.tracks else None
+
     def _paste(self, i: int, frame: np.ndarray) -> np.ndarray:
         """Blend every dubbed track's generated crop into frame ``i`` of the shot."""
-        size = self.generator.resolution
         for d in self.tracks:
-            j = d.track.at(i)
-            if j is None or d.generated is None:
+            found = self.region(d, i, frame.shape)
+            if found is None or d.generated is None:
                 continue
-            matrix = d.matrices[j]
-            box = paste_region(matrix, size, frame.shape)
+            box, mask = found
             x0, y0, x1, y1 = box
-            if x1 - x0 < 2 or y1 - y0 < 2:
-                continue
-            feather_px = self.feather * size / scale_of(matrix)
-            mask = self.planner.blend_mask(d.masks[j], matrix, box, feather_px)
-            face = warp_to_frame(d.generated[j], matrix, box)
+            j = d.track.at(i)
+            face = warp_to_frame(d.generated[j], d.matrices[j], box)
             if not frame.flags.writeable:
                 frame = frame.copy()
             frame[y0:y1, x0:x1] = self.blender.blend(frame[y0:y1, x0:x1], face, mask)

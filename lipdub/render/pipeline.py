@@ -92,7 +92,7 @@ def render_shot(job: ShotJob, emit: Callable[[ShotEvent], None]) -> dict[str, An
         report["warnings"].append("passthrough generator: the picture is the source, unchanged")
         for dub in todo:
             warnings = report["warnings"] + _encode_dub(shot, dub, emit, frame_fn=None)
-            _qc(shot, dub, gen_name, [], None, warnings, report)
+            _qc(shot, dub, gen_name, None, warnings, report)
         return report
     from lipdub.render.faces import FaceWork
 
@@ -102,9 +102,7 @@ def render_shot(job: ShotJob, emit: Callable[[ShotEvent], None]) -> dict[str, An
         for dub in todo:
             frame_fn = work.render_dub(dub)
             warnings = report["warnings"] + _encode_dub(shot, dub, emit, frame_fn=frame_fn)
-            _qc(
-                shot, dub, gen_name, [d.track for d in work.tracks], work.detector, warnings, report
-            )
+            _qc(shot, dub, gen_name, work, warnings, report)
     return report
 
 
@@ -112,35 +110,41 @@ def _qc(
     shot: Shot,
     dub: Dub,
     generator: str,
-    tracks: list[Any],
-    detector: Any,
+    work: Any,
     warnings: list[str],
     report: dict[str, Any],
 ) -> None:
-    """Measure the written output for the QC report (numbers also go into the job report)."""
+    """Measure the written output for the QC report (numbers also go into the job report).
+
+    ``work`` is the shot's :class:`~lipdub.render.faces.FaceWork` (None for passthrough): its
+    dubbed tracks, landmark detector and blend regions.
+    """
     if not shot.settings.qc:
         return
     from lipdub.eval.qc import measure_dub
 
-    audio, _ = dub_audio(
-        shot,
-        dub,
+    tracks = [d.track for d in work.tracks] if work is not None else []
+    driving = (
         dub.driving_audio(tracks[0].actor)
         if tracks
-        else (dub.audio or dub.mix or next(iter(dub.stems.values()))),
+        else (dub.audio or dub.mix or next(iter(dub.stems.values())))
     )
+    audio, _ = dub_audio(shot, dub, driving)
     qc = measure_dub(
         shot=shot,
         dub=dub,
         generator=generator,
         audio_16k=audio_io.to_model_audio(audio),
         tracks=tracks,
-        detector=detector,
+        detector=work.detector if work is not None else None,
         warnings=sorted(set(warnings), key=warnings.index),
+        region_fn=work.first_region if work is not None else None,
     )
     report.setdefault("qc", {})[dub.name] = {
         "silent_opening": qc.silent_opening,
         "loud_opening": qc.loud_opening,
+        "seam_ratio": qc.seam_ratio,
+        "flicker_ratio": qc.flicker_ratio,
     }
 
 

@@ -6,6 +6,7 @@ that only pixels inside the blend mask change (lossless FFV1 output), and the QC
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -53,7 +54,10 @@ def test_render_changes_only_pixels_inside_the_mask(tmp_path: Path):
     audio = load_audio(out)
     assert abs(audio.duration_s - FRAMES / float(src_info.fps)) < 2 / audio.rate
     page = (tmp_path / "renders" / "lipdub-qc.html").read_text()
-    assert "s1 — fr" in page
+    assert "s1 — fr" in page and "seam" in page
+    record = json.loads((tmp_path / "renders" / ".qc" / "s1_fr.mkv.json").read_text())
+    assert record["seam_ratio"] is not None and record["seam_ratio"] > 0
+    assert len(record["mouth_opening"]) == FRAMES
 
     analysis = analyze_shot(video, 10, 10 + FRAMES, cache_dir=tmp_path / ".lipdub" / "cache")
     (track,) = analysis.tracks

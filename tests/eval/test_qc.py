@@ -1,0 +1,53 @@
+"""QC measures: seam and flicker ratios against the source, and per-frame loudness."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+
+from lipdub.eval.qc import _SeamFlicker, loudness_per_frame
+
+
+def _scene(n: int = 6):
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:64, 0:64]
+    base = np.stack([x * 3, y * 3, np.full_like(x, 120)], -1).astype(np.uint8)
+    frames = [
+        np.clip(base + rng.integers(-2, 3, base.shape), 0, 255).astype(np.uint8) for _ in range(n)
+    ]
+    r = np.hypot(x - 32, y - 36) / 18
+    mask = np.clip((1.3 - r) / 0.6, 0, 1).astype(np.float32)
+    return frames, mask
+
+
+def test_an_untouched_output_scores_one_and_a_pasted_box_shows_a_seam():
+    frames, mask = _scene()
+    same = _SeamFlicker(np.ones(6, bool))
+    boxed = _SeamFlicker(np.ones(6, bool))
+    for i, f in enumerate(frames):
+        same.add(i, f, f, (0, 0, 64, 64), mask)
+        pasted = f.copy()
+        pasted[mask > 0.05] = 200  # A flat patch with a hard edge, changing nothing over time.
+        boxed.add(i, f, pasted, (0, 0, 64, 64), mask)
+    assert same.ratios() == (1.0, 1.0)
+    seam, flicker = boxed.ratios()
+    assert seam > 3 and flicker < 0.5
+
+
+def test_quivering_lips_on_silence_raise_the_flicker_ratio():
+    frames, mask = _scene()
+    silent = np.array([True] * 6)
+    q = _SeamFlicker(silent)
+    for i, f in enumerate(frames):
+        out = f.astype(int)
+        out[mask > 0.5] += 25 if i % 2 else -25  # Flicker inside the mouth region.
+        q.add(i, f, np.clip(out, 0, 255).astype(np.uint8), (0, 0, 64, 64), mask)
+    assert q.ratios()[1] > 5
+
+
+def test_loudness_per_frame_follows_the_audio():
+    audio = np.zeros(16_000, np.float32)
+    audio[8000:] = 0.5 * np.sin(np.arange(8000) / 5)
+    loud = loudness_per_frame(audio, 25, Fraction(25))
+    assert (loud[:12] < -100).all() and (loud[13:] > -12).all()
