@@ -154,7 +154,11 @@ def main() -> None:
     text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
     if "## render" not in text:
         text += "\n## render\n"
-    RESULTS.write_text(text + "\n".join(lines) + "\n")
+    start = text.index("## render")
+    end = text.find("\n## ", start + 3)
+    end = len(text) if end < 0 else end
+    section = text[:end].rstrip("\n") + "\n" + "\n".join(lines) + "\n"
+    RESULTS.write_text(section + text[end:])
     print(f"appended to {RESULTS}")
 
 
