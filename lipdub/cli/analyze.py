@@ -12,7 +12,6 @@ import click
 from lipdub.cli.common import json_option, project_option, resolve_project, wants_json
 from lipdub.config.plan import Plan, load_plan, single_clip_plan
 from lipdub.config.shots import Shot
-from lipdub.config.timecode import format_timecode, parse_timecode
 from lipdub.errors import ConfigError
 from lipdub.plugin_manager import PluginManager
 
@@ -66,12 +65,6 @@ def _detector(plugins: PluginManager):
     return detect
 
 
-def _tc(shot: Shot, frame: int) -> str:
-    origin = parse_timecode(shot.start_timecode, shot.fps) if shot.start_timecode else 0
-    drop = bool(shot.start_timecode and ";" in shot.start_timecode)
-    return format_timecode(origin + frame, shot.fps, drop_frame=drop or None)
-
-
 def _analyze_one(
     shot: Shot,
     plan: Plan,
@@ -94,7 +87,9 @@ def _analyze_one(
     if cuts_only:  # Cuts alone: the shot detector, no face work.
         detector = plugins.create("shots", settings.stage("shots"), options)
         cuts = detector.detect(shot.source, shot.start, shot.stop)
-        record["cuts"] = [{"frame": c, "timecode": _tc(shot, c)} for c in cuts if c > shot.start]
+        record["cuts"] = [
+            {"frame": c, "timecode": shot.timecode_at(c)} for c in cuts if c > shot.start
+        ]
         return record
     stages = {"shots": plugins.create("shots", settings.stage("shots"), options)} | {
         n: plugins.create(n, settings.stage(n), options) for n in ("faces", "tracker", "masks")
@@ -121,7 +116,7 @@ def _analyze_one(
             conform=settings.conform_vfr,
         )
     record["cuts"] = [
-        {"frame": c, "timecode": _tc(shot, c)} for c in analysis.cuts if c > shot.start
+        {"frame": c, "timecode": shot.timecode_at(c)} for c in analysis.cuts if c > shot.start
     ]
     record.update(
         coverage=round(analysis.coverage, 4),

@@ -24,7 +24,7 @@ from lipdub.config.shots import (
 )
 from lipdub.errors import ConfigError, MediaError
 from lipdub.media.atomic import refuse_overwriting_source
-from lipdub.media.read import VideoInfo, probe
+from lipdub.media.read import VideoInfo, open_video
 
 #: Splits [start, stop) of a source into shots; returns the first frame of each new shot.
 CutDetector = Callable[[Path, int, int], list[int]]
@@ -50,13 +50,9 @@ class Plan:
 
 
 def _probe(path: Path, where: str, conform: bool) -> VideoInfo:
-    from lipdub.media.read import open_video
-
     try:
-        if conform:
-            with open_video(path, conform=True) as src:
-                return src.info
-        return probe(path)
+        with open_video(path, conform=conform) as src:
+            return src.info
     except MediaError as exc:
         raise source_error(exc, where) from None
 

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from lipdub.config.settings import Settings, check_layer, did_you_mean
-from lipdub.config.timecode import TimecodeError, parse_timecode
+from lipdub.config.timecode import TimecodeError, format_timecode, parse_timecode
 from lipdub.config.yamlfile import LineDict, load_yaml
 from lipdub.errors import ConfigError, MediaError
 
@@ -84,6 +84,13 @@ class Shot:
     def frame_count(self) -> int:
         """Number of frames in the shot."""
         return self.stop - self.start
+
+    def timecode_at(self, frame: int) -> str:
+        """Label of absolute source ``frame``: the source's start TC plus ``frame``, in the
+        source's own drop/non-drop style (00:00:00:00 and the rate's default without a TC)."""
+        origin = parse_timecode(self.start_timecode, self.fps) if self.start_timecode else 0
+        drop = ";" in self.start_timecode if self.start_timecode else None
+        return format_timecode(origin + frame, self.fps, drop_frame=drop)
 
 
 @dataclass(frozen=True)

@@ -119,9 +119,13 @@ def measure_dub(
     seams = _SeamFlicker(loud < SILENT_DB)
     with open_video(output) as out, open_video(shot.source) as src:
         qc.frames = out.info.frame_count
-        source_frames = src.frames(shot.start, shot.stop)
+        # The source runs in lockstep only when seams are measured; else one frame is read.
+        first = shot.start if region_fn is not None else shot.start + thumb_at
+        source_frames = src.frames(first, shot.stop if region_fn is not None else first + 1)
         for i, frame in enumerate(out.frames()):
-            before = next(source_frames, None)
+            before = next(source_frames, None) if region_fn is not None or i == thumb_at else None
+            if i == thumb_at and before is not None:
+                _thumb(before, thumbs_dir / f"{output.stem}_before.png")
             region = region_fn(i, frame.shape) if region_fn is not None else None
             if region is not None and before is not None:
                 seams.add(i, before, frame, *region)
@@ -133,9 +137,6 @@ def measure_dub(
                 opening.append(None)
             if i == thumb_at:
                 _thumb(frame, thumbs_dir / f"{output.stem}_after.png")
-    with open_video(shot.source) as src:
-        frame = next(src.frames(shot.start + thumb_at, shot.start + thumb_at + 1))
-        _thumb(frame, thumbs_dir / f"{output.stem}_before.png")
     qc.thumbnails = {"before": f"{output.stem}_before.png", "after": f"{output.stem}_after.png"}
     qc.mouth_opening = opening
     qc.seam_ratio, qc.flicker_ratio = seams.ratios()

@@ -7,6 +7,7 @@ and encode), and the generator reads the crops in batches.
 
 from __future__ import annotations
 
+import functools
 import logging
 import shutil
 import tempfile
@@ -32,9 +33,16 @@ log = logging.getLogger(__name__)
 PROGRESS_EVERY = 25
 
 
+@functools.lru_cache(maxsize=4)
+def _decoded(path: Path, mtime_ns: int) -> audio_io.Audio:
+    """A dub decoded once per shot, though the mux, each track and QC all read it (never
+    mutated in place: offset, gain and fit return new arrays). ``mtime_ns`` keys out edits."""
+    return audio_io.load_audio(path)
+
+
 def dub_audio(shot: Shot, dub: Dub, path: Path) -> tuple[audio_io.Audio, str | None]:
     """``path`` decoded, offset and gain applied, fitted to the shot's length."""
-    raw = audio_io.load_audio(path)
+    raw = _decoded(path.resolve(), path.stat().st_mtime_ns)
     shifted = audio_io.apply_offset_gain(raw, dub.offset_s, dub.gain_db)
     samples = audio_io.samples_for_frames(shot.frame_count, shot.fps, shifted.rate)
     return audio_io.fit_to_length(
@@ -57,13 +65,8 @@ def output_audio(shot: Shot, dub: Dub) -> tuple[audio_io.Audio, list[str]]:
 
 
 def timecode_of(shot: Shot) -> str | None:
-    """Start timecode of the shot's first frame (source start TC + in point)."""
-    from lipdub.config.timecode import format_timecode, parse_timecode
-
-    if not shot.start_timecode:
-        return None
-    origin = parse_timecode(shot.start_timecode, shot.fps)
-    return format_timecode(origin + shot.start, shot.fps, drop_frame=";" in shot.start_timecode)
+    """Start timecode of the shot's first frame (source start TC + in point), if it has one."""
+    return shot.timecode_at(shot.start) if shot.start_timecode else None
 
 
 def generator_options(shot: Shot, personal: Path | None = None) -> dict[str, Any]:

@@ -44,3 +44,27 @@ def test_non_drop_and_round_trips():
 def test_bad_timecodes(tc: str, fps: Fraction, message: str):
     with pytest.raises(TimecodeError, match=message):
         parse_timecode(tc, fps)
+
+
+def test_shot_labels_follow_the_source_timecode_style():
+    from pathlib import Path
+
+    from lipdub.config.settings import Settings
+    from lipdub.config.shots import Shot
+
+    def shot(tc):
+        return Shot(
+            id="s",
+            source=Path("x.mov"),
+            start=0,
+            stop=10,
+            fps=NTSC,
+            actors=(),
+            dubs=(),
+            settings=Settings(),
+            start_timecode=tc,
+        )
+
+    assert shot("01:00:00:00").timecode_at(1800) == "01:01:00:00"  # NDF source stays NDF.
+    assert shot("01:00:00;00").timecode_at(1800) == "01:01:00;02"  # DF source stays DF.
+    assert shot(None).timecode_at(1800) == "00:01:00;02"  # No TC: the rate's default style.
