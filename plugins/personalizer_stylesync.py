@@ -126,9 +126,11 @@ def load_discriminator(spec: str | None, g: StyleSyncGenerator, manifest: Any) -
 
 
 def load_syncnet(spec: str | None, manifest: Any) -> Any:
-    """A frozen SyncNet (path or manifest name; None = the manifest's first, if any)."""
+    """A frozen SyncNet (path or manifest name; None = the manifest's default, else its first)."""
     if spec == OFF:
         return None
+    if spec is None and manifest.default_syncnet is not None:
+        spec = manifest.default_syncnet
     if spec is None:
         names = sorted(n for n, e in manifest.entries.items() if e.kind == "syncnet")
         if not names:

@@ -12,21 +12,26 @@ from lipdub.demo import build_demo
 @click.command()
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path), default="demo")
 @click.option(
-    "--generator", default="passthrough", show_default=True, help="Generator for the demo render."
+    "--generator",
+    help="Generator for the demo render (default: stylesync with the manifest's "
+    "default_generator when one is bundled, else passthrough).",
 )
 @click.option("--json", "as_json", is_flag=True, help="JSON-line events.")
 @click.pass_context
-def demo(ctx: click.Context, folder: Path, generator: str, as_json: bool) -> None:
+def demo(ctx: click.Context, folder: Path, generator: str | None, as_json: bool) -> None:
     """Make a demo project in FOLDER (public-domain portrait + synthetic speech) and render it."""
     from lipdub.cli.render import render
+    from lipdub.model.checkpoint import load_manifest
+
+    if generator is None:
+        generator = "stylesync" if load_manifest().default_generator else "passthrough"
 
     click.echo(f"building the demo project in {folder} ...", err=True)
     build_demo(folder, generator=generator)
     if generator == "passthrough":
         click.echo(
             "NOTE: rendering with the 'passthrough' generator: the pipeline runs end to "
-            "end (decode, encode, dub mux) but the lips are NOT changed — no trained "
-            "lip-sync weights ship yet.",
+            "end (decode, encode, dub mux) but the lips are NOT changed.",
             err=True,
         )
     ctx.invoke(

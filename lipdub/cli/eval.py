@@ -16,7 +16,9 @@ import click
     help="Prepared clips (`lipdub data prepare`); CLIPS given here are prepared into it first.",
 )
 @click.option("--weights", help="Generator checkpoint name or path (default: the manifest's).")
-@click.option("--syncnet", required=True, help="SyncNet checkpoint (name or path) for LSE/offset.")
+@click.option(
+    "--syncnet", help="SyncNet checkpoint (name or path) for LSE/offset (default: the manifest's)."
+)
 @click.option("--split", default="test", show_default=True, help="Split of a clips TSV.")
 @click.option(
     "--audio-tsv",
@@ -30,7 +32,7 @@ def eval_(
     clips: tuple[Path, ...],
     data: Path,
     weights: str | None,
-    syncnet: str,
+    syncnet: str | None,
     split: str,
     audio_tsv: Path | None,
     max_frames: int,
@@ -42,8 +44,14 @@ def eval_(
     Rows: the model, the model with the audio zeroed, a copy-the-reference baseline and the real
     video. LSE-D/C come from lipdub's own SyncNet, so they are not comparable to published values.
     """
+    from lipdub.errors import WeightsError
     from lipdub.eval.evaluate import evaluate, format_table, write_results
+    from lipdub.model.checkpoint import load_manifest
     from lipdub.train.checkpoints import resolve_syncnet
+
+    syncnet = syncnet or load_manifest().default_syncnet
+    if syncnet is None:
+        raise WeightsError("no --syncnet given and the weights manifest sets no default_syncnet")
 
     if clips:
         from lipdub.train.data import prepare, specs_from_args

@@ -19,11 +19,16 @@ def train() -> None:
 @click.option("--max-minutes", type=float, help="Wall-time budget.")
 @click.option("--max-steps", type=int, default=100_000, show_default=True, help="Step budget.")
 @click.option("--batch-size", type=int, default=32, show_default=True, help="Pairs per step.")
-@click.option("--lr", type=float, default=1e-4, show_default=True, help="Adam learning rate.")
+@click.option("--lr", type=float, default=1e-3, show_default=True, help="Adam learning rate.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--train-split", default="train", show_default=True)
 @click.option("--test-split", default="test", show_default=True, help="Held-out split ('' = none).")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--init",
+    "init",
+    help="Continue from this SyncNet (name or .safetensors); use another --seed for new samples.",
+)
 def train_syncnet_cmd(
     data: Path,
     out: Path,
@@ -35,15 +40,23 @@ def train_syncnet_cmd(
     train_split: str,
     test_split: str,
     seed: int,
+    init: str | None,
 ) -> None:
-    """Train the lip-sync expert on in-sync vs shifted pairs; report held-out accuracy."""
+    """Train the lip-sync expert contrastively over audio shifts; report held-out accuracy."""
+    from lipdub.train.checkpoints import resolve_syncnet
     from lipdub.train.syncnet import SyncTrainSettings, train_syncnet
 
     settings = SyncTrainSettings(
         batch_size=batch_size, lr=lr, max_steps=max_steps, max_minutes=max_minutes, seed=seed
     )
     report = train_syncnet(
-        data, out, settings, device=device, train_split=train_split, test_split=test_split or None
+        data,
+        out,
+        settings,
+        device=device,
+        train_split=train_split,
+        test_split=test_split or None,
+        init=resolve_syncnet(init) if init else None,
     )
     click.echo(json.dumps({k: v for k, v in report.items() if k != "offset_detection"}, indent=1))
 
@@ -55,6 +68,11 @@ def train_syncnet_cmd(
 @click.option("--max-minutes", type=float, help="Wall-time budget (this run).")
 @click.option("--max-steps", type=int, default=1_000_000, show_default=True, help="Step budget.")
 @click.option("--resume", is_flag=True, help="Continue from the last checkpoint in --out.")
+@click.option(
+    "--init",
+    "init",
+    help="Start G from this generator checkpoint (name or .safetensors); D starts fresh.",
+)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option(
     "--syncnet", help="Frozen SyncNet for L_sync (name or .safetensors); none = no L_sync."
@@ -75,6 +93,7 @@ def train_generator_cmd(
     max_minutes: float | None,
     max_steps: int,
     resume: bool,
+    init: str | None,
     device: str,
     syncnet: str | None,
     vgg19: Path | None,
@@ -102,5 +121,6 @@ def train_generator_cmd(
         syncnet=syncnet,
         vgg19=vgg19,
         resume=resume,
+        init=init,
     )
     click.echo(json.dumps(report, indent=1))

@@ -8,7 +8,7 @@
   o ∈ [−15, 15] frames, the mean over frames t of the distance between the visual embedding of
   frames t−2..t+2 and the audio embedding at frame t + o; LSE-D = min_o d(o),
   LSE-C = median_o d(o) − min_o d(o), AV offset = argmin_o d(o) (positive: the audio lags).
-  Here the embeddings come from lipdub's own SyncNet (L2-normalised, so d ∈ [0, √2]); the numbers
+  Here the embeddings come from lipdub's own SyncNet (unit vectors, so d ∈ [0, 2]); the numbers
   are therefore *not* comparable to the papers' values, which use the pretrained syncnet_python.
 - CSIM: cosine similarity of identity embeddings (dlib's 128-d face descriptor here, ArcFace in
   the papers) of generated and ground-truth frames.
@@ -24,7 +24,6 @@ from typing import Protocol
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 from skimage.metrics import structural_similarity
 
 from lipdub.analysis.records import MOUTH
@@ -96,18 +95,9 @@ class SyncScorer(Protocol):
         ...
 
 
-def resize_frames(frames: torch.Tensor, size: int) -> torch.Tensor:
-    """(N, T, 3, S, S) → (N, T, 3, size, size) by area averaging (identity when S == size)."""
-    n, t, c, s, _ = frames.shape
-    if s == size:
-        return frames
-    out = F.interpolate(frames.reshape(n * t, c, s, s), size=(size, size), mode="area")
-    return out.reshape(n, t, c, size, size)
-
-
 def syncnet_input(net: torch.nn.Module, frames: torch.Tensor) -> torch.Tensor:
-    """(N, 5, 3, S, S) crops → the SyncNet's (N, 15, R/2, R) lower halves at its resolution R."""
-    return net.lower_half(resize_frames(frames, net.cfg.resolution))
+    """(N, 5, 3, S, S) aligned crops in [-1, 1] → the SyncNet's (N, 5, h, w) grey mouth boxes."""
+    return net.mouths(frames)
 
 
 class SyncNetScorer:
@@ -119,12 +109,11 @@ class SyncNetScorer:
 
     @torch.no_grad()
     def embed_visual(self, faces: torch.Tensor) -> torch.Tensor:
-        x = syncnet_input(self.net, faces.to(self.device))
-        return F.normalize(F.relu(self.net.visual(x)), dim=1).cpu()
+        return self.net.embed_visual(syncnet_input(self.net, faces.to(self.device))).cpu()
 
     @torch.no_grad()
     def embed_audio(self, mel: torch.Tensor) -> torch.Tensor:
-        return F.normalize(F.relu(self.net.audio(mel.to(self.device))), dim=1).cpu()
+        return self.net.embed_audio(mel.to(self.device)).cpu()
 
 
 def av_sync(

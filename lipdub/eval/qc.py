@@ -3,11 +3,14 @@
 Measured from the *output file* (decoded again), so it reports what was delivered: mouth opening
 per frame (dlib landmarks fitted in the tracked face boxes) against the dub's loudness, the
 opening on the dub's silent frames vs its loud frames (a mouth that quivers during silence is the
-most reported lip-sync defect), before/after thumbnails, and the render's warnings.
+most reported lip-sync defect), LSE-C and the AV offset of the delivered mouth against the dub
+(lipdub's SyncNet on crops aligned with the track's smoothed landmarks, ±15-frame search),
+before/after thumbnails, and the render's warnings.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Callable
@@ -35,6 +38,12 @@ INSIDE = 0.5
 MIN_PIXELS = 16
 #: Thumbnails are scaled to this width.
 THUMB_WIDTH = 320
+#: Aligned crop side fed to the SyncNet (it resizes to its own resolution).
+SYNC_CROP = 128
+#: Fewest tracked frames for a sync measurement (SyncNet's 5-frame window, and some margin).
+SYNC_MIN_FRAMES = 10
+#: An AV offset beyond this many frames is reported as a warning.
+OFFSET_WARN = 2
 
 
 @dataclass
@@ -53,8 +62,10 @@ class DubQC:
     loud_opening: float | None = None  # Mean opening on loud frames.
     seam_ratio: float | None = None  # Edge energy on the mask's border, output / source.
     flicker_ratio: float | None = None  # Change inside the mask on silent frames, out / src.
-    lse_c: float | None = None  # Sync confidence (needs a trained SyncNet).
-    av_offset: int | None = None  # Estimated audio/video offset in frames (likewise).
+    lse_c: float | None = None  # Sync confidence: median − min SyncNet distance over offsets.
+    lse_d: float | None = None  # Min SyncNet distance over offsets.
+    av_offset: int | None = None  # Audio/video offset found by the search, frames.
+    syncnet: str | None = None  # SyncNet that measured the three above.
     thumbnails: dict[str, str] = field(default_factory=dict)  # before/after PNG paths.
     warnings: list[str] = field(default_factory=list)
 
@@ -91,11 +102,13 @@ def measure_dub(
     detector: Any | None,
     warnings: list[str],
     region_fn: Callable[[int, tuple[int, ...]], Any] | None = None,
+    syncnet: tuple[str, Any] | None = None,
 ) -> DubQC:
     """Decode ``dub.output`` and measure it; ``tracks`` are the dubbed FaceTracks (or none).
 
     ``region_fn(i, frame_shape)`` gives the (box, soft blend mask) of the first dubbed face in
     shot frame ``i`` (or None); with it the seam and flicker are measured against the source.
+    ``syncnet`` = (name, SyncNet) measures LSE-C / AV offset of the first dubbed track.
     """
     from lipdub.analysis.masks import mouth_opening
 
@@ -116,6 +129,7 @@ def measure_dub(
     thumbs_dir = qc_path(output).parent
     thumbs_dir.mkdir(parents=True, exist_ok=True)
     opening: list[float | None] = []
+    sync_crops: list[np.ndarray] = []
     seams = _SeamFlicker(loud < SILENT_DB)
     with open_video(output) as out, open_video(shot.source) as src:
         qc.frames = out.info.frame_count
@@ -135,6 +149,8 @@ def measure_dub(
                 opening.append(round(mouth_opening(lm), 4))
             else:
                 opening.append(None)
+            if j is not None and syncnet is not None:
+                sync_crops.append(_aligned(frame, track.landmarks[j]))
             if i == thumb_at:
                 _thumb(frame, thumbs_dir / f"{output.stem}_after.png")
     qc.thumbnails = {"before": f"{output.stem}_before.png", "after": f"{output.stem}_after.png"}
@@ -149,9 +165,56 @@ def measure_dub(
         qc.loud_opening = round(float(np.nanmean(values[:n][speech])), 4)
     if track is None:
         qc.warnings.append("no dubbed face: mouth opening not measured")
-    qc.warnings.append("LSE-C and AV offset not measured: no trained SyncNet is bundled yet")
+    if syncnet is None and track is not None:
+        qc.warnings.append("LSE-C and AV offset not measured: no default_syncnet in the manifest")
+    elif len(sync_crops) >= SYNC_MIN_FRAMES:
+        _measure_sync(qc, syncnet, np.stack(sync_crops), audio_16k, track.frames, shot.fps)
+    elif track is not None:
+        qc.warnings.append(f"LSE-C not measured: the face is on screen < {SYNC_MIN_FRAMES} frames")
     qc.save(qc_path(output))
     return qc
+
+
+@functools.cache
+def default_syncnet() -> tuple[str, Any] | None:
+    """(name, SyncNet) of the manifest's ``default_syncnet``, or None when none is set."""
+    from lipdub.model.checkpoint import load_manifest
+    from lipdub.train.checkpoints import resolve_syncnet
+
+    name = load_manifest().default_syncnet
+    return None if name is None else (name, resolve_syncnet(name))
+
+
+def _aligned(frame: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    from lipdub.analysis.align import similarity_to_template, warp_to_crop
+
+    return warp_to_crop(frame, similarity_to_template(landmarks, SYNC_CROP), SYNC_CROP)
+
+
+def _measure_sync(
+    qc: DubQC,
+    syncnet: tuple[str, Any],
+    crops: np.ndarray,
+    audio_16k: np.ndarray,
+    frames: np.ndarray,
+    fps: Fraction,
+) -> None:
+    from lipdub.eval.metrics import SyncNetScorer, av_sync
+    from lipdub.model.mel import MelFrontend
+
+    name, net = syncnet
+    res = av_sync(
+        SyncNetScorer(net), crops, audio_16k, fps, frames[: len(crops)], MelFrontend(net.cfg.mel)
+    )
+    qc.lse_c, qc.lse_d, qc.av_offset, qc.syncnet = (
+        round(res.lse_c, 4),
+        round(res.lse_d, 4),
+        res.offset,
+        name,
+    )
+    if abs(res.offset) > OFFSET_WARN:
+        late = "late" if res.offset > 0 else "early"
+        qc.warnings.append(f"lip sync looks {abs(res.offset)} frames off (the audio is {late})")
 
 
 class _SeamFlicker:

@@ -49,11 +49,12 @@ class ManifestEntry:
 
 @dataclass(frozen=True)
 class Manifest:
-    """The parsed manifest: named entries and the default generator."""
+    """The parsed manifest: named entries, the default generator and the default SyncNet."""
 
     path: Path  # The manifest file.
     entries: dict[str, ManifestEntry]  # By name.
     default_generator: str | None  # Name used when no checkpoint is named.
+    default_syncnet: str | None = None  # SyncNet for QC's LSE-C / AV offset and L_sync.
 
 
 def sha256_file(path: Path) -> str:
@@ -96,10 +97,13 @@ def load_manifest(path: Path | None = None) -> Manifest:
         if entry.name in entries:
             raise WeightsError(f"{path}: checkpoint name {entry.name!r} listed twice")
         entries[entry.name] = entry
-    default = data.get("default_generator") or None
-    if default is not None and default not in entries:
-        raise WeightsError(f"{path}: default_generator {default!r} is not a listed checkpoint")
-    return Manifest(path=path, entries=entries, default_generator=default)
+    defaults = {}
+    for key, kind in (("default_generator", "generator"), ("default_syncnet", "syncnet")):
+        name = data.get(key) or None
+        if name is not None and (name not in entries or entries[name].kind != kind):
+            raise WeightsError(f"{path}: {key} {name!r} is not a listed {kind} checkpoint")
+        defaults[key] = name
+    return Manifest(path=path, entries=entries, **defaults)
 
 
 def config_path_for(weights: Path) -> Path:

@@ -89,15 +89,35 @@ class GeneratorConfig:
 
 @dataclass(frozen=True)
 class SyncNetConfig:
-    """SyncNet (Wav2Lip's expert discriminator) at the generator's crop resolution."""
+    """SyncNet (the lip-sync expert): grey mouth boxes of 5 frames against one mel window."""
 
-    resolution: int  # Face crop side S; the visual encoder sees the lower half, (S/2)×S.
-    num_frames: int = 5  # Consecutive frames stacked on channels (15 = 5 RGB frames).
-    channel_base: int = 4096  # Visual channels at width r are min(channel_base // r, channel_max).
-    channel_max: int = 512  # Upper bound on channels.
-    audio_channels: int = 32  # Channels of the audio encoder's first convolution.
-    embed_dim: int = 512  # Embedding dimensionality of both towers.
+    resolution: int = 96  # Aligned crops are area-resized to S×S before the mouth box is cut.
+    num_frames: int = 5  # Consecutive frames stacked on channels.
+    # Mouth box as fractions of the crop side: top, bottom, left, right. The default holds the
+    # lips and chin of lipdub's eye-aligned template with margin for the ±5 % scale augmentation.
+    mouth_box: tuple[float, float, float, float] = (0.375, 0.875, 0.25, 0.75)
+    channels: tuple[int, ...] = (32, 64, 128, 256)  # Visual tower widths (one stride-2 each).
+    audio_channels: tuple[int, ...] = (16, 32, 64, 128)  # Audio tower widths (stride 2 each).
+    embed_dim: int = 256  # Embedding dimensionality of both towers.
     mel: MelConfig = field(default_factory=MelConfig)  # Audio front end (same as generator).
+
+    def __post_init__(self) -> None:
+        top, bottom, left, right = self.mouth_box
+        if not (0 <= top < bottom <= 1 and 0 <= left < right <= 1):
+            raise ConfigError(f"SyncNet mouth_box {self.mouth_box} is not a box inside the crop")
+
+    @property
+    def mouth_pixels(self) -> tuple[int, int, int, int]:
+        """The mouth box in pixels of the S×S crop: top, bottom, left, right."""
+        s = self.resolution
+        top, bottom, left, right = (round(f * s) for f in self.mouth_box)
+        return top, bottom, left, right
+
+    @property
+    def mouth_shape(self) -> tuple[int, int]:
+        """(height, width) of the mouth box in pixels."""
+        top, bottom, left, right = self.mouth_pixels
+        return bottom - top, right - left
 
 
 def config_digest(data: dict[str, Any]) -> str:

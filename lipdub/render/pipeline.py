@@ -124,7 +124,7 @@ def _qc(
     """
     if not shot.settings.qc:
         return
-    from lipdub.eval.qc import measure_dub
+    from lipdub.eval.qc import default_syncnet, measure_dub
 
     tracks = [d.track for d in work.tracks] if work is not None else []
     driving = (
@@ -142,12 +142,15 @@ def _qc(
         detector=work.detector if work is not None else None,
         warnings=sorted(set(warnings), key=warnings.index),
         region_fn=work.first_region if work is not None else None,
+        syncnet=default_syncnet() if tracks else None,
     )
     report.setdefault("qc", {})[dub.name] = {
         "silent_opening": qc.silent_opening,
         "loud_opening": qc.loud_opening,
         "seam_ratio": qc.seam_ratio,
         "flicker_ratio": qc.flicker_ratio,
+        "lse_c": qc.lse_c,
+        "av_offset": qc.av_offset,
     }
 
 

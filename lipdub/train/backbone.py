@@ -4,8 +4,16 @@ Per step, B samples of 5 consecutive frames (MaLS runs over each 5-frame window)
 
     I^g   = G([I_t^m ‖ I_ref], mel_t)                         t = t0..t0+4
     L_g   = L_adv + λ_r·L_rec + λ_s·L_sync,  λ_r = 10, λ_s = 1   (StyleSync §3.4)
-    L_rec = L1(I^g, I) + perceptual(I^g, I)                    (losses.py: VGG19 or D-FM)
+    L_rec = L1(I^g, I) + L1_M(I^g, I) + perceptual(I^g, I)     (losses.py: VGG19 or D-FM)
     L_D   = softplus(D(I^g)) + softplus(−D(I)) + lazy R1 every R1_EVERY steps
+
+L1_M is the L1 inside the mask M only (mean over the masked pixels). The paper's L1 runs over the
+whole crop, where the unmasked 75 % is given to G as input and is easy; on a small CPU budget
+that drowns the mouth, so the masked region is counted a second time. MLP_Δw is left at zero and
+out of the optimiser: ΔW belongs to personalization, not to the general model.
+
+``--init NAME`` starts G from an existing checkpoint (a warm start, e.g. to add L_sync with a new
+SyncNet to an earlier run); D starts fresh.
 
 The frozen SyncNet (``--syncnet``) scores the 5 generated frames against the middle frame's mel
 window. Checkpoints (generator in the release format, discriminator, optimizer state) are
@@ -29,6 +37,7 @@ import torch
 from safetensors.torch import load_file
 from torch.utils.data import default_collate
 
+from lipdub.errors import ConfigError
 from lipdub.model.checkpoint import load_checkpoint, load_state, save_checkpoint
 from lipdub.model.config import GeneratorConfig
 from lipdub.model.discriminator import Discriminator
@@ -117,12 +126,21 @@ class GeneratorTrainer:
         device: torch.device,
         syncnet: torch.nn.Module | None = None,
         vgg19: Path | None = None,
+        init: StyleSyncGenerator | None = None,
     ) -> None:
         torch.manual_seed(settings.seed)
         self.cfg, self.s, self.dev = cfg, settings, device
-        self.g = StyleSyncGenerator(cfg).to(device)
+        self.g = StyleSyncGenerator(cfg)
+        if init is not None:
+            self.g.load_state_dict(init.state_dict())
+        self.g.to(device)
+        if self.g.delta_w is not None:  # ΔW stays exactly zero in the general model.
+            torch.nn.init.zeros_(self.g.delta_w.fc1.weight)
+            torch.nn.init.zeros_(self.g.delta_w.fc1.bias)
+            self.g.delta_w.requires_grad_(False)
         self.d = Discriminator(cfg).to(device)
-        self.opt_g = torch.optim.Adam(self.g.parameters(), lr=settings.lr_g, betas=BETAS)
+        trainable = [p for p in self.g.parameters() if p.requires_grad]
+        self.opt_g = torch.optim.Adam(trainable, lr=settings.lr_g, betas=BETAS)
         self.opt_d = torch.optim.Adam(self.d.parameters(), lr=settings.lr_d, betas=BETAS)
         self.syncnet = syncnet.to(device).eval().requires_grad_(False) if syncnet else None
         self.vgg = losses.VGG19Perceptual(vgg19).to(device) if vgg19 else None
@@ -140,14 +158,17 @@ class GeneratorTrainer:
         self.d.requires_grad_(False)
         fake_logits, fake_feats = losses.discriminator_features(self.d, flat_fake)
         l_adv = losses.g_adversarial(fake_logits)
-        l1 = (flat_fake - flat_real).abs().mean()
+        err = (flat_fake - flat_real).abs()
+        mask = b["mask"].reshape(n * t, 1, s, s)
+        l1 = err.mean()
+        l1_mask = (err * mask).sum() / (mask.sum() * 3).clamp_min(1.0)
         if self.vgg is not None:
             l_perc = self.vgg(flat_fake, flat_real)
         else:
             with torch.no_grad():
                 _, real_feats = losses.discriminator_features(self.d, flat_real)
             l_perc = losses.feature_matching(fake_feats, real_feats)
-        l_rec = l1 + l_perc
+        l_rec = l1 + l1_mask + l_perc
         l_sync = (
             losses.generator_sync_loss(self.syncnet, fake, b["sync_mel"])
             if self.syncnet is not None
@@ -164,6 +185,7 @@ class GeneratorTrainer:
             "L_g": l_g,
             "L_adv": l_adv,
             "L1": l1,
+            "L1_mask": l1_mask,
             "L_perc": l_perc,
             "L_sync": l_sync,
             "L_D": l_d,
@@ -205,6 +227,7 @@ def train_generator(
     syncnet: str | None = None,
     vgg19: Path | None = None,
     resume: bool = False,
+    init: str | None = None,
 ) -> dict[str, Any]:
     """Train (or resume) a generator; return a summary (also in ``<out>/report.json``)."""
     out_dir = Path(out_dir)
@@ -213,7 +236,14 @@ def train_generator(
     net = resolve_syncnet(syncnet) if syncnet else None
     if net is None:
         log.warning("no --syncnet: training without L_sync (the mouth will not follow audio)")
-    trainer = GeneratorTrainer(cfg, settings, dev, net, vgg19)
+    start = None
+    if init and not (resume and (out_dir / STATE_FILE).is_file()):
+        from lipdub.eval.evaluate import load_generator
+
+        start, _ = load_generator(init)
+        if start.cfg != cfg:
+            raise ConfigError(f"--init {init}: a {start.cfg.name!r} generator, not {cfg.name!r}")
+    trainer = GeneratorTrainer(cfg, settings, dev, net, vgg19, init=start)
     if resume and (out_dir / STATE_FILE).is_file():
         trainer.resume(out_dir)
     ds = GeneratorWindows(clips, 10**9, settings.augment, settings.seed, cfg.mel)
@@ -225,6 +255,7 @@ def train_generator(
         "speakers": len({c.speaker for c in clips}),
         "device": str(dev),
         "syncnet": syncnet,
+        "init": init,
         "perceptual": "vgg19" if vgg19 else "discriminator-feature-matching",
         "settings": {k: v for k, v in asdict(settings).items() if k != "augment"},
     }

@@ -28,12 +28,9 @@ from lipdub.model.checkpoint import (
 from lipdub.model.config import MelConfig, SyncNetConfig, config_digest
 from lipdub.model.syncnet import SyncNet
 
-#: SyncNet for the lite (128) generator on CPU: the same architecture code, narrower, and fed the
-#: 128 crops area-downsampled to 64 (lower half 32×64; Wav2Lip's expert sees 48×96), which makes
-#: a training step ~10× cheaper than at 128 on CPU.
-SYNCNET_LITE = SyncNetConfig(
-    resolution=64, channel_base=2048, channel_max=256, audio_channels=16, embed_dim=256
-)
+#: SyncNet for the generators (both resolutions): crops are resized to 96 and the 48×48 grey mouth
+#: box goes in; Wav2Lip's expert sees a 48×96 colour lower half. See :mod:`lipdub.model.syncnet`.
+SYNCNET_LITE = SyncNetConfig()
 
 
 def syncnet_config_dict(cfg: SyncNetConfig) -> dict[str, Any]:
@@ -45,7 +42,11 @@ def syncnet_config_from_dict(data: dict[str, Any]) -> SyncNetConfig:
     """Inverse of :func:`syncnet_config_dict`."""
     data = dict(data)
     mel = MelConfig(**data.pop("mel", {}))
-    return SyncNetConfig(mel=mel, **data)
+    tuples = {k: tuple(v) for k, v in data.items() if isinstance(v, list)}
+    try:
+        return SyncNetConfig(mel=mel, **{**data, **tuples})
+    except TypeError as exc:  # A checkpoint of another SyncNet architecture (e.g. v1).
+        raise WeightsError(f"not a SyncNet config of this lipdub version: {exc}") from None
 
 
 def save_module(
@@ -99,6 +100,7 @@ def load_syncnet(path: Path, expected_sha256: str | None = None) -> SyncNet:
         raise WeightsError(f"{path}: config digest mismatch in {cpath.name}")
     net = SyncNet(syncnet_config_from_dict(record["config"]))
     load_state(net, load_file(str(path)), path)
+    net.provenance = record.get("provenance", {})  # Steps and time already trained.
     return net.eval()
 
 

@@ -38,6 +38,8 @@ WINDOW = 5  # Consecutive frames per sample (SyncNet's and the generator's windo
 MIN_NEG_SHIFT = 5  # Off-sync negatives are shifted by at least this many frames.
 MAX_NEG_SHIFT = 25  # ... and at most this many (within the clip).
 MIN_REF_GAP = 5  # The reference frame is at least this far from the window's frames.
+CANDIDATE_SHIFT = 9  # SyncNet's contrastive candidates: audio shifted by up to ±this many frames.
+MIN_CANDIDATE_SHIFT = 3  # ... leaving out |shift| 1–2, whose mel windows overlap the true one.
 
 
 @dataclass(frozen=True)
@@ -208,6 +210,17 @@ class _WindowsBase(Dataset):
     def _rng(self, index: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, index])
 
+    def _window(self, rng: np.random.Generator) -> tuple[Clip, int]:
+        """A clip (weighted by its windows) and the first frame of a 5-frame window in it."""
+        clip = self.clips[rng.choice(len(self.clips), p=self.weights)]
+        return clip, int(rng.integers(0, len(clip) - WINDOW + 1))
+
+    def _faces(self, clip: Clip, t0: int, rng: np.random.Generator) -> tuple[torch.Tensor, dict]:
+        """The window's 5 crops, augmented with one draw, and the draw (for the audio gain)."""
+        aug = _Augmenter(self.augment, rng)
+        p = aug.draw(clip.crops.shape[1])
+        return aug.colour(aug.geometry(clip.crops[t0 : t0 + WINDOW], p), p), p
+
     def mel_windows(self, clip: Clip, idx: np.ndarray, gain: float = 1.0) -> torch.Tensor:
         """(K, 1, n_mels, W) mel windows of the audio at track indices ``idx`` (+ AV offset)."""
         idx = np.asarray(idx, np.int64) + clip.offset
@@ -229,9 +242,8 @@ class SyncWindows(_WindowsBase):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         rng = self._rng(index)
-        clip = self.clips[rng.choice(len(self.clips), p=self.weights)]
+        clip, t0 = self._window(rng)
         n = len(clip)
-        t0 = int(rng.integers(0, n - WINDOW + 1))
         centre = t0 + WINDOW // 2
         label = float(rng.random() < 0.5)
         audio_at = centre
@@ -243,11 +255,34 @@ class SyncWindows(_WindowsBase):
             else:  # Clip too short for a shift: silence is off-sync with any moving mouth.
                 label = 0.0
                 audio_at = -(10**6)
-        aug = _Augmenter(self.augment, rng)
-        p = aug.draw(clip.crops.shape[1])
-        faces = aug.colour(aug.geometry(clip.crops[t0 : t0 + WINDOW], p), p)
+        faces, p = self._faces(clip, t0, rng)
         mel = self.mel_windows(clip, np.array([audio_at]), p["gain"])[0]
         return faces, mel, torch.tensor(label)
+
+
+def candidate_shifts() -> np.ndarray:
+    """Audio shifts of :class:`SyncCandidates`: 0 first, then every |s| in [3, 9]."""
+    far = [s for s in range(-CANDIDATE_SHIFT, CANDIDATE_SHIFT + 1) if abs(s) >= MIN_CANDIDATE_SHIFT]
+    return np.array([0, *far], np.int64)
+
+
+class SyncCandidates(_WindowsBase):
+    """Contrastive SyncNet samples: 5 faces and the mel windows of every candidate shift.
+
+    Returns ``faces`` (5, 3, S, S), ``mels`` (C, 1, n_mels, W) for the shifts of
+    :func:`candidate_shifts` (index 0 = in sync) and ``valid`` (C,) — False where the shifted
+    window would leave the clip (its mel is a copy of the in-sync one and must be masked out).
+    """
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        rng = self._rng(index)
+        clip, t0 = self._window(rng)
+        centre = t0 + WINDOW // 2
+        at = centre + candidate_shifts()
+        valid = (at >= 0) & (at < len(clip))
+        at = np.where(valid, at, centre)
+        faces, p = self._faces(clip, t0, rng)
+        return faces, self.mel_windows(clip, at, p["gain"]), torch.from_numpy(valid)
 
 
 class GeneratorWindows(_WindowsBase):
@@ -256,9 +291,8 @@ class GeneratorWindows(_WindowsBase):
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         rng = self._rng(index)
-        clip = self.clips[rng.choice(len(self.clips), p=self.weights)]
+        clip, t0 = self._window(rng)
         n = len(clip)
-        t0 = int(rng.integers(0, n - WINDOW + 1))
         far = [i for i in range(n) if i < t0 - MIN_REF_GAP or i >= t0 + WINDOW + MIN_REF_GAP]
         ref = int(rng.choice(far)) if far else int(rng.choice([0, n - 1]))
         aug = _Augmenter(self.augment, rng)

@@ -6,7 +6,7 @@ distance between the visual embedding of frames t−2..t+2 and the audio embeddi
 confidence (LSE-C); the datasets apply it (shift the audio by o) only when ``offset_applied`` is
 set, i.e. the confidence reached ``min_confidence``, since a weak SyncNet's guess would do more
 harm than the offset itself. LSE-C here is on lipdub's SyncNet scale (unit embeddings, distances
-in [0, √2]), not syncnet_python's, so :data:`MIN_CONFIDENCE` is small.
+in [0, 2]), not syncnet_python's, so :data:`MIN_CONFIDENCE` is small.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from lipdub.train.dataset import load_clips
 
 log = logging.getLogger(__name__)
 
-MIN_CONFIDENCE = 0.1  # LSE-C (median − min distance) needed before an offset is applied.
+MIN_CONFIDENCE = 0.03  # LSE-C (median − min distance) needed before an offset is applied.
 
 
 def estimate_offsets(

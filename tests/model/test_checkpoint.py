@@ -100,6 +100,20 @@ def test_bundled_manifest_parses_and_default_is_explained() -> None:
     if manifest.default_generator is None:
         with pytest.raises(WeightsError, match="random-init"):
             create({"weights": None, "device": "cpu"})
+    else:  # The default loads, hash-checked, and is not labelled untrained.
+        gen = create({"weights": None, "device": "cpu"})
+        assert manifest.default_generator in gen.label and "UNTRAINED" not in gen.label
+    if manifest.default_syncnet is not None:
+        assert manifest.entries[manifest.default_syncnet].kind == "syncnet"
+
+
+def test_manifest_default_syncnet_must_name_a_syncnet(saved, tmp_path: Path) -> None:
+    _, path, record = saved
+    manifest = write_manifest(tmp_path, path, record["weights_sha256"])
+    text = manifest.read_text()
+    manifest.write_text('default_syncnet = "test-lite"\n' + text)  # test-lite is a generator.
+    with pytest.raises(WeightsError, match="default_syncnet 'test-lite' is not a listed syncnet"):
+        load_manifest(manifest)
 
 
 def test_random_init_is_labelled_and_seeded() -> None:

@@ -24,6 +24,7 @@ from lipdub.analysis.pipeline import analyze_shot
 from lipdub.cli import main
 from lipdub.media.audio import load_audio
 from lipdub.media.read import open_video, probe
+from lipdub.model.checkpoint import load_manifest
 from lipdub.render.faces import FEATHER_FRACTION
 from tests.conftest import shared_data
 
@@ -58,6 +59,11 @@ def test_render_changes_only_pixels_inside_the_mask(tmp_path: Path):
     record = json.loads((tmp_path / "renders" / ".qc" / "s1_fr.mkv.json").read_text())
     assert record["seam_ratio"] is not None and record["seam_ratio"] > 0
     assert len(record["mouth_opening"]) == FRAMES
+    if load_manifest().default_syncnet is not None:  # The bundled SyncNet measures the sync.
+        assert record["syncnet"] == load_manifest().default_syncnet
+        assert record["lse_c"] >= 0 and -15 <= record["av_offset"] <= 15
+    else:
+        assert any("LSE-C" in w for w in record["warnings"])
 
     analysis = analyze_shot(video, 10, 10 + FRAMES, cache_dir=tmp_path / ".lipdub" / "cache")
     (track,) = analysis.tracks

@@ -36,9 +36,7 @@ FRAMES = 48
 #: Footage file of the synthetic actor (prepared in advance: no face detector runs here).
 FOOTAGE = "footage/anna.mov"
 MAX_FILE_RATIO = 0.1  # The actor file must stay under this fraction of the model's tensors.
-TINY_SYNC = SyncNetConfig(
-    resolution=32, channel_base=128, channel_max=16, audio_channels=4, embed_dim=16
-)
+TINY_SYNC = SyncNetConfig(resolution=32, channels=(8, 16), audio_channels=(8, 16), embed_dim=16)
 
 
 def write_prepared_clip(folder: Path, name: str, frames: int = FRAMES, seed: int = 0) -> Path:

@@ -23,10 +23,12 @@ from lipdub.train.dataset import (
     WINDOW,
     Augment,
     GeneratorWindows,
+    SyncCandidates,
     SyncWindows,
+    candidate_shifts,
     load_clips,
 )
-from lipdub.train.syncnet import SyncTrainSettings, train_syncnet
+from lipdub.train.syncnet import SyncTrainSettings, contrastive_sync_loss, train_syncnet
 
 SIZE = 32
 FPS = 25
@@ -44,9 +46,7 @@ TINY = GeneratorConfig(
     mals_hidden=8,
     mals_depth=1,
 )
-TINY_SYNC = SyncNetConfig(
-    resolution=SIZE, channel_base=128, channel_max=16, audio_channels=4, embed_dim=16
-)
+TINY_SYNC = SyncNetConfig(resolution=32, channels=(8, 16), audio_channels=(8, 16), embed_dim=16)
 
 
 def make_prepared_clip(
@@ -139,7 +139,7 @@ def test_syncnet_loss_decreases_and_checkpoint_loads(prepared: Path, tmp_path: P
     )
     losses = []
     for _ in range(12):
-        loss = sync_loss(net(SyncNet.lower_half(faces), mel), label)
+        loss = sync_loss(net(net.mouths(faces), mel), label)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -156,6 +156,45 @@ def test_syncnet_loss_decreases_and_checkpoint_loads(prepared: Path, tmp_path: P
     assert 0.0 <= report["offset_detection_rate"] <= 1.0
     loaded = load_syncnet(tmp_path / "syncnet.safetensors")
     assert loaded.cfg == TINY_SYNC
+
+
+def test_sync_candidates_mask_shifts_outside_the_clip(prepared: Path) -> None:
+    clips = load_clips(prepared, "train")
+    ds = SyncCandidates(clips, 64, NO_AUGMENT, 0)
+    shifts = candidate_shifts()
+    assert shifts[0] == 0 and not (np.abs(shifts[1:]) < 3).any()
+    for i in range(64):
+        faces, mels, valid = ds[i]
+        assert faces.shape == (WINDOW, 3, SIZE, SIZE) and mels.shape == (len(shifts), 1, 80, 16)
+        assert bool(valid[0])
+        rng = np.random.default_rng([0, i])  # The dataset's own draw: clip, then window.
+        clip = ds.clips[rng.choice(len(ds.clips), p=ds.weights)]
+        centre = int(rng.integers(0, len(clip) - WINDOW + 1)) + WINDOW // 2
+        want = (centre + shifts >= 0) & (centre + shifts < len(clip))
+        assert np.array_equal(valid.numpy(), want)
+        # A valid shifted window is the clip's own precomputed window at that frame.
+        k = int(np.argmax(want & (shifts != 0)))
+        ref = torch.from_numpy(clip.mel[centre + shifts[k]].astype(np.float32))
+        assert torch.equal(mels[k], ref)
+
+
+def test_contrastive_syncnet_loss_decreases(prepared: Path) -> None:
+    torch.manual_seed(0)
+    clips = load_clips(prepared, "train")
+    net = SyncNet(TINY_SYNC)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    faces, mels, valid = default_collate(
+        [SyncCandidates(clips, 8, NO_AUGMENT, 0)[i] for i in range(8)]
+    )
+    far = torch.from_numpy(np.abs(candidate_shifts()) >= 5)
+    losses = []
+    for _ in range(15):
+        loss = contrastive_sync_loss(net, faces, mels, valid, far)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert np.mean(losses[-3:]) < 0.8 * losses[0]
 
 
 def test_generator_loss_decreases(prepared: Path) -> None:
