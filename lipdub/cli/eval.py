@@ -44,14 +44,8 @@ def eval_(
     Rows: the model, the model with the audio zeroed, a copy-the-reference baseline and the real
     video. LSE-D/C come from lipdub's own SyncNet, so they are not comparable to published values.
     """
-    from lipdub.errors import WeightsError
     from lipdub.eval.evaluate import evaluate, format_table, write_results
-    from lipdub.model.checkpoint import load_manifest
     from lipdub.train.checkpoints import resolve_syncnet
-
-    syncnet = syncnet or load_manifest().default_syncnet
-    if syncnet is None:
-        raise WeightsError("no --syncnet given and the weights manifest sets no default_syncnet")
 
     if clips:
         from lipdub.train.data import prepare, specs_from_args

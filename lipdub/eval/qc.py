@@ -22,6 +22,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from lipdub.analysis.align import similarity_to_template, warp_to_crop
 from lipdub.media.read import open_video
 
 log = logging.getLogger(__name__)
@@ -186,8 +187,6 @@ def default_syncnet() -> tuple[str, Any] | None:
 
 
 def _aligned(frame: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
-    from lipdub.analysis.align import similarity_to_template, warp_to_crop
-
     return warp_to_crop(frame, similarity_to_template(landmarks, SYNC_CROP), SYNC_CROP)
 
 

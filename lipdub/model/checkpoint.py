@@ -111,6 +111,21 @@ def config_path_for(weights: Path) -> Path:
     return weights.with_suffix(".json")
 
 
+def existing_sidecar(path: Path, what: str, sidecar: str = "config") -> Path:
+    """The JSON beside a checkpoint file, after checking that both exist.
+
+    Raises:
+        WeightsError: "<what> not found: <path>", or the JSON is missing beside it.
+    """
+    path = Path(path)
+    cpath = config_path_for(path)
+    if not path.is_file():
+        raise WeightsError(f"{what} not found: {path}")
+    if not cpath.is_file():
+        raise WeightsError(f"{path}: its {sidecar} {cpath.name} is missing beside it")
+    return cpath
+
+
 def save_checkpoint(
     model: StyleSyncGenerator, path: Path, provenance: dict[str, Any]
 ) -> dict[str, Any]:
@@ -170,11 +185,7 @@ def load_checkpoint(
         WeightsError: missing file, hash mismatch, config mismatch or unloadable tensors.
     """
     path = Path(path)
-    cpath = config_path_for(path)
-    if not path.is_file():
-        raise WeightsError(f"generator weights not found: {path}")
-    if not cpath.is_file():
-        raise WeightsError(f"{path}: its config {cpath.name} is missing beside it")
+    cpath = existing_sidecar(path, "generator weights")
     try:
         record = json.loads(cpath.read_text())
         cfg = GeneratorConfig.from_dict(record["config"])

@@ -18,7 +18,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from lipdub.errors import WeightsError
-from lipdub.model.checkpoint import config_path_for, sha256_file
+from lipdub.model.checkpoint import config_path_for, existing_sidecar, sha256_file
 from lipdub.model.generator import StyleSyncGenerator
 
 FORMAT = "lipdub-personal/1"  # Format tag in the JSON and the safetensors metadata.
@@ -70,11 +70,7 @@ def apply_personal(model: StyleSyncGenerator, path: Path) -> dict[str, Any]:
         WeightsError: missing file, hash or architecture mismatch.
     """
     path = Path(path)
-    cpath = config_path_for(path)
-    if not path.is_file():
-        raise WeightsError(f"personalization file not found: {path}")
-    if not cpath.is_file():
-        raise WeightsError(f"{path}: its record {cpath.name} is missing beside it")
+    cpath = existing_sidecar(path, "personalization file", sidecar="record")
     record = json.loads(cpath.read_text())
     got = sha256_file(path)
     if record.get("weights_sha256") != got:

@@ -21,6 +21,7 @@ from lipdub.errors import WeightsError
 from lipdub.model.checkpoint import (
     FORMAT,
     config_path_for,
+    existing_sidecar,
     load_manifest,
     load_state,
     sha256_file,
@@ -84,11 +85,7 @@ def load_syncnet(path: Path, expected_sha256: str | None = None) -> SyncNet:
         WeightsError: missing file or config, hash or config mismatch, tensors that do not fit.
     """
     path = Path(path)
-    cpath = config_path_for(path)
-    if not path.is_file():
-        raise WeightsError(f"SyncNet weights not found: {path}")
-    if not cpath.is_file():
-        raise WeightsError(f"{path}: its config {cpath.name} is missing beside it")
+    cpath = existing_sidecar(path, "SyncNet weights")
     record = json.loads(cpath.read_text())
     if record.get("kind") != "syncnet":
         raise WeightsError(f"{path}: a {record.get('kind')!r} checkpoint, not a SyncNet")
@@ -104,11 +101,20 @@ def load_syncnet(path: Path, expected_sha256: str | None = None) -> SyncNet:
     return net.eval()
 
 
-def resolve_syncnet(name_or_path: str, manifest: Path | None = None) -> SyncNet:
-    """A SyncNet from a ``.safetensors`` path or a manifest name (kind "syncnet")."""
-    if name_or_path.endswith(".safetensors") or "/" in name_or_path:
+def resolve_syncnet(name_or_path: str | None, manifest: Path | None = None) -> SyncNet:
+    """A SyncNet from a ``.safetensors`` path or a manifest name (kind "syncnet"); None = the
+    manifest's ``default_syncnet``.
+
+    Raises:
+        WeightsError: no such checkpoint, or None and the manifest sets no default.
+    """
+    if name_or_path is not None and (name_or_path.endswith(".safetensors") or "/" in name_or_path):
         return load_syncnet(Path(name_or_path).expanduser())
     m = load_manifest(manifest)
+    if name_or_path is None:
+        name_or_path = m.default_syncnet
+        if name_or_path is None:
+            raise WeightsError(f"{m.path}: no SyncNet named and no default_syncnet set")
     entry = m.entries.get(name_or_path)
     if entry is None or entry.kind != "syncnet":
         raise WeightsError(f"{m.path}: no SyncNet checkpoint named {name_or_path!r}")

@@ -107,10 +107,7 @@ def held_out_ranking(net: SyncNet, clips: list[Clip], device: torch.device, seed
     right, total = 0, 0
     net.eval()
     for faces, mels, valid in DataLoader(ds, batch_size=32):
-        b, c = mels.shape[:2]
-        v = net.embed_visual(syncnet_input(net, faces.to(device)))
-        a = net.embed_audio(mels.flatten(0, 1).to(device)).view(b, c, -1)
-        logits = net.logits(v[:, None], a).cpu()
+        logits = shift_logits(net, faces.to(device), mels.to(device)).cpu()
         use = valid & far
         right += int(((logits > logits[:, :1]) == 0)[use].sum())
         total += int(use.sum())
@@ -147,6 +144,14 @@ def offset_detection(
     return hits / max(total, 1), rows
 
 
+def shift_logits(net: SyncNet, faces: torch.Tensor, mels: torch.Tensor) -> torch.Tensor:
+    """(B, C) logits of each window's 5 faces against its C candidate mel windows."""
+    b, c = mels.shape[:2]
+    v = net.embed_visual(syncnet_input(net, faces))  # (B, D)
+    a = net.embed_audio(mels.flatten(0, 1)).view(b, c, -1)  # (B, C, D)
+    return net.logits(v[:, None], a)
+
+
 def contrastive_sync_loss(
     net: SyncNet,
     faces: torch.Tensor,
@@ -163,11 +168,8 @@ def contrastive_sync_loss(
         valid: (B, C) bool, False for shifts outside the clip.
         far: (C,) bool, the shifts far enough (≥ 5 frames) to be BCE negatives.
     """
-    b, c = mels.shape[:2]
-    v = net.embed_visual(syncnet_input(net, faces))  # (B, D)
-    a = net.embed_audio(mels.flatten(0, 1)).view(b, c, -1)  # (B, C, D)
-    own = net.logits(v[:, None], a).masked_fill(~valid, float("-inf"))  # (B, C)
-    nce = F.cross_entropy(own, torch.zeros(b, dtype=torch.long, device=v.device))
+    own = shift_logits(net, faces, mels).masked_fill(~valid, float("-inf"))  # (B, C)
+    nce = F.cross_entropy(own, torch.zeros(len(own), dtype=torch.long, device=own.device))
     pos = F.binary_cross_entropy_with_logits(own[:, 0], torch.ones_like(own[:, 0]))
     neg_mask = valid & far
     neg_logits = own[neg_mask]
