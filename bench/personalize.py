@@ -7,7 +7,7 @@ reconstruction, LSE-C of cross-driven dubbing (an English speech file from audio
 general model and the personalized one. It records the wall time per minute of footage and
 replaces the "## personalization" section of bench/results.md.
 
-    python bench/personalize.py --weights lite-v2 --syncnet syncnet-lite-v2 \
+    python bench/personalize.py --weights lite-v3 --syncnet syncnet-lite-v2 \
         [--discriminator RUN/discriminator.safetensors] [--steps 300 | --minutes 10] \
         [--prepared /path/to/prepared/lite] [--device cpu]
 
@@ -164,7 +164,7 @@ def write_section(rows: list[dict], args: argparse.Namespace, device: str) -> No
 def main() -> None:
     """Parse arguments, run every case, write the section."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--weights", default="lite-v2", help="General generator (name or path).")
+    parser.add_argument("--weights", default="lite-v3", help="General generator (name or path).")
     parser.add_argument("--syncnet", default="syncnet-lite-v2", help="SyncNet (name or path).")
     parser.add_argument("--discriminator", help="The general run's discriminator (path or name).")
     parser.add_argument("--steps", type=int, default=300)

@@ -53,6 +53,9 @@ class AnalysisSettings:
     min_track_frames: int = 5  # Shorter tracks are dropped (with a warning).
     min_track_detections: int = 2  # Tracks the detector found fewer times are dropped (a false
     # hit is rarely found twice; a real face is found on every pass).
+    min_track_score: float = 0.2  # Tracks whose median detector score is lower are dropped:
+    # dlib HOG scores real faces 0.45+ (5th percentile on the shared clips), face-like patterns
+    # (the demo's mission patch) near 0; mmod hits are kept only from 0.2 anyway.
     # Landmark smoothing: One Euro filter (Casiez et al., CHI 2012), run forward and backward.
     smooth_min_cutoff: float = 1.0  # Hz; lower = steadier still faces.
     smooth_beta: float = 1.5  # Speed coefficient (per IOD/s); higher = less lag on motion.

@@ -153,6 +153,14 @@ class IouAppearanceTracker:
                 )
             if len(frames) < s.min_track_frames or hits < s.min_track_detections:
                 continue
+            score = float(np.median([t.obs[f].score for f in frames if t.obs[f].detected]))
+            if score < s.min_track_score:
+                warnings.append(
+                    f"a face-like region on shot frames {frames[0]}-{frames[-1]} was dropped as a "
+                    f"likely false detection (median detector score {score:.2f} < "
+                    f"min_track_score={s.min_track_score})"
+                )
+                continue
             tracks.append(_build(len(tracks), frames, t.obs, fps, s))
         return tracks, warnings
 

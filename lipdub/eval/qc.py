@@ -23,12 +23,11 @@ import cv2
 import numpy as np
 
 from lipdub.analysis.align import similarity_to_template, warp_to_crop
+from lipdub.media.audio import SILENT_DB, loudness_per_frame
 from lipdub.media.read import open_video
 
 log = logging.getLogger(__name__)
 
-#: A frame whose dub loudness is below this (dBFS, RMS over the frame) counts as silent.
-SILENT_DB = -45.0
 #: A frame at least this loud counts as speech ("loud").
 LOUD_DB = -30.0
 #: The mask's feathered border (where a seam would show) lies between these values.
@@ -43,6 +42,8 @@ THUMB_WIDTH = 320
 SYNC_CROP = 128
 #: Fewest tracked frames for a sync measurement (SyncNet's 5-frame window, and some margin).
 SYNC_MIN_FRAMES = 10
+#: A detail ratio (edge energy inside the mask, output / source) below this is a warning.
+DETAIL_WARN = 0.6
 #: An AV offset beyond this many frames is reported as a warning.
 OFFSET_WARN = 2
 
@@ -63,10 +64,12 @@ class DubQC:
     loud_opening: float | None = None  # Mean opening on loud frames.
     seam_ratio: float | None = None  # Edge energy on the mask's border, output / source.
     flicker_ratio: float | None = None  # Change inside the mask on silent frames, out / src.
+    detail_ratio: float | None = None  # Edge energy inside the mask, out / src.
     lse_c: float | None = None  # Sync confidence: median − min SyncNet distance over offsets.
     lse_d: float | None = None  # Min SyncNet distance over offsets.
     av_offset: int | None = None  # Audio/video offset found by the search, frames.
     syncnet: str | None = None  # SyncNet that measured the three above.
+    resting: dict[str, int] = field(default_factory=dict)  # Silent frames: source / rest crop.
     thumbnails: dict[str, str] = field(default_factory=dict)  # before/after PNG paths.
     warnings: list[str] = field(default_factory=list)
 
@@ -80,19 +83,6 @@ def qc_path(output: Path) -> Path:
     return output.parent / ".qc" / f"{output.name}.json"
 
 
-def loudness_per_frame(audio_16k: np.ndarray, frames: int, fps: Fraction) -> np.ndarray:
-    """RMS loudness in dBFS of the dub over each video frame's time span."""
-    out = np.full(frames, -120.0)
-    for i in range(frames):
-        a = round(Fraction(i) / fps * 16_000)
-        b = round(Fraction(i + 1) / fps * 16_000)
-        seg = audio_16k[a:b]
-        if seg.size:
-            rms = float(np.sqrt(np.mean(np.square(seg, dtype=np.float64))))
-            out[i] = 20 * np.log10(max(rms, 1e-6))
-    return out
-
-
 def measure_dub(
     *,
     shot: Any,
@@ -104,12 +94,14 @@ def measure_dub(
     warnings: list[str],
     region_fn: Callable[[int, tuple[int, ...]], Any] | None = None,
     syncnet: tuple[str, Any] | None = None,
+    resting: dict[str, int] | None = None,
 ) -> DubQC:
     """Decode ``dub.output`` and measure it; ``tracks`` are the dubbed FaceTracks (or none).
 
     ``region_fn(i, frame_shape)`` gives the (box, soft blend mask) of the first dubbed face in
     shot frame ``i`` (or None); with it the seam and flicker are measured against the source.
     ``syncnet`` = (name, SyncNet) measures LSE-C / AV offset of the first dubbed track.
+    ``resting`` counts the frames the render rested on silence (see lipdub.render.rest).
     """
     from lipdub.analysis.masks import mouth_opening
 
@@ -122,6 +114,7 @@ def measure_dub(
         fps=f"{shot.fps.numerator}/{shot.fps.denominator}",
         generator=generator,
         warnings=list(warnings),
+        resting=dict(resting or {}),
     )
     loud = loudness_per_frame(audio_16k, shot.frame_count, shot.fps)
     qc.loudness_db = [round(float(x), 2) for x in loud]
@@ -156,7 +149,12 @@ def measure_dub(
                 _thumb(frame, thumbs_dir / f"{output.stem}_after.png")
     qc.thumbnails = {"before": f"{output.stem}_before.png", "after": f"{output.stem}_after.png"}
     qc.mouth_opening = opening
-    qc.seam_ratio, qc.flicker_ratio = seams.ratios()
+    qc.seam_ratio, qc.flicker_ratio, qc.detail_ratio = seams.ratios()
+    if qc.detail_ratio is not None and qc.detail_ratio < DETAIL_WARN:
+        qc.warnings.append(
+            f"the regenerated mouth is soft: {qc.detail_ratio:.0%} of the source's detail inside "
+            f"the mask (check it at full size before delivery)"
+        )
     values = np.array([np.nan if o is None else o for o in opening], np.float64)
     n = min(len(values), len(loud))
     silent, speech = loud[:n] < SILENT_DB, loud[:n] >= LOUD_DB
@@ -219,7 +217,10 @@ def _measure_sync(
 class _SeamFlicker:
     """Seam: Sobel edge energy on the blend mask's feathered border, output vs source (1 = no
     visible edge). Flicker: mean frame-to-frame change inside the mask over consecutive silent
-    frames, output vs source (1 = as still as the actor; quivering lips give more)."""
+    frames, output vs source (1 = as still as the actor; quivering lips give more). Detail: Sobel
+    edge energy inside the mask on the frames that are not silent (where the mouth is
+    generated), output vs source (1 = as sharp as the picture; a soft, smeared mouth gives much
+    less)."""
 
     def __init__(self, silent: np.ndarray) -> None:
         self.silent = silent
@@ -227,6 +228,8 @@ class _SeamFlicker:
         self.edge_src: list[float] = []
         self.move_out: list[float] = []
         self.move_src: list[float] = []
+        self.detail_out: list[float] = []
+        self.detail_src: list[float] = []
         self._last: tuple[int, np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def add(self, i: int, src: np.ndarray, out: np.ndarray, box: Any, mask: np.ndarray) -> None:
@@ -238,6 +241,10 @@ class _SeamFlicker:
             self.edge_src.append(float(_edges(a)[band].mean()))
             self.edge_out.append(float(_edges(b)[band].mean()))
         inside = mask >= INSIDE
+        speech = i >= len(self.silent) or not self.silent[i]
+        if speech and inside.sum() >= MIN_PIXELS:  # Pauses rest on real frames (render.rest).
+            self.detail_src.append(float(_edges(a)[inside].mean()))
+            self.detail_out.append(float(_edges(b)[inside].mean()))
         if self._last is not None and self._last[0] == i - 1 and i < len(self.silent):
             _, pa, pb, pin = self._last
             if self.silent[i] and self.silent[i - 1] and pa.shape == a.shape:
@@ -247,10 +254,12 @@ class _SeamFlicker:
                     self.move_out.append(float(np.abs(b - pb)[both].mean()))
         self._last = (i, a, b, inside)
 
-    def ratios(self) -> tuple[float | None, float | None]:
+    def ratios(self) -> tuple[float | None, float | None, float | None]:
+        """(seam, flicker, detail) ratios, output / source (None where nothing was measured)."""
         seam = _ratio(self.edge_out, self.edge_src)
         flicker = _ratio(self.move_out, self.move_src)
-        return seam, flicker
+        detail = _ratio(self.detail_out, self.detail_src)
+        return seam, flicker, detail
 
 
 def _edges(gray: np.ndarray) -> np.ndarray:

@@ -12,7 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from lipdub.eval.qc import LOUD_DB, SILENT_DB, qc_path
+from lipdub.eval.qc import LOUD_DB, qc_path
+from lipdub.media.audio import SILENT_DB
 
 REPORT_NAME = "lipdub-qc"
 PLOT_W, PLOT_H = 640, 140
@@ -92,6 +93,12 @@ def _fmt(v: Any) -> str:
     return "n/a" if v is None else f"{v}"
 
 
+def _resting(counts: dict[str, int]) -> str:
+    if not counts:
+        return "n/a"
+    return f"{counts.get('source_frames', 0)} / {counts.get('rest_frames', 0)}"
+
+
 def _section(r: dict[str, Any], folder: Path) -> str:
     out = Path(r["output"])
     thumbs = qc_path(out).parent
@@ -103,8 +110,13 @@ def _section(r: dict[str, Any], folder: Path) -> str:
         (f"mouth opening, loud frames (&ge; {LOUD_DB:.0f} dBFS)", _fmt(r["loud_opening"])),
         ("seam: edge energy on the mask border, output / source", _fmt(r.get("seam_ratio"))),
         ("flicker on silent frames inside the mask, output / source", _fmt(r.get("flicker_ratio"))),
+        ("detail: edge energy inside the mask, output / source", _fmt(r.get("detail_ratio"))),
         ("LSE-C", _fmt(r["lse_c"])),
         ("AV offset (frames)", _fmt(r["av_offset"])),
+        (
+            "resting on silence: frames kept from the source / from the rest crop",
+            _resting(r.get("resting") or {}),
+        ),
     ]
     table = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
     warnings = "".join(f"<li>{html.escape(w)}</li>" for w in r["warnings"]) or "<li>none</li>"

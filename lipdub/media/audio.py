@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 
 MODEL_RATE = 16_000  # The model's audio rate (DESIGN.md: 16 kHz mono).
 
+#: A frame whose dub loudness is below this (dBFS, RMS over the frame) counts as silent.
+SILENT_DB = -45.0
 #: How a dub whose length differs from the shot's is made to fit (manifest key `audio_fit`).
 FIT_POLICIES = ("error", "pad", "trim", "pad-trim")
 
@@ -192,3 +194,16 @@ def save_wav(audio: Audio, path: Path) -> None:
         frame.pts = 0
         out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
+
+
+def loudness_per_frame(audio_16k: np.ndarray, frames: int, fps: Fraction) -> np.ndarray:
+    """RMS loudness in dBFS of model-rate audio over each video frame's time span."""
+    out = np.full(frames, -120.0)
+    for i in range(frames):
+        a = round(Fraction(i) / fps * MODEL_RATE)
+        b = round(Fraction(i + 1) / fps * MODEL_RATE)
+        seg = audio_16k[a:b]
+        if seg.size:
+            rms = float(np.sqrt(np.mean(np.square(seg, dtype=np.float64))))
+            out[i] = 20 * np.log10(max(rms, 1e-6))
+    return out

@@ -4,12 +4,17 @@ Personalization learns ΔW = MLP_Δw(f_f) and lets generator parameters move by 
 E_face frozen (loss L_p = L_g + λ_p(Σ‖ΔW‖² + Σ‖ΔP‖²)). The result is stored as a small
 safetensors file (never a copy of the model): tensors ``delta_w.<name>`` for the MLP and
 ``delta_p.<parameter name>`` for each offset, with a JSON beside it naming the actor, the base
-config digest and the file's SHA-256. Applying it to a different architecture is refused.
+config digest, a digest of the general weights it was made from, and the file's SHA-256.
+Applying it to a different architecture, or to other general weights (a newer default
+checkpoint: ΔP are offsets from the old one's parameters), is refused.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +26,21 @@ from lipdub.errors import WeightsError
 from lipdub.model.checkpoint import config_path_for, existing_sidecar, sha256_file
 from lipdub.model.generator import StyleSyncGenerator
 
+log = logging.getLogger(__name__)
+
 FORMAT = "lipdub-personal/1"  # Format tag in the JSON and the safetensors metadata.
+
+
+def base_digest(state: Mapping[str, torch.Tensor]) -> str:
+    """SHA-256 over a general model's tensors (ΔW's MLP left out), as float32 in key order.
+
+    Identifies the weights an actor file was fitted to, whatever file or dtype they came from.
+    """
+    h = hashlib.sha256()
+    for key in sorted(k for k in state if not k.startswith("delta_w.")):
+        h.update(key.encode())
+        h.update(state[key].detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    return h.hexdigest()
 
 
 def save_personal(
@@ -57,6 +76,7 @@ def save_personal(
         "format": FORMAT,
         "actor": actor,
         "config_sha256": digest,
+        "base_sha256": base_digest(base_state),
         "provenance": provenance or {},
         "weights_sha256": sha256_file(Path(path)),
     }
@@ -79,6 +99,15 @@ def apply_personal(model: StyleSyncGenerator, path: Path) -> dict[str, Any]:
         raise WeightsError(f"{path}: made for another generator config than {model.cfg.name!r}")
     if model.delta_w is None:
         raise WeightsError(f"{path}: the generator was built without ΔW")
+    base = record.get("base_sha256")
+    if base is None:
+        log.warning("%s: no record of the general weights it was made from", path)
+    elif base != base_digest(model.state_dict()):
+        raise WeightsError(
+            f"{path}: made from other general weights than the generator's (was the default "
+            f"checkpoint updated?); run `lipdub personalize --actor {record.get('actor', 'NAME')}` "
+            f"again"
+        )
     try:
         tensors = load_file(str(path))
     except (SafetensorError, OSError) as e:

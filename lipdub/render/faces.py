@@ -36,6 +36,7 @@ from lipdub.plugin_manager import PluginManager
 from lipdub.render.events import ShotEvent
 from lipdub.render.jobs import ShotJob
 from lipdub.render.protocols import Generator, TrackClip
+from lipdub.render.rest import RestPlan, plan_rest
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ class _TrackData:
     masks: np.ndarray  # (T, S, S) float32 memmap.
     matrices: np.ndarray  # (T, 2, 3) frame -> crop.
     generated: np.ndarray | None = None  # (T, S, S, 3) uint8 memmap, per dub.
+    rest: RestPlan | None = None  # Generated / rest crop / source weights, per dub.
 
 
 class FaceWork:
@@ -80,6 +82,7 @@ class FaceWork:
         self.blender = plugins.create("blender", settings.stage("blender"), dict(settings.blend))
         self.feather = float(settings.blend.get("feather_fraction", FEATHER_FRACTION))
         self.warnings: list[str] = []
+        self.rested: dict[str, dict[str, int]] = {}  # Per dub: frames resting (see rest.py).
         self._scratch = scratch_dir(job.cache_dir, self.shot.id)
         try:
             self.analysis = analyze_shot(
@@ -220,7 +223,27 @@ class FaceWork:
             if done != len(d.track):
                 raise RuntimeError(f"generator returned {done} crops for {len(d.track)} frames")
             d.generated = gen
+            d.rest = self._rest(d, clip.audio_16k)
+        self.rested[dub.name] = {
+            k: sum(d.rest.counts()[k] for d in self.tracks if d.rest is not None)
+            for k in ("source_frames", "rest_frames")
+        }
         return self._paste
+
+    def _rest(self, d: _TrackData, audio_16k: np.ndarray) -> RestPlan | None:
+        """Where the dub is silent, rest the mouth (see :mod:`lipdub.render.rest`): the source
+        where the actor's mouth is closed, else the rest crop, mixed into the generated crops."""
+        if not self.shot.settings.rest_on_silence or d.generated is None:
+            return None
+        loud = audio_io.loudness_per_frame(audio_16k, self.shot.frame_count, self.shot.fps)
+        plan = plan_rest(loud[d.track.frames], d.track.landmarks, self.shot.fps)
+        if plan.rest_frame is not None:
+            rest_crop = np.asarray(d.crops[plan.rest_frame], np.float32)
+            for j in np.flatnonzero(plan.rest > 0):
+                g, r = float(plan.generated[j]), float(plan.rest[j])
+                mixed = (g * d.generated[j].astype(np.float32) + r * rest_crop) / (g + r)
+                d.generated[j] = np.clip(mixed.round(), 0, 255).astype(np.uint8)
+        return plan
 
     def region(
         self, d: _TrackData, i: int, shape: tuple[int, ...]
@@ -253,6 +276,11 @@ class FaceWork:
             box, mask = found
             x0, y0, x1, y1 = box
             j = d.track.at(i)
+            weight = 1.0 if d.rest is None else float(d.rest.paste_weight[j])
+            if weight <= 0.0:
+                continue  # The source's own closed mouth, untouched.
+            if weight < 1.0:
+                mask = mask * weight
             face = warp_to_frame(d.generated[j], d.matrices[j], box)
             if not frame.flags.writeable:
                 frame = frame.copy()

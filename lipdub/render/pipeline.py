@@ -143,14 +143,17 @@ def _qc(
         warnings=sorted(set(warnings), key=warnings.index),
         region_fn=work.first_region if work is not None else None,
         syncnet=default_syncnet() if tracks else None,
+        resting=work.rested.get(dub.name) if work is not None else None,
     )
     report.setdefault("qc", {})[dub.name] = {
         "silent_opening": qc.silent_opening,
         "loud_opening": qc.loud_opening,
         "seam_ratio": qc.seam_ratio,
         "flicker_ratio": qc.flicker_ratio,
+        "detail_ratio": qc.detail_ratio,
         "lse_c": qc.lse_c,
         "av_offset": qc.av_offset,
+        **qc.resting,
     }
 
 

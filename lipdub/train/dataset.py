@@ -4,8 +4,12 @@
   in sync (the window of the middle frame) or off sync (the window of a frame at least
   :data:`MIN_NEG_SHIFT` frames away), label 1 / 0.
 - :class:`GeneratorWindows` (StyleSync): 5 consecutive target crops, their masks and mel windows,
-  and a reference crop from the same clip at another time (at least :data:`MIN_REF_GAP` frames
-  away from the window).
+  and a reference crop from the same clip at another time. Most references are at least
+  :data:`MIN_REF_GAP` frames away from the window: a random frame, or (:data:`NEUTRAL_REF_PROB`)
+  one of the clip's most closed mouths, which is what the renderer passes at inference. A few
+  (:data:`NEAR_REF_PROB`) are a frame just outside the window, whose texture and mouth are nearly
+  the target's: they teach the generator to carry the reference's detail into the mouth instead
+  of painting the blurred average face of the training set.
 
 Augmentation is drawn once per sample and applied identically to all its frames (and the masks
 and the reference), so motion and alignment stay consistent: colour (brightness, contrast,
@@ -21,12 +25,14 @@ import logging
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from lipdub.analysis.masks import mouth_opening
 from lipdub.errors import ConfigError
 from lipdub.model.config import MelConfig
 from lipdub.model.mel import MelFrontend
@@ -37,7 +43,10 @@ log = logging.getLogger(__name__)
 WINDOW = 5  # Consecutive frames per sample (SyncNet's and the generator's window).
 MIN_NEG_SHIFT = 5  # Off-sync negatives are shifted by at least this many frames.
 MAX_NEG_SHIFT = 25  # ... and at most this many (within the clip).
-MIN_REF_GAP = 5  # The reference frame is at least this far from the window's frames.
+MIN_REF_GAP = 5  # The reference frame is at least this far from the window's frames...
+NEAR_REF_PROB = 0.25  # ...except in this share of samples: a frame 1-2 outside the window.
+NEUTRAL_REF_PROB = 0.35  # Share of far references drawn from the clip's most closed mouths.
+NEUTRAL_QUANTILE = 0.15  # "Most closed": inner-lip gap within this lowest fraction of the clip.
 CANDIDATE_SHIFT = 9  # SyncNet's contrastive candidates: audio shifted by up to ±this many frames.
 MIN_CANDIDATE_SHIFT = 3  # ... leaving out |shift| 1–2, whose mel windows overlap the true one.
 
@@ -289,12 +298,36 @@ class GeneratorWindows(_WindowsBase):
     """Generator samples: dict with ``target`` (5, 3, S, S), ``mask`` (5, 1, S, S),
     ``mel`` (5, 1, n_mels, W), ``reference`` (3, S, S) and ``sync_mel`` (1, n_mels, W)."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._closed: dict[str, np.ndarray] = {}
+        for c in self.clips:
+            gap = np.array([mouth_opening(lm) for lm in c.landmarks])
+            self._closed[c.clip_id] = np.flatnonzero(gap <= np.quantile(gap, NEUTRAL_QUANTILE))
+
+    def _reference(self, clip: Clip, t0: int, rng: np.random.Generator) -> int:
+        """Index of the reference frame for the window starting at ``t0`` (see module doc)."""
+        n = len(clip)
+        u = rng.random()
+        if u < NEAR_REF_PROB:
+            near = [i for i in (t0 - 2, t0 - 1, t0 + WINDOW, t0 + WINDOW + 1) if 0 <= i < n]
+            if near:
+                return int(rng.choice(near))
+
+        def is_far(i: int) -> bool:
+            return i < t0 - MIN_REF_GAP or i >= t0 + WINDOW + MIN_REF_GAP
+
+        if u < NEAR_REF_PROB + NEUTRAL_REF_PROB:
+            closed = [int(i) for i in self._closed[clip.clip_id] if is_far(int(i))]
+            if closed:
+                return int(rng.choice(closed))
+        far = [i for i in range(n) if is_far(i)]
+        return int(rng.choice(far)) if far else int(rng.choice([0, n - 1]))
+
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         rng = self._rng(index)
         clip, t0 = self._window(rng)
-        n = len(clip)
-        far = [i for i in range(n) if i < t0 - MIN_REF_GAP or i >= t0 + WINDOW + MIN_REF_GAP]
-        ref = int(rng.choice(far)) if far else int(rng.choice([0, n - 1]))
+        ref = self._reference(clip, t0, rng)
         aug = _Augmenter(self.augment, rng)
         p = aug.draw(clip.crops.shape[1])
         images = np.concatenate([clip.crops[t0 : t0 + WINDOW], clip.crops[ref : ref + 1]])

@@ -76,3 +76,15 @@ def test_iou():
     assert iou(a, a) == 1.0
     assert iou(a, a + np.array([5, 0, 5, 0])) == 50 / 150
     assert iou(a, a + 20) == 0.0
+
+
+def test_a_track_the_detector_scores_low_is_dropped_as_a_false_detection():
+    tracker = IouAppearanceTracker(AnalysisSettings(min_track_score=0.2))
+    for f in range(20):
+        weak = obs(400, 300, hist=5)
+        weak.score = 0.05  # A face-like pattern: found on every pass, but barely.
+        tracker.update(f, [obs(100, 100), weak], new_shot=f == 0)
+    tracks, warnings = tracker.finish(25.0)
+    assert len(tracks) == 1 and tracks[0].boxes[0, 0] == 50
+    assert len(warnings) == 1 and "likely false detection" in warnings[0]
+    assert "0.05" in warnings[0]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+import cv2
 import numpy as np
 
-from lipdub.eval.qc import _SeamFlicker, loudness_per_frame
+from lipdub.eval.qc import _SeamFlicker
+from lipdub.media.audio import loudness_per_frame
 
 
 def _scene(n: int = 6):
@@ -23,16 +25,33 @@ def _scene(n: int = 6):
 
 def test_an_untouched_output_scores_one_and_a_pasted_box_shows_a_seam():
     frames, mask = _scene()
-    same = _SeamFlicker(np.ones(6, bool))
-    boxed = _SeamFlicker(np.ones(6, bool))
+    silent = np.array([True] * 3 + [False] * 3)  # Flicker on 0-2, detail on 3-5.
+    same = _SeamFlicker(silent)
+    boxed = _SeamFlicker(silent)
     for i, f in enumerate(frames):
         same.add(i, f, f, (0, 0, 64, 64), mask)
         pasted = f.copy()
         pasted[mask > 0.05] = 200  # A flat patch with a hard edge, changing nothing over time.
         boxed.add(i, f, pasted, (0, 0, 64, 64), mask)
-    assert same.ratios() == (1.0, 1.0)
-    seam, flicker = boxed.ratios()
+    assert same.ratios() == (1.0, 1.0, 1.0)
+    seam, flicker, detail = boxed.ratios()
     assert seam > 3 and flicker < 0.5
+    assert detail < 0.5  # The flat patch lost the texture inside the mask.
+
+
+def test_a_blurred_mouth_lowers_the_detail_ratio():
+    frames, mask = _scene()
+    y, x = np.mgrid[0:64, 0:64]
+    texture = (40 * (np.sin(x * 1.3) * np.sin(y * 1.1))).astype(int)[..., None]
+    q = _SeamFlicker(np.zeros(6, bool))
+    for i, f in enumerate(frames):
+        src = np.clip(f.astype(int) + texture, 0, 255).astype(np.uint8)
+        soft = cv2.GaussianBlur(src, (0, 0), 3)
+        m = mask[..., None]
+        out = (m * soft + (1 - m) * src).round().astype(np.uint8)
+        q.add(i, src, out, (0, 0, 64, 64), mask)
+    detail = q.ratios()[2]
+    assert detail is not None and detail < 0.4
 
 
 def test_quivering_lips_on_silence_raise_the_flicker_ratio():

@@ -146,6 +146,11 @@ def test_personal_file_round_trip(saved, tmp_path: Path) -> None:
     assert all(torch.equal(a[k], b[k]) for k in a)
     clip = make_clip(128, frames=2)
     assert len(list(gen.generate(clip))) == 2
+    other = seeded_model(LITE)
+    with torch.no_grad():
+        other.synthesis.torgbs[0].bias.add_(0.01)  # Other general weights, same architecture.
+    with pytest.raises(WeightsError, match="other general weights"):
+        apply_personal(other, personal)
     data = bytearray(personal.read_bytes())
     data[-1] ^= 0x01
     personal.write_bytes(bytes(data))

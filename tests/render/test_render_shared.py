@@ -22,10 +22,11 @@ from lipdub.analysis.align import (
 from lipdub.analysis.masks import UShapePlanner
 from lipdub.analysis.pipeline import analyze_shot
 from lipdub.cli import main
-from lipdub.media.audio import load_audio
+from lipdub.media.audio import Audio, load_audio, save_wav
 from lipdub.media.read import open_video, probe
 from lipdub.model.checkpoint import load_manifest
 from lipdub.render.faces import FEATHER_FRACTION
+from lipdub.render.rest import plan_rest
 from tests.conftest import shared_data
 
 pytestmark = [pytest.mark.shared, pytest.mark.slow]
@@ -41,7 +42,7 @@ def test_render_changes_only_pixels_inside_the_mask(tmp_path: Path):
     (tmp_path / "lipdub.toml").write_text(
         '[project]\nname = "t"\npreset = "draft"\ndevice = "cpu"\n'
         '[settings]\ncodec = "ffv1"\ncontainer = ".mkv"\nweights = "random-init"\n'
-        'audio_fit = "pad-trim"\n'
+        'audio_fit = "pad-trim"\nrest_on_silence = false\n'  # Every frame generated.
     )
     (tmp_path / "shots.yaml").write_text(
         f"shots:\n  - {{id: s1, source: {video}, in: 10, out: {10 + FRAMES}, "
@@ -85,3 +86,36 @@ def test_render_changes_only_pixels_inside_the_mask(tmp_path: Path):
             assert np.array_equal(after[outside], before[outside]), f"frame {i}"
             changed_inside += int((after[~outside] != before[~outside]).any())
     assert changed_inside == FRAMES  # The generator's output did land in every frame.
+
+
+def test_a_silent_dub_rests_the_mouth_source_where_closed_rest_crop_where_open(tmp_path: Path):
+    """A dub that is silent all through the shot: every frame rests. Frames where the actor's
+    mouth is closed in the source are the source, bit for bit; the others get the rest crop."""
+    video = shared_data() / "clips" / "deep_avsr__av_demo_00019.mp4"
+    silence = tmp_path / "silence.wav"
+    save_wav(Audio(np.zeros((1, 16_000 * 2), np.float32), 16_000), silence)
+    (tmp_path / "lipdub.toml").write_text(
+        '[project]\nname = "t"\npreset = "draft"\ndevice = "cpu"\n'
+        '[settings]\ncodec = "ffv1"\ncontainer = ".mkv"\nweights = "random-init"\n'
+        'audio_fit = "pad-trim"\n'
+    )
+    (tmp_path / "shots.yaml").write_text(
+        f"shots:\n  - {{id: s1, source: {video}, in: 10, out: {10 + FRAMES}, "
+        f"dubs: [{{name: x, audio: {silence}}}]}}\n"
+    )
+    res = CliRunner().invoke(main, ["render", str(tmp_path / "shots.yaml"), "--json"])
+    assert res.exit_code == 0, res.output
+    record = json.loads((tmp_path / "renders" / ".qc" / "s1_x.mkv.json").read_text())
+    counts = record["resting"]
+    assert counts["source_frames"] + counts["rest_frames"] == FRAMES
+
+    analysis = analyze_shot(video, 10, 10 + FRAMES, cache_dir=tmp_path / ".lipdub" / "cache")
+    (track,) = analysis.tracks
+    plan = plan_rest(np.full(FRAMES, -120.0), track.landmarks, probe(video).fps)
+    assert int((plan.source >= 0.5).sum()) == counts["source_frames"]
+    with open_video(video) as a, open_video(tmp_path / "renders" / "s1_x.mkv") as b:
+        for i, (before, after) in enumerate(
+            zip(a.frames(10, 10 + FRAMES), b.frames(), strict=True)
+        ):
+            kept = plan.source[track.at(i)] == 1
+            assert np.array_equal(after, before) == kept, f"frame {i}"

@@ -84,6 +84,7 @@ def test_render_with_actor_file_differs_only_inside_the_mask(tmp_path: Path) -> 
     (tmp_path / "lipdub.toml").write_text(
         '[project]\nname = "t"\npreset = "draft"\ndevice = "cpu"\n'
         '[settings]\ncodec = "ffv1"\ncontainer = ".mkv"\nweights = "random-init"\n'
+        "rest_on_silence = false\n"  # The dub's pauses would show the source, not the file.
         f'[actors.{ACTOR}]\nfootage = ["{video}"]\n'
     )
     (tmp_path / "shots.yaml").write_text(

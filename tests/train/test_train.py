@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from fractions import Fraction
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 import torch
 from torch.utils.data import default_collate
 
+from lipdub.analysis.masks import mouth_opening
 from lipdub.model.checkpoint import load_checkpoint
 from lipdub.model.config import GeneratorConfig, MelConfig, SyncNetConfig
 from lipdub.model.mel import MelFrontend
@@ -19,6 +21,10 @@ from lipdub.train.backbone import GeneratorTrainer, GenTrainSettings, train_gene
 from lipdub.train.checkpoints import load_syncnet
 from lipdub.train.data import ARRAYS, INFO, check_speakers, load_index, write_crops_video
 from lipdub.train.dataset import (
+    MIN_REF_GAP,
+    NEAR_REF_PROB,
+    NEUTRAL_QUANTILE,
+    NEUTRAL_REF_PROB,
     NO_AUGMENT,
     WINDOW,
     Augment,
@@ -29,6 +35,7 @@ from lipdub.train.dataset import (
     load_clips,
 )
 from lipdub.train.syncnet import SyncTrainSettings, contrastive_sync_loss, train_syncnet
+from tests.render.test_rest import lips_apart
 
 SIZE = 32
 FPS = 25
@@ -253,3 +260,30 @@ def test_vgg19_perceptual_from_user_file(tmp_path: Path) -> None:
     save_file({"features.0.weight": state["features.0.weight"]}, str(tmp_path / "bad.safetensors"))
     with pytest.raises(WeightsError):
         VGG19Perceptual(tmp_path / "bad.safetensors")
+
+
+def test_generator_references_are_near_closed_or_far(prepared: Path) -> None:
+    """Every reference is outside the window: a frame 1-2 beside it, or at least MIN_REF_GAP
+    away; about NEUTRAL_REF_PROB of them come from the clip's most closed mouths."""
+    clip = load_clips(prepared, "train")[0]
+    speech = np.abs(np.sin(np.arange(len(clip)) * 0.7)) * 0.3  # Lips apart by 0 .. 0.3 IOD.
+    clip = dataclasses.replace(clip, landmarks=lips_apart(speech.tolist()))
+    gaps = np.array([mouth_opening(lm) for lm in clip.landmarks])
+    ds = GeneratorWindows([clip], 1, NO_AUGMENT, 0)
+    closed = set(ds._closed[clip.clip_id].tolist())
+    assert 0 < len(closed) < len(clip) / 4
+    assert all(gaps[i] <= np.quantile(gaps, NEUTRAL_QUANTILE) for i in closed)
+    near = neutral = 0
+    draws = 400
+    for k in range(draws):
+        rng = np.random.default_rng(k)
+        t0 = int(rng.integers(MIN_REF_GAP + 2, len(clip) - WINDOW - MIN_REF_GAP - 2))
+        ref = ds._reference(clip, t0, rng)
+        assert not t0 <= ref < t0 + WINDOW
+        if ref in (t0 - 2, t0 - 1, t0 + WINDOW, t0 + WINDOW + 1):
+            near += 1
+        else:
+            assert ref < t0 - MIN_REF_GAP or ref >= t0 + WINDOW + MIN_REF_GAP
+            neutral += ref in closed
+    assert abs(near / draws - NEAR_REF_PROB) < 0.08
+    assert neutral / draws > NEUTRAL_REF_PROB - 0.08  # Random far draws add a few more.
