@@ -6,8 +6,8 @@ leaves the lips apart there (mean inner-lip gap 0.12 IOD on andrew_clip_2 with t
 So in every silent stretch of the dub (at least ``min_silence_s`` long; the short gaps between
 words belong to speech) each frame takes the actor's own closed mouth:
 
-* where the actor's mouth in the source is closed anyway (for ``min_silence_s`` or more), the
-  **source** picture is kept as is;
+* where the actor's mouth in the source is closed anyway, or as closed as this actor's mouth gets
+  (for ``min_silence_s`` or more), the **source** picture is kept as is;
 * where the actor is talking in the original language, the **rest crop** is used: the track's
   own frame with the most closed mouth (in the actor's usual head pose), whose lower face is
   pasted like a generated one (aligned by the eyes, blended and colour-matched by the blender).
@@ -29,12 +29,14 @@ from lipdub.media.audio import SILENT_DB
 
 #: Shortest silent stretch of the dub given a resting mouth, seconds.
 MIN_SILENCE_S = 0.3
-#: The source mouth counts as closed at or below this inner-lip gap (inter-ocular distances).
+#: The source mouth counts as closed at or below this inner-lip gap (inter-ocular distances)...
 CLOSED_OPENING = 0.05
-#: A rest crop is only taken from a frame at least this closed.
-REST_MAX_OPENING = 0.08
-#: Rest-crop candidates: the frames whose opening is within this lowest fraction of the track.
+#: ...or, for an actor whose lips rest apart, within this of their own rest opening...
+REST_MARGIN = 0.02
+#: ...which is the opening of the most closed tenth of the track's frames...
 REST_CANDIDATES = 0.1
+#: ...never above this (a mouth this open is not at rest; nor is a rest crop taken from one).
+REST_MAX_OPENING = 0.15
 #: Width of the cross-fade between generated, rest and source, seconds (each side).
 RAMP_S = 0.12
 #: Weights closer than this to 0 or 1 are snapped (a kept source frame stays bit-exact).
@@ -100,7 +102,8 @@ def plan_rest(
         landmarks: (T, 68, 2) the actor's landmarks in the source (smoothed).
         fps: Frame rate (turns the seconds into frames).
         silent_db: Loudness below which a frame is silent.
-        closed: Opening at or below which the source mouth is closed.
+        closed: Opening at or below which the source mouth is closed (raised to the actor's own
+            rest opening + REST_MARGIN, up to REST_MAX_OPENING).
         min_silence_s: Shortest silent stretch that rests.
         ramp_s: Half-width of the raised-cosine cross-fade.
     """
@@ -116,6 +119,9 @@ def plan_rest(
         if b - a >= min_frames:
             resting[a:b] = True
     ref = rest_frame(openings, np.array([yaw_ratio(lm) for lm in landmarks]))
+    if t:  # The actor's own rest: a slightly parted mouth (a smile, a photo) is closed for them.
+        own = float(np.quantile(openings, REST_CANDIDATES)) + REST_MARGIN
+        closed = max(closed, min(own, REST_MAX_OPENING))
     mode = np.zeros((t, 3), np.float64)  # Columns: generated, rest, source.
     src = np.zeros(t, bool)  # Closed in the source for a while: brief closures rest instead.
     for a, b in _runs(resting & (openings <= closed)):

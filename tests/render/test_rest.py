@@ -81,3 +81,10 @@ def test_a_brief_closure_inside_a_pause_rests_instead_of_flashing_the_source() -
     plan = _plan(loud, openings)
     assert np.all(plan.source == 0)
     assert np.all(plan.rest[10:30] == 1)
+
+
+def test_an_actor_whose_lips_rest_apart_keeps_the_source_in_pauses() -> None:
+    loud = [LOUD] * 10 + [QUIET] * 20 + [LOUD] * 10
+    plan = _plan(loud, [0.12] * 40)  # A smile: lips always a little apart (the demo's photo).
+    assert np.all(plan.source[14:26] == 1)
+    assert np.all(plan.generated[:6] == 1)
