@@ -82,7 +82,6 @@ class FaceWork:
         self.blender = plugins.create("blender", settings.stage("blender"), dict(settings.blend))
         self.feather = float(settings.blend.get("feather_fraction", FEATHER_FRACTION))
         self.warnings: list[str] = []
-        self.rested: dict[str, dict[str, int]] = {}  # Per dub: frames resting (see rest.py).
         self._scratch = scratch_dir(job.cache_dir, self.shot.id)
         try:
             self.analysis = analyze_shot(
@@ -224,11 +223,13 @@ class FaceWork:
                 raise RuntimeError(f"generator returned {done} crops for {len(d.track)} frames")
             d.generated = gen
             d.rest = self._rest(d, clip.audio_16k)
-        self.rested[dub.name] = {
-            k: sum(d.rest.counts()[k] for d in self.tracks if d.rest is not None)
-            for k in ("source_frames", "rest_frames")
-        }
         return self._paste
+
+    def resting(self) -> dict[str, int]:
+        """Frames of the last rendered dub that rested on silence, summed over its tracks
+        (:meth:`RestPlan.counts`; zeros when resting is off)."""
+        counts = [d.rest.counts() for d in self.tracks if d.rest is not None]
+        return {k: sum(c[k] for c in counts) for k in ("source_frames", "rest_frames")}
 
     def _rest(self, d: _TrackData, audio_16k: np.ndarray) -> RestPlan | None:
         """Where the dub is silent, rest the mouth (see :mod:`lipdub.render.rest`): the source

@@ -143,7 +143,7 @@ def _qc(
         warnings=sorted(set(warnings), key=warnings.index),
         region_fn=work.first_region if work is not None else None,
         syncnet=default_syncnet() if tracks else None,
-        resting=work.rested.get(dub.name) if work is not None else None,
+        resting=work.resting() if work is not None else None,
     )
     report.setdefault("qc", {})[dub.name] = {
         "silent_opening": qc.silent_opening,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
@@ -136,21 +137,29 @@ def test_datasets_shapes_and_augmentation(prepared: Path) -> None:
     assert torch.equal(plain["mask"], plain["mask"].round())  # No warp: the box mask is exact.
 
 
-def test_syncnet_loss_decreases_and_checkpoint_loads(prepared: Path, tmp_path: Path) -> None:
-    torch.manual_seed(0)
-    clips = load_clips(prepared, "train")
-    net = SyncNet(TINY_SYNC)
+def _adam_steps(
+    net: torch.nn.Module, loss_fn: Callable[[], torch.Tensor], steps: int
+) -> list[float]:
+    """``steps`` Adam steps (lr 1e-3) on ``loss_fn()``; the loss before each step."""
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    faces, mel, label = default_collate(
-        [SyncWindows(clips, 16, NO_AUGMENT, 0)[i] for i in range(16)]
-    )
     losses = []
-    for _ in range(12):
-        loss = sync_loss(net(net.mouths(faces), mel), label)
+    for _ in range(steps):
+        loss = loss_fn()
         opt.zero_grad()
         loss.backward()
         opt.step()
         losses.append(float(loss.detach()))
+    return losses
+
+
+def test_syncnet_loss_decreases_and_checkpoint_loads(prepared: Path, tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    clips = load_clips(prepared, "train")
+    net = SyncNet(TINY_SYNC)
+    faces, mel, label = default_collate(
+        [SyncWindows(clips, 16, NO_AUGMENT, 0)[i] for i in range(16)]
+    )
+    losses = _adam_steps(net, lambda: sync_loss(net(net.mouths(faces), mel), label), 12)
     assert np.mean(losses[-3:]) < losses[0]
     report = train_syncnet(
         prepared,
@@ -189,18 +198,11 @@ def test_contrastive_syncnet_loss_decreases(prepared: Path) -> None:
     torch.manual_seed(0)
     clips = load_clips(prepared, "train")
     net = SyncNet(TINY_SYNC)
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     faces, mels, valid = default_collate(
         [SyncCandidates(clips, 8, NO_AUGMENT, 0)[i] for i in range(8)]
     )
     far = torch.from_numpy(np.abs(candidate_shifts()) >= 5)
-    losses = []
-    for _ in range(15):
-        loss = contrastive_sync_loss(net, faces, mels, valid, far)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
+    losses = _adam_steps(net, lambda: contrastive_sync_loss(net, faces, mels, valid, far), 15)
     assert np.mean(losses[-3:]) < 0.8 * losses[0]
 
 
