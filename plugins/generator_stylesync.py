@@ -22,9 +22,8 @@ from typing import Any
 
 import torch
 
-from lipdub.errors import WeightsError
 from lipdub.hookspecs import hookimpl
-from lipdub.model.checkpoint import load_checkpoint, load_manifest
+from lipdub.model.checkpoint import resolve_generator
 from lipdub.model.config import get_config
 from lipdub.model.engine import StyleSyncEngine
 from lipdub.model.generator import StyleSyncGenerator
@@ -63,24 +62,8 @@ def build_model(options: Mapping[str, Any]) -> tuple[StyleSyncGenerator, str]:
         label = f"random-init {cfg.name} (UNTRAINED, seed {RANDOM_INIT_SEED})"
         log.warning("stylesync: using an untrained %s model; its output is noise", cfg.name)
         return model, label
-    if weights is not None and (str(weights).endswith(".safetensors") or "/" in str(weights)):
-        path = Path(weights).expanduser()
-        model, _ = load_checkpoint(path)
-        return model, str(path)
-    manifest = load_manifest(options.get("manifest"))
-    name = weights or manifest.default_generator
-    if name is None:
-        raise WeightsError(
-            f"{manifest.path}: no generator checkpoint listed (no default_generator); "
-            f"train one or pass weights={RANDOM_INIT!r} for an untrained model"
-        )
-    entry = manifest.entries.get(name)
-    if entry is None:
-        raise WeightsError(f"{manifest.path}: no checkpoint named {name!r}")
-    model, _ = load_checkpoint(
-        entry.file, expected_sha256=entry.sha256, expected_config_sha256=entry.config_sha256
-    )
-    return model, f"{entry.name} ({entry.file})"
+    hint = f"pass weights={RANDOM_INIT!r} for an untrained model"
+    return resolve_generator(weights, options.get("manifest"), no_default_hint=hint)
 
 
 def create(options: Mapping[str, Any]) -> StyleSyncEngine:

@@ -61,6 +61,51 @@ def train_syncnet_cmd(
     click.echo(json.dumps({k: v for k, v in report.items() if k != "offset_detection"}, indent=1))
 
 
+@train.command("landmarks")
+@click.option("--data", type=click.Path(path_type=Path), required=True, help="Prepared dataset.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Checkpoint to write (.safetensors; a .json sidecar goes beside it).",
+)
+@click.option("--max-minutes", type=float, help="Wall-time budget.")
+@click.option("--max-steps", type=int, default=100_000, show_default=True, help="Step budget.")
+@click.option("--batch-size", type=int, default=32, show_default=True, help="Frames per step.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--train-split", default="train", show_default=True)
+@click.option("--test-split", default="test", show_default=True, help="Held-out split ('' = none).")
+@click.option("--seed", type=int, default=0, show_default=True)
+def train_landmarks_cmd(
+    data: Path,
+    out: Path,
+    max_minutes: float | None,
+    max_steps: int,
+    batch_size: int,
+    device: str,
+    train_split: str,
+    test_split: str,
+    seed: int,
+) -> None:
+    """Train the mouth-landmark regressor behind the generator's L_lmk (labels: dlib on crops)."""
+    from lipdub.train.landmarks import train_landmarks
+
+    if out.suffix != ".safetensors":
+        raise click.BadParameter("must end in .safetensors", param_hint="--out")
+    report = train_landmarks(
+        data,
+        out,
+        max_minutes=max_minutes,
+        max_steps=max_steps,
+        batch_size=batch_size,
+        device=device,
+        train_split=train_split,
+        test_split=test_split or None,
+        seed=seed,
+    )
+    click.echo(json.dumps(report, indent=1))
+
+
 @train.command("generator")
 @click.option("--data", type=click.Path(path_type=Path), required=True, help="Prepared dataset.")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder.")
@@ -83,6 +128,12 @@ def train_syncnet_cmd(
     help="VGG19 weights (safetensors, torchvision key names) for the paper's perceptual "
     "loss; without it discriminator feature matching stands in.",
 )
+@click.option(
+    "--landmarks",
+    help="Mouth-landmark regressor for the L_lmk term (manifest name, e.g. "
+    "mouth-landmarks-v1, or a `lipdub train landmarks` .safetensors).",
+)
+@click.option("--lambda-lmk", type=float, default=0.5, show_default=True, help="Weight of L_lmk.")
 @click.option("--batch-size", type=int, default=2, show_default=True, help="5-frame windows/step.")
 @click.option("--split", default="train", show_default=True, help="Split to train on.")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -97,11 +148,13 @@ def train_generator_cmd(
     device: str,
     syncnet: str | None,
     vgg19: Path | None,
+    landmarks: str | None,
+    lambda_lmk: float,
     batch_size: int,
     split: str,
     seed: int,
 ) -> None:
-    """Train the StyleSync generator (L_g = L_adv + 10·L_rec + L_sync)."""
+    """Train the StyleSync generator (L_g = L_adv + 10·L_rec + L_sync [+ λ_l·L_lmk])."""
     from lipdub.model.config import get_config
     from lipdub.train.backbone import GenTrainSettings, train_generator
 
@@ -111,6 +164,7 @@ def train_generator_cmd(
         max_minutes=max_minutes,
         seed=seed,
         split=split,
+        lambda_lmk=lambda_lmk,
     )
     report = train_generator(
         data,
@@ -122,5 +176,6 @@ def train_generator_cmd(
         vgg19=vgg19,
         resume=resume,
         init=init,
+        landmarks=landmarks,
     )
     click.echo(json.dumps(report, indent=1))

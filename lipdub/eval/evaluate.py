@@ -31,7 +31,7 @@ import torch
 from lipdub.analysis.faces import DlibFaceDetector
 from lipdub.eval import metrics
 from lipdub.media.audio import load_audio, to_model_audio
-from lipdub.model.checkpoint import load_checkpoint, load_manifest
+from lipdub.model.checkpoint import resolve_generator
 from lipdub.model.engine import choose_reference, select_device
 from lipdub.model.generator import StyleSyncGenerator
 from lipdub.model.mel import MelFrontend
@@ -58,20 +58,6 @@ class EvalContext:
     sync_mel: MelFrontend
     detector: DlibFaceDetector
     device: torch.device
-
-
-def load_generator(weights: str | None) -> tuple[StyleSyncGenerator, str]:
-    """A generator from a ``.safetensors`` path, a manifest name, or the manifest's default."""
-    if weights and (weights.endswith(".safetensors") or "/" in weights):
-        return load_checkpoint(Path(weights))[0], weights
-    manifest = load_manifest()
-    name = weights or manifest.default_generator
-    entry = manifest.entries.get(name) if name else None
-    if entry is None:
-        from lipdub.errors import WeightsError
-
-        raise WeightsError(f"{manifest.path}: no generator checkpoint named {name!r}")
-    return load_checkpoint(entry.file, expected_sha256=entry.sha256)[0], name
 
 
 @torch.no_grad()
@@ -227,7 +213,7 @@ def evaluate(
 ) -> dict[str, Any]:
     """Evaluate a generator on every prepared clip of ``split``; per clip and mean."""
     dev = select_device(device)
-    model, label = load_generator(weights)
+    model, label = resolve_generator(weights)
     ctx = EvalContext(
         model.to(dev),
         metrics.SyncNetScorer(syncnet, dev),

@@ -218,6 +218,41 @@ def load_checkpoint(
     return model.eval(), record
 
 
+def resolve_generator(
+    weights: str | None,
+    manifest: Path | None = None,
+    no_default_hint: str = "name a .safetensors file",
+) -> tuple[StyleSyncGenerator, str]:
+    """A generator from a ``.safetensors`` path, a manifest name, or (None) the manifest's default.
+
+    The one place a generator is looked up by name, so the renderer, ``lipdub eval`` and
+    ``train generator --init`` agree on what a name means and on the pins checked.
+
+    Returns:
+        The model (eval mode, CPU) and a label for logs and reports (name and file).
+
+    Raises:
+        WeightsError: no such checkpoint or default, not a generator, or a failed check.
+    """
+    if weights is not None and (str(weights).endswith(".safetensors") or "/" in str(weights)):
+        path = Path(weights).expanduser()
+        return load_checkpoint(path)[0], str(path)
+    m = load_manifest(manifest)
+    name = weights or m.default_generator
+    if name is None:
+        raise WeightsError(
+            f"{m.path}: no generator checkpoint listed (no default_generator); train one or "
+            f"{no_default_hint}"
+        )
+    entry = m.entries.get(name)
+    if entry is None or entry.kind != "generator":
+        raise WeightsError(f"{m.path}: no generator checkpoint named {name!r}")
+    model, _ = load_checkpoint(
+        entry.file, expected_sha256=entry.sha256, expected_config_sha256=entry.config_sha256
+    )
+    return model, f"{entry.name} ({entry.file})"
+
+
 def load_state(model: torch.nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:
     """``model.load_state_dict(state, strict=True)`` with one-line WeightsErrors."""
     own = model.state_dict()

@@ -5,6 +5,7 @@ Per step, B samples of 5 consecutive frames (MaLS runs over each 5-frame window)
     I^g   = G([I_t^m ‖ I_ref], mel_t)                         t = t0..t0+4
     L_g   = L_adv + λ_r·L_rec + λ_s·L_sync,  λ_r = 10, λ_s = 1   (StyleSync §3.4)
     L_rec = L1(I^g, I) + L1_M(I^g, I) + perceptual(I^g, I)     (losses.py: VGG19 or D-FM)
+    (+ λ_l·L_lmk with ``--landmarks``: mouth-landmark error of the composite, landmarks.py)
     L_D   = softplus(D(I^g)) + softplus(−D(I)) + lazy R1 every R1_EVERY steps
 
 L1_M is the L1 inside the mask M only (mean over the masked pixels). The paper's L1 runs over the
@@ -38,7 +39,12 @@ from safetensors.torch import load_file
 from torch.utils.data import default_collate
 
 from lipdub.errors import ConfigError
-from lipdub.model.checkpoint import load_checkpoint, load_state, save_checkpoint
+from lipdub.model.checkpoint import (
+    load_checkpoint,
+    load_state,
+    resolve_generator,
+    save_checkpoint,
+)
 from lipdub.model.config import GeneratorConfig
 from lipdub.model.discriminator import Discriminator
 from lipdub.model.engine import select_device
@@ -53,6 +59,7 @@ from lipdub.train.checkpoints import (
     save_state,
 )
 from lipdub.train.dataset import Augment, GeneratorWindows, load_clips
+from lipdub.train.landmarks import landmark_loss, load_landmark_net, mouth_labels
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +68,9 @@ BETAS = (0.5, 0.99)  # Adam betas for G and D.
 GENERATOR_FILE = "generator.safetensors"
 DISCRIMINATOR_FILE = "discriminator.safetensors"
 STATE_FILE = "state.safetensors"
+# λ_l: L_lmk is in crop pixels (≈ 2 px on the training split at lite-v3), so 0.5 puts it near
+# λ_r·L1_M (≈ 1.2) without letting the regressor's opinion outweigh the picture.
+LAMBDA_LMK = 0.5
 
 
 def discriminator_step(
@@ -95,6 +105,7 @@ class GenTrainSettings:
     save_every_s: float = 300.0  # Seconds between checkpoints.
     seed: int = 0  # Initialisation and sampling seed.
     split: str = "train"  # Split to train on.
+    lambda_lmk: float = LAMBDA_LMK  # Weight of L_lmk (used only with a landmark regressor).
     augment: Augment = field(default_factory=Augment)  # Augmentation ranges.
 
 
@@ -127,6 +138,7 @@ class GeneratorTrainer:
         syncnet: torch.nn.Module | None = None,
         vgg19: Path | None = None,
         init: StyleSyncGenerator | None = None,
+        landmark_net: torch.nn.Module | None = None,
     ) -> None:
         torch.manual_seed(settings.seed)
         self.cfg, self.s, self.dev = cfg, settings, device
@@ -144,6 +156,9 @@ class GeneratorTrainer:
         self.opt_d = torch.optim.Adam(self.d.parameters(), lr=settings.lr_d, betas=BETAS)
         self.syncnet = syncnet.to(device).eval().requires_grad_(False) if syncnet else None
         self.vgg = losses.VGG19Perceptual(vgg19).to(device) if vgg19 else None
+        self.landmark_net = (
+            landmark_net.to(device).eval().requires_grad_(False) if landmark_net else None
+        )
         self.step_count = 0
         self.seconds = 0.0  # Training wall time over all runs (resumes add to it).
 
@@ -174,7 +189,19 @@ class GeneratorTrainer:
             if self.syncnet is not None
             else fake.new_zeros(())
         )
-        l_g = losses.LAMBDA_ADV * l_adv + losses.LAMBDA_REC * l_rec + losses.LAMBDA_SYNC * l_sync
+        l_lmk = (
+            landmark_loss(
+                self.landmark_net, flat_fake, flat_real, mask, b["points"].reshape(n * t, -1, 2)
+            )
+            if self.landmark_net is not None
+            else fake.new_zeros(())
+        )
+        l_g = (
+            losses.LAMBDA_ADV * l_adv
+            + losses.LAMBDA_REC * l_rec
+            + losses.LAMBDA_SYNC * l_sync
+            + self.s.lambda_lmk * l_lmk
+        )
         self.opt_g.zero_grad(set_to_none=True)
         l_g.backward()
         self.opt_g.step()
@@ -188,6 +215,7 @@ class GeneratorTrainer:
             "L1_mask": l1_mask,
             "L_perc": l_perc,
             "L_sync": l_sync,
+            "L_lmk": l_lmk,
             "L_D": l_d,
         }
         return {k: float(v.detach()) for k, v in values.items()}, fake.detach().cpu()
@@ -228,8 +256,14 @@ def train_generator(
     vgg19: Path | None = None,
     resume: bool = False,
     init: str | None = None,
+    landmarks: str | None = None,
 ) -> dict[str, Any]:
-    """Train (or resume) a generator; return a summary (also in ``<out>/report.json``)."""
+    """Train (or resume) a generator; return a summary (also in ``<out>/report.json``).
+
+    ``landmarks`` (a :mod:`lipdub.train.landmarks` regressor, manifest name or path) adds L_lmk;
+    the mouth landmarks it is compared with are fitted by dlib on every training crop first
+    (≈ 3 ms a frame).
+    """
     out_dir = Path(out_dir)
     dev = select_device(device)
     clips = load_clips(data_dir, settings.split)
@@ -238,15 +272,19 @@ def train_generator(
         log.warning("no --syncnet: training without L_sync (the mouth will not follow audio)")
     start = None
     if init and not (resume and (out_dir / STATE_FILE).is_file()):
-        from lipdub.eval.evaluate import load_generator
-
-        start, _ = load_generator(init)
+        start, _ = resolve_generator(init)
         if start.cfg != cfg:
             raise ConfigError(f"--init {init}: a {start.cfg.name!r} generator, not {cfg.name!r}")
-    trainer = GeneratorTrainer(cfg, settings, dev, net, vgg19, init=start)
+    landmark_net = load_landmark_net(landmarks) if landmarks else None
+    trainer = GeneratorTrainer(
+        cfg, settings, dev, net, vgg19, init=start, landmark_net=landmark_net
+    )
     if resume and (out_dir / STATE_FILE).is_file():
         trainer.resume(out_dir)
-    ds = GeneratorWindows(clips, 10**9, settings.augment, settings.seed, cfg.mel)
+    points = mouth_labels(clips) if landmark_net is not None else None
+    ds = GeneratorWindows(
+        clips, 10**9, settings.augment, settings.seed, cfg.mel, mouth_points=points
+    )
     provenance = {
         "data": str(data_dir),
         "split": settings.split,
@@ -257,6 +295,7 @@ def train_generator(
         "syncnet": syncnet,
         "init": init,
         "perceptual": "vgg19" if vgg19 else "discriminator-feature-matching",
+        "landmarks": str(landmarks) if landmarks else None,
         "settings": {k: v for k, v in asdict(settings).items() if k != "augment"},
     }
     log_path = out_dir / "train_log.jsonl"

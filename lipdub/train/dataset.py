@@ -66,6 +66,8 @@ class Augment:
 
 
 NO_AUGMENT = Augment(0, 0, 0, 0, 0, 0, 0, 0)
+# Index permutation of dlib's 20 mouth points (48–67) under a horizontal flip: 48↔54, 49↔53, …
+MOUTH_MIRROR = np.array([6, 5, 4, 3, 2, 1, 0, 11, 10, 9, 8, 7, 16, 15, 14, 13, 12, 19, 18, 17])
 
 
 @dataclass
@@ -192,6 +194,18 @@ class _Augmenter:
         return torch.from_numpy(np.ascontiguousarray(x)).movedim(-1, -3)
 
 
+def transform_points(points: np.ndarray, p: dict, size: int) -> np.ndarray:
+    """Move (..., 20, 2) mouth points (x, y) with an :class:`_Augmenter` draw: warp, then flip."""
+    out = np.asarray(points, np.float32)
+    if not p["identity"]:
+        m = np.asarray(p["matrix"], np.float32)
+        out = out @ m[:, :2].T + m[:, 2]
+    if p["flip"]:
+        out = out[..., MOUTH_MIRROR, :].copy()
+        out[..., 0] = size - 1 - out[..., 0]
+    return out
+
+
 class _WindowsBase(Dataset):
     """Shared sampling: a random clip (weighted by its windows) and a random window in it."""
 
@@ -296,10 +310,15 @@ class SyncCandidates(_WindowsBase):
 
 class GeneratorWindows(_WindowsBase):
     """Generator samples: dict with ``target`` (5, 3, S, S), ``mask`` (5, 1, S, S),
-    ``mel`` (5, 1, n_mels, W), ``reference`` (3, S, S) and ``sync_mel`` (1, n_mels, W)."""
+    ``mel`` (5, 1, n_mels, W), ``reference`` (3, S, S) and ``sync_mel`` (1, n_mels, W); with
+    ``mouth_points`` (per clip id, (T, 20, 2) mouth landmarks) also ``points`` (5, 20, 2), moved
+    with the augmentation (for L_lmk, :mod:`lipdub.train.landmarks`)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, mouth_points: dict[str, np.ndarray] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
+        self.mouth_points = mouth_points
         self._closed: dict[str, np.ndarray] = {}
         for c in self.clips:
             gap = np.array([mouth_opening(lm) for lm in c.landmarks])
@@ -335,10 +354,15 @@ class GeneratorWindows(_WindowsBase):
         masks = aug.geometry(clip.masks[t0 : t0 + WINDOW], p)
         idx = np.arange(t0, t0 + WINDOW)
         mel = self.mel_windows(clip, idx, p["gain"])
-        return {
+        sample = {
             "target": images[:WINDOW],
             "reference": images[WINDOW],
             "mask": torch.from_numpy(masks).float()[:, None] / 255.0,
             "mel": mel,
             "sync_mel": mel[WINDOW // 2],
         }
+        if self.mouth_points is not None:
+            points = self.mouth_points[clip.clip_id][t0 : t0 + WINDOW]
+            size = clip.crops.shape[1]
+            sample["points"] = torch.from_numpy(transform_points(points, p, size))
+        return sample

@@ -91,8 +91,11 @@ def test_plugin_loads_by_manifest_name_and_refuses_wrong_sha(saved, tmp_path: Pa
     bad = write_manifest(tmp_path, path, "0" * 64)
     with pytest.raises(WeightsError, match="sha256 mismatch"):
         create({"weights": "test-lite", "manifest": bad, "device": "cpu"})
-    with pytest.raises(WeightsError, match="no checkpoint named"):
+    with pytest.raises(WeightsError, match="no generator checkpoint named"):
         create({"weights": "other", "manifest": manifest, "device": "cpu"})
+    bare = write_manifest(tmp_path, path, record["weights_sha256"], default=False)
+    with pytest.raises(WeightsError, match=r"no default_generator.*'random-init'"):
+        create({"weights": None, "manifest": bare, "device": "cpu"})
 
 
 def test_bundled_manifest_parses_and_default_is_explained() -> None:
