@@ -134,6 +134,13 @@ def train_landmarks_cmd(
     "mouth-landmarks-v1, or a `lipdub train landmarks` .safetensors).",
 )
 @click.option("--lambda-lmk", type=float, default=0.5, show_default=True, help="Weight of L_lmk.")
+@click.option(
+    "--ema-half-life",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Release a moving average of G's weights with this half-life in steps (0 = off).",
+)
 @click.option("--batch-size", type=int, default=2, show_default=True, help="5-frame windows/step.")
 @click.option("--split", default="train", show_default=True, help="Split to train on.")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -150,6 +157,7 @@ def train_generator_cmd(
     vgg19: Path | None,
     landmarks: str | None,
     lambda_lmk: float,
+    ema_half_life: float,
     batch_size: int,
     split: str,
     seed: int,
@@ -165,6 +173,7 @@ def train_generator_cmd(
         seed=seed,
         split=split,
         lambda_lmk=lambda_lmk,
+        ema_half_life=ema_half_life,
     )
     report = train_generator(
         data,

@@ -13,6 +13,10 @@ whole crop, where the unmasked 75 % is given to G as input and is easy; on a sma
 that drowns the mouth, so the masked region is counted a second time. MLP_Δw is left at zero and
 out of the optimiser: ΔW belongs to personalization, not to the general model.
 
+``--ema-half-life N`` keeps an exponential moving average of G's weights (half-life N steps, as
+StyleGAN2 keeps one for release and evaluation) and writes it as the released generator; the
+state file carries it across ``--resume``. Off by default, so earlier recipes reproduce exactly.
+
 ``--init NAME`` starts G from an existing checkpoint (a warm start, e.g. to add L_sync with a new
 SyncNet to an earlier run); D starts fresh.
 
@@ -106,6 +110,9 @@ class GenTrainSettings:
     seed: int = 0  # Initialisation and sampling seed.
     split: str = "train"  # Split to train on.
     lambda_lmk: float = LAMBDA_LMK  # Weight of L_lmk (used only with a landmark regressor).
+    # Half-life in steps of an exponential moving average of G's weights (StyleGAN2 releases and
+    # evaluates such an average); 0 = off. With it on, the released generator is the average.
+    ema_half_life: float = 0.0
     augment: Augment = field(default_factory=Augment)  # Augmentation ranges.
 
 
@@ -159,6 +166,9 @@ class GeneratorTrainer:
         self.landmark_net = (
             landmark_net.to(device).eval().requires_grad_(False) if landmark_net else None
         )
+        self.g_ema = (
+            copy.deepcopy(self.g).eval().requires_grad_(False) if settings.ema_half_life else None
+        )
         self.step_count = 0
         self.seconds = 0.0  # Training wall time over all runs (resumes add to it).
 
@@ -205,6 +215,7 @@ class GeneratorTrainer:
         self.opt_g.zero_grad(set_to_none=True)
         l_g.backward()
         self.opt_g.step()
+        self.update_ema()
         # --- D: logistic loss + lazy R1.
         l_d = discriminator_step(self.d, self.opt_d, flat_real, flat_fake, self.step_count)
         self.step_count += 1
@@ -220,15 +231,31 @@ class GeneratorTrainer:
         }
         return {k: float(v.detach()) for k, v in values.items()}, fake.detach().cpu()
 
+    @torch.no_grad()
+    def update_ema(self) -> None:
+        """w_ema ← β·w_ema + (1 − β)·w with β = 0.5^(1 / half-life); buffers are copied."""
+        if self.g_ema is None:
+            return
+        beta = 0.5 ** (1.0 / self.s.ema_half_life)
+        for p_ema, p in zip(self.g_ema.parameters(), self.g.parameters(), strict=True):
+            p_ema.lerp_(p, 1.0 - beta)
+        for b_ema, b in zip(self.g_ema.buffers(), self.g.buffers(), strict=True):
+            b_ema.copy_(b)
+
     def save(self, out_dir: Path, provenance: dict[str, Any]) -> None:
         """Generator (fp16, release format), discriminator and optimizer state for resume."""
         out_dir.mkdir(parents=True, exist_ok=True)
         prov = {**provenance, "steps": self.step_count, "train_seconds": round(self.seconds, 1)}
         # fp16 halves the file; loading copies it into the fp32 model (load_state_dict casts).
-        save_checkpoint(copy.deepcopy(self.g).cpu().half(), out_dir / GENERATOR_FILE, prov)
+        release = self.g_ema if self.g_ema is not None else self.g
+        if self.g_ema is not None:
+            prov["ema_half_life_steps"] = self.s.ema_half_life
+        save_checkpoint(copy.deepcopy(release).cpu().half(), out_dir / GENERATOR_FILE, prov)
         save_module(self.d, out_dir / DISCRIMINATOR_FILE, "discriminator", self.cfg.to_dict(), prov)
         tensors = {**optimizer_tensors(self.opt_g, "g"), **optimizer_tensors(self.opt_d, "d")}
         tensors.update({f"g_fp32.{k}": v for k, v in self.g.state_dict().items()})
+        if self.g_ema is not None:
+            tensors.update({f"g_ema_fp32.{k}": v for k, v in self.g_ema.state_dict().items()})
         save_state(
             out_dir / STATE_FILE, tensors, {"step": self.step_count, "seconds": self.seconds}
         )
@@ -239,6 +266,15 @@ class GeneratorTrainer:
         tensors, meta = load_state_file(out_dir / STATE_FILE)
         g_state = {k[len("g_fp32.") :]: v for k, v in tensors.items() if k.startswith("g_fp32.")}
         load_state(self.g, g_state, out_dir / STATE_FILE)
+        if self.g_ema is not None:
+            ema = {k[len("g_ema_fp32.") :]: v for k, v in tensors.items() if k.startswith("g_ema_")}
+            if ema:
+                load_state(self.g_ema, ema, out_dir / STATE_FILE)
+            else:  # A run that had no average yet: start it at the current weights.
+                self.g_ema.load_state_dict(self.g.state_dict())
+                log.info(
+                    "no weight average in %s: starting one at step %d", out_dir, int(meta["step"])
+                )
         load_state(self.d, load_file(str(out_dir / DISCRIMINATOR_FILE)), out_dir)
         restore_optimizer(self.opt_g, tensors, "g")
         restore_optimizer(self.opt_d, tensors, "d")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 from collections.abc import Callable
@@ -289,3 +290,28 @@ def test_generator_references_are_near_closed_or_far(prepared: Path) -> None:
             neutral += ref in closed
     assert abs(near / draws - NEAR_REF_PROB) < 0.08
     assert neutral / draws > NEUTRAL_REF_PROB - 0.08  # Random far draws add a few more.
+
+
+def test_generator_weight_average_is_released_and_resumed(prepared: Path, tmp_path: Path) -> None:
+    """With --ema-half-life the released generator is the moving average, kept across resumes."""
+    clips = load_clips(prepared, "train")
+    batch = default_collate([GeneratorWindows(clips, 2, NO_AUGMENT, 0)[i] for i in range(2)])
+    settings = GenTrainSettings(batch_size=1, max_steps=2, ema_half_life=1.0)  # β = ½.
+    trainer = GeneratorTrainer(TINY, settings, torch.device("cpu"))
+    before = copy.deepcopy(trainer.g.state_dict())
+    trainer.step(batch)
+    for k, v in trainer.g_ema.state_dict().items():
+        if v.is_floating_point() and "delta_w" not in k:
+            assert torch.allclose(v, (before[k] + trainer.g.state_dict()[k]) / 2, atol=1e-6), k
+    report = train_generator(prepared, tmp_path, TINY, settings, device="cpu")
+    assert report["steps"] == 2
+    released, record = load_checkpoint(tmp_path / "generator.safetensors", expected_config=TINY)
+    assert record["provenance"]["ema_half_life_steps"] == 1.0
+    resumed = GeneratorTrainer(TINY, settings, torch.device("cpu"))
+    resumed.resume(tmp_path)
+    for k, v in released.state_dict().items():  # fp16 release = the fp32 average, rounded.
+        assert torch.allclose(v.float(), resumed.g_ema.state_dict()[k].half().float()), k
+    assert not all(
+        torch.equal(a, b)
+        for a, b in zip(resumed.g.parameters(), resumed.g_ema.parameters(), strict=True)
+    )
