@@ -218,6 +218,24 @@ def load_checkpoint(
     return model.eval(), record
 
 
+def checkpoint_file(
+    name_or_path: str, kind: str, what: str, manifest: Path | None = None
+) -> tuple[Path, ManifestEntry | None]:
+    """A ``.safetensors`` path as given (no manifest pins), or the file of a manifest name of
+    ``kind`` with its entry (whose SHA-256 and config digest the caller checks).
+
+    Raises:
+        WeightsError: the name is not a listed checkpoint of that kind (``what`` names it).
+    """
+    if name_or_path.endswith(".safetensors") or "/" in name_or_path:
+        return Path(name_or_path).expanduser(), None
+    m = load_manifest(manifest)
+    entry = m.entries.get(name_or_path)
+    if entry is None or entry.kind != kind:
+        raise WeightsError(f"{m.path}: no {what} checkpoint named {name_or_path!r}")
+    return entry.file, entry
+
+
 def resolve_generator(
     weights: str | None,
     manifest: Path | None = None,
@@ -234,21 +252,19 @@ def resolve_generator(
     Raises:
         WeightsError: no such checkpoint or default, not a generator, or a failed check.
     """
-    if weights is not None and (str(weights).endswith(".safetensors") or "/" in str(weights)):
-        path = Path(weights).expanduser()
+    if not weights:
+        m = load_manifest(manifest)
+        weights = m.default_generator
+        if weights is None:
+            raise WeightsError(
+                f"{m.path}: no generator checkpoint listed (no default_generator); train one or "
+                f"{no_default_hint}"
+            )
+    path, entry = checkpoint_file(str(weights), "generator", "generator", manifest)
+    if entry is None:
         return load_checkpoint(path)[0], str(path)
-    m = load_manifest(manifest)
-    name = weights or m.default_generator
-    if name is None:
-        raise WeightsError(
-            f"{m.path}: no generator checkpoint listed (no default_generator); train one or "
-            f"{no_default_hint}"
-        )
-    entry = m.entries.get(name)
-    if entry is None or entry.kind != "generator":
-        raise WeightsError(f"{m.path}: no generator checkpoint named {name!r}")
     model, _ = load_checkpoint(
-        entry.file, expected_sha256=entry.sha256, expected_config_sha256=entry.config_sha256
+        path, expected_sha256=entry.sha256, expected_config_sha256=entry.config_sha256
     )
     return model, f"{entry.name} ({entry.file})"
 

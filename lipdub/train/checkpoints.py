@@ -20,6 +20,7 @@ from safetensors.torch import load_file, save_file
 from lipdub.errors import WeightsError
 from lipdub.model.checkpoint import (
     FORMAT,
+    checkpoint_file,
     config_path_for,
     existing_sidecar,
     load_manifest,
@@ -78,23 +79,37 @@ def save_module(
     return record
 
 
-def load_syncnet(path: Path, expected_sha256: str | None = None) -> SyncNet:
-    """Load a SyncNet checkpoint after checking its SHA-256 and config digest (eval mode, CPU).
+def verified_record(
+    path: Path, kind: str, what: str, expected_sha256: str | None = None
+) -> dict[str, Any]:
+    """The JSON record of a :func:`save_module` checkpoint, after checking that it is ``kind``,
+    that the file's SHA-256 matches ``expected_sha256`` (the manifest's) and the JSON's, and that
+    the config digest matches. ``what`` names the network in error messages.
 
     Raises:
-        WeightsError: missing file or config, hash or config mismatch, tensors that do not fit.
+        WeightsError: missing file or JSON, another kind, hash or config mismatch.
     """
     path = Path(path)
-    cpath = existing_sidecar(path, "SyncNet weights")
+    cpath = existing_sidecar(path, f"{what} weights")
     record = json.loads(cpath.read_text())
-    if record.get("kind") != "syncnet":
-        raise WeightsError(f"{path}: a {record.get('kind')!r} checkpoint, not a SyncNet")
+    if record.get("kind") != kind:
+        raise WeightsError(f"{path}: a {record.get('kind')!r} checkpoint, not {kind!r} ({what})")
     got = sha256_file(path)
     for want in (expected_sha256, record.get("weights_sha256")):
         if want is not None and want != got:
             raise WeightsError(f"{path}: sha256 mismatch ({got[:12]}… vs {want[:12]}…)")
     if config_digest(record["config"]) != record.get("config_sha256"):
         raise WeightsError(f"{path}: config digest mismatch in {cpath.name}")
+    return record
+
+
+def load_syncnet(path: Path, expected_sha256: str | None = None) -> SyncNet:
+    """Load a SyncNet checkpoint after checking its SHA-256 and config digest (eval mode, CPU).
+
+    Raises:
+        WeightsError: missing file or config, hash or config mismatch, tensors that do not fit.
+    """
+    record = verified_record(path, "syncnet", "SyncNet", expected_sha256)
     net = SyncNet(syncnet_config_from_dict(record["config"]))
     load_state(net, load_file(str(path)), path)
     net.provenance = record.get("provenance", {})  # Steps and time already trained.
@@ -108,17 +123,13 @@ def resolve_syncnet(name_or_path: str | None, manifest: Path | None = None) -> S
     Raises:
         WeightsError: no such checkpoint, or None and the manifest sets no default.
     """
-    if name_or_path is not None and (name_or_path.endswith(".safetensors") or "/" in name_or_path):
-        return load_syncnet(Path(name_or_path).expanduser())
-    m = load_manifest(manifest)
     if name_or_path is None:
+        m = load_manifest(manifest)
         name_or_path = m.default_syncnet
         if name_or_path is None:
             raise WeightsError(f"{m.path}: no SyncNet named and no default_syncnet set")
-    entry = m.entries.get(name_or_path)
-    if entry is None or entry.kind != "syncnet":
-        raise WeightsError(f"{m.path}: no SyncNet checkpoint named {name_or_path!r}")
-    return load_syncnet(entry.file, expected_sha256=entry.sha256)
+    path, entry = checkpoint_file(name_or_path, "syncnet", "SyncNet", manifest)
+    return load_syncnet(path, expected_sha256=entry.sha256 if entry else None)
 
 
 def save_state(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:

@@ -18,7 +18,6 @@ dlib, an independent judge: a generator that fooled R without moving its mouth g
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -28,18 +27,24 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file
 from torch import nn
 from torch.utils.data import Dataset
 
 from lipdub.analysis.faces import DlibFaceDetector
 from lipdub.analysis.records import MOUTH
-from lipdub.errors import WeightsError
 from lipdub.eval import metrics
-from lipdub.model.checkpoint import existing_sidecar, load_manifest, load_state, sha256_file
-from lipdub.model.config import config_digest
+from lipdub.model.checkpoint import checkpoint_file, load_state
 from lipdub.model.engine import select_device
-from lipdub.train.checkpoints import save_module
-from lipdub.train.dataset import Augment, Clip, _Augmenter, load_clips, transform_points
+from lipdub.train.checkpoints import save_module, verified_record
+from lipdub.train.dataset import (
+    Augment,
+    Clip,
+    _Augmenter,
+    load_clips,
+    to_tensor,
+    transform_points,
+)
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +194,7 @@ def held_out_error(
     errs, n = 0.0, 0
     for c in clips:
         for a in range(0, len(c), 64):
-            x = torch.from_numpy(c.crops[a : a + 64]).float().div(127.5).sub(1).permute(0, 3, 1, 2)
+            x = to_tensor(c.crops[a : a + 64])
             y = torch.from_numpy(labels[c.clip_id][a : a + 64])
             pred = net(x.to(device)).cpu()
             errs += float((pred - y).norm(dim=-1).mean(dim=1).sum())
@@ -258,28 +263,10 @@ def load_landmark_net(name_or_path: str | Path) -> MouthLandmarkNet:
     Raises:
         WeightsError: no such file or manifest entry, another kind, or a failed hash/config check.
     """
-    from safetensors.torch import load_file
-
-    text = str(name_or_path)
-    expected_sha = None
-    if text.endswith(".safetensors") or "/" in text:
-        path = Path(text).expanduser()
-    else:
-        m = load_manifest()
-        entry = m.entries.get(text)
-        if entry is None or entry.kind != KIND:
-            raise WeightsError(f"{m.path}: no {KIND} checkpoint named {text!r}")
-        path, expected_sha = entry.file, entry.sha256
-    sidecar = existing_sidecar(path, "mouth-landmark regressor")
-    record = json.loads(sidecar.read_text())
-    if record.get("kind") != KIND:
-        raise WeightsError(f"{path}: a {record.get('kind')!r} checkpoint, not {KIND!r}")
-    if config_digest(record["config"]) != record.get("config_sha256"):
-        raise WeightsError(f"{sidecar}: config digest mismatch")
-    got = sha256_file(path)
-    for want, where in ((expected_sha, "the manifest"), (record.get("weights_sha256"), sidecar)):
-        if want and got != want:
-            raise WeightsError(f"{path}: SHA-256 differs from {where}")
+    path, entry = checkpoint_file(str(name_or_path), KIND, KIND)
+    record = verified_record(
+        path, KIND, "mouth-landmark regressor", entry.sha256 if entry else None
+    )
     net = MouthLandmarkNet(LandmarkConfig.from_dict(record["config"]))
     load_state(net, load_file(str(path)), path)
     return net.eval().requires_grad_(False)
