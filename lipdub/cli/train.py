@@ -141,6 +141,24 @@ def train_landmarks_cmd(
     show_default=True,
     help="Release a moving average of G's weights with this half-life in steps (0 = off).",
 )
+@click.option(
+    "--near-reference",
+    type=float,
+    default=0.25,
+    show_default=True,
+    help="Share of training references taken 1-2 frames beside the window (they carry detail, "
+    "but also the target's mouth shape); 0.35 are closed mouths far from it, the rest random "
+    "far frames.",
+)
+@click.option(
+    "--val-speakers",
+    default="",
+    help="Comma-separated speakers held out of training and validated on; the checkpoint with "
+    "the best margin over the zeroed-audio and copy-reference LMD is kept in OUT/best/.",
+)
+@click.option(
+    "--val-every", type=int, default=500, show_default=True, help="Steps between validations."
+)
 @click.option("--batch-size", type=int, default=2, show_default=True, help="5-frame windows/step.")
 @click.option("--split", default="train", show_default=True, help="Split to train on.")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -158,6 +176,9 @@ def train_generator_cmd(
     landmarks: str | None,
     lambda_lmk: float,
     ema_half_life: float,
+    near_reference: float,
+    val_speakers: str,
+    val_every: int,
     batch_size: int,
     split: str,
     seed: int,
@@ -173,6 +194,9 @@ def train_generator_cmd(
         seed=seed,
         split=split,
         lambda_lmk=lambda_lmk,
+        val_speakers=tuple(s.strip() for s in val_speakers.split(",") if s.strip()),
+        val_every=val_every,
+        near_reference=near_reference,
         ema_half_life=ema_half_life,
     )
     report = train_generator(

@@ -11,8 +11,10 @@ target crop with the mask, M·I^g + (1 − M)·I, as the renderer pastes it. Row
 - ``copy reference``: M·I_ref + (1 − M)·I, a do-nothing baseline with a real but wrong mouth;
 - ``real video``: the ground-truth crops themselves (sync anchor: LSE of real footage).
 
-Self-driven: PSNR, SSIM, LMD, LSE-D, LSE-C, AV offset, CSIM. Cross-driven (another speech file,
-from the audio TSV): LSE-D, LSE-C, AV offset and CSIM (there is no ground truth for the rest).
+Self-driven: PSNR, SSIM, LMD, the opening's bias and correlation (``gap-bias``, ``gap-r``,
+see :mod:`lipdub.eval.metrics`), LSE-D, LSE-C, AV offset, CSIM. Cross-driven (another speech
+file, from the audio TSV): LSE-D, LSE-C, AV offset and CSIM (there is no ground truth for the
+rest).
 """
 
 from __future__ import annotations
@@ -44,9 +46,16 @@ REF_GAP = 10  # The reference frame is at least this many frames after the evalu
 CSIM_EVERY = 10  # Identity descriptors are taken on every this-many-th frame (dlib is slow).
 BATCH = 8  # Frames per generator batch.
 ROWS = ("model", "model, audio zeroed", "copy reference", "real video")
-SELF_METRICS = ("PSNR", "SSIM", "LMD", "LSE-D", "LSE-C", "offset", "CSIM")
+SELF_METRICS = ("PSNR", "SSIM", "LMD", "gap-bias", "gap-r", "LSE-D", "LSE-C", "offset", "CSIM")
 CROSS_METRICS = ("LSE-D", "LSE-C", "offset", "CSIM")
-FORMATS = {"PSNR": ".2f", "LSE-D": ".4f", "LSE-C": ".5f", "offset": ".1f"}  # Table precision.
+FORMATS = {  # Table precision (default .3f).
+    "PSNR": ".2f",
+    "gap-bias": "+.2f",
+    "gap-r": ".2f",
+    "LSE-D": ".4f",
+    "LSE-C": ".5f",
+    "offset": ".1f",
+}
 
 
 @dataclass
@@ -109,31 +118,72 @@ def _fit_audio(audio: np.ndarray, samples: int) -> np.ndarray:
     return np.concatenate([audio, np.zeros(samples - len(audio), np.float32)])
 
 
-def evaluate_clip(
-    ctx: EvalContext, clip: Clip, cross_audio: np.ndarray | None, max_frames: int
-) -> dict[str, Any]:
-    """Metrics of every row on one clip (see the module docstring)."""
+@dataclass(frozen=True)
+class EvalWindow:
+    """The evaluated span of one clip: its first F frames and a reference from another time."""
+
+    frames: int  # F
+    reference: int  # Index of the reference frame (≥ REF_GAP after the span where possible).
+    target: np.ndarray  # (F, S, S, 3) uint8 real crops.
+    masks: np.ndarray  # (F, S, S) float32 masks in [0, 1].
+    audio_frames: np.ndarray  # (F,) audio time of each frame in frames (AV offset corrected).
+
+
+def eval_window(clip: Clip, max_frames: int) -> EvalWindow:
+    """The first F = min(max_frames, T − REF_GAP − 1) frames and a reference chosen after them.
+
+    ``lipdub eval`` and validation during training both use this, so a validation number and a
+    test number are measured the same way.
+    """
     t = len(clip)
     f = max(min(max_frames, t - REF_GAP - 1), metrics.SYNC_WINDOW)
     lo = min(f + REF_GAP, t - 1)
     ref = lo + choose_reference(clip.crops[lo:], clip.masks[lo:].astype(np.float32) / 255)
-    target, masks = clip.crops[:f], clip.masks[:f].astype(np.float32) / 255.0
-    frames = clip.frames[:f] + clip.offset  # Audio time of each frame (AV offset corrected).
+    return EvalWindow(
+        frames=f,
+        reference=int(ref),
+        target=clip.crops[:f],
+        masks=clip.masks[:f].astype(np.float32) / 255.0,
+        audio_frames=clip.frames[:f] + clip.offset,
+    )
+
+
+def render_window(
+    model: StyleSyncGenerator,
+    clip: Clip,
+    window: EvalWindow,
+    audio: np.ndarray,
+    device: torch.device,
+) -> np.ndarray:
+    """The model's composite over ``window`` driven by ``audio`` (16 kHz mono)."""
+    mel = MelFrontend(model.cfg.mel).windows(audio, clip.fps, window.audio_frames, 16000)
+    gen = generate(model, window.target, window.masks, clip.crops[window.reference], mel, device)
+    return composite(gen, window.target, window.masks)
+
+
+def copy_reference(clip: Clip, window: EvalWindow) -> np.ndarray:
+    """The copy-the-reference baseline: M·I_ref + (1 − M)·I over ``window``."""
+    refs = np.repeat(clip.crops[window.reference][None], window.frames, 0)
+    return composite(refs, window.target, window.masks)
+
+
+def evaluate_clip(
+    ctx: EvalContext, clip: Clip, cross_audio: np.ndarray | None, max_frames: int
+) -> dict[str, Any]:
+    """Metrics of every row on one clip (see the module docstring)."""
+    win = eval_window(clip, max_frames)
+    f, ref, target, frames = win.frames, win.reference, win.target, win.audio_frames
     n_audio = math.ceil((int(frames[-1]) + 2) / clip.fps * 16000)
     own = clip.audio
-    mel_model = MelFrontend(ctx.model.cfg.mel)
 
     def run(audio: np.ndarray) -> np.ndarray:
-        mel = mel_model.windows(audio, clip.fps, frames, 16000)
-        return composite(
-            generate(ctx.model, target, masks, clip.crops[ref], mel, ctx.device), target, masks
-        )
+        return render_window(ctx.model, clip, win, audio, ctx.device)
 
     zero = np.zeros_like(own)
     outputs = {
         "model": run(own),
         "model, audio zeroed": run(zero),
-        "copy reference": composite(np.repeat(clip.crops[ref][None], f, 0), target, masks),
+        "copy reference": copy_reference(clip, win),
         "real video": target,
     }
     gt_lms = clip.landmarks[:f]
@@ -153,17 +203,20 @@ def evaluate_clip(
     result: dict[str, Any] = {
         "clip": clip.clip_id,
         "frames": f,
-        "reference": int(ref),
+        "reference": ref,
         "self": {},
         "cross": {},
     }
     for name, out in outputs.items():
         lms = metrics.crop_landmarks(ctx.detector, out, gt_lms)
         psnrs = [metrics.psnr(a, b) for a, b in zip(out, target, strict=True)]
+        gap_bias, gap_r = metrics.opening(lms, target_lms)
         row = {
             "PSNR": float(np.mean(psnrs)),
             "SSIM": float(np.mean([metrics.ssim(a, b) for a, b in zip(out, target, strict=True)])),
             "LMD": metrics.lmd(lms, target_lms),
+            "gap-bias": gap_bias,
+            "gap-r": gap_r,
             **sync(out, own),
             "CSIM": ident(out, lms),
         }
@@ -197,7 +250,11 @@ def _mean(rows: list[dict[str, float]], keys: tuple[str, ...]) -> dict[str, floa
         vals = [r[k] for r in rows if k in r]
         finite = [v for v in vals if np.isfinite(v)]
         # PSNR of identical images is +inf: the mean is over the finite ones, inf if none is.
-        out[k] = float(np.mean(finite)) if finite else (math.inf if vals else math.nan)
+        # NaN (gap-r of a mouth that never moves) is left out the same way; all NaN stays NaN.
+        if finite:
+            out[k] = float(np.mean(finite))
+        else:
+            out[k] = math.inf if any(v == math.inf for v in vals) else math.nan
     out["clips"] = len(rows)
     return out
 

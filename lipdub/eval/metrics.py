@@ -10,6 +10,11 @@
   LSE-C = median_o d(o) − min_o d(o), AV offset = argmin_o d(o) (positive: the audio lags).
   Here the embeddings come from lipdub's own SyncNet (unit vectors, so d ∈ [0, 2]); the numbers
   are therefore *not* comparable to the papers' values, which use the pretrained syncnet_python.
+- Opening (lipdub's own, beside LMD): the inner-lip gap (dlib 61–63 to 67–65, crop pixels) of
+  generated against real frames: ``gap-bias`` = mean(gap_gen − gap_real), negative for a mouth
+  that opens too little, and ``gap-r`` = their Pearson correlation over time, near 1 when the
+  mouth opens where the real one does and near 0 when it ignores the speech. LMD alone cannot
+  tell a mouth that moves wrongly from one that hardly moves.
 - CSIM: cosine similarity of identity embeddings (dlib's 128-d face descriptor here, ArcFace in
   the papers) of generated and ground-truth frames.
 """
@@ -26,6 +31,7 @@ import numpy as np
 import torch
 from skimage.metrics import structural_similarity
 
+from lipdub.analysis.masks import INNER_LOWER, INNER_UPPER
 from lipdub.analysis.records import MOUTH
 from lipdub.model.mel import MelFrontend
 
@@ -50,6 +56,21 @@ def lmd(pred: np.ndarray, target: np.ndarray) -> float:
     p = np.asarray(pred, np.float64)[..., MOUTH, :]
     t = np.asarray(target, np.float64)[..., MOUTH, :]
     return float(np.linalg.norm(p - t, axis=-1).mean())
+
+
+def lip_gap(landmarks: np.ndarray) -> np.ndarray:
+    """Inner-lip gap in pixels of (..., 68, 2) landmark sets (mean of the three inner pairs)."""
+    lm = np.asarray(landmarks, np.float64)
+    return np.linalg.norm(lm[..., INNER_LOWER, :] - lm[..., INNER_UPPER, :], axis=-1).mean(-1)
+
+
+def opening(pred: np.ndarray, target: np.ndarray) -> tuple[float, float]:
+    """(gap-bias, gap-r) of (T, 68, 2) landmark tracks; gap-r is NaN when either gap is constant."""
+    gp, gt = lip_gap(pred), lip_gap(target)
+    bias = float((gp - gt).mean())
+    if len(gp) < 2 or gp.std() < 1e-9 or gt.std() < 1e-9:
+        return bias, math.nan
+    return bias, float(np.corrcoef(gp, gt)[0, 1])
 
 
 def csim(a: np.ndarray, b: np.ndarray) -> float:

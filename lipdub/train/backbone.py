@@ -17,6 +17,10 @@ out of the optimiser: ΔW belongs to personalization, not to the general model.
 StyleGAN2 keeps one for release and evaluation) and writes it as the released generator; the
 state file carries it across ``--resume``. Off by default, so earlier recipes reproduce exactly.
 
+``--val-speakers a,b,c`` holds those speakers' clips out of training and validates on them every
+``--val-every`` steps (:mod:`lipdub.train.validate`: LMD against the zeroed-audio and copy-reference
+baselines, measured as ``lipdub eval`` does); the best checkpoint so far is kept in ``<out>/best/``.
+
 ``--init NAME`` starts G from an existing checkpoint (a warm start, e.g. to add L_sync with a new
 SyncNet to an earlier run); D starts fresh.
 
@@ -62,8 +66,9 @@ from lipdub.train.checkpoints import (
     save_module,
     save_state,
 )
-from lipdub.train.dataset import Augment, GeneratorWindows, load_clips
+from lipdub.train.dataset import NEAR_REF_PROB, Augment, GeneratorWindows, load_clips
 from lipdub.train.landmarks import landmark_loss, load_landmark_net, mouth_labels
+from lipdub.train.validate import Validator, split_speakers
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +77,8 @@ BETAS = (0.5, 0.99)  # Adam betas for G and D.
 GENERATOR_FILE = "generator.safetensors"
 DISCRIMINATOR_FILE = "discriminator.safetensors"
 STATE_FILE = "state.safetensors"
+BEST_DIR = "best"  # The best validated generator (with --val-speakers).
+VALIDATION_FILE = "validation.json"
 # λ_l: L_lmk is in crop pixels (≈ 2 px on the training split at lite-v3), so 0.5 puts it near
 # λ_r·L1_M (≈ 1.2) without letting the regressor's opinion outweigh the picture.
 LAMBDA_LMK = 0.5
@@ -113,6 +120,9 @@ class GenTrainSettings:
     # Half-life in steps of an exponential moving average of G's weights (StyleGAN2 releases and
     # evaluates such an average); 0 = off. With it on, the released generator is the average.
     ema_half_life: float = 0.0
+    near_reference: float = NEAR_REF_PROB  # Share of references just outside the window.
+    val_speakers: tuple[str, ...] = ()  # Speakers held out of training for validation.
+    val_every: int = 500  # Steps between validations (with val_speakers).
     augment: Augment = field(default_factory=Augment)  # Augmentation ranges.
 
 
@@ -242,15 +252,23 @@ class GeneratorTrainer:
         for b_ema, b in zip(self.g_ema.buffers(), self.g.buffers(), strict=True):
             b_ema.copy_(b)
 
+    @property
+    def release(self) -> StyleSyncGenerator:
+        """The generator that is written out and validated: the weight average when kept."""
+        return self.g_ema if self.g_ema is not None else self.g
+
+    def save_release(self, path: Path, provenance: dict[str, Any]) -> None:
+        """The released generator in fp16 (loading copies it into the fp32 model)."""
+        prov = {**provenance, "steps": self.step_count, "train_seconds": round(self.seconds, 1)}
+        if self.g_ema is not None:
+            prov["ema_half_life_steps"] = self.s.ema_half_life
+        save_checkpoint(copy.deepcopy(self.release).cpu().half(), path, prov)
+
     def save(self, out_dir: Path, provenance: dict[str, Any]) -> None:
         """Generator (fp16, release format), discriminator and optimizer state for resume."""
         out_dir.mkdir(parents=True, exist_ok=True)
         prov = {**provenance, "steps": self.step_count, "train_seconds": round(self.seconds, 1)}
-        # fp16 halves the file; loading copies it into the fp32 model (load_state_dict casts).
-        release = self.g_ema if self.g_ema is not None else self.g
-        if self.g_ema is not None:
-            prov["ema_half_life_steps"] = self.s.ema_half_life
-        save_checkpoint(copy.deepcopy(release).cpu().half(), out_dir / GENERATOR_FILE, prov)
+        self.save_release(out_dir / GENERATOR_FILE, provenance)
         save_module(self.d, out_dir / DISCRIMINATOR_FILE, "discriminator", self.cfg.to_dict(), prov)
         tensors = {**optimizer_tensors(self.opt_g, "g"), **optimizer_tensors(self.opt_d, "d")}
         tensors.update({f"g_fp32.{k}": v for k, v in self.g.state_dict().items()})
@@ -303,6 +321,11 @@ def train_generator(
     out_dir = Path(out_dir)
     dev = select_device(device)
     clips = load_clips(data_dir, settings.split)
+    val_clips: list = []
+    if settings.val_speakers:
+        if settings.val_every < 1:
+            raise ConfigError(f"--val-every must be at least 1, not {settings.val_every}")
+        clips, val_clips = split_speakers(clips, settings.val_speakers)
     net = resolve_syncnet(syncnet) if syncnet else None
     if net is None:
         log.warning("no --syncnet: training without L_sync (the mouth will not follow audio)")
@@ -319,7 +342,13 @@ def train_generator(
         trainer.resume(out_dir)
     points = mouth_labels(clips) if landmark_net is not None else None
     ds = GeneratorWindows(
-        clips, 10**9, settings.augment, settings.seed, cfg.mel, mouth_points=points
+        clips,
+        10**9,
+        settings.augment,
+        settings.seed,
+        cfg.mel,
+        mouth_points=points,
+        near_ref_prob=settings.near_reference,
     )
     provenance = {
         "data": str(data_dir),
@@ -327,6 +356,7 @@ def train_generator(
         "clips": len(clips),
         "frames": sum(len(c) for c in clips),
         "speakers": len({c.speaker for c in clips}),
+        "val_speakers": sorted({c.speaker for c in val_clips}),
         "device": str(dev),
         "syncnet": syncnet,
         "init": init,
@@ -336,6 +366,9 @@ def train_generator(
     }
     log_path = out_dir / "train_log.jsonl"
     out_dir.mkdir(parents=True, exist_ok=True)
+    validation = _Validation(out_dir, Validator(val_clips)) if val_clips else None
+    if validation and start is not None and validation.best is None:
+        validation.run(trainer, provenance)  # The starting point is a candidate too.
     t_run = time.monotonic()
     t_last, last_save, run_steps = t_run, t_run, 0
     history: list[dict[str, float]] = []
@@ -361,12 +394,16 @@ def train_generator(
                 logf.flush()
             if trainer.step_count % settings.sample_every == 0 or run_steps == 1:
                 write_grid(out_dir / "samples" / f"step_{trainer.step_count:06d}.png", batch, fake)
+            if validation and trainer.step_count % settings.val_every == 0:
+                validation.run(trainer, provenance)
             if now - last_save > settings.save_every_s:
                 trainer.save(out_dir, provenance)
                 last_save = time.monotonic()
             if settings.max_minutes is not None and now - t_run > settings.max_minutes * 60:
                 break
     trainer.save(out_dir, provenance)
+    if validation and validation.last_step != trainer.step_count:
+        validation.run(trainer, provenance)
     run_s = time.monotonic() - t_run
     first = {k: float(np.mean([h[k] for h in history[:10]])) for k in history[0]} if history else {}
     last = {k: float(np.mean([h[k] for h in history[-10:]])) for k in history[0]} if history else {}
@@ -382,5 +419,52 @@ def train_generator(
         "first_losses": first,
         "last_losses": last,
     }
+    if validation:
+        report["validation"] = validation.history
+        report["best"] = validation.best
     (out_dir / "report.json").write_text(json.dumps(report, indent=1) + "\n")
     return report
+
+
+class _Validation:
+    """Runs the validator, logs each result and keeps the best checkpoint (across resumes)."""
+
+    def __init__(self, out_dir: Path, validator: Validator) -> None:
+        self.validator = validator
+        self.best_dir = out_dir / BEST_DIR
+        self.log_path = out_dir / "val_log.jsonl"
+        self.history: list[dict[str, float]] = []
+        self.last_step = -1
+        record = self.best_dir / VALIDATION_FILE
+        self.best: dict[str, float] | None = (
+            json.loads(record.read_text()) if record.is_file() else None
+        )
+
+    def run(self, trainer: GeneratorTrainer, provenance: dict[str, Any]) -> None:
+        """Validate the released generator now; keep it in ``best/`` if its margin is the best."""
+        t0 = time.monotonic()
+        result = {"step": trainer.step_count, **self.validator(trainer.release, trainer.dev)}
+        self.last_step = trainer.step_count
+        self.history.append(result)
+        with open(self.log_path, "a") as fh:
+            fh.write(json.dumps(result) + "\n")
+        better = self.best is None or result["margin"] > self.best["margin"]
+        log.info(
+            "validation at step %d: LMD %.3f (audio zeroed %.3f, copy reference %.3f), "
+            "margin %+.3f, PSNR %.2f (%.0f s)%s",
+            result["step"],
+            result["LMD"],
+            result["LMD_zeroed"],
+            result["LMD_copy"],
+            result["margin"],
+            result["PSNR"],
+            time.monotonic() - t0,
+            ", best so far: kept" if better else "",
+        )
+        if better:
+            self.best_dir.mkdir(parents=True, exist_ok=True)
+            trainer.save_release(
+                self.best_dir / GENERATOR_FILE, {**provenance, "validation": result}
+            )
+            (self.best_dir / VALIDATION_FILE).write_text(json.dumps(result, indent=1) + "\n")
+            self.best = result

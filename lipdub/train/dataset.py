@@ -9,7 +9,9 @@
   one of the clip's most closed mouths, which is what the renderer passes at inference. A few
   (:data:`NEAR_REF_PROB`) are a frame just outside the window, whose texture and mouth are nearly
   the target's: they teach the generator to carry the reference's detail into the mouth instead
-  of painting the blurred average face of the training set.
+  of painting the blurred average face of the training set. Their share is a knob
+  (``near_ref_prob``, ``train generator --near-reference``): a near reference also shows the
+  target's mouth *shape*, so the more of them, the less the mouth has to come from the audio.
 
 Augmentation is drawn once per sample and applied identically to all its frames (and the masks
 and the reference), so motion and alignment stay consistent: colour (brightness, contrast,
@@ -315,10 +317,19 @@ class GeneratorWindows(_WindowsBase):
     with the augmentation (for L_lmk, :mod:`lipdub.train.landmarks`)."""
 
     def __init__(
-        self, *args: Any, mouth_points: dict[str, np.ndarray] | None = None, **kwargs: Any
+        self,
+        *args: Any,
+        mouth_points: dict[str, np.ndarray] | None = None,
+        near_ref_prob: float = NEAR_REF_PROB,
+        **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        if not 0.0 <= near_ref_prob <= 1.0 - NEUTRAL_REF_PROB:
+            raise ConfigError(
+                f"near-reference share {near_ref_prob} is outside 0 .. {1 - NEUTRAL_REF_PROB}"
+            )
         self.mouth_points = mouth_points
+        self.near_ref_prob = near_ref_prob
         self._closed: dict[str, np.ndarray] = {}
         for c in self.clips:
             gap = np.array([mouth_opening(lm) for lm in c.landmarks])
@@ -328,7 +339,7 @@ class GeneratorWindows(_WindowsBase):
         """Index of the reference frame for the window starting at ``t0`` (see module doc)."""
         n = len(clip)
         u = rng.random()
-        if u < NEAR_REF_PROB:
+        if u < self.near_ref_prob:
             near = [i for i in (t0 - 2, t0 - 1, t0 + WINDOW, t0 + WINDOW + 1) if 0 <= i < n]
             if near:
                 return int(rng.choice(near))
@@ -336,7 +347,7 @@ class GeneratorWindows(_WindowsBase):
         def is_far(i: int) -> bool:
             return i < t0 - MIN_REF_GAP or i >= t0 + WINDOW + MIN_REF_GAP
 
-        if u < NEAR_REF_PROB + NEUTRAL_REF_PROB:
+        if u < self.near_ref_prob + NEUTRAL_REF_PROB:
             closed = [int(i) for i in self._closed[clip.clip_id] if is_far(int(i))]
             if closed:
                 return int(rng.choice(closed))

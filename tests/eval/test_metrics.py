@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from lipdub.eval import metrics
-from lipdub.eval.evaluate import composite, format_table
+from lipdub.eval.evaluate import SELF_METRICS, _mean, composite, format_table
 from lipdub.model.config import MelConfig
 from lipdub.model.mel import MelFrontend
 
@@ -39,6 +39,26 @@ def test_psnr_lmd_csim_hand_values() -> None:
     assert metrics.lmd(moved, lms) == pytest.approx(5.0)
     assert metrics.csim(np.array([[1.0, 0.0]]), np.array([[2.0, 0.0]])) == pytest.approx(1.0)
     assert metrics.csim(np.array([[1.0, 0.0]]), np.array([[0.0, 3.0]])) == pytest.approx(0.0)
+
+
+def _mouth_opening_by(gaps: list[float]) -> np.ndarray:
+    """(T, 68, 2) landmarks whose inner lips (61–63 over 67–65) are ``gaps[t]`` px apart."""
+    lms = np.zeros((len(gaps), 68, 2))
+    for t, g in enumerate(gaps):
+        lms[t, [67, 66, 65], 1] = g
+    return lms
+
+
+def test_opening_bias_and_correlation_hand_values() -> None:
+    real = _mouth_opening_by([0.0, 4.0, 8.0, 4.0])
+    assert metrics.lip_gap(real) == pytest.approx([0.0, 4.0, 8.0, 4.0])
+    half = _mouth_opening_by([0.0, 2.0, 4.0, 2.0])  # Opens where the real one does, half as far.
+    bias, r = metrics.opening(half, real)
+    assert bias == pytest.approx(-2.0) and r == pytest.approx(1.0)
+    bias, r = metrics.opening(_mouth_opening_by([8.0, 4.0, 0.0, 4.0]), real)  # Opposite phase.
+    assert bias == pytest.approx(0.0) and r == pytest.approx(-1.0)
+    bias, r = metrics.opening(_mouth_opening_by([1.0] * 4), real)  # A mouth that never moves.
+    assert bias == pytest.approx(-3.0) and math.isnan(r)
 
 
 def test_lse_from_hand_made_curve() -> None:
@@ -100,6 +120,14 @@ def test_composite_and_table() -> None:
     masks[:, 2:] = 1.0
     out = composite(gen, target, masks)
     assert (out[:, 2:] == 200).all() and (out[:, :2] == 0).all()
-    row = {k: 1.0 for k in ("PSNR", "SSIM", "LMD", "LSE-D", "LSE-C", "offset", "CSIM")}
+    row = {k: 1.0 for k in SELF_METRICS}
     table = format_table({"mean": {"self": {"model": {**row, "clips": 2}}, "cross": {}}})
-    assert "| model | 1.00 | 1.000 | 1.000 | 1.0000 | 1.00000 | 1.0 | 1.000 |" in table
+    cells = "1.00 | 1.000 | 1.000 | +1.00 | 1.00 | 1.0000 | 1.00000 | 1.0 | 1.000"
+    assert f"| model | {cells} |" in table
+
+
+def test_means_leave_out_nan_and_keep_inf() -> None:
+    rows = [{"gap-r": math.nan, "PSNR": math.inf}, {"gap-r": 0.5, "PSNR": math.inf}]
+    mean = _mean(rows, ("gap-r", "PSNR"))
+    assert mean["gap-r"] == 0.5 and mean["PSNR"] == math.inf and mean["clips"] == 2
+    assert math.isnan(_mean([{"gap-r": math.nan}], ("gap-r",))["gap-r"])

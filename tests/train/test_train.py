@@ -15,6 +15,7 @@ import torch
 from torch.utils.data import default_collate
 
 from lipdub.analysis.masks import mouth_opening
+from lipdub.errors import ConfigError
 from lipdub.model.checkpoint import load_checkpoint
 from lipdub.model.config import GeneratorConfig, MelConfig, SyncNetConfig
 from lipdub.model.mel import MelFrontend
@@ -290,6 +291,19 @@ def test_generator_references_are_near_closed_or_far(prepared: Path) -> None:
             neutral += ref in closed
     assert abs(near / draws - NEAR_REF_PROB) < 0.08
     assert neutral / draws > NEUTRAL_REF_PROB - 0.08  # Random far draws add a few more.
+
+
+def test_generator_without_near_references(prepared: Path) -> None:
+    """--near-reference 0: every reference is at least MIN_REF_GAP from the window."""
+    clip = load_clips(prepared, "train")[0]
+    ds = GeneratorWindows([clip], 1, NO_AUGMENT, 0, near_ref_prob=0.0)
+    for k in range(200):
+        rng = np.random.default_rng(k)
+        t0 = int(rng.integers(0, len(clip) - WINDOW + 1))
+        ref = ds._reference(clip, t0, rng)
+        assert ref < t0 - MIN_REF_GAP or ref >= t0 + WINDOW + MIN_REF_GAP, (t0, ref)
+    with pytest.raises(ConfigError, match=r"near-reference share 0\.9"):
+        GeneratorWindows([clip], 1, NO_AUGMENT, 0, near_ref_prob=0.9)
 
 
 def test_generator_weight_average_is_released_and_resumed(prepared: Path, tmp_path: Path) -> None:
