@@ -435,10 +435,20 @@ class _Validation:
         self.log_path = out_dir / "val_log.jsonl"
         self.history: list[dict[str, float]] = []
         self.last_step = -1
+        self.speakers = validator.speakers
         record = self.best_dir / VALIDATION_FILE
-        self.best: dict[str, float] | None = (
+        self.best: dict[str, Any] | None = (
             json.loads(record.read_text()) if record.is_file() else None
         )
+        if self.best is not None and self.best.get("speakers") != self.speakers:
+            log.warning(
+                "%s was validated on %s, this run on %s: its best is not comparable and will be "
+                "replaced by this run's first validation",
+                record,
+                self.best.get("speakers"),
+                self.speakers,
+            )
+            self.best = None
 
     def run(self, trainer: GeneratorTrainer, provenance: dict[str, Any]) -> None:
         """Validate the released generator now; keep it in ``best/`` if its margin is the best."""
@@ -466,5 +476,5 @@ class _Validation:
             trainer.save_release(
                 self.best_dir / GENERATOR_FILE, {**provenance, "validation": result}
             )
-            (self.best_dir / VALIDATION_FILE).write_text(json.dumps(result, indent=1) + "\n")
-            self.best = result
+            self.best = {**result, "speakers": self.speakers}
+            (self.best_dir / VALIDATION_FILE).write_text(json.dumps(self.best, indent=1) + "\n")

@@ -70,6 +70,7 @@ class Validator:
         detector: DlibFaceDetector | None = None,
     ) -> None:
         self.detector = detector or DlibFaceDetector("hog")
+        self.speakers = sorted({c.speaker for c in clips})
         self.items = []
         for clip in clips:
             win = eval_window(clip, max_frames)
@@ -80,7 +81,7 @@ class Validator:
             "validation: %d clip(s), %d frames, speakers %s",
             len(self.items),
             sum(v.window.frames for v in self.items),
-            sorted({c.speaker for c in clips}),
+            self.speakers,
         )
 
     def _landmarks(self, clip: Clip, crops: np.ndarray) -> np.ndarray:

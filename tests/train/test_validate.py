@@ -51,6 +51,7 @@ def test_validation_keeps_the_best_checkpoint_across_resume(
     assert (report["best"]["step"], report["best"]["margin"]) == (best["step"], best["margin"])
     kept = json.loads((tmp_path / "best" / "validation.json").read_text())
     assert (kept["step"], kept["margin"]) == (best["step"], best["margin"])
+    assert kept["speakers"] == ["spk_b"]
     _, best_record = load_checkpoint(
         tmp_path / "best" / "generator.safetensors", expected_config=TINY
     )
@@ -66,6 +67,11 @@ def test_validation_keeps_the_best_checkpoint_across_resume(
         tmp_path / "best" / "generator.safetensors", expected_config=TINY
     )
     assert best_record["provenance"]["steps"] == best["step"]
+
+    # Other validation speakers: the old best is not comparable; the first new result replaces it.
+    other = GenTrainSettings(batch_size=1, max_steps=6, val_speakers=("spk_a",), val_every=1)
+    report = train_generator(prepared, tmp_path, TINY, other, device="cpu", resume=True)
+    assert report["best"]["step"] == 6 and report["best"]["speakers"] == ["spk_a"]
 
 
 def test_validation_from_init_scores_the_starting_point(
