@@ -33,11 +33,16 @@ NOSE_TIP = 30
 CHIN = 8
 
 
+def lip_gap(landmarks: np.ndarray) -> np.ndarray:
+    """Inner-lip gap in pixels of (..., 68, 2) landmark sets (mean of the three inner pairs)."""
+    lm = np.asarray(landmarks, np.float64)
+    return np.linalg.norm(lm[..., INNER_LOWER, :] - lm[..., INNER_UPPER, :], axis=-1).mean(-1)
+
+
 def mouth_opening(landmarks: np.ndarray) -> float:
     """Inner-lip gap in IODs (0 closed, about 0.5 for a wide-open jaw)."""
     lm = np.asarray(landmarks, np.float64)
-    gap = np.linalg.norm(lm[list(INNER_LOWER)] - lm[list(INNER_UPPER)], axis=1).mean()
-    return float(gap / _iod(lm))
+    return float(lip_gap(lm) / _iod(lm))
 
 
 def yaw_ratio(landmarks: np.ndarray) -> float:

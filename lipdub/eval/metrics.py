@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from skimage.metrics import structural_similarity
 
-from lipdub.analysis.masks import INNER_LOWER, INNER_UPPER
+from lipdub.analysis.masks import lip_gap
 from lipdub.analysis.records import MOUTH
 from lipdub.model.mel import MelFrontend
 
@@ -56,12 +56,6 @@ def lmd(pred: np.ndarray, target: np.ndarray) -> float:
     p = np.asarray(pred, np.float64)[..., MOUTH, :]
     t = np.asarray(target, np.float64)[..., MOUTH, :]
     return float(np.linalg.norm(p - t, axis=-1).mean())
-
-
-def lip_gap(landmarks: np.ndarray) -> np.ndarray:
-    """Inner-lip gap in pixels of (..., 68, 2) landmark sets (mean of the three inner pairs)."""
-    lm = np.asarray(landmarks, np.float64)
-    return np.linalg.norm(lm[..., INNER_LOWER, :] - lm[..., INNER_UPPER, :], axis=-1).mean(-1)
 
 
 def opening(pred: np.ndarray, target: np.ndarray) -> tuple[float, float]:
