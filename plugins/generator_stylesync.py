@@ -11,6 +11,9 @@ Options (resolved by the config layer, passed to the factory as a mapping):
   its own config in the JSON beside it, verified against the safetensors and the manifest).
 - ``personal``: an actor's personalization file (ΔW MLP + ΔP), or None.
 - ``precision``: "auto" (bf16 on CUDA) | "fp32" | "bf16".
+- ``audio_scale``: s > 0 in the generator's w_0 + s·(w − w_0) (how far the audio moves the mouth
+  from the one silence gives; lipdub.model.generator), or None for the checkpoint's own
+  (``audio_scale`` in its manifest entry; 1 for a bare file or random-init).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from typing import Any
 import torch
 
 from lipdub.hookspecs import hookimpl
-from lipdub.model.checkpoint import resolve_generator
+from lipdub.model.checkpoint import audio_scale_for, resolve_generator
 from lipdub.model.config import get_config
 from lipdub.model.engine import StyleSyncEngine
 from lipdub.model.generator import StyleSyncGenerator
@@ -43,6 +46,7 @@ DEFAULTS: dict[str, Any] = {
     "config": "full",
     "personal": None,
     "precision": "auto",
+    "audio_scale": None,
     "manifest": None,  # Another manifest.toml (tests); None = weights/manifest.toml.
 }
 
@@ -70,6 +74,10 @@ def create(options: Mapping[str, Any]) -> StyleSyncEngine:
     """Factory for the ``stylesync`` choice: returns a Generator-protocol engine."""
     opts = {**DEFAULTS, **dict(options)}
     model, label = build_model(opts)
+    scale = opts["audio_scale"]
+    if scale is None:
+        random_init = opts["weights"] == RANDOM_INIT
+        scale = 1.0 if random_init else audio_scale_for(opts["weights"], opts.get("manifest"))
     if opts.get("personal"):
         apply_personal(model, Path(opts["personal"]))
         label += f" + {opts['personal']}"
@@ -80,6 +88,7 @@ def create(options: Mapping[str, Any]) -> StyleSyncEngine:
         compile=bool(opts["compile"]),
         precision=opts["precision"],
         label=label,
+        audio_scale=float(scale),
     )
 
 

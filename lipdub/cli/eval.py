@@ -25,6 +25,11 @@ import click
     type=click.Path(exists=True, path_type=Path),
     help="Speech files for cross-driven dubbing (an audio.tsv with a 'file' column).",
 )
+@click.option(
+    "--audio-scale",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Generator audio scale s (default: the checkpoint's, as `lipdub render` uses).",
+)
 @click.option("--max-frames", type=int, default=100, show_default=True, help="Frames per clip.")
 @click.option("--out", type=click.Path(path_type=Path), help="Write JSON (and a .md table) here.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
@@ -35,6 +40,7 @@ def eval_(
     syncnet: str | None,
     split: str,
     audio_tsv: Path | None,
+    audio_scale: float | None,
     max_frames: int,
     out: Path | None,
     device: str,
@@ -59,6 +65,7 @@ def eval_(
         audio_tsv=audio_tsv,
         max_frames=max_frames,
         device=device,
+        audio_scale=audio_scale,
     )
     if out is not None:
         write_results(result, out)

@@ -34,6 +34,11 @@ from lipdub.render.jobs import ShotJob, run_job
 @click.option("--executor", help="Executor plugin: local, ray, ...")
 @click.option("--generator", help="Generator plugin (passthrough = no lip change, for tests).")
 @click.option("--weights", help="Checkpoint name (weights/manifest.toml) or .safetensors path.")
+@click.option(
+    "--audio-scale",
+    type=click.FloatRange(min=0, min_open=True),
+    help="How far the dub moves the mouth from the one silence gives (default: the checkpoint's).",
+)
 @click.option("--actor", "actors", multiple=True, help="One clip: whose face to dub (repeatable).")
 @click.option("--no-personal", is_flag=True, help="Ignore actors' personalization files.")
 @click.option("--force", is_flag=True, help="Re-render shots whose outputs already exist.")
@@ -51,6 +56,7 @@ def render(
     executor,
     generator,
     weights,
+    audio_scale,
     actors,
     no_personal,
     force,
@@ -79,6 +85,7 @@ def render(
         executor=executor,
         generator=generator,
         weights=weights,
+        audio_scale=audio_scale,
         personal=False if no_personal else None,
     )
     plugins = PluginManager(project.root if project.manifest else None)

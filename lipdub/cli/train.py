@@ -135,6 +135,13 @@ def train_landmarks_cmd(
 )
 @click.option("--lambda-lmk", type=float, default=0.5, show_default=True, help="Weight of L_lmk.")
 @click.option(
+    "--lambda-gap",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Weight of L_gap, the regressor's inner-lip opening error (needs --landmarks).",
+)
+@click.option(
     "--ema-half-life",
     type=float,
     default=0.0,
@@ -175,6 +182,7 @@ def train_generator_cmd(
     vgg19: Path | None,
     landmarks: str | None,
     lambda_lmk: float,
+    lambda_gap: float,
     ema_half_life: float,
     near_reference: float,
     val_speakers: str,
@@ -183,7 +191,7 @@ def train_generator_cmd(
     split: str,
     seed: int,
 ) -> None:
-    """Train the StyleSync generator (L_g = L_adv + 10·L_rec + L_sync [+ λ_l·L_lmk])."""
+    """Train the StyleSync generator: L_g = L_adv + 10·L_rec + L_sync [+ λ_l·L_lmk + λ_g·L_gap]."""
     from lipdub.model.config import get_config
     from lipdub.train.backbone import GenTrainSettings, train_generator
 
@@ -194,6 +202,7 @@ def train_generator_cmd(
         seed=seed,
         split=split,
         lambda_lmk=lambda_lmk,
+        lambda_gap=lambda_gap,
         val_speakers=tuple(s.strip() for s in val_speakers.split(",") if s.strip()),
         val_every=val_every,
         near_reference=near_reference,

@@ -36,6 +36,9 @@ class Settings:
     )
     model: str = "full"  # Model config when no checkpoint says otherwise: "full" or "lite".
     batch_size: int = 16  # Frames per generator batch.
+    # How far the dub moves the mouth from the one silence gives (lipdub.model.generator);
+    # None = the checkpoint's own, from its manifest entry.
+    audio_scale: float | None = None
     compile: bool = False  # torch.compile the generator (CUDA; slow first batch).
     audio_fit: str = "pad-trim"  # What to do when the dub's length differs from the shot's.
     conform_vfr: bool = False  # Accept variable-rate sources by repeating frames onto a grid.
@@ -67,6 +70,8 @@ _TYPES: dict[str, tuple[type, ...]] = {
     f.name: (
         (str, type(None))
         if f.name == "weights"
+        else (int, float, type(None))
+        if f.name == "audio_scale"
         else (dict,)
         if f.name in ("analysis", "blend")
         else (bool,)
@@ -114,6 +119,8 @@ def check_layer(layer: Mapping[str, Any], where: str) -> dict[str, Any]:
             check_device_name(value, loc)
         if key == "batch_size" and value < 1:
             raise ConfigError(f"{loc}: batch_size must be at least 1, got {value}")
+        if key == "audio_scale" and value is not None and not value > 0:
+            raise ConfigError(f"{loc}: audio_scale must be a number > 0, got {value}")
         out[key] = dict(value) if isinstance(value, dict) else value
     return out
 

@@ -33,7 +33,7 @@ import torch
 from lipdub.analysis.faces import DlibFaceDetector
 from lipdub.eval import metrics
 from lipdub.media.audio import load_audio, to_model_audio
-from lipdub.model.checkpoint import resolve_generator
+from lipdub.model.checkpoint import audio_scale_for, resolve_generator
 from lipdub.model.engine import choose_reference, select_device
 from lipdub.model.generator import StyleSyncGenerator
 from lipdub.model.mel import MelFrontend
@@ -67,6 +67,7 @@ class EvalContext:
     sync_mel: MelFrontend
     detector: DlibFaceDetector
     device: torch.device
+    audio_scale: float = 1.0  # s in the generator's w_0 + s·(w − w_0).
 
 
 @torch.no_grad()
@@ -77,6 +78,7 @@ def generate(
     reference: np.ndarray,
     mel: torch.Tensor,
     device: torch.device,
+    audio_scale: float = 1.0,
 ) -> np.ndarray:
     """Run the generator over one window: (F, S, S, 3) uint8 out, MaLS over all F frames."""
     model = model.eval().to(device)
@@ -92,7 +94,11 @@ def generate(
         b = min(len(crops), a + BATCH)
         m = torch.from_numpy(masks[a:b]).float()[:, None].to(device)
         w, f = model.encode(
-            img(crops[a:b]).to(device), ref.expand(b - a, -1, -1, -1), m, mel[a:b].to(device)
+            img(crops[a:b]).to(device),
+            ref.expand(b - a, -1, -1, -1),
+            m,
+            mel[a:b].to(device),
+            audio_scale,
         )
         ws.append(w)
         feats.append(f)
@@ -154,10 +160,12 @@ def render_window(
     window: EvalWindow,
     audio: np.ndarray,
     device: torch.device,
+    audio_scale: float = 1.0,
 ) -> np.ndarray:
     """The model's composite over ``window`` driven by ``audio`` (16 kHz mono)."""
     mel = MelFrontend(model.cfg.mel).windows(audio, clip.fps, window.audio_frames, 16000)
-    gen = generate(model, window.target, window.masks, clip.crops[window.reference], mel, device)
+    ref = clip.crops[window.reference]
+    gen = generate(model, window.target, window.masks, ref, mel, device, audio_scale)
     return composite(gen, window.target, window.masks)
 
 
@@ -177,7 +185,7 @@ def evaluate_clip(
     own = clip.audio
 
     def run(audio: np.ndarray) -> np.ndarray:
-        return render_window(ctx.model, clip, win, audio, ctx.device)
+        return render_window(ctx.model, clip, win, audio, ctx.device, ctx.audio_scale)
 
     zero = np.zeros_like(own)
     outputs = {
@@ -267,16 +275,22 @@ def evaluate(
     audio_tsv: Path | None = None,
     max_frames: int = 100,
     device: str = "cpu",
+    audio_scale: float | None = None,
 ) -> dict[str, Any]:
-    """Evaluate a generator on every prepared clip of ``split``; per clip and mean."""
+    """Evaluate a generator on every prepared clip of ``split``; per clip and mean.
+
+    ``audio_scale`` None uses the checkpoint's own (its manifest entry, else 1).
+    """
     dev = select_device(device)
     model, label = resolve_generator(weights)
+    scale = audio_scale_for(weights) if audio_scale is None else audio_scale
     ctx = EvalContext(
         model.to(dev),
         metrics.SyncNetScorer(syncnet, dev),
         MelFrontend(syncnet.cfg.mel),
         DlibFaceDetector("hog"),
         dev,
+        scale,
     )
     dubs = read_dub_audio(audio_tsv)
     per_clip = []
@@ -296,6 +310,7 @@ def evaluate(
     }
     return {
         "weights": label,
+        "audio_scale": scale,
         "split": split,
         "max_frames": max_frames,
         "mean": mean,
@@ -306,6 +321,8 @@ def evaluate(
 def format_table(result: dict[str, Any]) -> str:
     """Markdown tables (self-driven and cross-driven means) of :func:`evaluate`'s result."""
     lines = []
+    if "weights" in result:
+        lines += [f"`{result['weights']}`, audio scale {result.get('audio_scale', 1.0):g}", ""]
     for part, keys in (("self", SELF_METRICS), ("cross", CROSS_METRICS)):
         rows = result["mean"].get(part) or {}
         if not rows:

@@ -45,6 +45,9 @@ class ManifestEntry:
     licence: str  # Licence the weights are distributed under.
     kind: str = "generator"  # "generator", "syncnet" or "discriminator".
     config_sha256: str | None = None  # Digest of the architecture config, if pinned.
+    # Generators: the audio scale s (StyleSyncGenerator.encode) the renderer uses by default,
+    # chosen for this checkpoint on validation speakers; 1 = the network as trained.
+    audio_scale: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -91,9 +94,16 @@ def load_manifest(path: Path | None = None) -> Manifest:
                 licence=raw["licence"],
                 kind=raw.get("kind", "generator"),
                 config_sha256=raw.get("config_sha256"),
+                audio_scale=raw.get("audio_scale", 1.0),
             )
         except KeyError as e:
             raise WeightsError(f"{path}: checkpoint #{i + 1} lacks key {e.args[0]!r}") from None
+        scale = entry.audio_scale
+        if isinstance(scale, bool) or not isinstance(scale, int | float) or not scale > 0:
+            raise WeightsError(
+                f"{path}: checkpoint {entry.name!r}: audio_scale must be a number > 0, "
+                f"got {scale!r}"
+            )
         if entry.name in entries:
             raise WeightsError(f"{path}: checkpoint name {entry.name!r} listed twice")
         entries[entry.name] = entry
@@ -267,6 +277,18 @@ def resolve_generator(
         path, expected_sha256=entry.sha256, expected_config_sha256=entry.config_sha256
     )
     return model, f"{entry.name} ({entry.file})"
+
+
+def audio_scale_for(weights: str | None, manifest: Path | None = None) -> float:
+    """The audio scale a generator runs at by default: its manifest entry's, 1 for a bare file.
+
+    ``weights`` is resolved as :func:`resolve_generator` resolves it (None = the default).
+    """
+    if weights and (weights.endswith(".safetensors") or "/" in weights):
+        return 1.0
+    m = load_manifest(manifest)
+    entry = m.entries.get(weights or m.default_generator or "")
+    return float(entry.audio_scale) if entry is not None else 1.0
 
 
 def load_state(model: torch.nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:

@@ -110,9 +110,13 @@ class StyleSyncEngine:
         compile: bool = False,  # Wrap encode / synthesize in torch.compile?
         precision: str = "auto",  # "auto" (bf16 on CUDA, fp32 on CPU) | "fp32" | "bf16".
         label: str = "",  # What the weights are, for logs (e.g. "random-init (untrained)").
+        audio_scale: float = 1.0,  # s in w_0 + s·(w − w_0) (lipdub.model.generator).
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if not audio_scale > 0:
+            raise ValueError(f"audio_scale must be > 0, got {audio_scale}")
+        self.audio_scale = float(audio_scale)
         self.device = select_device(device)
         self.batch_size = batch_size
         self.label = label
@@ -136,10 +140,11 @@ class StyleSyncEngine:
         self._encode = torch.compile(model.encode) if compile else model.encode
         self._synthesize = torch.compile(model.synthesize) if compile else model.synthesize
         log.info(
-            "stylesync engine on %s, %s, batch %d, %s",
+            "stylesync engine on %s, %s, batch %d, audio scale %g, %s",
             self.device,
             precision,
             batch_size,
+            self.audio_scale,
             label or "checkpoint",
         )
 
@@ -218,7 +223,11 @@ class StyleSyncEngine:
             mel = self.mel.windows(clip.audio_16k, clip.fps, clip.frame_indices[n_enc:hi])
             with self._autocast():
                 ws, feats = self._encode(
-                    target, ref.expand(hi - n_enc, -1, -1, -1), mask, mel.to(self.device)
+                    target,
+                    ref.expand(hi - n_enc, -1, -1, -1),
+                    mask,
+                    mel.to(self.device),
+                    self.audio_scale,
                 )
             ws_buf.append(ws.float())
             pending.append((feats, mask))

@@ -6,10 +6,18 @@ Per frame t of a track, with mask M (1 = mouth region to regenerate):
     f_f, {F_r}  = E_face([I_t^m ‖ I_ref])                   bottleneck + maps at r = 4..S
     f_a         = E_a(mel window of frame t)
     w           = mapping(concat(f_a, f_f))                 broadcast to the L style layers
+    w          ← w_0 + s·(w − w_0),  w_0 = w of silence       only at inference, s ≠ 1 (below)
     w_l        += ΔW_l,  ΔW = MLP_Δw(f_f)                   zero in the general model
     ŵ           = MaLS(w_1..w_T)                            over the track (mals.py)
     Eq. 1:  F'_l = (1 − M) · F_l  for l > ⌊L/2⌋,  F'_l = F_l otherwise
     I_t^g       = G(ŵ; noise inputs F'_1..F'_L)             StyleGAN2 synthesis, ToRGB skips
+
+Audio scale s (``encode(..., audio_scale=s)``): the mouth's departure from the one the same
+frame gets from digital silence, scaled in W space (guidance, as classifier-free guidance scales a
+conditional model's departure from its unconditional output). s = 1 is the trained model; s > 1
+opens a generator that learnt to move the mouth too little. Silence is exactly what lipdub feeds
+for a mute dub, so w_0 is the model's own closed-mouth prediction for the frame, not a made-up
+neutral input.
 
 The synthesis network has L = 2·log2(S) − 2 style-modulated 3×3 convolutions (14 at 256): two at
 4×4 (the first on a learned constant) and, at each r = 8..S, one that upsamples and one that does
@@ -234,6 +242,7 @@ class StyleSyncGenerator(nn.Module):
         reference: torch.Tensor,
         mask: torch.Tensor,
         mel: torch.Tensor,
+        audio_scale: float = 1.0,
     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Per-frame encoding, before MaLS.
 
@@ -242,6 +251,7 @@ class StyleSyncGenerator(nn.Module):
             reference: (N, 3, S, S) reference crops I_ref in [-1, 1].
             mask: (N, 1, S, S) mask M in [0, 1].
             mel: (N, 1, n_mels, window) mel windows of the frames.
+            audio_scale: s in w_0 + s·(w − w_0) (module docstring); 1 skips the silent pass.
 
         Returns:
             W⁺ (N, L, w_dim) including ΔW, and the encoder maps ``[F_4, ..., F_S]``.
@@ -254,10 +264,22 @@ class StyleSyncGenerator(nn.Module):
         f_f, feats = self.face_encoder(torch.cat([masked, reference], dim=1))
         f_a = self.audio_encoder(mel)
         w = self.mapping(torch.cat([f_a, f_f], dim=1))
+        if audio_scale != 1.0:
+            f_0 = self.audio_encoder(self.silent_mel(mel))
+            w_0 = self.mapping(torch.cat([f_0, f_f], dim=1))
+            w = w_0 + audio_scale * (w - w_0)
         ws = w[:, None].expand(-1, self.num_layers, -1)
         if self.delta_w is not None:
             ws = ws + self.delta_w(f_f)  # w_l + ΔW_l
         return ws, feats
+
+    def silent_mel(self, mel: torch.Tensor) -> torch.Tensor:
+        """Mel windows of digital silence shaped like ``mel``.
+
+        ``MelFrontend`` floors the log-mel at −max_abs_value, which is what an all-zero waveform
+        gives in every bin (a test pins the two together).
+        """
+        return torch.full_like(mel, -self.cfg.mel.max_abs_value)
 
     def synthesize(
         self, ws: torch.Tensor, feats: list[torch.Tensor], mask: torch.Tensor

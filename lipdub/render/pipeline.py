@@ -76,6 +76,7 @@ def generator_options(shot: Shot, personal: Path | None = None) -> dict[str, Any
         "device": s.device,
         "weights": s.weights,
         "batch_size": s.batch_size,
+        "audio_scale": s.audio_scale,
         "compile": s.compile,
         "config": s.model,
         "personal": personal,

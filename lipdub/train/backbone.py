@@ -35,6 +35,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -117,6 +118,7 @@ class GenTrainSettings:
     seed: int = 0  # Initialisation and sampling seed.
     split: str = "train"  # Split to train on.
     lambda_lmk: float = LAMBDA_LMK  # Weight of L_lmk (used only with a landmark regressor).
+    lambda_gap: float = 0.0  # Weight of L_gap, the inner-lip opening error (same regressor).
     # Half-life in steps of an exponential moving average of G's weights (StyleGAN2 releases and
     # evaluates such an average); 0 = off. With it on, the released generator is the average.
     ema_half_life: float = 0.0
@@ -209,18 +211,19 @@ class GeneratorTrainer:
             if self.syncnet is not None
             else fake.new_zeros(())
         )
-        l_lmk = (
+        l_lmk, l_gap = (
             landmark_loss(
                 self.landmark_net, flat_fake, flat_real, mask, b["points"].reshape(n * t, -1, 2)
             )
             if self.landmark_net is not None
-            else fake.new_zeros(())
+            else (fake.new_zeros(()), fake.new_zeros(()))
         )
         l_g = (
             losses.LAMBDA_ADV * l_adv
             + losses.LAMBDA_REC * l_rec
             + losses.LAMBDA_SYNC * l_sync
             + self.s.lambda_lmk * l_lmk
+            + self.s.lambda_gap * l_gap
         )
         self.opt_g.zero_grad(set_to_none=True)
         l_g.backward()
@@ -237,6 +240,7 @@ class GeneratorTrainer:
             "L_perc": l_perc,
             "L_sync": l_sync,
             "L_lmk": l_lmk,
+            "L_gap": l_gap,
             "L_D": l_d,
         }
         return {k: float(v.detach()) for k, v in values.items()}, fake.detach().cpu()
@@ -314,11 +318,16 @@ def train_generator(
 ) -> dict[str, Any]:
     """Train (or resume) a generator; return a summary (also in ``<out>/report.json``).
 
-    ``landmarks`` (a :mod:`lipdub.train.landmarks` regressor, manifest name or path) adds L_lmk;
+    ``landmarks`` (a :mod:`lipdub.train.landmarks` regressor, manifest name or path) adds L_lmk
+    and, with ``settings.lambda_gap``, L_gap;
     the mouth landmarks it is compared with are fitted by dlib on every training crop first
     (≈ 3 ms a frame).
     """
     out_dir = Path(out_dir)
+    if min(settings.lambda_lmk, settings.lambda_gap) < 0:
+        raise ConfigError("--lambda-lmk and --lambda-gap must not be negative")
+    if settings.lambda_gap and not landmarks:
+        raise ConfigError("--lambda-gap needs --landmarks (the regressor that measures the gap)")
     dev = select_device(device)
     clips = load_clips(data_dir, settings.split)
     val_clips: list = []
@@ -426,6 +435,13 @@ def train_generator(
     return report
 
 
+def _json_safe(record: dict[str, Any]) -> dict[str, Any]:
+    """NaN/∞ → null: gap-r is NaN on a still mouth; JSON readers other than Python's reject NaN."""
+    return {
+        k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()
+    }
+
+
 class _Validation:
     """Runs the validator, logs each result and keeps the best checkpoint (across resumes)."""
 
@@ -457,8 +473,9 @@ class _Validation:
         self.last_step = trainer.step_count
         self.history.append(result)
         with open(self.log_path, "a") as fh:
-            fh.write(json.dumps(result) + "\n")
-        better = self.best is None or result["margin"] > self.best["margin"]
+            fh.write(json.dumps(_json_safe(result)) + "\n")
+        best_margin = None if self.best is None else self.best.get("margin")
+        better = best_margin is None or result["margin"] > best_margin
         log.info(
             "validation at step %d: LMD %.3f (audio zeroed %.3f, copy reference %.3f), "
             "margin %+.3f, PSNR %.2f (%.0f s)%s",
@@ -477,4 +494,6 @@ class _Validation:
                 self.best_dir / GENERATOR_FILE, {**provenance, "validation": result}
             )
             self.best = {**result, "speakers": self.speakers}
-            (self.best_dir / VALIDATION_FILE).write_text(json.dumps(self.best, indent=1) + "\n")
+            (self.best_dir / VALIDATION_FILE).write_text(
+                json.dumps(_json_safe(self.best), indent=1) + "\n"
+            )

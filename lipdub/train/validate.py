@@ -68,7 +68,9 @@ class Validator:
         clips: Sequence[Clip],
         max_frames: int = VAL_FRAMES,
         detector: DlibFaceDetector | None = None,
+        audio_scale: float = 1.0,
     ) -> None:
+        self.audio_scale = audio_scale  # As the renderer would run the checkpoint.
         self.detector = detector or DlibFaceDetector("hog")
         self.speakers = sorted({c.speaker for c in clips})
         self.items = []
@@ -95,8 +97,9 @@ class Validator:
         }
         was_training = model.training
         for v in self.items:
-            own = render_window(model, v.clip, v.window, v.clip.audio, device)
-            zero = render_window(model, v.clip, v.window, np.zeros_like(v.clip.audio), device)
+            own = render_window(model, v.clip, v.window, v.clip.audio, device, self.audio_scale)
+            silent = np.zeros_like(v.clip.audio)
+            zero = render_window(model, v.clip, v.window, silent, device, self.audio_scale)
             own_lms = self._landmarks(v.clip, own)
             rows["LMD"].append(metrics.lmd(own_lms, v.target_lms))
             gap_bias, gap_r = metrics.opening(own_lms, v.target_lms)

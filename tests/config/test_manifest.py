@@ -128,6 +128,19 @@ def test_bad_type(project: Path):
     assert "shots.yaml:12:" in msg and "`offset` must be a number" in msg
 
 
+def test_audio_scale_setting(project: Path):
+    shots = GOOD_SHOTS.replace("batch_size: 2", "audio_scale: 2.5")
+    (project / "shots.yaml").write_text(shots)
+    sh010, sh020 = plan_of(project).shots
+    assert sh010.settings.audio_scale == 2.5
+    assert sh020.settings.audio_scale is None  # None: the checkpoint's own scale.
+    assert plan_of(project, {"audio_scale": 3}).shots[1].settings.audio_scale == 3
+    msg = _error(project, shots=GOOD_SHOTS.replace("batch_size: 2", "audio_scale: 0"))
+    assert "shots.yaml:17:" in msg and "audio_scale must be a number > 0" in msg
+    msg = _error(project, shots=GOOD_SHOTS.replace("batch_size: 2", "audio_scale: loud"))
+    assert "shots.yaml:17:" in msg and "must be int or float or null" in msg
+
+
 def test_missing_files(project: Path):
     msg = _error(project, shots=GOOD_SHOTS.replace("footage/reel.mov", "footage/reeel.mov", 1))
     assert "shots.yaml:5:" in msg and "reeel.mov does not exist" in msg

@@ -10,7 +10,13 @@ import torch
 from lipdub.plugins.generator_stylesync import create, lipdub_generators
 
 from lipdub.errors import WeightsError
-from lipdub.model.checkpoint import load_checkpoint, load_manifest, save_checkpoint, sha256_file
+from lipdub.model.checkpoint import (
+    audio_scale_for,
+    load_checkpoint,
+    load_manifest,
+    save_checkpoint,
+    sha256_file,
+)
 from lipdub.model.config import FULL, LITE
 from lipdub.model.personal import apply_personal, save_personal
 from lipdub.render.protocols import Generator
@@ -71,15 +77,35 @@ def test_missing_weights_names_the_path(tmp_path: Path) -> None:
         create({"weights": str(missing), "device": "cpu"})
 
 
-def write_manifest(tmp_path: Path, path: Path, sha: str, default: bool = True) -> Path:
+def write_manifest(
+    tmp_path: Path, path: Path, sha: str, default: bool = True, extra: str = ""
+) -> Path:
     manifest = tmp_path / "manifest.toml"
     head = 'default_generator = "test-lite"\n' if default else ""
     manifest.write_text(
         head + "[[checkpoint]]\n"
         f'name = "test-lite"\nfile = "{path.name}"\nconfig = "{path.with_suffix(".json").name}"\n'
-        f'sha256 = "{sha}"\nprovenance = "unit test"\nlicence = "Apache-2.0"\n'
+        f'sha256 = "{sha}"\nprovenance = "unit test"\nlicence = "Apache-2.0"\n' + extra
     )
     return manifest
+
+
+def test_audio_scale_comes_from_the_manifest_entry_unless_given(saved, tmp_path: Path) -> None:
+    _, path, record = saved
+    manifest = write_manifest(tmp_path, path, record["weights_sha256"], extra="audio_scale = 2.5\n")
+    assert audio_scale_for(None, manifest) == 2.5
+    assert audio_scale_for("test-lite", manifest) == 2.5
+    assert audio_scale_for(str(path), manifest) == 1.0  # A bare file carries no tuned scale.
+    opts = {"manifest": manifest, "device": "cpu"}
+    assert create({**opts, "weights": None}).audio_scale == 2.5
+    assert create({**opts, "weights": None, "audio_scale": 1.5}).audio_scale == 1.5
+    assert create({"weights": "random-init", "config": "lite", "device": "cpu"}).audio_scale == 1
+    plain = write_manifest(tmp_path, path, record["weights_sha256"])
+    assert create({**opts, "manifest": plain, "weights": None}).audio_scale == 1.0
+    for bad in ("0", "-1", "true", '"2"'):
+        write_manifest(tmp_path, path, record["weights_sha256"], extra=f"audio_scale = {bad}\n")
+        with pytest.raises(WeightsError, match="audio_scale must be a number > 0"):
+            load_manifest(manifest)
 
 
 def test_plugin_loads_by_manifest_name_and_refuses_wrong_sha(saved, tmp_path: Path) -> None:

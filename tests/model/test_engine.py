@@ -14,7 +14,7 @@ from lipdub.render.protocols import Generator
 from tests.model.model_helpers import make_clip, randomize_mals, seeded_model
 
 
-def whole_track(model, clip, ref_idx: int) -> torch.Tensor:
+def whole_track(model, clip, ref_idx: int, audio_scale: float = 1.0) -> torch.Tensor:
     """The reference computation: encode every frame, one MaLS pass over T, synthesize."""
     s = model.resolution
     x = torch.from_numpy(clip.crops).permute(0, 3, 1, 2).float() / 127.5 - 1
@@ -22,13 +22,13 @@ def whole_track(model, clip, ref_idx: int) -> torch.Tensor:
     mel = MelFrontend(model.cfg.mel).windows(clip.audio_16k, clip.fps, clip.frame_indices)
     ref = x[ref_idx : ref_idx + 1].expand(len(x), 3, s, s)
     with torch.no_grad():
-        ws, feats = model.encode(x, ref, mask, mel)
+        ws, feats = model.encode(x, ref, mask, mel, audio_scale)
         ws = model.mals(ws[None])[0]
         return model.synthesize(ws, feats, mask)
 
 
-@pytest.mark.parametrize("batch_size", [1, 4])
-def test_chunked_equals_whole_track_fp32(batch_size: int) -> None:
+@pytest.mark.parametrize("batch_size,audio_scale", [(1, 1.0), (4, 1.0), (4, 2.5)])
+def test_chunked_equals_whole_track_fp32(batch_size: int, audio_scale: float) -> None:
     model = seeded_model(LITE)
     randomize_mals(model)  # Otherwise only the moving average would be tested.
     with torch.no_grad():  # Bring the untrained output into the nominal [-1, 1] range.
@@ -36,12 +36,18 @@ def test_chunked_equals_whole_track_fp32(batch_size: int) -> None:
             torgb.conv.weight.mul_(0.1)
     clip = make_clip(LITE.resolution, frames=9)
     clip.reference = 3
-    want = whole_track(model, clip, 3)
+    want = whole_track(model, clip, 3, audio_scale)
     assert want.abs().max() < 3
-    engine = StyleSyncEngine(model, device="cpu", batch_size=batch_size, precision="fp32")
+    if audio_scale != 1.0:  # The scale must reach the encoder, or this test proves nothing.
+        assert not torch.allclose(want, whole_track(model, clip, 3), atol=1e-4)
+    engine = StyleSyncEngine(
+        model, device="cpu", batch_size=batch_size, precision="fp32", audio_scale=audio_scale
+    )
     got = torch.cat(list(engine.generate_float(clip)))
     assert got.shape == want.shape
     torch.testing.assert_close(got, want, rtol=0, atol=1e-5)
+    with pytest.raises(ValueError, match="audio_scale must be > 0"):
+        StyleSyncEngine(model, device="cpu", audio_scale=0.0)
 
 
 def test_generate_satisfies_protocol_and_is_reproducible() -> None:

@@ -1,11 +1,15 @@
-"""Generator shapes, Eq. 1 masking and the ΔW = 0 identity."""
+"""Generator shapes, Eq. 1 masking, the ΔW = 0 identity and the audio scale."""
 
 from __future__ import annotations
 
+from fractions import Fraction
+
+import numpy as np
 import pytest
 import torch
 
 from lipdub.model.config import FULL, LITE, GeneratorConfig
+from lipdub.model.mel import MelFrontend
 from tests.model.model_helpers import seeded_model
 
 
@@ -117,3 +121,24 @@ def test_delta_w_zero_leaves_output_identical() -> None:
         torch.nn.init.normal_(with_dw.delta_w.fc1.weight)  # A personalized ΔW must matter.
         c = with_dw(target[None], reference[:1], mask[None], mel[None])
     assert not torch.allclose(a, c)
+
+
+def test_silent_mel_is_what_the_frontend_gives_for_digital_silence() -> None:
+    front = MelFrontend(LITE.mel)
+    zeros = front.windows(np.zeros(16000, np.float32), Fraction(25), np.arange(5))
+    model = seeded_model(LITE)
+    assert torch.equal(model.silent_mel(torch.empty_like(zeros)), zeros)
+
+
+def test_audio_scale_extrapolates_w_from_the_silent_prediction() -> None:
+    model = seeded_model(LITE)
+    target, reference, mask, mel = inputs(LITE, 3)
+    silent = model.silent_mel(mel)
+    with torch.no_grad():
+        w1, _ = model.encode(target, reference, mask, mel)
+        w0, _ = model.encode(target, reference, mask, silent)
+        w3, _ = model.encode(target, reference, mask, mel, audio_scale=3.0)
+        w3_silent, _ = model.encode(target, reference, mask, silent, audio_scale=3.0)
+    assert not torch.allclose(w1, w0)  # The audio moves w, so the test can see the scale.
+    torch.testing.assert_close(w3, w0 + 3.0 * (w1 - w0), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(w3_silent, w0)  # Silence stays silence at any scale.

@@ -162,20 +162,56 @@ def test_generator_landmark_loss_reaches_g(prepared: Path) -> None:  # noqa: F81
     fake = torch.zeros(10, 3, 32, 32, requires_grad=True)
     real, mask = torch.zeros(10, 3, 32, 32), torch.zeros(10, 1, 32, 32)
     mask[..., 12:28, 8:24] = 1
-    loss = landmark_loss(net.eval(), fake, real, mask, batch["points"].reshape(10, 20, 2))
-    loss.backward()
+    loss, gap = landmark_loss(net.eval(), fake, real, mask, batch["points"].reshape(10, 20, 2))
+    (loss + gap).backward()
     grad = fake.grad.abs().sum(dim=1)[0]
     assert grad[12:28, 8:24].sum() > 0 and grad[:12].sum() == 0  # Only through the mask.
 
-    def g_after_one_step(lam: float) -> torch.Tensor:
+    def g_after_one_step(lam: float, lam_gap: float = 0.0) -> torch.Tensor:
         torch.manual_seed(0)
-        settings = GenTrainSettings(lambda_lmk=lam)
+        settings = GenTrainSettings(lambda_lmk=lam, lambda_gap=lam_gap)
         trainer = GeneratorTrainer(TINY, settings, torch.device("cpu"), landmark_net=net)
         values, _ = trainer.step(batch)
         assert np.isfinite(values["L_lmk"]) and values["L_lmk"] > 0
+        assert np.isfinite(values["L_gap"]) and values["L_gap"] > 0
         return torch.cat([p.detach().flatten() for p in trainer.g.parameters()])
 
-    assert not torch.equal(g_after_one_step(0.0), g_after_one_step(5.0))
+    base = g_after_one_step(0.0)
+    assert not torch.equal(base, g_after_one_step(5.0))
+    assert not torch.equal(base, g_after_one_step(0.0, 5.0))
+
+
+def test_mouth_gap_matches_lip_gap_and_gap_loss_is_the_opening_error() -> None:
+    """mouth_gap is lip_gap's definition on the 20 mouth points; L_gap is |Δgap| in pixels."""
+    from lipdub.analysis.masks import lip_gap
+    from lipdub.train.landmarks import mouth_gap
+
+    rng = np.random.default_rng(3)
+    face = rng.uniform(0, 128, (4, 68, 2))
+    got = mouth_gap(torch.from_numpy(face[:, 48:68]))
+    np.testing.assert_allclose(got.numpy(), lip_gap(face), rtol=1e-9)
+
+    class Lookup(torch.nn.Module):  # A "regressor": these points for dark crops, those for light.
+        def __init__(self, dark: torch.Tensor, light: torch.Tensor) -> None:
+            super().__init__()
+            self.dark, self.light = dark, light
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.where(x.mean(dim=(1, 2, 3))[:, None, None] > 0, self.light, self.dark)
+
+    real_pts = torch.zeros(1, 20, 2)
+    real_pts[0, [13, 14, 15], 1] = 10.0  # Inner upper lip (61-63) at y = 10 ...
+    real_pts[0, [19, 18, 17], 1] = 16.0  # ... inner lower lip (67-65) at y = 16: a 6 px gap.
+    fake_pts = real_pts.clone()
+    fake_pts[0, [19, 18, 17], 1] = 12.0  # The same mouth opened only 2 px: 4 px too closed.
+    dlib_pts = real_pts.clone()
+    dlib_pts[0, [19, 18, 17], 1] = 15.0  # dlib reads the real gap as 5 px (R's bias: +1 px).
+    real, fake = torch.zeros(1, 3, 8, 8), torch.ones(1, 3, 8, 8)
+    lmk, gap = landmark_loss(
+        Lookup(real_pts, fake_pts), fake, real, torch.ones(1, 1, 8, 8), dlib_pts
+    )
+    assert float(gap) == pytest.approx(4.0)  # Against R's reading of the real crop, not dlib's.
+    assert float(lmk) == pytest.approx(3 * 3.0 / 20)  # Against dlib: three points 3 px off.
 
 
 def test_bundled_regressor_loads_by_name() -> None:

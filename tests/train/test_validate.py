@@ -119,3 +119,12 @@ def test_validator_measures_what_eval_measures(tmp_path: Path) -> None:
     assert got["gap_bias"] == pytest.approx(expected["model"]["gap-bias"])
     assert got["gap_r"] == pytest.approx(expected["model"]["gap-r"], nan_ok=True)
     assert np.isfinite(got["margin"]) and got["LMD"] > 0
+
+
+def test_validation_records_are_strict_json() -> None:
+    """gap-r is NaN on a still mouth: the logs write null there, which any JSON reader accepts."""
+    from lipdub.train.backbone import _json_safe
+
+    text = json.dumps(_json_safe({"step": 3, "gap_r": float("nan"), "LMD": 2.5, "x": "a"}))
+    assert json.loads(text) == {"step": 3, "gap_r": None, "LMD": 2.5, "x": "a"}
+    assert "NaN" not in text
