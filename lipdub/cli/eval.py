@@ -21,6 +21,11 @@ import click
 )
 @click.option("--split", default="test", show_default=True, help="Split of a clips TSV.")
 @click.option(
+    "--speakers",
+    default="",
+    help="Comma-separated speakers: evaluate only their clips (e.g. a run's --val-speakers).",
+)
+@click.option(
     "--audio-tsv",
     type=click.Path(exists=True, path_type=Path),
     help="Speech files for cross-driven dubbing (an audio.tsv with a 'file' column).",
@@ -39,6 +44,7 @@ def eval_(
     weights: str | None,
     syncnet: str | None,
     split: str,
+    speakers: str,
     audio_tsv: Path | None,
     audio_scale: float | None,
     max_frames: int,
@@ -66,6 +72,7 @@ def eval_(
         max_frames=max_frames,
         device=device,
         audio_scale=audio_scale,
+        speakers=tuple(s.strip() for s in speakers.split(",") if s.strip()),
     )
     if out is not None:
         write_results(result, out)

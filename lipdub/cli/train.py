@@ -142,6 +142,13 @@ def train_landmarks_cmd(
     help="Weight of L_gap, the regressor's inner-lip opening error (needs --landmarks).",
 )
 @click.option(
+    "--lambda-sync",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Weight of L_sync (the paper's 1; lower when the SyncNet is weak).",
+)
+@click.option(
     "--ema-half-life",
     type=float,
     default=0.0,
@@ -183,6 +190,7 @@ def train_generator_cmd(
     landmarks: str | None,
     lambda_lmk: float,
     lambda_gap: float,
+    lambda_sync: float,
     ema_half_life: float,
     near_reference: float,
     val_speakers: str,
@@ -191,7 +199,10 @@ def train_generator_cmd(
     split: str,
     seed: int,
 ) -> None:
-    """Train the StyleSync generator: L_g = L_adv + 10·L_rec + L_sync [+ λ_l·L_lmk + λ_g·L_gap]."""
+    """Train the generator: L_g = L_adv + 10·L_rec + λ_s·L_sync [+ λ_l·L_lmk + λ_g·L_gap].
+
+    λ_s is 1, as in the paper, unless --lambda-sync says otherwise.
+    """
     from lipdub.model.config import get_config
     from lipdub.train.backbone import GenTrainSettings, train_generator
 
@@ -203,6 +214,7 @@ def train_generator_cmd(
         split=split,
         lambda_lmk=lambda_lmk,
         lambda_gap=lambda_gap,
+        lambda_sync=lambda_sync,
         val_speakers=tuple(s.strip() for s in val_speakers.split(",") if s.strip()),
         val_every=val_every,
         near_reference=near_reference,

@@ -23,6 +23,7 @@ import csv
 import json
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,7 @@ from lipdub.model.engine import choose_reference, select_device
 from lipdub.model.generator import StyleSyncGenerator
 from lipdub.model.mel import MelFrontend
 from lipdub.model.syncnet import SyncNet
-from lipdub.train.dataset import Clip, load_clips
+from lipdub.train.dataset import Clip, load_clips, require_speakers
 
 log = logging.getLogger(__name__)
 
@@ -276,10 +277,13 @@ def evaluate(
     max_frames: int = 100,
     device: str = "cpu",
     audio_scale: float | None = None,
+    speakers: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Evaluate a generator on every prepared clip of ``split``; per clip and mean.
 
-    ``audio_scale`` None uses the checkpoint's own (its manifest entry, else 1).
+    ``audio_scale`` None uses the checkpoint's own (its manifest entry, else 1). ``speakers``
+    keeps only those speakers' clips (e.g. the validation speakers of a training run, which lie
+    in the train split), so a setting can be chosen without looking at the test split.
     """
     dev = select_device(device)
     model, label = resolve_generator(weights)
@@ -293,8 +297,12 @@ def evaluate(
         scale,
     )
     dubs = read_dub_audio(audio_tsv)
+    clips = load_clips(data_dir, split)
+    if speakers:
+        require_speakers(clips, speakers, "--speakers")
+        clips = [c for c in clips if c.speaker in set(speakers)]
     per_clip = []
-    for i, clip in enumerate(load_clips(data_dir, split)):
+    for i, clip in enumerate(clips):
         dub = dubs[i % len(dubs)] if dubs else None
         log.info("eval %s (dub %s)", clip.clip_id, dub[0] if dub else "none")
         res = evaluate_clip(ctx, clip, dub[1] if dub else None, max_frames)
@@ -312,6 +320,7 @@ def evaluate(
         "weights": label,
         "audio_scale": scale,
         "split": split,
+        "speakers": sorted(speakers),
         "max_frames": max_frames,
         "mean": mean,
         "clips": per_clip,

@@ -119,6 +119,9 @@ class GenTrainSettings:
     split: str = "train"  # Split to train on.
     lambda_lmk: float = LAMBDA_LMK  # Weight of L_lmk (used only with a landmark regressor).
     lambda_gap: float = 0.0  # Weight of L_gap, the inner-lip opening error (same regressor).
+    # Weight of L_sync. The paper's 1 assumes a SyncNet expert; a weak in-project one (held-out
+    # ranking 0.59) may pull the mouth towards motion it likes rather than the actor's.
+    lambda_sync: float = losses.LAMBDA_SYNC
     # Half-life in steps of an exponential moving average of G's weights (StyleGAN2 releases and
     # evaluates such an average); 0 = off. With it on, the released generator is the average.
     ema_half_life: float = 0.0
@@ -221,7 +224,7 @@ class GeneratorTrainer:
         l_g = (
             losses.LAMBDA_ADV * l_adv
             + losses.LAMBDA_REC * l_rec
-            + losses.LAMBDA_SYNC * l_sync
+            + self.s.lambda_sync * l_sync
             + self.s.lambda_lmk * l_lmk
             + self.s.lambda_gap * l_gap
         )
@@ -324,8 +327,8 @@ def train_generator(
     (≈ 3 ms a frame).
     """
     out_dir = Path(out_dir)
-    if min(settings.lambda_lmk, settings.lambda_gap) < 0:
-        raise ConfigError("--lambda-lmk and --lambda-gap must not be negative")
+    if min(settings.lambda_lmk, settings.lambda_gap, settings.lambda_sync) < 0:
+        raise ConfigError("--lambda-lmk, --lambda-gap and --lambda-sync must not be negative")
     if settings.lambda_gap and not landmarks:
         raise ConfigError("--lambda-gap needs --landmarks (the regressor that measures the gap)")
     dev = select_device(device)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -139,6 +140,18 @@ def load_clips(
         raise ConfigError(f"{data_dir}: no prepared clips of split {split!r}")
     log.info("%d clip(s), %d frames from %s", len(clips), sum(len(c) for c in clips), data_dir)
     return clips
+
+
+def require_speakers(clips: Sequence[Clip], speakers: Sequence[str], option: str) -> None:
+    """Refuse speaker names that no clip has (a typo would silently select nothing).
+
+    Raises:
+        ConfigError: a named speaker has no clip; the message lists the known speakers.
+    """
+    missing = set(speakers) - {c.speaker for c in clips}
+    if missing:
+        known = sorted({c.speaker for c in clips})
+        raise ConfigError(f"{option}: no clip of {sorted(missing)}; speakers are {known}")
 
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:

@@ -1,7 +1,7 @@
 """``lipdub train landmarks``: a small mouth-landmark regressor, trained in-project, for L_lmk.
 
 Why: on CPU budgets the general generator learns *a* mouth that follows the audio (LSE-C) but
-not the actor's mouth *shape*: on unseen speakers it draws a generic, too-wide mouth, and its
+not the actor's mouth *shape*: on unseen speakers it draws a generic, too-closed mouth, and its
 mouth landmarks end up further from the truth than simply pasting the reference's mouth (issue
 #5's LMD bar). L1 and the adversarial loss see that error only as a few pixels of colour. A
 frozen regressor R that maps a crop to its 20 mouth landmarks (dlib 68-point indices 48–67)

@@ -27,7 +27,7 @@ from lipdub.errors import ConfigError
 from lipdub.eval import metrics
 from lipdub.eval.evaluate import EvalWindow, copy_reference, eval_window, render_window
 from lipdub.model.generator import StyleSyncGenerator
-from lipdub.train.dataset import Clip
+from lipdub.train.dataset import Clip, require_speakers
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +40,8 @@ def split_speakers(clips: Sequence[Clip], speakers: Sequence[str]) -> tuple[list
     Raises:
         ConfigError: a named speaker has no clip, or no clip is left to train on.
     """
+    require_speakers(clips, speakers, "--val-speakers")
     wanted = set(speakers)
-    missing = wanted - {c.speaker for c in clips}
-    if missing:
-        known = sorted({c.speaker for c in clips})
-        raise ConfigError(f"--val-speakers: no clip of {sorted(missing)}; speakers are {known}")
     train = [c for c in clips if c.speaker not in wanted]
     val = [c for c in clips if c.speaker in wanted]
     if not train:

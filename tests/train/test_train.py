@@ -219,6 +219,24 @@ def test_generator_loss_decreases(prepared: Path) -> None:
     assert np.mean(l1[-3:]) < l1[0]
 
 
+def test_lambda_sync_weighs_l_sync_in_l_g(prepared: Path) -> None:
+    clips = load_clips(prepared, "train")
+    batch = default_collate([GeneratorWindows(clips, 2, NO_AUGMENT, 0)[i] for i in (0, 1)])
+
+    def first_step(lam: float) -> dict[str, float]:
+        torch.manual_seed(0)  # Same G, D and SyncNet: only the weight differs.
+        settings = GenTrainSettings(lambda_sync=lam)
+        sync = SyncNet(TINY_SYNC)
+        return GeneratorTrainer(TINY, settings, torch.device("cpu"), syncnet=sync).step(batch)[0]
+
+    full, part, off = first_step(1.0), first_step(0.25), first_step(0.0)
+    assert full["L_sync"] == part["L_sync"] == off["L_sync"] > 0
+    assert full["L_g"] - off["L_g"] == pytest.approx(full["L_sync"], rel=1e-4)
+    assert part["L_g"] - off["L_g"] == pytest.approx(0.25 * full["L_sync"], rel=1e-4)
+    with pytest.raises(ConfigError, match="must not be negative"):
+        train_generator(prepared, Path("unused"), TINY, GenTrainSettings(lambda_sync=-1), "cpu")
+
+
 def test_generator_run_checkpoint_resume(prepared: Path, tmp_path: Path) -> None:
     settings = GenTrainSettings(batch_size=1, max_steps=2, sample_every=1)
     report = train_generator(prepared, tmp_path, TINY, settings, device="cpu")

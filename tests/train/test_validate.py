@@ -110,15 +110,35 @@ def test_validator_measures_what_eval_measures(tmp_path: Path) -> None:
     ctx = EvalContext(
         model, metrics.SyncNetScorer(syncnet, cpu), MelFrontend(syncnet.cfg.mel), detector, cpu
     )
-    expected = evaluate_clip(ctx, clip, None, max_frames=100)["self"]
-    got = Validator([clip], max_frames=100, detector=detector)(model, cpu)
-    assert got["LMD"] == pytest.approx(expected["model"]["LMD"])
-    assert got["LMD_zeroed"] == pytest.approx(expected["model, audio zeroed"]["LMD"])
-    assert got["LMD_copy"] == pytest.approx(expected["copy reference"]["LMD"])
-    assert got["PSNR"] == pytest.approx(expected["model"]["PSNR"])
-    assert got["gap_bias"] == pytest.approx(expected["model"]["gap-bias"])
-    assert got["gap_r"] == pytest.approx(expected["model"]["gap-r"], nan_ok=True)
-    assert np.isfinite(got["margin"]) and got["LMD"] > 0
+    lmd = {}
+    for scale in (1.0, 2.0):  # Both measure the model at the audio scale they are given.
+        ctx.audio_scale = scale
+        expected = evaluate_clip(ctx, clip, None, max_frames=100)["self"]
+        got = Validator([clip], max_frames=100, detector=detector, audio_scale=scale)(model, cpu)
+        assert got["LMD"] == pytest.approx(expected["model"]["LMD"])
+        assert got["LMD_zeroed"] == pytest.approx(expected["model, audio zeroed"]["LMD"])
+        assert got["LMD_copy"] == pytest.approx(expected["copy reference"]["LMD"])
+        assert got["PSNR"] == pytest.approx(expected["model"]["PSNR"])
+        assert got["gap_bias"] == pytest.approx(expected["model"]["gap-bias"])
+        assert got["gap_r"] == pytest.approx(expected["model"]["gap-r"], nan_ok=True)
+        assert np.isfinite(got["margin"]) and got["LMD"] > 0
+        lmd[scale] = got
+    assert lmd[2.0]["LMD"] != lmd[1.0]["LMD"]  # The scale reached the generator...
+    assert lmd[2.0]["LMD_zeroed"] == pytest.approx(lmd[1.0]["LMD_zeroed"])  # ...but not silence.
+
+
+def test_eval_keeps_only_the_named_speakers(prepared: Path, tmp_path: Path) -> None:  # noqa: F811
+    from lipdub.eval.evaluate import evaluate
+    from lipdub.train.checkpoints import resolve_syncnet
+
+    train_generator(prepared, tmp_path, TINY, GenTrainSettings(batch_size=1, max_steps=1), "cpu")
+    weights = str(tmp_path / "generator.safetensors")
+    syncnet = resolve_syncnet(None)
+    result = evaluate(prepared, "train", weights, syncnet, max_frames=16, speakers=("spk_b",))
+    assert [c["clip"] for c in result["clips"]] == ["b"] and result["speakers"] == ["spk_b"]
+    assert result["audio_scale"] == 1.0  # A bare file has no manifest entry: the trained scale.
+    with pytest.raises(ConfigError, match=r"--speakers: no clip of \['spk_x'\]"):
+        evaluate(prepared, "train", weights, syncnet, speakers=("spk_x",))
 
 
 def test_validation_records_are_strict_json() -> None:
