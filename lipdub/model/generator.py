@@ -15,9 +15,9 @@ Per frame t of a track, with mask M (1 = mouth region to regenerate):
 Audio scale s (``encode(..., audio_scale=s)``): the mouth's departure from the one the same
 frame gets from digital silence, scaled in W space (guidance, as classifier-free guidance scales a
 conditional model's departure from its unconditional output). s = 1 is the trained model; s > 1
-opens a generator that learnt to move the mouth too little. Silence is exactly what lipdub feeds
-for a mute dub, so w_0 is the model's own closed-mouth prediction for the frame, not a made-up
-neutral input.
+exaggerates what the audio does (on ``lite-v3`` it opens the mouth further but moves the other lip
+points off: weights/MODEL_CARD.md). Silence is exactly what lipdub feeds for a mute dub, so w_0
+is the model's own prediction for the frame without speech, not a made-up neutral input.
 
 The synthesis network has L = 2·log2(S) − 2 style-modulated 3×3 convolutions (14 at 256): two at
 4×4 (the first on a learned constant) and, at each r = 8..S, one that upsamples and one that does
