@@ -300,7 +300,8 @@ def evaluate(
     clips = load_clips(data_dir, split)
     if speakers:
         require_speakers(clips, speakers, "--speakers")
-        clips = [c for c in clips if c.speaker in set(speakers)]
+        wanted = set(speakers)
+        clips = [c for c in clips if c.speaker in wanted]
     per_clip = []
     for i, clip in enumerate(clips):
         dub = dubs[i % len(dubs)] if dubs else None

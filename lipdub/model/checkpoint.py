@@ -246,21 +246,20 @@ def checkpoint_file(
     return entry.file, entry
 
 
-def resolve_generator(
+def generator_file(
     weights: str | None,
     manifest: Path | None = None,
     no_default_hint: str = "name a .safetensors file",
-) -> tuple[StyleSyncGenerator, str]:
-    """A generator from a ``.safetensors`` path, a manifest name, or (None) the manifest's default.
+) -> tuple[Path, ManifestEntry | None]:
+    """The file a generator name means: a ``.safetensors`` path, a manifest name, or (None) the
+    manifest's default; with the manifest entry, None for a bare path.
 
     The one place a generator is looked up by name, so the renderer, ``lipdub eval`` and
-    ``train generator --init`` agree on what a name means and on the pins checked.
-
-    Returns:
-        The model (eval mode, CPU) and a label for logs and reports (name and file).
+    ``train generator --init`` agree on what a name means, on the pins checked and on the
+    checkpoint's own settings (:func:`audio_scale_for`).
 
     Raises:
-        WeightsError: no such checkpoint or default, not a generator, or a failed check.
+        WeightsError: no such checkpoint or default, or not a generator.
     """
     if not weights:
         m = load_manifest(manifest)
@@ -270,7 +269,23 @@ def resolve_generator(
                 f"{m.path}: no generator checkpoint listed (no default_generator); train one or "
                 f"{no_default_hint}"
             )
-    path, entry = checkpoint_file(str(weights), "generator", "generator", manifest)
+    return checkpoint_file(str(weights), "generator", "generator", manifest)
+
+
+def resolve_generator(
+    weights: str | None,
+    manifest: Path | None = None,
+    no_default_hint: str = "name a .safetensors file",
+) -> tuple[StyleSyncGenerator, str]:
+    """A generator loaded from what :func:`generator_file` finds, pins checked.
+
+    Returns:
+        The model (eval mode, CPU) and a label for logs and reports (name and file).
+
+    Raises:
+        WeightsError: no such checkpoint or default, not a generator, or a failed check.
+    """
+    path, entry = generator_file(weights, manifest, no_default_hint)
     if entry is None:
         return load_checkpoint(path)[0], str(path)
     model, _ = load_checkpoint(
@@ -282,12 +297,10 @@ def resolve_generator(
 def audio_scale_for(weights: str | None, manifest: Path | None = None) -> float:
     """The audio scale a generator runs at by default: its manifest entry's, 1 for a bare file.
 
-    ``weights`` is resolved as :func:`resolve_generator` resolves it (None = the default).
+    Raises:
+        WeightsError: as :func:`generator_file`.
     """
-    if weights and (weights.endswith(".safetensors") or "/" in weights):
-        return 1.0
-    m = load_manifest(manifest)
-    entry = m.entries.get(weights or m.default_generator or "")
+    _, entry = generator_file(weights, manifest)
     return float(entry.audio_scale) if entry is not None else 1.0
 
 
