@@ -173,6 +173,19 @@ def train_landmarks_cmd(
 @click.option(
     "--val-every", type=int, default=500, show_default=True, help="Steps between validations."
 )
+@click.option(
+    "--reference-gate",
+    is_flag=True,
+    help="Add learned gates that let the reference's mouth detail past Eq. 1's masking of the "
+    "high-resolution layers (zero at start: the paper's model). Pass it again with --resume.",
+)
+@click.option(
+    "--gate-lr-mult",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Learning rate of the reference gates as a multiple of G's (they start at zero).",
+)
 @click.option("--batch-size", type=int, default=2, show_default=True, help="5-frame windows/step.")
 @click.option("--split", default="train", show_default=True, help="Split to train on.")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -195,6 +208,8 @@ def train_generator_cmd(
     near_reference: float,
     val_speakers: str,
     val_every: int,
+    reference_gate: bool,
+    gate_lr_mult: float,
     batch_size: int,
     split: str,
     seed: int,
@@ -203,6 +218,8 @@ def train_generator_cmd(
 
     λ_s is 1, as in the paper, unless --lambda-sync says otherwise.
     """
+    from dataclasses import replace
+
     from lipdub.model.config import get_config
     from lipdub.train.backbone import GenTrainSettings, train_generator
 
@@ -219,11 +236,12 @@ def train_generator_cmd(
         val_every=val_every,
         near_reference=near_reference,
         ema_half_life=ema_half_life,
+        gate_lr_mult=gate_lr_mult,
     )
     report = train_generator(
         data,
         out,
-        get_config(config),
+        replace(get_config(config), reference_gate=reference_gate),
         settings,
         device=device,
         syncnet=syncnet,

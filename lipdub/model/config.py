@@ -55,6 +55,9 @@ class GeneratorConfig:
     mals_hidden: int  # Hidden channels of each MaLS temporal conv stack.
     mals_depth: int  # Convolutions per MaLS stack (kernel 3, reflection padding 1).
     mel: MelConfig = field(default_factory=MelConfig)  # Audio front end.
+    # Learned per-channel gates that let the masked region of the high-resolution encoder maps
+    # through Eq. 1 (zero at init = the paper's Eq. 1; see docs/model.md, "Reference gate").
+    reference_gate: bool = False
 
     @property
     def num_layers(self) -> int:
@@ -66,8 +69,16 @@ class GeneratorConfig:
         return min(self.channel_base // res, self.channel_max)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able dict (nested ``mel``)."""
-        return dataclasses.asdict(self)
+        """Plain JSON-able dict (nested ``mel``).
+
+        Optional features (:data:`OPTIONAL_FIELDS`) are left out while off, so configs written
+        before they existed keep their digest and their checkpoints keep loading.
+        """
+        data = dataclasses.asdict(self)
+        for name, off in OPTIONAL_FIELDS.items():
+            if data[name] == off:
+                del data[name]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GeneratorConfig:
@@ -75,16 +86,20 @@ class GeneratorConfig:
         data = dict(data)
         mel = MelConfig(**data.pop("mel", {}))
         names = {f.name for f in dataclasses.fields(cls)} - {"mel"}
-        if set(data) != names:
+        if set(data) - names or names - set(data) - set(OPTIONAL_FIELDS):
             raise ConfigError(
                 f"generator config keys differ: unknown {sorted(set(data) - names)}, "
-                f"missing {sorted(names - set(data))}"
+                f"missing {sorted(names - set(data) - set(OPTIONAL_FIELDS))}"
             )
         return cls(mel=mel, **data)
 
     def digest(self) -> str:
         """SHA-256 of the canonical JSON of this config (stored in checkpoints)."""
         return config_digest(self.to_dict())
+
+
+#: Generator config fields that may be absent (older checkpoints), with the value that means "off".
+OPTIONAL_FIELDS: dict[str, Any] = {"reference_gate": False}
 
 
 @dataclass(frozen=True)

@@ -111,6 +111,19 @@ class SynthesisNetwork(nn.Module):
         self.layers = nn.ModuleList(layers)
         self.torgbs = nn.ModuleList(torgbs)
         assert len(self.layers) == self.num_layers
+        # Reference gate g_l (one per channel of each masked layer): F'_l = (1 − M)·F_l +
+        # g_l·M·F_l. Inside the mask the encoder map is mostly the reference's (the masked target
+        # is zero there), so g_l lets the reference's mouth detail reach the high-resolution
+        # layers in the measure training finds useful. Zero at init: exactly Eq. 1.
+        self.ref_gates = (
+            nn.ParameterList(
+                nn.Parameter(torch.zeros(cfg.channels(self.layer_resolution(i))))
+                for i in range(self.num_layers)
+                if self.is_masked(i)
+            )
+            if cfg.reference_gate
+            else None
+        )
 
     def layer_resolution(self, index: int) -> int:
         """Resolution of style layer ``index`` (0-based; layer l = index + 1 in the paper)."""
@@ -129,7 +142,8 @@ class SynthesisNetwork(nn.Module):
 
         Returns:
             L tensors F'_l; layer l uses its resolution's map, and
-            F'_l = (1 − M_r) · F_r for l > ⌊L/2⌋, with M_r = M area-averaged to r × r.
+            F'_l = (1 − M_r) · F_r for l > ⌊L/2⌋, with M_r = M area-averaged to r × r
+            (plus g_l · M_r · F_r with the reference gate).
         """
         n = mask.shape[0]
         assert_shape(mask, [n, 1, self.resolution, self.resolution], "mask M")
@@ -137,6 +151,7 @@ class SynthesisNetwork(nn.Module):
             raise ValueError(f"expected {len(self.resolutions)} feature maps, got {len(feats)}")
         keep = {}  # (1 − M_r) per resolution, computed once.
         out = []
+        gates = iter(self.ref_gates) if self.ref_gates is not None else None
         for i in range(self.num_layers):
             r = self.layer_resolution(i)
             feat = feats[i // 2]
@@ -144,7 +159,12 @@ class SynthesisNetwork(nn.Module):
                 if r not in keep:
                     m = mask if r == self.resolution else F.adaptive_avg_pool2d(mask, r)
                     keep[r] = 1.0 - m
-                feat = feat * keep[r].to(feat.dtype)  # Eq. 1: F'_l = (1 − M) * F_l.
+                k = keep[r].to(feat.dtype)
+                if gates is None:
+                    feat = feat * k  # Eq. 1: F'_l = (1 − M) * F_l.
+                else:
+                    g = next(gates).to(feat.dtype)[:, None, None]
+                    feat = feat * (k + g * (1 - k))
             out.append(feat)
         return out
 

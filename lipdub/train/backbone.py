@@ -33,11 +33,12 @@ grids (masked input | reference | output | target) go to ``<out>/samples/`` as P
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +127,7 @@ class GenTrainSettings:
     # evaluates such an average); 0 = off. With it on, the released generator is the average.
     ema_half_life: float = 0.0
     near_reference: float = NEAR_REF_PROB  # Share of references just outside the window.
+    gate_lr_mult: float = 1.0  # Learning rate of the reference gates ÷ lr_g (--reference-gate).
     val_speakers: tuple[str, ...] = ()  # Speakers held out of training for validation.
     val_every: int = 500  # Steps between validations (with val_speakers).
     augment: Augment = field(default_factory=Augment)  # Augmentation ranges.
@@ -166,15 +168,22 @@ class GeneratorTrainer:
         self.cfg, self.s, self.dev = cfg, settings, device
         self.g = StyleSyncGenerator(cfg)
         if init is not None:
-            self.g.load_state_dict(init.state_dict())
+            # A gate-less generator may start a gated one: its missing gates stay zero, so the
+            # start is the same function (Eq. 1 exactly).
+            result = self.g.load_state_dict(init.state_dict(), strict=False)
+            stray = [k for k in result.missing_keys if ".ref_gates." not in k]
+            if stray or result.unexpected_keys:
+                raise ConfigError(
+                    f"the --init generator does not fit: missing {stray[:3]}, "
+                    f"unexpected {result.unexpected_keys[:3]}"
+                )
         self.g.to(device)
         if self.g.delta_w is not None:  # ΔW stays exactly zero in the general model.
             torch.nn.init.zeros_(self.g.delta_w.fc1.weight)
             torch.nn.init.zeros_(self.g.delta_w.fc1.bias)
             self.g.delta_w.requires_grad_(False)
         self.d = Discriminator(cfg).to(device)
-        trainable = [p for p in self.g.parameters() if p.requires_grad]
-        self.opt_g = torch.optim.Adam(trainable, lr=settings.lr_g, betas=BETAS)
+        self.opt_g = torch.optim.Adam(self._g_param_groups(), betas=BETAS)
         self.opt_d = torch.optim.Adam(self.d.parameters(), lr=settings.lr_d, betas=BETAS)
         self.syncnet = syncnet.to(device).eval().requires_grad_(False) if syncnet else None
         self.vgg = losses.VGG19Perceptual(vgg19).to(device) if vgg19 else None
@@ -186,6 +195,20 @@ class GeneratorTrainer:
         )
         self.step_count = 0
         self.seconds = 0.0  # Training wall time over all runs (resumes add to it).
+
+    def _g_param_groups(self) -> list[dict[str, Any]]:
+        """G's trainable parameters in module order, the reference gates at their own rate.
+
+        The gates start at zero and each one scales a whole channel, so at G's rate they open
+        slowly; ``gate_lr_mult`` speeds them up. The groups keep the parameters' order, so an
+        optimizer state saved by a run with other groups still restores.
+        """
+        named = [(n, p) for n, p in self.g.named_parameters() if p.requires_grad]
+        groups = []
+        for gate, chunk in itertools.groupby(named, key=lambda np_: ".ref_gates." in np_[0]):
+            lr = self.s.lr_g * (self.s.gate_lr_mult if gate else 1.0)
+            groups.append({"params": [p for _, p in chunk], "lr": lr})
+        return groups
 
     def step(self, batch: dict[str, torch.Tensor]) -> tuple[dict[str, float], torch.Tensor]:
         """One G step then one D step; returns the loss values and the generated frames."""
@@ -329,6 +352,8 @@ def train_generator(
     out_dir = Path(out_dir)
     if min(settings.lambda_lmk, settings.lambda_gap, settings.lambda_sync) < 0:
         raise ConfigError("--lambda-lmk, --lambda-gap and --lambda-sync must not be negative")
+    if settings.gate_lr_mult <= 0:
+        raise ConfigError(f"--gate-lr-mult must be positive, not {settings.gate_lr_mult}")
     if settings.lambda_gap and not landmarks:
         raise ConfigError("--lambda-gap needs --landmarks (the regressor that measures the gap)")
     dev = select_device(device)
@@ -344,8 +369,10 @@ def train_generator(
     start = None
     if init and not (resume and (out_dir / STATE_FILE).is_file()):
         start, _ = resolve_generator(init)
-        if start.cfg != cfg:
+        if replace(start.cfg, reference_gate=cfg.reference_gate) != cfg:
             raise ConfigError(f"--init {init}: a {start.cfg.name!r} generator, not {cfg.name!r}")
+        if start.cfg.reference_gate and not cfg.reference_gate:
+            raise ConfigError(f"--init {init} has reference gates: train it with --reference-gate")
     landmark_net = load_landmark_net(landmarks) if landmarks else None
     trainer = GeneratorTrainer(
         cfg, settings, dev, net, vgg19, init=start, landmark_net=landmark_net

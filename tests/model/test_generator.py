@@ -1,13 +1,16 @@
-"""Generator shapes, Eq. 1 masking, the ΔW = 0 identity and the audio scale."""
+"""Generator shapes, Eq. 1 masking and its reference gate, the ΔW = 0 identity and the audio
+scale."""
 
 from __future__ import annotations
 
+import dataclasses
 from fractions import Fraction
 
 import numpy as np
 import pytest
 import torch
 
+from lipdub.errors import ConfigError
 from lipdub.model.config import FULL, LITE, GeneratorConfig
 from lipdub.model.mel import MelFrontend
 from tests.model.model_helpers import seeded_model
@@ -142,3 +145,48 @@ def test_audio_scale_extrapolates_w_from_the_silent_prediction() -> None:
     assert not torch.allclose(w1, w0)  # The audio moves w, so the test can see the scale.
     torch.testing.assert_close(w3, w0 + 3.0 * (w1 - w0), rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(w3_silent, w0)  # Silence stays silence at any scale.
+
+
+def test_config_without_the_reference_gate_keeps_its_digest() -> None:
+    """The optional field is left out while off, so the bundled checkpoints' pins still hold."""
+    import json
+    from pathlib import Path
+
+    record = json.loads((Path(__file__).parents[2] / "weights" / "lite-v3.json").read_text())
+    assert "reference_gate" not in LITE.to_dict()
+    assert LITE.digest() == record["config_sha256"]
+    assert GeneratorConfig.from_dict(record["config"]) == LITE
+    gated = dataclasses.replace(LITE, reference_gate=True)
+    assert gated.to_dict()["reference_gate"] is True
+    assert GeneratorConfig.from_dict(gated.to_dict()) == gated
+    assert gated.digest() != LITE.digest()
+    with pytest.raises(ConfigError, match="unknown"):
+        GeneratorConfig.from_dict({**LITE.to_dict(), "reference_gates": True})
+
+
+def test_reference_gate_starts_as_eq1_and_opens_the_mask_to_the_reference() -> None:
+    """Zero gates reproduce the ungated model exactly; open gates let the reference's
+    features inside the mask reach the masked layers (Eq. 1's rule relaxed), and the gates
+    receive gradients, so training can open them."""
+    plain = seeded_model(LITE)
+    gated = seeded_model(dataclasses.replace(LITE, reference_gate=True))
+    missing = gated.load_state_dict(plain.state_dict(), strict=False).missing_keys
+    assert missing and all(".ref_gates." in k for k in missing)
+    target, reference, mask, mel = inputs(LITE, 3)
+    with torch.no_grad():
+        assert torch.equal(
+            plain(target[None], reference[:1], mask[None], mel[None]),
+            gated(target[None], reference[:1], mask[None], mel[None]),
+        )
+    with torch.no_grad():
+        for g in gated.synthesis.ref_gates:
+            g.fill_(0.5)
+    reference = reference[:1].clone().requires_grad_(True)
+    _, feats = gated.encode(target[:1], reference, mask[:1], mel[:1])
+    noises = gated.synthesis.noise_inputs(feats, mask[:1])
+    last = noises[-1]  # The full-resolution layer: masked by Eq. 1.
+    (grad,) = torch.autograd.grad((last * mask[:1]).sum(), reference, retain_graph=True)
+    assert grad[:, :, mask[0, 0].bool()].abs().max().item() > 0.0
+    ws, feats = gated.encode(target[:1], reference, mask[:1], mel[:1])
+    gated.synthesize(ws, feats, mask[:1]).square().mean().backward()
+    assert all(g.grad is not None and g.grad.abs().max() > 0 for g in gated.synthesis.ref_gates)

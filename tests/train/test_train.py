@@ -347,3 +347,62 @@ def test_generator_weight_average_is_released_and_resumed(prepared: Path, tmp_pa
         torch.equal(a, b)
         for a, b in zip(resumed.g.parameters(), resumed.g_ema.parameters(), strict=True)
     )
+
+
+def test_gated_generator_starts_from_an_ungated_checkpoint(prepared: Path, tmp_path: Path) -> None:
+    """``--init`` of a gate-less generator into ``--reference-gate`` training (the gates start
+    at zero, the rest is copied); the reverse is refused with a message naming the flag."""
+    one = GenTrainSettings(batch_size=1, max_steps=1)
+    train_generator(prepared, tmp_path / "plain", TINY, one, device="cpu")
+    gated_cfg = dataclasses.replace(TINY, reference_gate=True)
+    start = str(tmp_path / "plain" / "generator.safetensors")
+    init_only = GenTrainSettings(batch_size=1, max_steps=0)
+    train_generator(prepared, tmp_path / "gated", gated_cfg, init_only, "cpu", init=start)
+    plain, _ = load_checkpoint(tmp_path / "plain" / "generator.safetensors")
+    gated, record = load_checkpoint(tmp_path / "gated" / "generator.safetensors")
+    assert record["config"]["reference_gate"] is True
+    own = plain.state_dict()
+    for k, v in gated.state_dict().items():
+        if ".ref_gates." in k:
+            assert not v.any()
+        else:
+            assert torch.equal(v, own[k]), k
+    gated_start = str(tmp_path / "gated" / "generator.safetensors")
+    with pytest.raises(ConfigError, match="--reference-gate"):
+        train_generator(prepared, tmp_path / "x", TINY, init_only, "cpu", init=gated_start)
+
+
+def test_train_generator_cli_defaults_are_the_settings_defaults() -> None:
+    """The CLI repeats GenTrainSettings' defaults (it must not import torch to show --help);
+    this keeps the two from drifting apart."""
+    from lipdub.cli.train import train_generator_cmd
+
+    defaults = GenTrainSettings()
+    args = ["--data", "d", "--out", "o"]
+    params = train_generator_cmd.make_context("generator", args).params  # Parsed, not run.
+    checked = 0
+    for name, value in params.items():
+        if name in {f.name for f in dataclasses.fields(GenTrainSettings)}:
+            want = getattr(defaults, name)
+            if name == "val_speakers":
+                want = ",".join(want)
+            assert value == want, name
+            checked += 1
+    assert checked >= 10
+
+
+def test_reference_gates_train_at_their_own_rate_in_module_order(prepared: Path) -> None:
+    gated_cfg = dataclasses.replace(TINY, reference_gate=True)
+    settings = GenTrainSettings(gate_lr_mult=10.0)
+    trainer = GeneratorTrainer(gated_cfg, settings, torch.device("cpu"))
+    names = {id(p): n for n, p in trainer.g.named_parameters()}
+    order = [p for group in trainer.opt_g.param_groups for p in group["params"]]
+    assert order == [p for p in trainer.g.parameters() if p.requires_grad]  # Resumable.
+    for group in trainer.opt_g.param_groups:
+        gates = {".ref_gates." in names[id(p)] for p in group["params"]}
+        assert len(gates) == 1
+        assert group["lr"] == pytest.approx(settings.lr_g * (10.0 if gates.pop() else 1.0))
+    assert any(group["lr"] > settings.lr_g for group in trainer.opt_g.param_groups)
+    bad = GenTrainSettings(gate_lr_mult=0.0)
+    with pytest.raises(ConfigError, match="--gate-lr-mult"):
+        train_generator(prepared, Path("unused"), gated_cfg, bad, "cpu")
