@@ -304,10 +304,19 @@ def audio_scale_for(weights: str | None, manifest: Path | None = None) -> float:
     return float(entry.audio_scale) if entry is not None else 1.0
 
 
-def load_state(model: torch.nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:
-    """``model.load_state_dict(state, strict=True)`` with one-line WeightsErrors."""
+def load_state(
+    model: torch.nn.Module,
+    state: dict[str, torch.Tensor],
+    path: Path,
+    may_lack: str | None = None,
+) -> None:
+    """``model.load_state_dict(state, strict=True)`` with one-line WeightsErrors.
+
+    ``may_lack``: tensors whose names contain it may be absent from ``state`` and keep the
+    model's own values (a gate-less generator starting a gated one, where they are zero).
+    """
     own = model.state_dict()
-    missing = sorted(set(own) - set(state))
+    missing = sorted(k for k in set(own) - set(state) if may_lack is None or may_lack not in k)
     extra = sorted(set(state) - set(own))
     if missing or extra:
         raise WeightsError(
@@ -320,4 +329,4 @@ def load_state(model: torch.nn.Module, state: dict[str, torch.Tensor], path: Pat
                 f"{path}: tensor {k} has shape {list(v.shape)}, the architecture "
                 f"needs {list(own[k].shape)}"
             )
-    model.load_state_dict(state, strict=True)
+    model.load_state_dict(state, strict=may_lack is None)

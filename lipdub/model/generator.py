@@ -89,6 +89,10 @@ class ToRGB(nn.Module):
         return self.conv(x, w) + self.bias.to(x.dtype)[:, None, None]
 
 
+#: What the reference gates' parameter names contain (``synthesis.ref_gates.<i>``).
+REF_GATES = ".ref_gates."
+
+
 class SynthesisNetwork(nn.Module):
     """StyleGAN2 skip generator whose noise inputs are the (Eq. 1-masked) encoder features."""
 

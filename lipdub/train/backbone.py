@@ -58,7 +58,7 @@ from lipdub.model.checkpoint import (
 from lipdub.model.config import GeneratorConfig
 from lipdub.model.discriminator import Discriminator
 from lipdub.model.engine import select_device
-from lipdub.model.generator import StyleSyncGenerator
+from lipdub.model.generator import REF_GATES, StyleSyncGenerator
 from lipdub.train import losses
 from lipdub.train.checkpoints import (
     load_state_file,
@@ -170,13 +170,7 @@ class GeneratorTrainer:
         if init is not None:
             # A gate-less generator may start a gated one: its missing gates stay zero, so the
             # start is the same function (Eq. 1 exactly).
-            result = self.g.load_state_dict(init.state_dict(), strict=False)
-            stray = [k for k in result.missing_keys if ".ref_gates." not in k]
-            if stray or result.unexpected_keys:
-                raise ConfigError(
-                    f"the --init generator does not fit: missing {stray[:3]}, "
-                    f"unexpected {result.unexpected_keys[:3]}"
-                )
+            load_state(self.g, init.state_dict(), Path("--init"), may_lack=REF_GATES)
         self.g.to(device)
         if self.g.delta_w is not None:  # ΔW stays exactly zero in the general model.
             torch.nn.init.zeros_(self.g.delta_w.fc1.weight)
@@ -205,7 +199,7 @@ class GeneratorTrainer:
         """
         named = [(n, p) for n, p in self.g.named_parameters() if p.requires_grad]
         groups = []
-        for gate, chunk in itertools.groupby(named, key=lambda np_: ".ref_gates." in np_[0]):
+        for gate, chunk in itertools.groupby(named, key=lambda np_: REF_GATES in np_[0]):
             lr = self.s.lr_g * (self.s.gate_lr_mult if gate else 1.0)
             groups.append({"params": [p for _, p in chunk], "lr": lr})
         return groups
