@@ -45,7 +45,12 @@ def test_chunked_equals_whole_track_fp32(batch_size: int, audio_scale: float) ->
     )
     got = torch.cat(list(engine.generate_float(clip)))
     assert got.shape == want.shape
-    torch.testing.assert_close(got, want, rtol=0, atol=1e-5)
+    # Chunking changes the batch size and so the order fp32 sums are accumulated in: the two
+    # differ by rounding, which scales with the output's magnitude, and the guidance step
+    # w_0 + s·(w − w_0) multiplies any rounding difference in w by s. A fixed 1e-5 was exceeded
+    # by 1.2e-5 at s = 2.5 on another x86 CPU; the bound keeps 1e-5 per unit of s and magnitude.
+    atol = 1e-5 * audio_scale * max(1.0, float(want.abs().max()))
+    torch.testing.assert_close(got, want, rtol=0, atol=atol)
     with pytest.raises(ValueError, match="audio_scale must be > 0"):
         StyleSyncEngine(model, device="cpu", audio_scale=0.0)
 
