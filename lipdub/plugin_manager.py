@@ -34,6 +34,7 @@ BUILTIN_PLUGINS = (
     "lipdub.plugins.masks_ushape",
     "lipdub.plugins.generator_stylesync",
     "lipdub.plugins.generator_passthrough",
+    "lipdub.plugins.generator_exemplar",
     "lipdub.plugins.blenders",
     "lipdub.plugins.executors",
     "lipdub.plugins.events_log",

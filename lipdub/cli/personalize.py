@@ -6,7 +6,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from lipdub.cli.common import cli_settings, json_option, project_option, resolve_project, wants_json
 from lipdub.config.project import ActorConfig
 from lipdub.errors import ConfigError
+from lipdub.exemplar.actor_bank import build_actor_bank
+from lipdub.exemplar.bank import BankPart
 from lipdub.train.protocols import PersonalizeProgress, ProgressFn
 
 log = logging.getLogger(__name__)
@@ -67,6 +69,18 @@ class ProgressView:
         self._bar.update(
             self._task, completed=p.step, total=total, description=desc, info=loss + self.held
         )
+
+
+def _bank_progress(actor: str, as_json: bool) -> Callable[[int, int], None]:
+    """Report bank building: a log line a clip (JSON lines with --json)."""
+
+    def report(done: int, total: int) -> None:
+        if as_json:
+            click.echo(json.dumps({"actor": actor, "phase": "bank", "step": done, "total": total}))
+        elif done < total:
+            click.echo(f"bank: clip {done + 1} of {total}", err=True)
+
+    return report
 
 
 def run_job(
@@ -134,6 +148,9 @@ def run_on_ray(num_gpus: float | None, address: str | None, **job: Any) -> str:
 @click.option("--rank", type=int, help="Low-rank ΔP of this rank (0 = dense).")
 @click.option("--syncnet", help="Frozen SyncNet (name or path; 'none' = off).")
 @click.option("--discriminator", help="General run's discriminator (name or path; 'none' = off).")
+@click.option(
+    "--bank-only", is_flag=True, help="Only (re)build the actor's exemplar bank; no fine-tuning."
+)
 @json_option
 @project_option
 def personalize(
@@ -150,13 +167,16 @@ def personalize(
     rank: int | None,
     syncnet: str | None,
     discriminator: str | None,
+    bank_only: bool,
     as_json: bool,
     project_dir: Path | None,
 ) -> None:
     """Fine-tune the generator on one actor's own footage (ΔW / ΔP, StyleSync §3.3).
 
-    Writes actors/NAME/personal.safetensors (+ .json) and actors/NAME/CARD.md; later renders of
-    that actor's shots use it (unless --no-personal). A stopped run continues where it was.
+    First builds the actor's exemplar bank (actors/NAME/bank/: their footage's usable frames,
+    for the `exemplar` generator), then writes actors/NAME/personal.safetensors (+ .json) and
+    actors/NAME/CARD.md; later renders of that actor's shots use both (unless --no-personal).
+    A stopped run continues where it was.
     """
     from lipdub.config.settings import resolve
 
@@ -184,6 +204,18 @@ def personalize(
         "run_options": run_options,
     }
     as_json = wants_json(as_json)
+    parts = build_actor_bank(actor_cfg, project.root, _bank_progress(actor, as_json))
+    frames = sum(int(BankPart.load(p).usable.sum()) for p in parts)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {"event": "bank", "actor": actor, "parts": len(parts), "usable_frames": frames}
+            )
+        )
+    else:
+        click.echo(f"bank: {len(parts)} part(s), {frames} usable frames in {parts[0].parent}")
+    if bank_only:
+        return
     if executor == "ray":
         path = run_on_ray(num_gpus, None, **job)
     else:

@@ -59,6 +59,7 @@ class Settings:
     # Free-form option blocks for stages, validated by the stage that reads them.
     analysis: Mapping[str, Any] = field(default_factory=dict)
     blend: Mapping[str, Any] = field(default_factory=dict)
+    exemplar: Mapping[str, Any] = field(default_factory=dict)  # lipdub.exemplar.track options.
 
     def stage(self, name: str) -> str:
         """The choice for stage ``name`` (its default when not set)."""
@@ -66,6 +67,8 @@ class Settings:
 
 
 SETTING_NAMES = tuple(f.name for f in dataclasses.fields(Settings))
+#: Settings that are option blocks for a stage (merged key by key across layers).
+OPTION_BLOCKS = ("analysis", "blend", "exemplar")
 _TYPES: dict[str, tuple[type, ...]] = {
     f.name: (
         (str, type(None))
@@ -73,7 +76,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
         else (int, float, type(None))
         if f.name == "audio_scale"
         else (dict,)
-        if f.name in ("analysis", "blend")
+        if f.name in OPTION_BLOCKS
         else (bool,)
         if f.type == "bool"
         else (int,)
@@ -158,7 +161,7 @@ def resolve(*layers: Mapping[str, Any], preset: str | None = None) -> Settings:
     """Merge checked layers (lowest precedence first) over the named preset and the defaults.
 
     The preset is the one named by the highest layer that names one, else ``preset``, else the
-    default's. ``analysis`` and ``blend`` blocks merge key by key.
+    default's. Option blocks (``analysis``, ``blend``, ``exemplar``) merge key by key.
     """
     chosen = preset or Settings.preset
     for layer in layers:
@@ -166,7 +169,7 @@ def resolve(*layers: Mapping[str, Any], preset: str | None = None) -> Settings:
     merged: dict[str, Any] = {}
     for layer in (load_preset(chosen), *layers):
         for key, value in layer.items():
-            if key in ("analysis", "blend"):
+            if key in OPTION_BLOCKS:
                 merged[key] = {**merged.get(key, {}), **value}
             else:
                 merged[key] = value

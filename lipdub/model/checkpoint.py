@@ -43,7 +43,8 @@ class ManifestEntry:
     config: Path  # The JSON config beside it.
     provenance: str  # Where the weights came from (data, code commit, date).
     licence: str  # Licence the weights are distributed under.
-    kind: str = "generator"  # "generator", "syncnet" or "discriminator".
+    # "generator", "syncnet", "discriminator", "mouth-landmarks" or "mouth-driver".
+    kind: str = "generator"
     config_sha256: str | None = None  # Digest of the architecture config, if pinned.
     # Generators: the audio scale s (StyleSyncGenerator.encode) the renderer uses by default,
     # chosen for this checkpoint on validation speakers; 1 = the network as trained.
@@ -52,12 +53,13 @@ class ManifestEntry:
 
 @dataclass(frozen=True)
 class Manifest:
-    """The parsed manifest: named entries, the default generator and the default SyncNet."""
+    """The parsed manifest: named entries and the default generator, SyncNet and mouth driver."""
 
     path: Path  # The manifest file.
     entries: dict[str, ManifestEntry]  # By name.
     default_generator: str | None  # Name used when no checkpoint is named.
     default_syncnet: str | None = None  # SyncNet for QC's LSE-C / AV offset and L_sync.
+    default_driver: str | None = None  # Audio → mouth-shape driver of the exemplar generator.
 
 
 def sha256_file(path: Path) -> str:
@@ -108,7 +110,11 @@ def load_manifest(path: Path | None = None) -> Manifest:
             raise WeightsError(f"{path}: checkpoint name {entry.name!r} listed twice")
         entries[entry.name] = entry
     defaults = {}
-    for key, kind in (("default_generator", "generator"), ("default_syncnet", "syncnet")):
+    for key, kind in (
+        ("default_generator", "generator"),
+        ("default_syncnet", "syncnet"),
+        ("default_driver", "mouth-driver"),
+    ):
         name = data.get(key) or None
         if name is not None and (name not in entries or entries[name].kind != kind):
             raise WeightsError(f"{path}: {key} {name!r} is not a listed {kind} checkpoint")

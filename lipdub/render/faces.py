@@ -35,25 +35,35 @@ from lipdub.media.stream import prefetch
 from lipdub.plugin_manager import PluginManager
 from lipdub.render.events import ShotEvent
 from lipdub.render.jobs import ShotJob
-from lipdub.render.protocols import Generator, TrackClip
+from lipdub.render.protocols import (
+    Generator,
+    NativeGenerator,
+    NativeTrack,
+    TrackClip,
+    TrackContext,
+)
 from lipdub.render.rest import RestPlan, plan_rest
 
 log = logging.getLogger(__name__)
 
 #: Default feather of the blend mask, as a fraction of the crop's size in frame pixels.
 FEATHER_FRACTION = 0.03
-#: Personalization file of an actor, relative to the project root (see `lipdub personalize`).
-PERSONAL_FILE = "actors/{name}/personal.safetensors"
+#: An actor's folder, relative to the project root (see `lipdub personalize`).
+ACTOR_DIR = "actors/{name}"
+#: Personalization file of an actor, relative to the project root.
+PERSONAL_FILE = ACTOR_DIR + "/personal.safetensors"
 
 
 @dataclass
 class _TrackData:
     track: FaceTrack
-    crops: np.ndarray  # (T, S, S, 3) uint8 memmap.
-    masks: np.ndarray  # (T, S, S) float32 memmap.
-    matrices: np.ndarray  # (T, 2, 3) frame -> crop.
+    crops: np.ndarray | None = None  # (T, S, S, 3) uint8 memmap (crop generators).
+    masks: np.ndarray | None = None  # (T, S, S) float32 memmap.
+    matrices: np.ndarray | None = None  # (T, 2, 3) frame -> crop.
     generated: np.ndarray | None = None  # (T, S, S, 3) uint8 memmap, per dub.
     rest: RestPlan | None = None  # Generated / rest crop / source weights, per dub.
+    native: NativeTrack | None = None  # The track of a native generator (exemplar).
+    planned: bool = False  # A native track has been planned for the current dub.
 
 
 class FaceWork:
@@ -63,13 +73,26 @@ class FaceWork:
         self,
         job: ShotJob,
         plugins: PluginManager,
-        generator: Generator,
+        generator: Generator | NativeGenerator,
         emit: Callable[[ShotEvent], None],
+        fallback: Callable[[], Generator] | None = None,
     ) -> None:
+        """Arguments:
+        job: the shot job.
+        plugins: the plugin manager (stages are built from it).
+        generator: the shot's generator, crop-space or native.
+        emit: where shot events go.
+        fallback: makes the crop generator for tracks a native generator cannot serve.
+        """
         from lipdub.render.pipeline import scratch_dir
 
         self.job, self.shot, self.emit = job, job.shot, emit
         self.generator = generator
+        self._fallback = fallback
+        self.crop_generator: Generator | None = (
+            None if isinstance(generator, NativeGenerator) else generator
+        )
+        self.fallbacks: list[str] = []  # Why tracks fell back to the crop generator.
         settings = self.shot.settings
         options = dict(settings.analysis)
         self.analysis_settings = AnalysisSettings.from_options(options)
@@ -96,7 +119,7 @@ class FaceWork:
                 conform=self.shot.settings.conform_vfr,
             )
             self.warnings += self.analysis.warnings
-            self.tracks = self._cut_crops(self._chosen_tracks())
+            self.tracks = self._first_pass(self._chosen_tracks())
         except BaseException:
             self.close()
             raise
@@ -154,11 +177,47 @@ class FaceWork:
             for d in self.tracks
         ]
 
-    def _cut_crops(self, tracks: list[FaceTrack]) -> list[_TrackData]:
-        """One pass over the source: aligned crops, masks and transforms of every track."""
-        size = self.generator.resolution
+    def _native_tracks(self, tracks: list[FaceTrack]) -> dict[int, NativeTrack]:
+        """Open the native generator's tracks; a track it cannot serve falls back, warned."""
+        gen = self.generator
+        if not isinstance(gen, NativeGenerator):
+            return {}
+        a = self.analysis
+        out: dict[int, NativeTrack] = {}
+        for t in tracks:
+            context = TrackContext(
+                source=f"shot:{self.shot.id}",
+                frame_shape=(a.height, a.width, 3),
+                scratch=self._scratch,
+                planner=self.planner,
+                feather=self.feather,
+                actor_dir=self._actor_dir(t.actor),
+            )
+            reason = gen.thin(t, context)
+            if reason is None:
+                out[t.track_id] = gen.open_track(t, context)
+                continue
+            message = (
+                f"shot {self.shot.id}: track {t.track_id} ({t.actor}): the actor's bank is too "
+                f"thin for the exemplar path ({reason}); this track uses the fallback generator"
+            )
+            self.warnings.append(message)
+            self.fallbacks.append(message)
+        return out
+
+    def _first_pass(self, tracks: list[FaceTrack]) -> list[_TrackData]:
+        """One pass over the source: native tracks collect their frames, the others get their
+        aligned crops, masks and transforms cut."""
+        native = self._native_tracks(tracks)
         data = []
         for t in tracks:
+            if t.track_id in native:
+                data.append(_TrackData(t, native=native[t.track_id]))
+                continue
+            if self.crop_generator is None:
+                assert self._fallback is not None, "a native generator needs a fallback"
+                self.crop_generator = self._fallback()
+            size = self.crop_generator.resolution
             n = len(t.frames)
             stem = self._scratch / f"track{t.track_id}"
             crops = np.lib.format.open_memmap(
@@ -177,14 +236,32 @@ class FaceWork:
             for i, frame in enumerate(prefetch(src.frames(self.shot.start, self.shot.stop))):
                 for d in data:
                     j = d.track.at(i)
-                    if j is None:
-                        continue
-                    d.crops[j] = warp_to_crop(frame, d.matrices[j], size)
-                    lm_crop = transform_points(d.matrices[j], d.track.landmarks[j])
-                    d.masks[j] = self.planner.plan(lm_crop, size)
+                    if j is not None:
+                        self._take(d, j, frame)
                 if (i + 1) % 25 == 0 or i + 1 == total:
                     report(i + 1, total)
+        for d in data:
+            if d.native is not None:
+                d.native.finish()
         return data
+
+    def _take(self, d: _TrackData, j: int, frame: np.ndarray) -> None:
+        """First pass, track frame ``j``: hand it to the native track or cut its crop."""
+        if d.native is not None:
+            d.native.add_frame(j, frame)
+            return
+        assert d.crops is not None and d.masks is not None and d.matrices is not None
+        size = d.crops.shape[1]
+        d.crops[j] = warp_to_crop(frame, d.matrices[j], size)
+        lm_crop = transform_points(d.matrices[j], d.track.landmarks[j])
+        d.masks[j] = self.planner.plan(lm_crop, size)
+
+    def _actor_dir(self, actor: str) -> Path | None:
+        """The actor's folder in the project (what ``lipdub personalize`` stored), if used."""
+        if not self.shot.settings.personal:
+            return None
+        path = self.job.project_root / ACTOR_DIR.format(name=actor)
+        return path if path.is_dir() else None
 
     def _personal_file(self, actor: str) -> Path | None:
         if not self.shot.settings.personal:
@@ -193,37 +270,48 @@ class FaceWork:
         return path if path.is_file() else None
 
     def render_dub(self, dub: Dub) -> Callable[[int, np.ndarray], np.ndarray]:
-        """Generate every track's crops for ``dub``; return the per-frame paste function."""
+        """Generate (or plan) every track's faces for ``dub``; return the per-frame paste."""
         from lipdub.render.pipeline import dub_audio
 
-        size = self.generator.resolution
         for d in self.tracks:
             audio, warning = dub_audio(self.shot, dub, dub.driving_audio(d.track.actor))
             if warning and d.track.actor in dub.stems:  # The mix's own fit is reported on encode.
                 self.emit(ShotEvent("warning", self.shot.id, message=warning))
-            clip = TrackClip(
-                crops=d.crops,
-                masks=d.masks,
-                frame_indices=d.track.frames.astype(np.int64),
-                audio_16k=audio_io.to_model_audio(audio),
-                fps=self.shot.fps,
-                actor=d.track.actor,
-                personal=self._personal_file(d.track.actor),
-            )
-            out_path = self._scratch / f"track{d.track.track_id}_{dub.name}_gen.npy"
-            gen = np.lib.format.open_memmap(out_path, "w+", np.uint8, (len(d.track), size, size, 3))
-            done = 0
-            report = self._progress(f"generate {dub.name} track {d.track.track_id}")
-            for j, crop in enumerate(self.generator.generate(clip)):
-                gen[j] = crop
-                done = j + 1
-                if done % 25 == 0:
-                    report(done, len(d.track))
-            if done != len(d.track):
-                raise RuntimeError(f"generator returned {done} crops for {len(d.track)} frames")
-            d.generated = gen
-            d.rest = self._rest(d, clip.audio_16k)
+            audio_16k = audio_io.to_model_audio(audio)
+            if d.native is not None:
+                d.rest = self._rest_plan(d, audio_16k)
+                d.native.plan(audio_16k, self.shot.fps, d.rest)
+                d.planned = True
+                continue
+            self._generate(d, dub, audio_16k)
+            d.rest = self._rest(d, audio_16k)
         return self._paste
+
+    def _generate(self, d: _TrackData, dub: Dub, audio_16k: np.ndarray) -> None:
+        """A crop generator's new crops of track ``d`` for ``dub`` (memory-mapped)."""
+        assert self.crop_generator is not None and d.crops is not None and d.masks is not None
+        size = self.crop_generator.resolution
+        clip = TrackClip(
+            crops=d.crops,
+            masks=d.masks,
+            frame_indices=d.track.frames.astype(np.int64),
+            audio_16k=audio_16k,
+            fps=self.shot.fps,
+            actor=d.track.actor,
+            personal=self._personal_file(d.track.actor),
+        )
+        out_path = self._scratch / f"track{d.track.track_id}_{dub.name}_gen.npy"
+        gen = np.lib.format.open_memmap(out_path, "w+", np.uint8, (len(d.track), size, size, 3))
+        done = 0
+        report = self._progress(f"generate {dub.name} track {d.track.track_id}")
+        for j, crop in enumerate(self.crop_generator.generate(clip)):
+            gen[j] = crop
+            done = j + 1
+            if done % 25 == 0:
+                report(done, len(d.track))
+        if done != len(d.track):
+            raise RuntimeError(f"generator returned {done} crops for {len(d.track)} frames")
+        d.generated = gen
 
     def resting(self) -> dict[str, int]:
         """Frames of the last rendered dub that rested on silence, summed over its tracks
@@ -231,14 +319,21 @@ class FaceWork:
         counts = [d.rest.counts() for d in self.tracks if d.rest is not None]
         return {k: sum(c[k] for c in counts) for k in ("source_frames", "rest_frames")}
 
-    def _rest(self, d: _TrackData, audio_16k: np.ndarray) -> RestPlan | None:
-        """Where the dub is silent, rest the mouth (see :mod:`lipdub.render.rest`): the source
-        where the actor's mouth is closed, else the rest crop, mixed into the generated crops."""
-        if not self.shot.settings.rest_on_silence or d.generated is None:
+    def _rest_plan(self, d: _TrackData, audio_16k: np.ndarray) -> RestPlan | None:
+        """Where the dub is silent, how far the mouth rests (see :mod:`lipdub.render.rest`)."""
+        if not self.shot.settings.rest_on_silence:
             return None
         loud = audio_io.loudness_per_frame(audio_16k, self.shot.frame_count, self.shot.fps)
-        plan = plan_rest(loud[d.track.frames], d.track.landmarks, self.shot.fps)
-        if plan.rest_frame is not None:
+        return plan_rest(loud[d.track.frames], d.track.landmarks, self.shot.fps)
+
+    def _rest(self, d: _TrackData, audio_16k: np.ndarray) -> RestPlan | None:
+        """Rest the mouth of a crop generator's track: the source where the actor's mouth is
+        closed, else the rest crop, mixed into the generated crops."""
+        if d.generated is None:
+            return None
+        plan = self._rest_plan(d, audio_16k)
+        if plan is not None and plan.rest_frame is not None:
+            assert d.crops is not None
             rest_crop = np.asarray(d.crops[plan.rest_frame], np.float32)
             for j in np.flatnonzero(plan.rest > 0):
                 g, r = float(plan.generated[j]), float(plan.rest[j])
@@ -253,7 +348,10 @@ class FaceWork:
         j = d.track.at(i)
         if j is None:
             return None
-        size = self.generator.resolution
+        if d.native is not None:
+            return d.native.region(j, shape) if d.planned else None
+        assert d.matrices is not None and d.masks is not None
+        size = d.masks.shape[1]
         matrix = d.matrices[j]
         box = paste_region(matrix, size, shape)
         x0, y0, x1, y1 = box
@@ -268,21 +366,37 @@ class FaceWork:
         """:meth:`region` of the first dubbed track (what QC measures seams and flicker on)."""
         return self.region(self.tracks[0], i, shape) if self.tracks else None
 
-    def _paste(self, i: int, frame: np.ndarray) -> np.ndarray:
-        """Blend every dubbed track's generated crop into frame ``i`` of the shot."""
-        for d in self.tracks:
-            found = self.region(d, i, frame.shape)
-            if found is None or d.generated is None:
-                continue
-            box, mask = found
-            x0, y0, x1, y1 = box
+    def _face(
+        self, d: _TrackData, i: int, frame: np.ndarray
+    ) -> tuple[tuple[int, int, int, int], np.ndarray, np.ndarray] | None:
+        """Box, new face pixels and soft mask of track ``d`` at shot frame ``i``."""
+        if d.native is not None:
             j = d.track.at(i)
+            return None if j is None or not d.planned else d.native.face(j, frame)
+        found = self.region(d, i, frame.shape)
+        if found is None or d.generated is None:
+            return None
+        box, mask = found
+        j = d.track.at(i)
+        assert j is not None and d.matrices is not None
+        return box, warp_to_frame(d.generated[j], d.matrices[j], box), mask
+
+    def _paste(self, i: int, frame: np.ndarray) -> np.ndarray:
+        """Blend every dubbed track's new face into frame ``i`` of the shot."""
+        for d in self.tracks:
+            j = d.track.at(i)
+            if j is None:
+                continue
             weight = 1.0 if d.rest is None else float(d.rest.paste_weight[j])
             if weight <= 0.0:
                 continue  # The source's own closed mouth, untouched.
+            found = self._face(d, i, frame)
+            if found is None:
+                continue
+            box, face, mask = found
             if weight < 1.0:
                 mask = mask * weight
-            face = warp_to_frame(d.generated[j], d.matrices[j], box)
+            x0, y0, x1, y1 = box
             if not frame.flags.writeable:
                 frame = frame.copy()
             frame[y0:y1, x0:x1] = self.blender.blend(frame[y0:y1, x0:x1], face, mask)

@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 #: Emit a progress event every this many frames.
 PROGRESS_EVERY = 25
+#: Generator for the tracks whose bank is too thin for the exemplar path.
+FALLBACK_GENERATOR = "stylesync"
 
 
 @functools.lru_cache(maxsize=4)
@@ -80,6 +82,7 @@ def generator_options(shot: Shot, personal: Path | None = None) -> dict[str, Any
         "compile": s.compile,
         "config": s.model,
         "personal": personal,
+        "exemplar": dict(s.exemplar),
     }
 
 
@@ -100,7 +103,11 @@ def render_shot(job: ShotJob, emit: Callable[[ShotEvent], None]) -> dict[str, An
         return report
     from lipdub.render.faces import FaceWork
 
-    with FaceWork(job, plugins, generator, emit) as work:
+    def fallback() -> Any:
+        """The crop generator for tracks the chosen (native) generator cannot serve."""
+        return plugins.create("generator", FALLBACK_GENERATOR, generator_options(shot))
+
+    with FaceWork(job, plugins, generator, emit, fallback) as work:
         report["warnings"] += work.warnings
         report["tracks"] = work.track_summary()
         for dub in todo:

@@ -14,7 +14,11 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from lipdub.analysis.records import FaceTrack
+from lipdub.render.rest import RestPlan
+
 if TYPE_CHECKING:
+    from lipdub.analysis.protocols import MaskPlanner
     from lipdub.render.events import ShotEvent
 
 
@@ -49,6 +53,65 @@ class Generator(Protocol):
 
         ``progress(n)`` is called with the number of crops finished since the last call.
         """
+        ...
+
+
+@dataclass(frozen=True)
+class TrackContext:
+    """What a native generator gets to know about a track's shot besides the track itself."""
+
+    source: str  # Label of the footage ("shot:<id>" or a path): bank holdout compares on it.
+    frame_shape: tuple[int, ...]  # (H, W, 3) of the shot's frames.
+    scratch: Path | None  # Folder for memory-mapped scratch files (None: keep in memory).
+    planner: MaskPlanner  # The mask stage.
+    feather: float  # Blend feather as a fraction of the aligned crop's side.
+    actor_dir: Path | None = None  # The actor's folder (actors/NAME: what personalize stored);
+    # None when there is none or personal files are switched off (--no-personal).
+
+
+@runtime_checkable
+class NativeTrack(Protocol):
+    """One track of a native generator, driven through the shot by the renderer."""
+
+    def add_frame(self, j: int, frame: np.ndarray) -> None:
+        """Track frame ``j`` (full (H, W, 3) uint8 RGB source frame) during the first pass."""
+        ...
+
+    def finish(self) -> None:
+        """Called once after the first pass."""
+        ...
+
+    def plan(self, audio_16k: np.ndarray, fps: Fraction, rest: RestPlan | None) -> Any:
+        """Prepare one dub (audio as in :class:`TrackClip`; ``rest`` = the resting mouth)."""
+        ...
+
+    def region(
+        self, j: int, shape: tuple[int, ...]
+    ) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
+        """Frame box ``(x0, y0, x1, y1)`` and (h, w) float32 soft mask of track frame ``j``."""
+        ...
+
+    def face(
+        self, j: int, frame: np.ndarray
+    ) -> tuple[tuple[int, int, int, int], np.ndarray, np.ndarray] | None:
+        """Box, (h, w, 3) uint8 new face pixels and soft mask of track frame ``j`` (None: none)."""
+        ...
+
+
+@runtime_checkable
+class NativeGenerator(Protocol):
+    """Makes new lower faces in frame space, at the source's own resolution (``exemplar``).
+
+    Unlike :class:`Generator` it never sees a small aligned crop: the renderer hands it the
+    track and the full frames, and pastes what :meth:`NativeTrack.face` returns.
+    """
+
+    def thin(self, track: FaceTrack, context: TrackContext) -> str | None:
+        """Why this track cannot be served (the renderer falls back and warns), or None."""
+        ...
+
+    def open_track(self, track: FaceTrack, context: TrackContext) -> NativeTrack:
+        """Start a track."""
         ...
 
 

@@ -1,0 +1,307 @@
+"""The actor's bank: real frames of their lower face at native resolution, indexed for selection.
+
+A :class:`BankPart` is one run of footage of the actor (a face track of the shot being dubbed, of
+another shot, or of their footage in lipdub.toml): per frame, the lower-face patch cut from the
+source at its own resolution (not resampled), the landmarks in frame pixels and where the patch
+lies in the frame. :func:`features` turns landmarks and patches into what selection compares —
+mouth shape, head pose (yaw, nose length), skin colour — and what makes a frame unusable: a
+turned head, a face the detector did not see (bridged), a mouth or chin cut off by the frame
+edge, or a
+mouth blurred by motion. A :class:`Bank` is the usable frames of several parts, flattened.
+
+Parts are saved as ``patches.npy`` (memory-mapped on load) beside ``part.npz`` and ``part.json``,
+so ``lipdub personalize`` can build an actor's bank once and every render reuses it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from lipdub.analysis.masks import yaw_ratio
+from lipdub.analysis.mouth_shape import mouth_shape
+from lipdub.analysis.records import JAW, LEFT_EYE, MOUTH, RIGHT_EYE, FaceTrack
+
+#: On-disk layout version of a saved part.
+FORMAT = "lipdub-bank/1"
+#: Where an actor's stored parts live inside their folder (``actors/NAME``): one folder a part.
+BANK_DIR = "bank"
+#: Patch margins around the lower face, in inter-ocular distances (IOD): sides, above the nose
+#: bridge, below the chin (room for a wider-open jaw and the mask's margin).
+SIDE_MARGIN, TOP_MARGIN, BOTTOM_MARGIN = 0.6, 0.1, 1.0
+#: A head turned further than this yaw ratio (−1..1) shows another side of the mouth: unusable.
+MAX_YAW = 0.45
+#: A mouth whose sharpness is below this share of the part's median is motion-blurred: unusable.
+MIN_SHARPNESS = 0.5
+NOSE_TIP = 30
+#: Points that must lie inside the frame for a frame to be usable: lower jaw and mouth.
+LOWER_FACE = [*range(4, 13), *range(MOUTH.start, MOUTH.stop)]
+
+
+def iod(landmarks: np.ndarray) -> np.ndarray:
+    """Inter-ocular distance of (..., 68, 2) landmarks."""
+    lm = np.asarray(landmarks, np.float64)
+    d = lm[..., LEFT_EYE, :].mean(-2) - lm[..., RIGHT_EYE, :].mean(-2)
+    return np.maximum(np.linalg.norm(d, axis=-1), 1e-6)
+
+
+def patch_box(landmarks: np.ndarray) -> tuple[int, int, int, int]:
+    """Unclipped ``(x0, y0, x1, y1)`` frame box of a frame's lower-face patch."""
+    lm = np.asarray(landmarks, np.float64)
+    d = float(iod(lm))
+    pts = lm[[*range(JAW.start, JAW.stop), 27, 28, *range(MOUTH.start, MOUTH.stop)]]
+    x0 = np.floor(pts[:, 0].min() - SIDE_MARGIN * d)
+    x1 = np.ceil(pts[:, 0].max() + SIDE_MARGIN * d) + 1
+    y0 = np.floor(pts[:, 1].min() - TOP_MARGIN * d)
+    y1 = np.ceil(pts[:, 1].max() + BOTTOM_MARGIN * d) + 1
+    return int(x0), int(y0), int(x1), int(y1)
+
+
+def pose(landmarks: np.ndarray) -> np.ndarray:
+    """(..., 2) yaw ratio and nose length (eyes' midpoint to nose tip, in IOD; pitch proxy)."""
+    lm = np.asarray(landmarks, np.float64)
+    eyes = 0.5 * (lm[..., LEFT_EYE, :].mean(-2) + lm[..., RIGHT_EYE, :].mean(-2))
+    nose = np.linalg.norm(lm[..., NOSE_TIP, :] - eyes, axis=-1) / iod(lm)
+    yaw = np.array([yaw_ratio(x) for x in lm.reshape(-1, 68, 2)]).reshape(nose.shape)
+    return np.stack([yaw, nose], axis=-1)
+
+
+def skin_colour(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """(3,) mean RGB of the cheeks beside the nose (rows nose middle..bottom, jaw 2..14).
+
+    Lighting summary that the mouth itself (open, closed, teeth) does not change.
+    """
+    lm = np.asarray(landmarks, np.float64)
+    h, w = image.shape[:2]
+    y0, y1 = round(float(lm[29, 1])), round(float(lm[33, 1])) + 1
+    x0, x1 = round(float(lm[2, 0])), round(float(lm[14, 0])) + 1
+    y0, y1 = max(0, min(y0, h - 1)), max(1, min(y1, h))
+    x0, x1 = max(0, min(x0, w - 1)), max(1, min(x1, w))
+    region = image[y0 : max(y1, y0 + 1), x0 : max(x1, x0 + 1)]
+    return region.reshape(-1, 3).astype(np.float64).mean(0)
+
+
+def sharpness(image: np.ndarray, landmarks: np.ndarray) -> float:
+    """Variance of the Laplacian over the lips' box (motion blur makes it small; compared
+    within one part, where the face's size is about constant)."""
+    lm = np.asarray(landmarks, np.float64)[MOUTH]
+    d = float(iod(np.asarray(landmarks)))
+    pad = 0.15 * d
+    h, w = image.shape[:2]
+    x0, y0 = (np.floor(lm.min(0) - pad)).astype(int)
+    x1, y1 = (np.ceil(lm.max(0) + pad)).astype(int) + 1
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    if x1 - x0 < 3 or y1 - y0 < 3:
+        return 0.0
+    grey = cv2.cvtColor(np.ascontiguousarray(image[y0:y1, x0:x1]), cv2.COLOR_RGB2GRAY)
+    return float(cv2.Laplacian(grey.astype(np.float32), cv2.CV_32F).var())
+
+
+@dataclass
+class BankPart:
+    """Frames of one piece of the actor's footage; see the module doc."""
+
+    source: str  # What it was cut from (a path, or "shot:<id>"): holdout matches on it.
+    frames: np.ndarray  # (N,) int frame numbers in that source's numbering.
+    landmarks: np.ndarray  # (N, 68, 2) float32, frame pixels.
+    origins: np.ndarray  # (N, 2) int32 patch top-left corner in the frame.
+    sizes: np.ndarray  # (N, 2) int32 patch height and width (the rest of its slot is unused).
+    patches: np.ndarray  # (N, H, W, 3) uint8, top-left aligned (memory-mapped when loaded).
+    usable: np.ndarray  # (N,) bool.
+    light: np.ndarray  # (N, 3) float32 mean skin colour.
+    sharp: np.ndarray  # (N,) float32 lip sharpness.
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def patch_landmarks(self, i: int) -> np.ndarray:
+        """(68, 2) landmarks of frame ``i`` in its patch's pixels."""
+        return self.landmarks[i].astype(np.float64) - self.origins[i]
+
+    def patch(self, i: int) -> np.ndarray:
+        """(h, w, 3) patch of frame ``i`` (a view; read from disk when memory-mapped)."""
+        h, w = (int(v) for v in self.sizes[i])
+        return self.patches[i, :h, :w]
+
+    def save(self, directory: Path) -> None:
+        """Write the part into ``directory`` (created); arrays first, JSON last."""
+        directory.mkdir(parents=True, exist_ok=True)
+        target = directory / "patches.npy"
+        mapped = isinstance(self.patches, np.memmap) and self.patches.filename is not None
+        if mapped and Path(self.patches.filename).resolve() == target.resolve():
+            self.patches.flush()  # Cut straight into place (PartBuilder's patches_file).
+        else:
+            np.save(target, np.asarray(self.patches))
+        np.savez(
+            directory / "part.npz",
+            frames=self.frames,
+            landmarks=self.landmarks,
+            origins=self.origins,
+            sizes=self.sizes,
+            usable=self.usable,
+            light=self.light,
+            sharp=self.sharp,
+        )
+        meta = {"format": FORMAT, "source": self.source, "frames": len(self)}
+        (directory / "part.json").write_text(json.dumps(meta, indent=1))
+
+    @classmethod
+    def load(cls, directory: Path) -> BankPart:
+        """Read what :meth:`save` wrote (patches memory-mapped).
+
+        Raises:
+            ValueError: another format.
+        """
+        meta = json.loads((directory / "part.json").read_text())
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"{directory}: bank format {meta.get('format')!r} is not {FORMAT}")
+        with np.load(directory / "part.npz", allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        patches = np.load(directory / "patches.npy", mmap_mode="r", allow_pickle=False)
+        return cls(source=meta["source"], patches=patches, **arrays)
+
+
+class PartBuilder:
+    """Cuts a face track's patches while the source streams past (one frame at a time)."""
+
+    def __init__(
+        self,
+        source: str,
+        track: FaceTrack,
+        frame_shape: tuple[int, ...],
+        patches_file: Path | None = None,
+    ) -> None:
+        """Arguments:
+        source: label of the footage (see :attr:`BankPart.source`).
+        track: the face track (frames counted from the footage's first analysed frame).
+        frame_shape: (H, W, ...) of the footage's frames.
+        patches_file: where to memory-map the patches (None: in memory).
+        """
+        self.source, self.track = source, track
+        h, w = frame_shape[:2]
+        boxes = np.array([patch_box(lm) for lm in track.landmarks], np.int64).reshape(-1, 4)
+        # The patch may be cut by the frame's edge (tight crops), but not the mouth and chin.
+        lower = np.asarray(track.landmarks, np.float64).reshape(-1, 68, 2)[:, LOWER_FACE]
+        self.inside = ((lower >= 0) & (lower < (w, h))).all(axis=(1, 2))
+        boxes[:, [0, 2]] = np.clip(boxes[:, [0, 2]], 0, w)
+        boxes[:, [1, 3]] = np.clip(boxes[:, [1, 3]], 0, h)
+        self.boxes = boxes
+        n = len(track)
+        ph = int((boxes[:, 3] - boxes[:, 1]).max(initial=1))
+        pw = int((boxes[:, 2] - boxes[:, 0]).max(initial=1))
+        shape = (n, ph, pw, 3)
+        self.patches = (
+            np.lib.format.open_memmap(patches_file, "w+", np.uint8, shape)
+            if patches_file is not None
+            else np.zeros(shape, np.uint8)
+        )
+        self.light = np.zeros((n, 3), np.float32)
+        self.sharp = np.zeros(n, np.float32)
+        self.seen = np.zeros(n, bool)
+
+    def add(self, j: int, frame: np.ndarray) -> None:
+        """Cut track frame ``j``'s patch from ``frame`` (the full source frame)."""
+        x0, y0, x1, y1 = (int(v) for v in self.boxes[j])
+        patch = frame[y0:y1, x0:x1]
+        self.patches[j, : y1 - y0, : x1 - x0] = patch
+        lm = self.track.landmarks[j].astype(np.float64) - (x0, y0)
+        self.light[j] = skin_colour(patch, lm)
+        self.sharp[j] = sharpness(patch, lm)
+        self.seen[j] = True
+
+    def finish(self) -> BankPart:
+        """The part, with each frame's usability decided (see the module doc)."""
+        t, b = self.track, self.boxes
+        usable = self.seen & self.inside
+        usable &= np.abs(pose(t.landmarks)[:, 0]) <= MAX_YAW
+        if t.detected is not None:
+            usable &= np.asarray(t.detected, bool)
+        if usable.any():
+            usable &= self.sharp >= MIN_SHARPNESS * np.median(self.sharp[usable])
+        return BankPart(
+            source=self.source,
+            frames=np.asarray(t.frames, np.int64),
+            landmarks=np.asarray(t.landmarks, np.float32),
+            origins=self.boxes[:, :2].astype(np.int32),
+            sizes=np.stack([b[:, 3] - b[:, 1], b[:, 2] - b[:, 0]], 1).astype(np.int32),
+            patches=self.patches,
+            usable=usable,
+            light=self.light,
+            sharp=self.sharp,
+        )
+
+
+@dataclass
+class Bank:
+    """The usable frames of several parts, flattened (index b = one bank frame)."""
+
+    parts: list[BankPart]
+    part: np.ndarray  # (N,) int index into parts.
+    local: np.ndarray  # (N,) int frame index within its part.
+    shapes: np.ndarray  # (N, 20, 2) mouth shapes.
+    pose: np.ndarray  # (N, 2) yaw ratio, nose length.
+    light: np.ndarray  # (N, 3) mean skin colour.
+    follows: np.ndarray  # (N,) bool: b is the source frame right after b − 1.
+
+    @classmethod
+    def of(cls, parts: list[BankPart]) -> Bank:
+        """Flatten the usable frames of ``parts``."""
+        part, local = [], []
+        for p, bp in enumerate(parts):
+            idx = np.flatnonzero(bp.usable)
+            part.append(np.full(len(idx), p, np.int64))
+            local.append(idx.astype(np.int64))
+        part_a = np.concatenate(part) if part else np.zeros(0, np.int64)
+        local_a = np.concatenate(local) if local else np.zeros(0, np.int64)
+        lms = (
+            np.stack([parts[p].landmarks[i] for p, i in zip(part_a, local_a, strict=True)])
+            if len(part_a)
+            else np.zeros((0, 68, 2), np.float32)
+        )
+        frames = np.array(
+            [parts[p].frames[i] for p, i in zip(part_a, local_a, strict=True)], np.int64
+        )
+        follows = np.zeros(len(part_a), bool)
+        if len(part_a) > 1:
+            follows[1:] = (part_a[1:] == part_a[:-1]) & (frames[1:] == frames[:-1] + 1)
+        light = (
+            np.stack([parts[p].light[i] for p, i in zip(part_a, local_a, strict=True)])
+            if len(part_a)
+            else np.zeros((0, 3), np.float32)
+        )
+        return cls(
+            parts=parts,
+            part=part_a,
+            local=local_a,
+            shapes=mouth_shape(lms),
+            pose=pose(lms).reshape(-1, 2),
+            light=light,
+            follows=follows,
+        )
+
+    def __len__(self) -> int:
+        return len(self.part)
+
+    def frame_of(self, b: int) -> tuple[BankPart, int]:
+        """The part and the index within it of bank frame ``b``."""
+        return self.parts[int(self.part[b])], int(self.local[b])
+
+    def sources(self) -> tuple[list[str], np.ndarray]:
+        """Each frame's source label and frame number (for holding out neighbours)."""
+        labels = [self.parts[int(p)].source for p in self.part]
+        frames = np.array(
+            [self.parts[int(p)].frames[int(i)] for p, i in zip(self.part, self.local, strict=True)],
+            np.int64,
+        )
+        return labels, frames
+
+
+def stored_parts(bank_dir: Path) -> list[BankPart]:
+    """The parts saved under ``bank_dir`` (none when it does not exist), in name order."""
+    if not bank_dir.is_dir():
+        return []
+    return [BankPart.load(p.parent) for p in sorted(bank_dir.glob("*/part.json"))]

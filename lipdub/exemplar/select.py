@@ -1,0 +1,166 @@
+"""Choose one bank frame per output frame: match costs, then one Viterbi pass over the track.
+
+This is the exemplar path's counterpart of MaLS. A frame-by-frame nearest neighbour would jump
+between unrelated bank frames every frame (the texture flickers); VDub and Video Rewrite instead
+pick a *sequence* that trades match quality against continuity. The cost of a path b_1..b_T is
+
+    Σ_t U_t(b_t) + Σ_t C(b_{t−1}, b_t)
+
+with the unary cost U (mouth shape, head pose, light; :func:`match_costs`) and the transition C:
+``run_bonus`` subtracted when b_t is the source frame right after b_{t−1} (a real run of the
+actor's own motion), ``hold`` when the frame repeats, ``jump`` for anything else. Because C takes
+only three values, the minimum over predecessors is the best of three candidates, so the pass is
+O(T·N), not O(T·N²).
+
+Where the selection jumps, :func:`fade_plan` cross-fades the two runs over a few frames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Standard deviations below this are floored (an actor who never moves a component).
+MIN_SIGMA = 1e-3
+
+
+@dataclass(frozen=True)
+class SelectWeights:
+    """Weights of the selection costs (shape distances are in units of the actor's std)."""
+
+    shape: float = 1.0  # Per squared std of each mouth-shape component.
+    yaw: float = 0.04  # Head yaw (−1..1 ratio) difference at which the cost is 1 (std).
+    pitch: float = 0.04  # Nose length (IOD) difference at which the cost is 1.
+    light: float = 6.0  # Mean skin colour difference (0..255) at which the cost is 1.
+    jump: float = 3.0  # Cost of cutting to an unrelated bank frame.
+    hold: float = 0.6  # Cost of showing the same bank frame again.
+    run_bonus: float = 0.3  # Reward for continuing with the next source frame.
+
+
+def match_costs(
+    target_coef: np.ndarray,
+    bank_coef: np.ndarray,
+    sigma: np.ndarray,
+    target_pose: np.ndarray,
+    bank_pose: np.ndarray,
+    target_light: np.ndarray,
+    bank_light: np.ndarray,
+    weights: SelectWeights,
+) -> np.ndarray:
+    """(T, N) unary costs U_t(b) of showing bank frame b at output frame t.
+
+    Arguments:
+        target_coef: (T, K) mouth-shape coefficients asked for.
+        bank_coef: (N, K) those of the bank frames.
+        sigma: (K,) the actor's spread per component (distances are divided by it).
+        target_pose, bank_pose: (T, 2), (N, 2) yaw ratio and nose length (IOD).
+        target_light, bank_light: (T, 3), (N, 3) mean skin colour (RGB, 0..255).
+        weights: the weights.
+    """
+    s = np.maximum(np.asarray(sigma, np.float64), MIN_SIGMA)
+    tc = np.asarray(target_coef, np.float64) / s
+    bc = np.asarray(bank_coef, np.float64) / s
+    cost = weights.shape * _sqdist(tc, bc)
+    scale = np.array([weights.yaw, weights.pitch])
+    cost += _sqdist(np.asarray(target_pose) / scale, np.asarray(bank_pose) / scale)
+    cost += _sqdist(
+        np.asarray(target_light) / weights.light, np.asarray(bank_light) / weights.light
+    )
+    return cost
+
+
+def _sqdist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(T, N) squared Euclidean distances between the rows of a (T, D) and b (N, D)."""
+    a = np.asarray(a, np.float64)
+    b = np.asarray(b, np.float64)
+    d = (a**2).sum(1)[:, None] + (b**2).sum(1)[None, :] - 2.0 * a @ b.T
+    return np.maximum(d, 0.0)
+
+
+def select_path(unary: np.ndarray, follows: np.ndarray, weights: SelectWeights) -> np.ndarray:
+    """The minimum-cost bank frame sequence (Viterbi).
+
+    Arguments:
+        unary: (T, N) costs; ``inf`` forbids a frame at a time (e.g. a held-out neighbour).
+        follows: (N,) bool, True where bank frame b is the source frame right after b − 1.
+        weights: ``jump``, ``hold`` and ``run_bonus`` of the transitions.
+
+    Returns:
+        (T,) int64 bank indices.
+    """
+    u = np.asarray(unary, np.float64)
+    t_len, n = u.shape
+    if n == 0:
+        raise ValueError("the bank is empty")
+    follows = np.asarray(follows, bool).copy()
+    follows[0] = False
+    back = np.empty((t_len, n), np.int64)
+    score = u[0].copy()
+    idx = np.arange(n)
+    for t in range(1, t_len):
+        best = int(np.argmin(score))
+        cand = np.full((3, n), np.inf)
+        cand[0] = score[best] + weights.jump  # Cut from the best frame so far.
+        cand[1] = score + weights.hold  # Same frame again.
+        cand[2, 1:] = np.where(follows[1:], score[:-1] - weights.run_bonus, np.inf)
+        pick = np.argmin(cand, axis=0)
+        back[t] = np.choose(pick, [np.full(n, best), idx, idx - 1])
+        score = u[t] + cand[pick, idx]
+    path = np.empty(t_len, np.int64)
+    path[-1] = int(np.argmin(score))
+    for t in range(t_len - 1, 0, -1):
+        path[t - 1] = back[t, path[t]]
+    return path
+
+
+def fade_plan(
+    path: np.ndarray, follows: np.ndarray, width: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cross-fades at the joins of a selected path.
+
+    At a join (b_t not the continuation of b_{t−1}) the outgoing run is continued for ``width``
+    frames past it and the incoming run is started ``width`` frames early, where the bank has
+    those frames, and the two are mixed with a linear ramp.
+
+    Returns:
+        ``(first, second, alpha)``: (T,) bank indices and (T,) weight of ``second``; the output
+        frame t is (1 − alpha)·first + alpha·second (alpha = 0 away from joins).
+    """
+    path = np.asarray(path, np.int64)
+    follows = np.asarray(follows, bool)
+    n = len(follows)
+    t_len = len(path)
+    first, second = path.copy(), path.copy()
+    alpha = np.zeros(t_len, np.float64)
+    if width <= 0:
+        return first, second, alpha
+
+    def run_of(b: int, steps: int) -> int | None:
+        """Bank frame ``steps`` source frames after (or before, steps < 0) frame b."""
+        for _ in range(abs(steps)):
+            if steps > 0:
+                if b + 1 >= n or not follows[b + 1]:
+                    return None
+                b += 1
+            else:
+                if b <= 0 or not follows[b]:
+                    return None
+                b -= 1
+        return b
+
+    for t in range(1, t_len):
+        if path[t] == path[t - 1] or (path[t] == path[t - 1] + 1 and follows[path[t]]):
+            continue
+        for k in range(-width, width):
+            s = t + k
+            if not 0 <= s < t_len or alpha[s] > 0:
+                continue
+            # Before the join the path itself is the outgoing run; after it, the incoming one.
+            out = int(path[s]) if s < t else run_of(int(path[t - 1]), s - (t - 1))
+            inc = int(path[s]) if s >= t else run_of(int(path[t]), s - t)
+            if out is None or inc is None:
+                continue
+            first[s], second[s] = out, inc
+            alpha[s] = (k + width + 0.5) / (2 * width)
+    return first, second, alpha

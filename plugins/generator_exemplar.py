@@ -1,0 +1,89 @@
+"""Built-in generator plugin ``exemplar``: the lower face taken from real frames of the actor.
+
+Options (the render settings' ``exemplar`` block, passed to the factory under ``"exemplar"``):
+
+- ``driver``: audio → mouth-shape checkpoint (name in weights/manifest.toml or a path; absent:
+  the manifest's ``default_driver``);
+- the :class:`~lipdub.exemplar.track.ExemplarSettings` fields: ``holdout`` (frames of the same
+  source never shown within ±N of the output frame), ``fade`` (cross-fade half-width at joins),
+  ``min_frames`` / ``min_spread`` (a thinner bank falls back to ``stylesync``), and the selection
+  weights ``shape``, ``yaw``, ``pitch``, ``light``, ``jump``, ``hold``, ``run_bonus``.
+
+The bank is the track's own usable frames plus whatever ``lipdub personalize`` stored for the
+actor in ``actors/NAME/bank/`` (their footage in lipdub.toml).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from lipdub.analysis.records import FaceTrack
+from lipdub.exemplar.bank import BANK_DIR, BankPart, stored_parts
+from lipdub.exemplar.track import ExemplarSettings, ExemplarTrack, thin_reason
+from lipdub.hookspecs import hookimpl
+from lipdub.model.driver import Driver, load_driver
+from lipdub.render.protocols import TrackContext
+from lipdub.stages import StageChoice
+
+log = logging.getLogger(__name__)
+
+class ExemplarGenerator:
+    """The ``exemplar`` stage object: a driver and settings; one :class:`ExemplarTrack` a track."""
+
+    def __init__(self, driver: Driver, settings: ExemplarSettings) -> None:
+        self.driver, self.settings = driver, settings
+        self._parts: dict[Path | None, list[BankPart]] = {}
+
+    def _extra(self, context: TrackContext) -> list[BankPart]:
+        key = context.actor_dir
+        if key not in self._parts:
+            self._parts[key] = [] if key is None else stored_parts(key / BANK_DIR)
+        return self._parts[key]
+
+    def thin(self, track: FaceTrack, context: TrackContext) -> str | None:
+        """Why the track's bank (its own frames + the stored ones) is too thin, or None."""
+        extra = self._extra(context)
+        usable = [p.landmarks[p.usable] for p in extra]
+        return thin_reason([track.landmarks, *usable], self.settings)
+
+    def open_track(self, track: FaceTrack, context: TrackContext) -> ExemplarTrack:
+        """Start rendering ``track``."""
+        return ExemplarTrack(
+            track,
+            context.frame_shape,
+            context.source,
+            context.scratch,
+            self._extra(context),
+            self.driver,
+            context.planner,
+            context.feather,
+            self.settings,
+        )
+
+
+def create(options: Mapping[str, Any]) -> ExemplarGenerator:
+    """Factory for the ``exemplar`` choice.
+
+    Raises:
+        ConfigError: an unknown or invalid exemplar option.
+        WeightsError: the driver checkpoint is missing or does not verify.
+    """
+    block = dict(options.get("exemplar") or {})
+    driver = load_driver(block.pop("driver", None), options.get("manifest"))
+    return ExemplarGenerator(driver, ExemplarSettings.from_options(block))
+
+
+@hookimpl
+def lipdub_generators() -> list[StageChoice]:
+    """Offer the exemplar generator."""
+    return [
+        StageChoice(
+            name="exemplar",
+            factory=create,
+            summary="the actor's own frames, selected by an audio driver, warped at native res",
+            options={"exemplar": {}, "manifest": None},
+        )
+    ]

@@ -1,0 +1,105 @@
+"""Selection: the Viterbi pass finds the known best path, prefers runs, and fades at joins."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lipdub.exemplar.select import SelectWeights, fade_plan, match_costs, select_path
+
+
+def brute_force(unary: np.ndarray, follows: np.ndarray, w: SelectWeights) -> float:
+    """Cost of the best path by enumerating every path (tiny problems only)."""
+    t_len, n = unary.shape
+    best = np.inf
+    for path in np.ndindex(*(n,) * t_len):
+        cost = unary[0, path[0]]
+        for t in range(1, t_len):
+            a, b = path[t - 1], path[t]
+            cost += unary[t, b]
+            if b == a:
+                cost += w.hold
+            elif b == a + 1 and follows[b]:
+                cost -= w.run_bonus
+            else:
+                cost += w.jump
+        best = min(best, cost)
+    return best
+
+
+def path_cost(path: np.ndarray, unary: np.ndarray, follows: np.ndarray, w: SelectWeights) -> float:
+    cost = unary[0, path[0]]
+    for t in range(1, len(path)):
+        a, b = path[t - 1], path[t]
+        cost += unary[t, b]
+        cost += w.hold if b == a else (-w.run_bonus if b == a + 1 and follows[b] else w.jump)
+    return float(cost)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_viterbi_equals_brute_force(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    unary = rng.uniform(0, 3, (5, 4))
+    follows = np.array([False, True, True, False])
+    w = SelectWeights(jump=1.5, hold=0.4, run_bonus=0.3)
+    path = select_path(unary, follows, w)
+    assert path_cost(path, unary, follows, w) == pytest.approx(brute_force(unary, follows, w))
+
+
+def test_runs_through_consecutive_frames_when_targets_follow_them() -> None:
+    # Bank: two runs of a 1-D "opening" ramp; the target follows the second run exactly but the
+    # first run is a near copy, offset by a little noise. Continuity keeps one run, no flicker.
+    ramp = np.linspace(0, 1, 20)
+    bank = np.concatenate([ramp + 0.01, ramp])[:, None]
+    follows = np.ones(40, bool)
+    follows[[0, 20]] = False
+    target = ramp[:, None]
+    w = SelectWeights()
+    flat = np.zeros((20, 2))
+    unary = match_costs(
+        target,
+        bank,
+        np.array([0.1]),
+        flat,
+        np.zeros((40, 2)),
+        np.zeros((20, 3)),
+        np.zeros((40, 3)),
+        w,
+    )
+    path = select_path(unary, follows, w)
+    assert np.all(np.diff(path) == 1), path  # One unbroken run.
+    assert path[0] == 20  # The exact one.
+
+
+def test_forbidden_frames_are_never_chosen() -> None:
+    unary = np.zeros((6, 6))
+    unary[np.arange(6), np.arange(6)] = np.inf  # Holdout: never the frame itself.
+    follows = np.r_[False, np.ones(5, bool)]
+    path = select_path(unary, follows, SelectWeights())
+    assert np.all(path != np.arange(6))
+
+
+def test_costs_weigh_pose_and_light() -> None:
+    w = SelectWeights(yaw=0.1, pitch=0.1, light=10.0)
+    shape = np.zeros((1, 2))
+    bank_shape = np.zeros((3, 2))
+    pose_t = np.array([[0.0, 1.0]])
+    pose_b = np.array([[0.0, 1.0], [0.1, 1.0], [0.0, 1.0]])
+    light_t = np.array([[100.0, 100, 100]])
+    light_b = np.array([[100.0, 100, 100], [100, 100, 100], [110, 100, 100]])
+    c = match_costs(shape, bank_shape, np.ones(2), pose_t, pose_b, light_t, light_b, w)
+    assert c[0] == pytest.approx([0.0, 1.0, 1.0])
+
+
+def test_fade_plan_crossfades_only_at_joins() -> None:
+    follows = np.ones(30, bool)
+    follows[[0, 15]] = False
+    path = np.r_[np.arange(2, 10), np.arange(20, 28)]  # One join at t = 8.
+    first, second, alpha = fade_plan(path, follows, width=2)
+    assert np.flatnonzero(alpha).tolist() == [6, 7, 8, 9]
+    assert np.all(np.diff(alpha[6:10]) > 0)
+    # Before the join the outgoing run is shown and the incoming one started early; after it,
+    # the outgoing run is continued.
+    assert first[6:10].tolist() == [8, 9, 10, 11]
+    assert second[6:10].tolist() == [18, 19, 20, 21]
+    assert np.array_equal(first[alpha == 0], path[alpha == 0])

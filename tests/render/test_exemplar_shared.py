@@ -1,0 +1,121 @@
+"""The exemplar generator on real footage: only the lower face changes, frames and rate are
+kept, and a bank too thin for it falls back to stylesync with a warning in the QC report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from lipdub.analysis.pipeline import analyze_shot
+from lipdub.cli import main
+from lipdub.exemplar.bank import iod
+from lipdub.media.read import open_video, probe
+from tests.conftest import shared_data
+
+pytestmark = [pytest.mark.shared, pytest.mark.slow]
+
+CLIP = "SadTalker__examples_ref_video_WDA_AlexandriaOcasioCortez_000.mp4"  # 512 px, 25 fps.
+DUB = "dreamtalk__data_audio_German1.wav"
+
+
+def project(tmp_path: Path, video: Path, dub: Path, first: int, stop: int) -> Path:
+    (tmp_path / "lipdub.toml").write_text(
+        '[project]\nname = "t"\npreset = "draft"\ndevice = "cpu"\n'
+        '[stages]\ngenerator = "exemplar"\n'
+        '[settings]\ncodec = "ffv1"\ncontainer = ".mkv"\nweights = "random-init"\n'
+        'audio_fit = "pad-trim"\n'
+    )
+    shots = tmp_path / "shots.yaml"
+    shots.write_text(
+        f"shots:\n  - {{id: s1, source: {video}, in: {first}, out: {stop}, "
+        f"dubs: [{{name: de, audio: {dub}}}]}}\n"
+    )
+    return shots
+
+
+def lower_face_box(lm: np.ndarray, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """A generous box round the lower face: nose bridge to 1.6 IOD below the chin, 0.8 IOD
+    beyond the jaw on each side (the mask's margins, a wider-open jaw and the feather)."""
+    d = float(iod(lm))
+    x0 = int(np.floor(lm[:17, 0].min() - 0.8 * d))
+    x1 = int(np.ceil(lm[:17, 0].max() + 0.8 * d)) + 1
+    y0 = int(np.floor(lm[27, 1]))
+    y1 = int(np.ceil(lm[:17, 1].max() + 1.6 * d)) + 1
+    h, w = shape[:2]
+    return max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+
+
+def test_exemplar_changes_only_the_lower_face(tmp_path: Path) -> None:
+    data = shared_data()
+    video, dub = data / "clips" / CLIP, data / "audio" / DUB
+    frames = 60
+    shots = project(tmp_path, video, dub, 0, frames)
+    res = CliRunner().invoke(main, ["render", str(shots), "--json"])
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "renders" / "s1_de.mkv"
+    src_info, info = probe(video), probe(out)
+    assert (info.frame_count, info.fps, info.width, info.height) == (
+        frames,
+        src_info.fps,
+        src_info.width,
+        src_info.height,
+    )
+    record = json.loads((tmp_path / "renders" / ".qc" / "s1_de.mkv.json").read_text())
+    assert record["generator"] == "exemplar"
+    assert not any("fallback" in w for w in record["warnings"])
+    # Real pixels of the actor: the lips keep the source's detail (QC: edge energy in the mask).
+    assert record["detail_ratio"] is not None and record["detail_ratio"] > 0.7
+
+    analysis = analyze_shot(video, 0, frames, cache_dir=tmp_path / ".lipdub" / "cache")
+    (track,) = analysis.tracks
+    changed = 0
+    with open_video(video) as a, open_video(out) as b:
+        for i, (before, after) in enumerate(zip(a.frames(0, frames), b.frames(), strict=True)):
+            x0, y0, x1, y1 = lower_face_box(track.landmarks[track.at(i)], before.shape)
+            inside = np.zeros(before.shape[:2], bool)
+            inside[y0:y1, x0:x1] = True
+            assert np.array_equal(after[~inside], before[~inside]), f"frame {i}"
+            changed += int(not np.array_equal(after[inside], before[inside]))
+    assert changed >= frames // 2  # The dub reached the picture (some frames rest on silence).
+
+
+def test_a_thin_bank_falls_back_to_stylesync_and_says_so(tmp_path: Path) -> None:
+    data = shared_data()
+    video, dub = data / "clips" / CLIP, data / "audio" / DUB
+    shots = project(tmp_path, video, dub, 20, 32)  # 12 frames: fewer than min_frames.
+    res = CliRunner().invoke(main, ["render", str(shots), "--json"])
+    assert res.exit_code == 0, res.output
+    events = [json.loads(line) for line in res.output.splitlines() if line.startswith("{")]
+    warnings = [e["message"] for e in events if e["event"] == "warning"]
+    assert any("too thin for the exemplar path" in w for w in warnings), warnings
+    record = json.loads((tmp_path / "renders" / ".qc" / "s1_de.mkv.json").read_text())
+    assert any("fallback generator" in w for w in record["warnings"])
+    assert probe(tmp_path / "renders" / "s1_de.mkv").frame_count == 12
+
+
+def test_personalize_stores_a_bank_that_renders_draw_on(tmp_path: Path) -> None:
+    """The 12-frame shot is too thin on its own; with the actor's footage banked by
+    `lipdub personalize --bank-only`, the exemplar path serves it."""
+    data = shared_data()
+    video, dub = data / "clips" / CLIP, data / "audio" / DUB
+    shots = project(tmp_path, video, dub, 20, 32)
+    with (tmp_path / "lipdub.toml").open("a") as f:
+        f.write(f'[actors.aoc]\nfootage = ["{video}"]\n')
+    shots.write_text(shots.read_text().replace("dubs:", "actors: [aoc], dubs:"))
+    res = CliRunner().invoke(
+        main, ["personalize", "--actor", "aoc", "--bank-only", "--json", "--project", str(tmp_path)]
+    )
+    assert res.exit_code == 0, res.output
+    bank = json.loads([x for x in res.output.splitlines() if '"bank"' in x][-1])
+    assert bank["parts"] == 1 and bank["usable_frames"] > 100
+    assert len(list((tmp_path / "actors" / "aoc" / "bank").glob("*/part.json"))) == 1
+    res = CliRunner().invoke(main, ["render", str(shots), "--json"])
+    assert res.exit_code == 0, res.output
+    record = json.loads((tmp_path / "renders" / ".qc" / "s1_de.mkv.json").read_text())
+    assert record["generator"] == "exemplar"
+    assert not any("fallback" in w for w in record["warnings"]), record["warnings"]
+    assert record["detail_ratio"] is not None and record["detail_ratio"] > 0.7
