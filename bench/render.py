@@ -7,6 +7,7 @@ per second, real-time factor and peak RSS. Equal peak RSS for both lengths shows
 not grow with shot length. Appends a section to bench/results.md.
 
     python bench/render.py [--generator stylesync --weights random-init] [--device cpu]
+    python bench/render.py --generator exemplar      # (or passthrough): no weights by default
 """
 
 from __future__ import annotations
@@ -47,6 +48,24 @@ def device_name(device: str) -> str:
     return f"{cpu_name()} ({len(__import__('os').sched_getaffinity(0))} cores)"
 
 
+def write_section(path: Path, section: str, text: str, replace: str | None = None) -> None:
+    """Append ``text`` at the end of the ``## section`` of a results file (both made when
+    missing); with ``replace``, first drop the subsection (``### ...``) that starts with it."""
+    old = path.read_text() if path.exists() else "# Benchmark results\n"
+    marker = f"\n## {section}\n"
+    if marker not in old:
+        old = old.rstrip("\n") + "\n" + marker
+    start = old.index(marker) + 1
+    end = old.find("\n## ", start)
+    end = len(old) if end < 0 else end
+    body = old[start:end]
+    at = body.find(replace) if replace else -1
+    if at >= 0:
+        after = body.find("\n### ", at + len(replace))
+        body = body[:at] + (body[after + 1 :] if after >= 0 else "")
+    path.write_text(old[:start] + body.rstrip("\n") + "\n" + text + old[end:])
+
+
 _PEAK_WRAPPER = (
     "import resource, subprocess, sys\n"
     "rc = subprocess.call(sys.argv[1:])\n"
@@ -72,7 +91,7 @@ def render_once(project: Path, shot: str, args: argparse.Namespace) -> dict[str,
         "--generator",
         args.generator,
     ]
-    if args.weights:
+    if args.weights:  # None or "": the generator's own default (exemplar, passthrough).
         cmd += ["--weights", args.weights]
     # A fresh wrapper per run, so RUSAGE_CHILDREN is this render's peak alone.
     wrapped = [sys.executable, "-c", _PEAK_WRAPPER, *cmd]
@@ -88,16 +107,19 @@ def render_once(project: Path, shot: str, args: argparse.Namespace) -> dict[str,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--generator", default="stylesync")
+    parser.add_argument("--generator", default="stylesync", help="stylesync, exemplar, ...")
     parser.add_argument(
         "--weights",
-        default="random-init",
-        help="checkpoint name; random-init = untrained (same compute)",
+        default=None,
+        help="checkpoint name; random-init = untrained (same compute), the default for "
+        "stylesync; other generators get none unless given",
     )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--clip", default=None, help="video to use (default: first media clip)")
     parser.add_argument("--frames", type=int, default=None, help="cap on the frames rendered")
     args = parser.parse_args()
+    if args.weights is None and args.generator == "stylesync":
+        args.weights = "random-init"
     if args.clip:
         clip = Path(args.clip)
     else:
@@ -136,11 +158,13 @@ def main() -> None:
                 flush=True,
             )
     fps_rt = float(info.fps)
+    weights = f" --weights {args.weights}" if args.weights else ""
+    model = "lite model, " if args.generator == "stylesync" else ""
     lines = [
         f"\n### render — {dt.date.today()} — {device_name(args.device)}\n",
-        f"`python bench/render.py --generator {args.generator} --weights {args.weights} "
+        f"`python bench/render.py --generator {args.generator}{weights} "
         f"--device {args.device}` on `{clip.name}` ({info.width}×{info.height} @ "
-        f"{float(info.fps):.3f} fps; preset draft: lite model, H.264). Each row is a fresh process "
+        f"{float(info.fps):.3f} fps; preset draft: {model}H.264). Each row is a fresh process "
         "(decode → analysis → generation → paste-back → encode → mux → QC).\n",
         "| shot | frames | wall s | frames/s | × real time | peak RSS MB |",
         "| --- | --- | --- | --- | --- | --- |",
@@ -151,14 +175,7 @@ def main() -> None:
             f"| {shot} | {frames} | {r['wall']:.1f} | {fps:.2f} | {fps / fps_rt:.3f} | "
             f"{r['peak_mb']:.0f} |"
         )
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    if "## render" not in text:
-        text += "\n## render\n"
-    start = text.index("## render")
-    end = text.find("\n## ", start + 3)
-    end = len(text) if end < 0 else end
-    section = text[:end].rstrip("\n") + "\n" + "\n".join(lines) + "\n"
-    RESULTS.write_text(section + text[end:])
+    write_section(RESULTS, "render", "\n".join(lines) + "\n")
     print(f"appended to {RESULTS}")
 
 

@@ -148,8 +148,11 @@ def blend_mask(
         return hard
     soft = cv2.GaussianBlur(hard, (0, 0), feather_px / 3.0)
     radius = int(np.ceil(feather_px))
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-    allowed = cv2.dilate(hard, kernel) > 0
+    # M dilated by a disk of the feather's radius: every pixel within that Euclidean distance of
+    # M. A distance transform costs the same at any radius (a dilation with a 55 px disk took
+    # 70 ms a frame at 1080p).
+    outside = (hard == 0).astype(np.uint8)
+    allowed = cv2.distanceTransform(outside, cv2.DIST_L2, cv2.DIST_MASK_PRECISE) <= radius
     soft[~allowed] = 0.0
     soft[soft < MASK_FLOOR] = 0.0
     # Keep the far border of the box 0 as well: the crop may not cover it.

@@ -17,6 +17,11 @@
   tell a mouth that moves wrongly from one that hardly moves.
 - CSIM: cosine similarity of identity embeddings (dlib's 128-d face descriptor here, ArcFace in
   the papers) of generated and ground-truth frames.
+- Lip detail (lipdub's own, for sharpness at the source's resolution): the Laplacian energy
+  (mean squared response of the 3×3 Laplacian on the grey image, the classic focus measure) in a
+  tight box around the lips (:func:`lips_box`), output against source.
+- Lagged correlation: the Pearson r of two per-frame signals (a mouth opening, a loudness) at the
+  best of a few frame lags, for sync without a SyncNet.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from lipdub.model.mel import MelFrontend
 VSHIFT = 15  # syncnet_python's offset search range, ±frames.
 SYNC_WINDOW = 5  # Frames per visual embedding.
 LANDMARK_UPSCALE = 2  # Crops are enlarged this much before dlib fits landmarks / descriptors.
+LIPS_PAD = 0.15  # lips_box margin on each side, as a fraction of the lips' larger extent.
 
 
 def psnr(a: np.ndarray, b: np.ndarray, data_range: float = 255.0) -> float:
@@ -73,6 +79,54 @@ def csim(a: np.ndarray, b: np.ndarray) -> float:
     num = (a * b).sum(axis=1)
     den = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12
     return float((num / den).mean())
+
+
+def lips_box(
+    landmarks: np.ndarray, shape: tuple[int, ...], pad: float = LIPS_PAD
+) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) integer box around the lips (68-point indices 48–67), padded by ``pad``
+    times their larger extent on each side and clipped to an image of ``shape`` (H, W, ...)."""
+    lm = np.asarray(landmarks, np.float64)[MOUTH]
+    (x0, y0), (x1, y1) = lm.min(axis=0), lm.max(axis=0)
+    m = pad * max(x1 - x0, y1 - y0)
+    h, w = shape[:2]
+    box = (
+        max(0, math.floor(x0 - m)),
+        max(0, math.floor(y0 - m)),
+        min(w, math.ceil(x1 + m)),
+        min(h, math.ceil(y1 + m)),
+    )
+    if box[2] <= box[0] or box[3] <= box[1]:
+        raise ValueError(f"the lips lie outside a {w}×{h} image")
+    return box
+
+
+def laplacian_energy(image: np.ndarray) -> float:
+    """Mean squared 3×3 Laplacian of an (H, W) grey or (H, W, 3) RGB uint8 image (0 when flat)."""
+    img = np.asarray(image)
+    gray = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY) if img.ndim == 3 else img
+    lap = cv2.Laplacian(gray.astype(np.float32), cv2.CV_32F, ksize=1)
+    return float(np.mean(np.square(lap, dtype=np.float64)))
+
+
+def lagged_correlation(a: np.ndarray, b: np.ndarray, max_lag: int, min_pairs: int = 10) -> float:
+    """max over lags ℓ ∈ [−max_lag, max_lag] of the Pearson r of a[t] and b[t + ℓ].
+
+    NaN entries (frames without a measurement) drop out pair by pair; a lag with fewer than
+    ``min_pairs`` pairs, or with a constant side, is skipped; NaN when every lag is.
+    """
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    n = min(len(a), len(b))
+    best = math.nan
+    for lag in range(-max_lag, max_lag + 1):
+        x = a[max(0, -lag) : n - max(0, lag)]
+        y = b[max(0, lag) : n + min(0, lag)]
+        ok = np.isfinite(x) & np.isfinite(y)
+        if ok.sum() < min_pairs or x[ok].std() < 1e-12 or y[ok].std() < 1e-12:
+            continue
+        r = float(np.corrcoef(x[ok], y[ok])[0, 1])
+        best = r if math.isnan(best) else max(best, r)
+    return best
 
 
 @dataclass(frozen=True)

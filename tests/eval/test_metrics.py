@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -132,3 +133,37 @@ def test_means_leave_out_nan_and_keep_inf() -> None:
     mean = _mean(rows, ("gap-r", "PSNR"))
     assert mean["gap-r"] == 0.5 and mean["PSNR"] == math.inf and mean["clips"] == 2
     assert math.isnan(_mean([{"gap-r": math.nan}], ("gap-r",))["gap-r"])
+
+
+def test_lips_box_pads_and_clips() -> None:
+    lms = np.zeros((68, 2))
+    lms[48:68] = [[20.0, 30.0], [40.0, 40.0]] * 10  # Lips span 20 × 10 px.
+    lms[:48] = 500.0  # Not the lips: ignored.
+    assert metrics.lips_box(lms, (100, 100, 3), pad=0.1) == (18, 28, 42, 42)
+    assert metrics.lips_box(lms, (35, 41), pad=0.5) == (10, 20, 41, 35)  # Clipped to the image.
+    with pytest.raises(ValueError):
+        metrics.lips_box(lms + 1000.0, (100, 100))
+
+
+def test_laplacian_energy_falls_with_blur() -> None:
+    assert metrics.laplacian_energy(np.full((16, 16, 3), 90, np.uint8)) == 0.0
+    img = np.zeros((16, 16), np.uint8)
+    img[8, 8] = 10  # One bright pixel: Laplacian −40 there, 10 at its 4 neighbours.
+    assert metrics.laplacian_energy(img) == pytest.approx((40**2 + 4 * 10**2) / 256)
+    rng = np.random.default_rng(1)
+    sharp = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    soft = cv2.GaussianBlur(sharp, (0, 0), 1.5)
+    assert metrics.laplacian_energy(soft) < 0.2 * metrics.laplacian_energy(sharp)
+
+
+def test_lagged_correlation_finds_the_lag_and_skips_nan() -> None:
+    rng = np.random.default_rng(2)
+    a = rng.normal(size=60)
+    late = np.concatenate([np.zeros(2), a[:-2]])  # b[t + 2] = a[t].
+    assert metrics.lagged_correlation(a, late, 3) == pytest.approx(1.0)
+    assert metrics.lagged_correlation(a, late, 1) < 0.5  # The true lag is out of range.
+    assert metrics.lagged_correlation(a, -a, 0) == pytest.approx(-1.0)
+    holes = a.copy()
+    holes[::7] = np.nan
+    assert metrics.lagged_correlation(holes, a, 0) == pytest.approx(1.0)
+    assert math.isnan(metrics.lagged_correlation(a, np.ones(60), 3))  # Constant: no r.
