@@ -38,10 +38,12 @@ class ExemplarGenerator:
         self._parts: dict[Path | None, list[BankPart]] = {}
 
     def _extra(self, context: TrackContext) -> list[BankPart]:
+        """The actor's stored parts, less any cut from this very shot (its own track is in the
+        bank already)."""
         key = context.actor_dir
         if key not in self._parts:
             self._parts[key] = [] if key is None else stored_parts(key / BANK_DIR)
-        return self._parts[key]
+        return [p for p in self._parts[key] if p.source != context.source]
 
     def thin(self, track: FaceTrack, context: TrackContext) -> str | None:
         """Why the track's bank (its own frames + the stored ones) is too thin, or None."""

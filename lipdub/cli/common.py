@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import click
 
 from lipdub.config.project import ProjectConfig, default_project, find_project, load_project
+from lipdub.config.settings import resolve
 from lipdub.errors import ConfigError
+from lipdub.plugin_manager import PluginManager
 
 project_option = click.option(
     "--project",
@@ -44,3 +47,16 @@ def wants_json(as_json: bool) -> bool:
 def cli_settings(**values: Any) -> dict[str, Any]:
     """The command line's settings layer: only the options actually given."""
     return {k: v for k, v in values.items() if v is not None}
+
+
+def cut_detector(
+    plugins: PluginManager, project: ProjectConfig, cli: Mapping[str, Any]
+) -> Callable[[Path, int, int], list[int]]:
+    """The project's shot detector as a function, for shots with ``range: auto``."""
+
+    def detect(path: Path, start: int, stop: int) -> list[int]:
+        settings = resolve(project.layer, cli)
+        detector = plugins.create("shots", settings.stage("shots"), dict(settings.analysis))
+        return detector.detect(path, start, stop)
+
+    return detect

@@ -14,11 +14,20 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from lipdub.cli.common import cli_settings, json_option, project_option, resolve_project, wants_json
+from lipdub.cli.common import (
+    cli_settings,
+    cut_detector,
+    json_option,
+    project_option,
+    resolve_project,
+    wants_json,
+)
+from lipdub.config.plan import load_plan
 from lipdub.config.project import ActorConfig
 from lipdub.errors import ConfigError
 from lipdub.exemplar.actor_bank import build_actor_bank
 from lipdub.exemplar.bank import BankPart
+from lipdub.plugin_manager import PluginManager
 from lipdub.train.protocols import PersonalizeProgress, ProgressFn
 
 log = logging.getLogger(__name__)
@@ -92,8 +101,6 @@ def run_job(
     progress: ProgressFn | None = None,
 ) -> str:
     """Build the personalizer ``choice`` and run it (in this process or on a Ray worker)."""
-    from lipdub.plugin_manager import PluginManager
-
     root = Path(project_root)
     plugins = PluginManager(root if (root / "lipdub.toml").is_file() else None)
     personalizer = plugins.create("personalizer", choice, dict(stage_options))
@@ -149,6 +156,12 @@ def run_on_ray(num_gpus: float | None, address: str | None, **job: Any) -> str:
 @click.option("--syncnet", help="Frozen SyncNet (name or path; 'none' = off).")
 @click.option("--discriminator", help="General run's discriminator (name or path; 'none' = off).")
 @click.option(
+    "--shots",
+    "shots_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Also bank the actor's tracks in the shots of this file that list them.",
+)
+@click.option(
     "--bank-only", is_flag=True, help="Only (re)build the actor's exemplar bank; no fine-tuning."
 )
 @json_option
@@ -167,15 +180,17 @@ def personalize(
     rank: int | None,
     syncnet: str | None,
     discriminator: str | None,
+    shots_file: Path | None,
     bank_only: bool,
     as_json: bool,
     project_dir: Path | None,
 ) -> None:
     """Fine-tune the generator on one actor's own footage (ΔW / ΔP, StyleSync §3.3).
 
-    First builds the actor's exemplar bank (actors/NAME/bank/: their footage's usable frames,
-    for the `exemplar` generator), then writes actors/NAME/personal.safetensors (+ .json) and
-    actors/NAME/CARD.md; later renders of that actor's shots use both (unless --no-personal).
+    First builds the actor's exemplar bank (actors/NAME/bank/: the usable frames of their
+    footage, and of their shots in --shots, for the `exemplar` generator), then writes
+    actors/NAME/personal.safetensors (+ .json) and actors/NAME/CARD.md; later renders of that
+    actor's shots use both (unless --no-personal).
     A stopped run continues where it was.
     """
     from lipdub.config.settings import resolve
@@ -204,7 +219,12 @@ def personalize(
         "run_options": run_options,
     }
     as_json = wants_json(as_json)
-    parts = build_actor_bank(actor_cfg, project.root, _bank_progress(actor, as_json))
+    shots = ()
+    if shots_file is not None:
+        plugins = PluginManager(project.root)
+        shots = load_plan(shots_file, project, {}, cut_detector(plugins, project, {})).shots
+    report = _bank_progress(actor, as_json)
+    parts = build_actor_bank(actor_cfg, project.root, project.actors, shots, report)
     frames = sum(int(BankPart.load(p).usable.sum()) for p in parts)
     if as_json:
         click.echo(

@@ -8,7 +8,14 @@ from pathlib import Path
 
 import click
 
-from lipdub.cli.common import cli_settings, json_option, project_option, resolve_project, wants_json
+from lipdub.cli.common import (
+    cli_settings,
+    cut_detector,
+    json_option,
+    project_option,
+    resolve_project,
+    wants_json,
+)
 from lipdub.cli.reporting import Reporter
 from lipdub.config.plan import Plan, load_plan, single_clip_plan
 from lipdub.config.settings import preset_names
@@ -92,7 +99,7 @@ def render(
     if one_clip:
         plan = single_clip_plan(video, audio, output, project, cli, tuple(actors))
     else:
-        plan = load_plan(shots_file, project, cli, _cut_detector(plugins, project, cli))
+        plan = load_plan(shots_file, project, cli, cut_detector(plugins, project, cli))
     jobs = [
         ShotJob(
             job_id=s.id,
@@ -119,17 +126,6 @@ def _write_qc(plan: Plan, jobs: list[ShotJob]) -> Path | None:
         return None
     folder = Path(os.path.commonpath([str(p.resolve().parent) for p in outputs]))
     return write_report(folder, outputs, f"lipdub QC — {plan.project.name}")
-
-
-def _cut_detector(plugins: PluginManager, project, cli):
-    from lipdub.config.settings import resolve
-
-    def detect(path: Path, start: int, stop: int) -> list[int]:
-        settings = resolve(project.layer, cli)
-        detector = plugins.create("shots", settings.stage("shots"), dict(settings.analysis))
-        return detector.detect(path, start, stop)
-
-    return detect
 
 
 def _list(jobs: list[ShotJob], as_json: bool) -> None:

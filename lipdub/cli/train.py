@@ -106,6 +106,83 @@ def train_landmarks_cmd(
     click.echo(json.dumps(report, indent=1))
 
 
+@train.command("driver")
+@click.option("--data", type=click.Path(path_type=Path), required=True, help="Prepared dataset.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Checkpoint to write (.safetensors; a .json sidecar goes beside it).",
+)
+@click.option("--max-minutes", type=float, help="Wall-time budget.")
+@click.option("--max-steps", type=int, default=100_000, show_default=True, help="Step budget.")
+@click.option(
+    "--batch-size", type=int, default=16, show_default=True, help="Frame windows per step."
+)
+@click.option(
+    "--components", type=int, default=8, show_default=True, help="Mouth-shape PCA size K."
+)
+@click.option(
+    "--val-speakers",
+    default="",
+    help="Comma-separated speakers held out of training, validated on; the weights with the best "
+    "validation mouth-opening correlation are kept.",
+)
+@click.option(
+    "--val-every", type=int, default=100, show_default=True, help="Steps between validations."
+)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--train-split", default="train", show_default=True)
+@click.option("--test-split", default="test", show_default=True, help="Held-out split ('' = none).")
+@click.option(
+    "--log",
+    "log_path",
+    type=click.Path(path_type=Path),
+    help="JSON-lines log of the validations [default: beside --out, .log.jsonl].",
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+def train_driver_cmd(
+    data: Path,
+    out: Path,
+    max_minutes: float | None,
+    max_steps: int,
+    batch_size: int,
+    components: int,
+    val_speakers: str,
+    val_every: int,
+    device: str,
+    train_split: str,
+    test_split: str,
+    log_path: Path | None,
+    seed: int,
+) -> None:
+    """Train the exemplar path's audio → mouth-shape driver; report held-out correlations."""
+    from lipdub.model.driver import DriverConfig
+    from lipdub.train.driver import DriverTrainSettings, train_driver
+
+    if out.suffix != ".safetensors":
+        raise click.BadParameter("must end in .safetensors", param_hint="--out")
+    settings = DriverTrainSettings(
+        batch_size=batch_size,
+        max_steps=max_steps,
+        max_minutes=max_minutes,
+        val_every=val_every,
+        seed=seed,
+    )
+    report = train_driver(
+        data,
+        out,
+        settings,
+        DriverConfig(components=components),
+        val_speakers=tuple(s.strip() for s in val_speakers.split(",") if s.strip()),
+        device=device,
+        train_split=train_split,
+        test_split=test_split or None,
+        log_path=log_path or out.with_suffix(".log.jsonl"),
+    )
+    click.echo(json.dumps(report, indent=1))
+
+
 @train.command("generator")
 @click.option("--data", type=click.Path(path_type=Path), required=True, help="Prepared dataset.")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder.")

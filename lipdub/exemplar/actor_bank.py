@@ -1,21 +1,26 @@
-"""Build and store an actor's bank from their footage in lipdub.toml (``lipdub personalize``).
+"""Build and store an actor's bank from their footage and shots (``lipdub personalize``).
 
-Each footage clip is analysed (through the project's analysis cache, so a clip analysed for a
-render is not analysed again), its longest face track is taken as the actor's (footage lists
-clips of that actor speaking, as for ΔW/ΔP), and one streaming pass cuts the track's patches into
-``actors/NAME/bank/<NN>-<clip>/``. Renders of the actor's shots then select from these frames
-as well as from the shot's own.
+Two kinds of footage go in. The clips under ``[actors.NAME] footage`` in lipdub.toml show the
+actor speaking, so their longest face track is taken as the actor's (as for ΔW/ΔP). The shots of
+a shots file that list the actor are analysed over their own range, and only the tracks that
+identity matching names after the actor are taken. Analyses go through the project's cache, so
+footage analysed for a render is not analysed again; one streaming pass per clip cuts the patches
+into ``actors/NAME/bank/<NN>-<name>/``. Renders of the actor's shots then select from these
+frames as well as from the shot's own.
 """
 
 from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from lipdub.analysis.pipeline import analyze_shot
+from lipdub.analysis.records import FaceTrack, ShotAnalysis
 from lipdub.config.project import ActorConfig
+from lipdub.config.shots import Shot
 from lipdub.errors import ConfigError
 from lipdub.exemplar.bank import BANK_DIR, PartBuilder
 from lipdub.media.read import open_video
@@ -27,52 +32,116 @@ log = logging.getLogger(__name__)
 MIN_TRACK_FRAMES = 10
 
 
+@dataclass(frozen=True)
+class Footage:
+    """One piece of the actor's footage to bank."""
+
+    label: str  # Source label of the part ("shot:<id>" for shots: renders hold out on it).
+    video: Path  # The clip.
+    start: int = 0  # First frame (absolute).
+    stop: int | None = None  # One past the last (None: the clip's end).
+    named_only: bool = False  # Only tracks identified as the actor (else: the longest track).
+
+
+def actor_footage(actor: ActorConfig, shots: tuple[Shot, ...] = ()) -> list[Footage]:
+    """The actor's lipdub.toml footage, then every shot of ``shots`` that lists the actor."""
+    out = [Footage(str(v), Path(v)) for v in actor.footage]
+    out += [
+        Footage(f"shot:{s.id}", s.source, s.start, s.stop, named_only=True)
+        for s in shots
+        if actor.name in s.actors
+    ]
+    return out
+
+
+def _tracks(
+    footage: Footage, actor: ActorConfig, actors: Mapping[str, ActorConfig], root: Path
+) -> tuple[ShotAnalysis, list[FaceTrack]]:
+    """The analysis of ``footage`` and its tracks of the actor."""
+    analysis = analyze_shot(
+        footage.video,
+        footage.start,
+        footage.stop,
+        actors if footage.named_only else None,
+        cache_dir=root / ".lipdub" / "cache",
+    )
+    tracks = [t for t in analysis.tracks if len(t) >= MIN_TRACK_FRAMES]
+    if footage.named_only:
+        return analysis, [t for t in tracks if t.actor == actor.name]
+    return analysis, [max(tracks, key=len)] if tracks else []
+
+
+def _cut(footage: Footage, analysis: ShotAnalysis, tracks: list[FaceTrack], folder: Path) -> int:
+    """One pass over the footage cutting every track's part into ``folder``/t<id>; usable
+    frames written."""
+    shape = (analysis.height, analysis.width, 3)
+    builders = []
+    for t in tracks:
+        (folder / f"t{t.track_id}").mkdir(parents=True)
+        patches = folder / f"t{t.track_id}" / "patches.npy"
+        builders.append(PartBuilder(footage.label, t, shape, patches))
+    with open_video(footage.video) as src:
+        frames = src.frames(analysis.start, analysis.stop)
+        for i, frame in enumerate(prefetch(frames)):
+            for b in builders:
+                j = b.track.at(i)
+                if j is not None:
+                    b.add(j, frame)
+    usable = 0
+    for t, b in zip(tracks, builders, strict=True):
+        part = b.finish()
+        part.save(folder / f"t{t.track_id}")
+        usable += int(part.usable.sum())
+    return usable
+
+
 def build_actor_bank(
     actor: ActorConfig,
     project_root: Path,
+    actors: Mapping[str, ActorConfig],
+    shots: tuple[Shot, ...] = (),
     progress: Callable[[int, int], None] | None = None,
 ) -> list[Path]:
-    """Cut the actor's footage into bank parts; returns the part folders written.
+    """Cut the actor's footage and shots into bank parts; returns the part folders written.
 
     A previous bank of the actor is replaced only once the new one is complete.
 
+    Arguments:
+        actor: the actor.
+        project_root: the project (cache, actors/).
+        actors: every actor of the project (identity matching in shots needs the others too).
+        shots: resolved shots; those listing the actor are banked too.
+        progress: called as ``progress(done, total)`` per clip.
+
     Raises:
-        ConfigError: the actor lists no footage, or no clip shows a usable face track.
+        ConfigError: no footage or shot of the actor, or none shows a usable face track.
     """
-    if not actor.footage:
-        raise ConfigError(f"actor {actor.name!r} has no footage in lipdub.toml to build a bank of")
+    items = actor_footage(actor, shots)
+    if not items:
+        raise ConfigError(
+            f"actor {actor.name!r} has no footage in lipdub.toml and no shot lists them"
+        )
     root = Path(project_root)
     final = root / actor.personal_dir / BANK_DIR
     staging = final.with_name(BANK_DIR + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
-    written = []
-    for k, video in enumerate(actor.footage):
+    written: list[str] = []
+    for k, item in enumerate(items):
         if progress:
-            progress(k, len(actor.footage))
-        analysis = analyze_shot(video, cache_dir=root / ".lipdub" / "cache")
-        tracks = [t for t in analysis.tracks if len(t) >= MIN_TRACK_FRAMES]
+            progress(k, len(items))
+        analysis, tracks = _tracks(item, actor, actors, root)
         if not tracks:
-            log.warning("%s: no face track of %d+ frames; not in the bank", video, MIN_TRACK_FRAMES)
+            log.warning("%s: no face track of %s; not in the bank", item.label, actor.name)
             continue
-        track = max(tracks, key=len)
-        folder = staging / f"{k:02d}-{Path(video).stem}"
-        folder.mkdir(parents=True)
-        shape = (analysis.height, analysis.width, 3)
-        builder = PartBuilder(str(video), track, shape, folder / "patches.npy")
-        with open_video(video) as src:
-            for i, frame in enumerate(prefetch(src.frames(0, analysis.stop))):
-                j = track.at(i)
-                if j is not None:
-                    builder.add(j, frame)
-        part = builder.finish()
-        part.save(folder)
-        log.info("%s: %d of %d frames usable", video, int(part.usable.sum()), len(part))
-        written.append(folder.name)
+        name = f"{k:02d}-{Path(item.label).stem if not item.named_only else item.label[5:]}"
+        usable = _cut(item, analysis, tracks, staging / name)
+        log.info("%s: %d usable frames in %d track(s)", item.label, usable, len(tracks))
+        written += [f"{name}/t{t.track_id}" for t in tracks]
     if not written:
         shutil.rmtree(staging, ignore_errors=True)
-        raise ConfigError(f"actor {actor.name!r}: no footage clip has a usable face track")
+        raise ConfigError(f"actor {actor.name!r}: no footage clip or shot has a usable face track")
     if progress:
-        progress(len(actor.footage), len(actor.footage))
+        progress(len(items), len(items))
     shutil.rmtree(final, ignore_errors=True)
     staging.rename(final)
     return [final / name for name in written]

@@ -304,4 +304,4 @@ def stored_parts(bank_dir: Path) -> list[BankPart]:
     """The parts saved under ``bank_dir`` (none when it does not exist), in name order."""
     if not bank_dir.is_dir():
         return []
-    return [BankPart.load(p.parent) for p in sorted(bank_dir.glob("*/part.json"))]
+    return [BankPart.load(p.parent) for p in sorted(bank_dir.glob("**/part.json"))]

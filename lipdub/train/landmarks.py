@@ -46,6 +46,7 @@ from lipdub.train.dataset import (
     to_tensor,
     transform_points,
 )
+from lipdub.train.loop import run_steps
 
 log = logging.getLogger(__name__)
 
@@ -227,31 +228,23 @@ def train_landmarks(
     net = MouthLandmarkNet(cfg).to(dev)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     ds = LandmarkFrames(clips, labels, 10**9, Augment(), seed)
-    t0, step, history = time.monotonic(), 0, []
-    while step < max_steps:
-        if max_minutes is not None and time.monotonic() - t0 > max_minutes * 60:
-            break
+
+    def step_loss(step: int) -> torch.Tensor:
         net.train()
         items = [ds[step * batch_size + i] for i in range(batch_size)]
         x = torch.stack([i[0] for i in items]).to(dev)
         y = torch.stack([i[1] for i in items]).to(dev)
-        loss = point_error(net(x), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        step += 1
-        history.append(float(loss.detach()))
-        if step % 100 == 0:
-            log.info("step %d point error %.3f px", step, np.mean(history[-100:]))
-    seconds = time.monotonic() - t0
+        return point_error(net(x), y)
+
+    done = run_steps(step_loss, opt, max_steps, max_minutes, what="point error (px)")
     report = {
-        "steps": step,
-        "seconds": round(seconds, 1),
+        "steps": done.steps,
+        "seconds": round(done.seconds, 1),
         "device": str(dev),
         "train_error_px": held_out_error(net, clips, labels, dev),
         "test_error_px": held_out_error(net, held, held_labels, dev) if held else None,
-        "first_loss": float(np.mean(history[:50])) if history else None,
-        "last_loss": float(np.mean(history[-50:])) if history else None,
+        "first_loss": done.first_loss(),
+        "last_loss": done.last_loss(),
     }
     provenance = {"data": str(data_dir), "split": train_split, "clips": len(clips), **report}
     save_module(net, Path(out), KIND, cfg.to_dict(), provenance)

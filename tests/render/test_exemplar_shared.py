@@ -99,20 +99,22 @@ def test_a_thin_bank_falls_back_to_stylesync_and_says_so(tmp_path: Path) -> None
 
 def test_personalize_stores_a_bank_that_renders_draw_on(tmp_path: Path) -> None:
     """The 12-frame shot is too thin on its own; with the actor's footage banked by
-    `lipdub personalize --bank-only`, the exemplar path serves it."""
+    `lipdub personalize --bank-only --shots`, the exemplar path serves it (the shot's own part is
+    not counted twice)."""
     data = shared_data()
     video, dub = data / "clips" / CLIP, data / "audio" / DUB
     shots = project(tmp_path, video, dub, 20, 32)
     with (tmp_path / "lipdub.toml").open("a") as f:
         f.write(f'[actors.aoc]\nfootage = ["{video}"]\n')
     shots.write_text(shots.read_text().replace("dubs:", "actors: [aoc], dubs:"))
-    res = CliRunner().invoke(
-        main, ["personalize", "--actor", "aoc", "--bank-only", "--json", "--project", str(tmp_path)]
-    )
+    args = ["personalize", "--actor", "aoc", "--bank-only", "--shots", str(shots), "--json"]
+    res = CliRunner().invoke(main, [*args, "--project", str(tmp_path)])
     assert res.exit_code == 0, res.output
-    bank = json.loads([x for x in res.output.splitlines() if '"bank"' in x][-1])
-    assert bank["parts"] == 1 and bank["usable_frames"] > 100
-    assert len(list((tmp_path / "actors" / "aoc" / "bank").glob("*/part.json"))) == 1
+    bank = json.loads([x for x in res.output.splitlines() if '"event": "bank"' in x][-1])
+    # The footage clip and the shot that lists the actor, each one part.
+    assert bank["parts"] == 2 and bank["usable_frames"] > 100
+    parts = sorted((tmp_path / "actors" / "aoc" / "bank").glob("*/*/part.json"))
+    assert [p.parent.parent.name for p in parts] == [f"00-{video.stem}", "01-s1"]
     res = CliRunner().invoke(main, ["render", str(shots), "--json"])
     assert res.exit_code == 0, res.output
     record = json.loads((tmp_path / "renders" / ".qc" / "s1_de.mkv.json").read_text())
