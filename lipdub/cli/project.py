@@ -24,7 +24,8 @@ device = "auto"         # auto | cpu | cuda | cuda:N
 # blender = "feather"
 
 [settings]              # any render setting; shots.yaml and the command line override these
-audio_fit = "error"     # error | pad | trim | pad-trim  when a dub's length differs from the shot
+audio_fit = "pad-trim"  # a dub longer/shorter than its shot: pad-trim (silence / cut, each
+                        # reported), pad, trim, or error (refuse); as `render --audio-fit`
 
 # One table per actor: their own footage (with their own voice) and optional face stills.
 # [actors.anna]

@@ -20,6 +20,7 @@ from lipdub.cli.reporting import Reporter
 from lipdub.config.plan import Plan, load_plan, single_clip_plan
 from lipdub.config.settings import preset_names
 from lipdub.errors import EXIT_JOB_FAILED, ConfigError
+from lipdub.media.audio import FIT_POLICIES
 from lipdub.plugin_manager import PluginManager
 from lipdub.render.jobs import ShotJob, run_job
 
@@ -46,6 +47,12 @@ from lipdub.render.jobs import ShotJob, run_job
     type=click.FloatRange(min=0, min_open=True),
     help="How far the dub moves the mouth from the one silence gives (default: the checkpoint's).",
 )
+@click.option(
+    "--audio-fit",
+    type=click.Choice(FIT_POLICIES),
+    help="A dub longer or shorter than the shot: refuse (error), pad with silence, trim, or "
+    "both (pad-trim, the default); every pad or trim is reported.",
+)
 @click.option("--actor", "actors", multiple=True, help="One clip: whose face to dub (repeatable).")
 @click.option("--no-personal", is_flag=True, help="Ignore actors' personalization files.")
 @click.option("--force", is_flag=True, help="Re-render shots whose outputs already exist.")
@@ -64,6 +71,7 @@ def render(
     generator,
     weights,
     audio_scale,
+    audio_fit,
     actors,
     no_personal,
     force,
@@ -93,6 +101,7 @@ def render(
         generator=generator,
         weights=weights,
         audio_scale=audio_scale,
+        audio_fit=audio_fit,
         personal=False if no_personal else None,
     )
     plugins = PluginManager(project.root if project.manifest else None)

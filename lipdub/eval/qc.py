@@ -46,6 +46,8 @@ SYNC_MIN_FRAMES = 10
 DETAIL_WARN = 0.6
 #: An AV offset beyond this many frames is reported as a warning.
 OFFSET_WARN = 2
+#: Mean opening on silent frames above the loud frames' by more than this (IOD) is a warning.
+OPENING_MARGIN = 0.02
 
 
 @dataclass
@@ -153,7 +155,7 @@ def measure_dub(
     if qc.detail_ratio is not None and qc.detail_ratio < DETAIL_WARN:
         qc.warnings.append(
             f"the regenerated mouth is soft: {qc.detail_ratio:.0%} of the source's detail inside "
-            f"the mask (check it at full size before delivery)"
+            f"the mask, below {DETAIL_WARN:.0%} (check it at full size before delivery)"
         )
     values = np.array([np.nan if o is None else o for o in opening], np.float64)
     n = min(len(values), len(loud))
@@ -162,6 +164,13 @@ def measure_dub(
         qc.silent_opening = round(float(np.nanmean(values[:n][silent])), 4)
     if track is not None and np.isfinite(values[:n][speech]).any():
         qc.loud_opening = round(float(np.nanmean(values[:n][speech])), 4)
+    quiet, loud_open = qc.silent_opening, qc.loud_opening
+    if quiet is not None and loud_open is not None and quiet > loud_open + OPENING_MARGIN:
+        qc.warnings.append(
+            f"the mouth is more open on the dub's silent frames ({quiet:.3f} IOD) than on its "
+            f"loud ones ({loud_open:.3f}; more than {OPENING_MARGIN} apart): it may follow "
+            f"the wrong audio"
+        )
     if track is None:
         qc.warnings.append("no dubbed face: mouth opening not measured")
     if syncnet is None and track is not None:
@@ -211,7 +220,10 @@ def _measure_sync(
     )
     if abs(res.offset) > OFFSET_WARN:
         late = "late" if res.offset > 0 else "early"
-        qc.warnings.append(f"lip sync looks {abs(res.offset)} frames off (the audio is {late})")
+        qc.warnings.append(
+            f"lip sync looks {abs(res.offset)} frames off (the audio is {late}; more than "
+            f"{OFFSET_WARN} is reported)"
+        )
 
 
 class _SeamFlicker:

@@ -99,7 +99,7 @@ def render_shot(job: ShotJob, emit: Callable[[ShotEvent], None]) -> dict[str, An
         report["warnings"].append("passthrough generator: the picture is the source, unchanged")
         for dub in todo:
             warnings = report["warnings"] + _encode_dub(shot, dub, emit, frame_fn=None)
-            _qc(shot, dub, gen_name, None, warnings, report)
+            _qc(shot, dub, gen_name, None, warnings, report, emit)
         return report
     from lipdub.render.faces import FaceWork
 
@@ -113,7 +113,7 @@ def render_shot(job: ShotJob, emit: Callable[[ShotEvent], None]) -> dict[str, An
         for dub in todo:
             frame_fn = work.render_dub(dub)
             warnings = report["warnings"] + _encode_dub(shot, dub, emit, frame_fn=frame_fn)
-            _qc(shot, dub, gen_name, work, warnings, report)
+            _qc(shot, dub, gen_name, work, warnings, report, emit)
     return report
 
 
@@ -124,8 +124,12 @@ def _qc(
     work: Any,
     warnings: list[str],
     report: dict[str, Any],
+    emit: Callable[[ShotEvent], None],
 ) -> None:
     """Measure the written output for the QC report (numbers also go into the job report).
+
+    What QC finds wrong is a warning like any other: emitted as an event, and added to the job
+    report (the ``finished`` event carries it), not only written into the report page.
 
     ``work`` is the shot's :class:`~lipdub.render.faces.FaceWork` (None for passthrough): its
     dubbed tracks, landmark detector and blend regions.
@@ -153,6 +157,10 @@ def _qc(
         syncnet=default_syncnet() if tracks else None,
         resting=work.resting() if work is not None else None,
     )
+    for w in qc.warnings:
+        if w not in warnings:
+            emit(ShotEvent("warning", shot.id, message=f"{dub.name}: {w}"))
+            report["warnings"].append(f"{dub.name}: {w}")
     report.setdefault("qc", {})[dub.name] = {
         "silent_opening": qc.silent_opening,
         "loud_opening": qc.loud_opening,

@@ -11,6 +11,8 @@ from click.testing import CliRunner
 
 from lipdub import __version__
 from lipdub.cli import main
+from lipdub.config.project import load_project
+from lipdub.config.settings import Settings, resolve
 from lipdub.media.audio import load_audio
 from lipdub.media.read import open_video, probe
 from tests.conftest import make_video, read_counter
@@ -214,3 +216,17 @@ def test_demo_builds_and_renders(tmp_path: Path):
         src = probe(tmp_path / "demo" / "footage" / "astronaut.mov")
         assert (info.frame_count, info.fps, info.width) == (src.frame_count, src.fps, 512)
         assert info.has_audio
+
+
+def test_one_audio_fit_default_and_the_audio_fit_option(tmp_path: Path, dub_wav: Path):
+    """`project init` writes the same audio_fit the one-clip form defaults to, and --audio-fit
+    overrides it: `error` refuses a dub of the wrong length, naming the setting."""
+    assert run("project", "init", str(tmp_path / "p")).exit_code == 0
+    assert resolve(load_project(tmp_path / "p").layer).audio_fit == Settings().audio_fit
+    video = make_video(tmp_path / "in.mov", 75, Fraction(25))  # 3 s; the dub is 2 s.
+    common = ["render", "--video", str(video), "--audio", str(dub_wav), "--generator"]
+    common += ["passthrough", "--json", "--project", str(tmp_path / "p")]
+    res = run(*common, "-o", str(tmp_path / "a.mov"), "--audio-fit", "error")
+    assert res.exit_code != 0 and "audio_fit" in res.output, res.output
+    res = run(*common, "-o", str(tmp_path / "b.mov"), "--audio-fit", "pad")
+    assert res.exit_code == 0 and "padded" in res.output, res.output

@@ -94,6 +94,11 @@ def test_a_thin_bank_falls_back_to_stylesync_and_says_so(tmp_path: Path) -> None
     assert any("too thin for the exemplar path" in w for w in warnings), warnings
     record = json.loads((tmp_path / "renders" / ".qc" / "s1_de.mkv.json").read_text())
     assert any("fallback generator" in w for w in record["warnings"])
+    # Every warning of the QC report reached the events and the finished event's report too.
+    (finished,) = [e for e in events if e["event"] == "finished"]
+    for w in record["warnings"]:
+        assert w in warnings or f"de: {w}" in warnings, w
+        assert w in finished["data"]["warnings"] or f"de: {w}" in finished["data"]["warnings"]
     assert probe(tmp_path / "renders" / "s1_de.mkv").frame_count == 12
 
 
