@@ -25,6 +25,7 @@ import numpy as np
 from lipdub.analysis.masks import yaw_ratio
 from lipdub.analysis.mouth_shape import mouth_shape
 from lipdub.analysis.records import JAW, LEFT_EYE, MOUTH, RIGHT_EYE, FaceTrack
+from lipdub.analysis.trust import trusted_frames
 
 #: On-disk layout version of a saved part.
 FORMAT = "lipdub-bank/1"
@@ -181,7 +182,7 @@ class PartBuilder:
         frame_shape: (H, W, ...) of the footage's frames.
         patches_file: where to memory-map the patches (None: in memory).
         """
-        self.source, self.track = source, track
+        self.source, self.track, self.frame_shape = source, track, frame_shape
         h, w = frame_shape[:2]
         boxes = np.array([patch_box(lm) for lm in track.landmarks], np.int64).reshape(-1, 4)
         # The patch may be cut by the frame's edge (tight crops), but not the mouth and chin.
@@ -216,7 +217,7 @@ class PartBuilder:
     def finish(self) -> BankPart:
         """The part, with each frame's usability decided (see the module doc)."""
         t, b = self.track, self.boxes
-        usable = self.seen & self.inside
+        usable = self.seen & self.inside & trusted_frames(t, self.frame_shape)
         usable &= np.abs(pose(t.landmarks)[:, 0]) <= MAX_YAW
         if t.detected is not None:
             usable &= np.asarray(t.detected, bool)

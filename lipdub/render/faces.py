@@ -28,6 +28,7 @@ from lipdub.analysis.align import (
 from lipdub.analysis.pipeline import analyze_shot
 from lipdub.analysis.records import FaceTrack
 from lipdub.analysis.settings import AnalysisSettings
+from lipdub.analysis.trust import trusted_frames
 from lipdub.config.shots import Dub
 from lipdub.media import audio as audio_io
 from lipdub.media.read import open_video
@@ -64,6 +65,7 @@ class _TrackData:
     rest: RestPlan | None = None  # Generated / rest crop / source weights, per dub.
     native: NativeTrack | None = None  # The track of a native generator (exemplar).
     planned: bool = False  # A native track has been planned for the current dub.
+    trusted: np.ndarray | None = None  # (T,) bool: frames whose landmarks can be pasted on.
 
 
 class FaceWork:
@@ -243,7 +245,22 @@ class FaceWork:
         for d in data:
             if d.native is not None:
                 d.native.finish()
+            d.trusted = self._trusted(d.track)
         return data
+
+    def _trusted(self, track: FaceTrack) -> np.ndarray:
+        """Frames of ``track`` that can be pasted on (:mod:`lipdub.analysis.trust`); the rest
+        pass through untouched, and the warning says how many."""
+        a = self.analysis
+        trusted = trusted_frames(track, (a.height, a.width, 3))
+        bad = int((~trusted).sum())
+        if bad:
+            self.warnings.append(
+                f"shot {self.shot.id}: track {track.track_id} ({track.actor}): {bad} frame(s) "
+                f"pass through untouched: the landmarks do not agree with the face there (it "
+                f"leaves the frame, moves too fast or the fit jumped)"
+            )
+        return trusted
 
     def _take(self, d: _TrackData, j: int, frame: np.ndarray) -> None:
         """First pass, track frame ``j``: hand it to the native track or cut its crop."""
@@ -385,8 +402,8 @@ class FaceWork:
         """Blend every dubbed track's new face into frame ``i`` of the shot."""
         for d in self.tracks:
             j = d.track.at(i)
-            if j is None:
-                continue
+            if j is None or (d.trusted is not None and not d.trusted[j]):
+                continue  # No face there, or none to trust: the source, untouched.
             weight = 1.0 if d.rest is None else float(d.rest.paste_weight[j])
             if weight <= 0.0:
                 continue  # The source's own closed mouth, untouched.
