@@ -38,7 +38,10 @@ CODECS: dict[str, VideoCodec] = {
             "h264",
             "libx264",
             "yuv420p",
-            (("crf", "18"), ("preset", "medium")),
+            # CRF 12: the untouched picture stays within ~1 dB of what a 4:2:0 round trip allows
+            # (measured on 512 px and 1080p clips: 41.6 / 44.4 dB RGB PSNR against the decoded
+            # source, where CRF 18 gave 39.3 / 43.8); 4:2:0 so that every player opens it.
+            (("crf", "12"), ("preset", "medium")),
             (".mp4", ".mov", ".mkv"),
             "aac",
         ),
@@ -46,7 +49,7 @@ CODECS: dict[str, VideoCodec] = {
             "h264_draft",
             "libx264",
             "yuv420p",
-            (("crf", "23"), ("preset", "veryfast")),
+            (("crf", "16"), ("preset", "veryfast")),
             (".mp4", ".mov", ".mkv"),
             "aac",
         ),
