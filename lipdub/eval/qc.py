@@ -165,7 +165,10 @@ def measure_dub(
     if track is not None and np.isfinite(values[:n][speech]).any():
         qc.loud_opening = round(float(np.nanmean(values[:n][speech])), 4)
     quiet, loud_open = qc.silent_opening, qc.loud_opening
-    if quiet is not None and loud_open is not None and quiet > loud_open + OPENING_MARGIN:
+    # Silent frames kept from the source show the actor's own resting mouth, not the render's.
+    generated_silence = not qc.resting.get("source_frames")
+    measured = quiet is not None and loud_open is not None and generated_silence
+    if measured and quiet > loud_open + OPENING_MARGIN:
         qc.warnings.append(
             f"the mouth is more open on the dub's silent frames ({quiet:.3f} IOD) than on its "
             f"loud ones ({loud_open:.3f}; more than {OPENING_MARGIN} apart): it may follow "
