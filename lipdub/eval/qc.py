@@ -97,13 +97,16 @@ def measure_dub(
     region_fn: Callable[[int, tuple[int, ...]], Any] | None = None,
     syncnet: tuple[str, Any] | None = None,
     resting: dict[str, int] | None = None,
+    own_mouth: np.ndarray | None = None,
 ) -> DubQC:
     """Decode ``dub.output`` and measure it; ``tracks`` are the dubbed FaceTracks (or none).
 
     ``region_fn(i, frame_shape)`` gives the (box, soft blend mask) of the first dubbed face in
     shot frame ``i`` (or None); with it the seam and flicker are measured against the source.
     ``syncnet`` = (name, SyncNet) measures LSE-C / AV offset of the first dubbed track.
-    ``resting`` counts the frames the render rested on silence (see lipdub.render.rest).
+    ``resting`` counts the frames the render rested on silence (see lipdub.render.rest), and
+    ``own_mouth`` (per shot frame) marks those that show the actor's own mouth: the warning about
+    a mouth more open on silence than on speech looks at the rendered frames only.
     """
     from lipdub.analysis.masks import mouth_opening
 
@@ -164,16 +167,9 @@ def measure_dub(
         qc.silent_opening = round(float(np.nanmean(values[:n][silent])), 4)
     if track is not None and np.isfinite(values[:n][speech]).any():
         qc.loud_opening = round(float(np.nanmean(values[:n][speech])), 4)
-    quiet, loud_open = qc.silent_opening, qc.loud_opening
-    # Silent frames kept from the source show the actor's own resting mouth, not the render's.
-    generated_silence = not qc.resting.get("source_frames")
-    measured = quiet is not None and loud_open is not None and generated_silence
-    if measured and quiet > loud_open + OPENING_MARGIN:
-        qc.warnings.append(
-            f"the mouth is more open on the dub's silent frames ({quiet:.3f} IOD) than on its "
-            f"loud ones ({loud_open:.3f}; more than {OPENING_MARGIN} apart): it may follow "
-            f"the wrong audio"
-        )
+    backwards = opening_warning(values[:n], loud[:n], own_mouth)
+    if track is not None and backwards is not None:
+        qc.warnings.append(backwards)
     if track is None:
         qc.warnings.append("no dubbed face: mouth opening not measured")
     if syncnet is None and track is not None:
@@ -275,6 +271,38 @@ class _SeamFlicker:
         flicker = _ratio(self.move_out, self.move_src)
         detail = _ratio(self.detail_out, self.detail_src)
         return seam, flicker, detail
+
+
+def opening_warning(
+    opening: np.ndarray, loudness_db: np.ndarray, own_mouth: np.ndarray | None
+) -> str | None:
+    """A warning when the rendered mouth is more open on the dub's silent frames than on its
+    loud ones (a mouth that follows the wrong audio), else None.
+
+    Arguments:
+        opening: (T,) measured opening per frame, IOD (NaN where unmeasured).
+        loudness_db: (T,) the dub's loudness per frame.
+        own_mouth: (T,) True where the frame shows the actor's own mouth (kept from the source
+            or the rest crop): those say nothing about the render and are left out.
+    """
+    n = min(len(opening), len(loudness_db))
+    rendered = np.ones(n, bool) if own_mouth is None else ~np.asarray(own_mouth, bool)[:n]
+    silent, speech = loudness_db[:n] < SILENT_DB, loudness_db[:n] >= LOUD_DB
+    quiet = _mean(opening[:n][silent & rendered])
+    loud = _mean(opening[:n][speech & rendered])
+    if quiet is None or loud is None or quiet <= loud + OPENING_MARGIN:
+        return None
+    return (
+        f"the rendered mouth is more open on the dub's silent frames ({quiet:.3f} IOD) than on "
+        f"its loud ones ({loud:.3f}; more than {OPENING_MARGIN} apart): it may follow the wrong "
+        f"audio"
+    )
+
+
+def _mean(values: np.ndarray) -> float | None:
+    """Mean of the finite values, None when there are none."""
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if finite.size else None
 
 
 def _edges(gray: np.ndarray) -> np.ndarray:

@@ -336,6 +336,20 @@ class FaceWork:
         counts = [d.rest.counts() for d in self.tracks if d.rest is not None]
         return {k: sum(c[k] for c in counts) for k in ("source_frames", "rest_frames")}
 
+    def own_mouth(self) -> np.ndarray:
+        """(frames,) bool: shot frames where the first dubbed track shows the actor's own mouth
+        for the last rendered dub (kept from the source or the rest crop, or left untouched)."""
+        out = np.zeros(self.shot.frame_count, bool)
+        if self.tracks:
+            d = self.tracks[0]
+            own = np.zeros(len(d.track), bool)
+            if d.rest is not None:
+                own |= (d.rest.source + d.rest.rest) >= 0.5
+            if d.trusted is not None:
+                own |= ~d.trusted
+            out[d.track.frames] = own
+        return out
+
     def _rest_plan(self, d: _TrackData, audio_16k: np.ndarray) -> RestPlan | None:
         """Where the dub is silent, how far the mouth rests (see :mod:`lipdub.render.rest`)."""
         if not self.shot.settings.rest_on_silence:

@@ -156,6 +156,7 @@ def _qc(
         region_fn=work.first_region if work is not None else None,
         syncnet=default_syncnet() if tracks else None,
         resting=work.resting() if work is not None else None,
+        own_mouth=work.own_mouth() if work is not None else None,
     )
     for w in qc.warnings:
         if w not in warnings:

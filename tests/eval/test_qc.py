@@ -7,7 +7,7 @@ from fractions import Fraction
 import cv2
 import numpy as np
 
-from lipdub.eval.qc import _SeamFlicker
+from lipdub.eval.qc import _SeamFlicker, opening_warning
 from lipdub.media.audio import loudness_per_frame
 
 
@@ -70,3 +70,16 @@ def test_loudness_per_frame_follows_the_audio():
     audio[8000:] = 0.5 * np.sin(np.arange(8000) / 5)
     loud = loudness_per_frame(audio, 25, Fraction(25))
     assert (loud[:12] < -100).all() and (loud[13:] > -12).all()
+
+
+def test_a_mouth_more_open_on_silence_than_on_speech_is_a_warning():
+    loud = np.array([-80.0] * 5 + [-10.0] * 5)  # Silent, then speech.
+    backwards = np.array([0.3] * 5 + [0.05] * 5)
+    assert "more open on the dub's silent frames" in opening_warning(backwards, loud, None)
+    assert opening_warning(backwards[::-1].copy(), loud, None) is None  # Follows the dub.
+    # Silent frames that show the actor's own mouth (kept or rested) say nothing of the render.
+    own = np.array([True] * 5 + [False] * 5)
+    assert opening_warning(backwards, loud, own) is None
+    unmeasured = backwards.copy()
+    unmeasured[5:] = np.nan
+    assert opening_warning(unmeasured, loud, None) is None
