@@ -105,6 +105,8 @@ def analyze_shot(
         names = _stage_names(built)
         if conform:
             names["conform"] = "vfr"
+        if info.rotation:  # Frames are analysed upright: a key of their own.
+            names["rotation"] = str(info.rotation)
         digest, entry = "", None
         if cache_dir is not None:
             digest = cache.file_hash(source, cache_dir)

@@ -41,7 +41,8 @@ class Settings:
     audio_scale: float | None = None
     compile: bool = False  # torch.compile the generator (CUDA; slow first batch).
     audio_fit: str = "pad-trim"  # What to do when the dub's length differs from the shot's.
-    conform_vfr: bool = False  # Accept variable-rate sources by repeating frames onto a grid.
+    conform_vfr: bool = False  # Accept variable-rate sources: frames put on a constant grid by
+    # repeating or dropping them (counted in a warning).
     personal: bool = True  # Use an actor's personalization file when one exists.
     qc: bool = True  # Measure each output (mouth vs loudness, thumbnails) for the QC report.
     # Where the dub is silent, the actor's own closed mouth: the source where it is closed, else

@@ -130,7 +130,7 @@ def measure_dub(
     opening: list[float | None] = []
     sync_crops: list[np.ndarray] = []
     seams = _SeamFlicker(loud < SILENT_DB)
-    with open_video(output) as out, open_video(shot.source) as src:
+    with open_video(output) as out, open_video(shot.source, shot.settings.conform_vfr) as src:
         qc.frames = out.info.frame_count
         # The source runs in lockstep only when seams are measured; else one frame is read.
         first = shot.start if region_fn is not None else shot.start + thumb_at

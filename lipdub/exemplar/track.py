@@ -9,6 +9,7 @@ colour-matched bank face and its soft mask at the source's own resolution.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, fields
 from fractions import Fraction
 from pathlib import Path
@@ -34,6 +35,8 @@ from lipdub.exemplar.select import SelectWeights, fade_plan, match_costs, select
 from lipdub.exemplar.warp import CONTROL, destination_landmarks, match_colour, piecewise_affine
 from lipdub.model.driver import Driver, map_to_actor
 from lipdub.render.rest import RestPlan
+
+log = logging.getLogger(__name__)
 
 #: Side of the aligned crop the mask planner draws M in (smooth; the feather hides its pixels).
 MASK_SIZE = 256
@@ -182,6 +185,17 @@ class ExemplarTrack:
                 raise ValueError("holdout leaves no bank frame for some output frame")
         path = select_path(unary, self.bank.follows, self.settings.weights)
         self.plan_ = fade_plan(path, self.bank.follows, self.settings.fade)
+        step = np.diff(path)
+        joins = int((~((step == 1) & self.bank.follows[path[1:]]) & (step != 0)).sum())
+        log.info(
+            "track %d: %d bank frames in %d part(s); %d frames, %d joins (runs of %.1f frames)",
+            t.track_id,
+            len(self.bank),
+            len(self.bank.parts),
+            len(path),
+            joins,
+            len(path) / (joins + 1),
+        )
         return path
 
     def _mask(

@@ -1,13 +1,32 @@
 """Frame-exact, streaming video decode with PyAV.
 
-A frame's number is its slot on the stream's constant frame-rate grid. :func:`open_video`
-demuxes the video stream once (packets only: fast) to learn every frame's timestamp, and decodes
-the first and last group of pictures to drop packets that never become frames (edit lists trim
-some), so a later seek to frame ``n`` lands exactly on it, and the frame count is what a decoder
-really delivers, even with B-frames, odd time bases or a non-zero start time.
-Variable-frame-rate sources are detected there and refused with a message saying how to conform
-them, because a dub has to be laid against a fixed frame grid; a constant-rate stream that merely
-lacks a few frames is conformed by repeating the frame before each gap (and says so).
+What a frame number means
+    Frame ``n`` of a video is slot ``n`` of its constant-rate grid: the grid starts at the first
+    frame FFmpeg presents and advances by exactly 1/fps (``fps`` is rational: 24000/1001, 25,
+    30000/1001, ...). Reading frames ``[a, b)`` yields exactly ``b - a`` frames, whatever the
+    codec's reordering, the time base or the start time, and a seek lands exactly on frame ``a``.
+
+Which frames are presented (:mod:`lipdub.media.packet_scan`)
+    The ones FFmpeg and players show: frames an edit list hides (pre-roll before a trim) are
+    decoded as references only and never numbered; packets at the ends that never decode are not
+    frames. A file holding fewer frames than its own index or declared duration says is damaged
+    (usually truncated) and refused with the counts, not quietly cut short.
+
+How frames are put on the grid (:mod:`lipdub.media.frame_grid`)
+    The rate on whose grid the timestamps sit is found from the declared and measured rates. A
+    few empty slots (capture drops) repeat the frame before them, with a warning. A
+    variable-rate stream is refused, or with ``conform`` (``conform_vfr: true``) resampled onto a
+    constant grid the way FFmpeg's ``fps`` filter does, counting the frames repeated and dropped.
+
+Orientation
+    A display matrix that turns the picture by a multiple of 90 degrees (phones) is applied:
+    :meth:`VideoSource.frames` yields frames upright, as players show them, and
+    :class:`VideoInfo` gives the upright size; the render writes them upright without the flag.
+    A matrix that mirrors the picture or turns it by another angle is refused.
+
+Whatever was repeated, dropped or turned is in :attr:`VideoInfo.warnings` (and logged), for the
+caller's report. The file is scanned once on open (its packets, decoding only up to the first
+frame and the last group of pictures); frames are then decoded on demand, one at a time.
 """
 
 from __future__ import annotations
@@ -23,20 +42,13 @@ import av
 import numpy as np
 
 from lipdub.errors import MediaError
+from lipdub.media.frame_grid import FrameGrid, frame_grid
+from lipdub.media.packet_scan import PacketScan, scan_packets
 
 log = logging.getLogger(__name__)
 
-#: A frame whose duration differs from the nominal one by more than this fraction of a frame
-#: marks the stream as variable-frame-rate (timestamps are rounded to the time base, so a little
-#: slack is normal).
-VFR_TOLERANCE = 0.5
-#: A constant-rate stream may lack this many frames (or this fraction of them, if more) and still be
-#: conformed automatically; beyond that it is treated as variable-rate unless the caller asks to
-#: conform it anyway.
-MAX_AUTO_FILLED_FRAMES = 2
-#: Leading frames checked for decodability when a file is opened.
-HEAD_CHECK_FRAMES = 16
-MAX_AUTO_FILLED_FRACTION = 0.01
+#: A display-matrix angle within this many degrees of a quarter turn is that quarter turn.
+ROTATION_TOLERANCE_DEG = 0.5
 
 
 @dataclass(frozen=True)
@@ -44,16 +56,19 @@ class VideoInfo:
     """What lipdub needs to know about a video file, read once when it is opened."""
 
     path: Path  # The file.
-    width: int  # Frame width in pixels.
-    height: int  # Frame height in pixels.
+    width: int  # Frame width in pixels, upright (after the display matrix's rotation).
+    height: int  # Frame height in pixels, upright.
     fps: Fraction  # Exact frame rate, e.g. Fraction(30000, 1001) for 29.97.
-    frame_count: int  # Number of frames, counted from the packets (not the header's guess).
+    frame_count: int  # Slots on the frame grid: the frames a read of the whole file yields.
     start_timecode: str | None  # SMPTE start timecode from the container, if it has one.
     has_audio: bool  # True when the file has at least one audio stream.
     codec: str  # Video codec name, e.g. "h264".
     pix_fmt: str  # Decoder pixel format, e.g. "yuv420p".
     duration_s: float  # frame_count / fps.
-    filled_frames: int = 0  # Slots missing from a constant-rate stream, filled by repetition.
+    filled_frames: int = 0  # Slots with no frame of their own, showing the frame before.
+    dropped_frames: int = 0  # Frames a conform dropped (a later frame took their slot).
+    rotation: int = 0  # Degrees counterclockwise the frames are turned to stand upright.
+    warnings: tuple[str, ...] = ()  # What the reader repeated, dropped or turned, for reports.
 
     @property
     def drop_frame(self) -> bool:
@@ -67,27 +82,34 @@ class VideoSource:
     def __init__(self, path: Path, conform: bool = False) -> None:
         self.path = path
         self._container = _open_container(path)
-        self._stream = self._container.streams.video[0]
-        self._stream.thread_type = "AUTO"
-        pts = _scan_pts(self._container, self._stream, path)
-        fps, grid = _frame_grid(self._stream, pts, path, conform)
-        self._slot_of = {int(p): int(s) for p, s in zip(pts, grid, strict=True)}
-        count = int(grid[-1]) + 1
-        self._is_hole = np.ones(count, dtype=bool)
-        self._is_hole[grid] = False
-        # Every slot shows the latest real frame at or before it (holes repeat the previous one).
-        owner = np.maximum.accumulate(np.where(self._is_hole, -1, np.arange(count)))
-        slot_pts = np.full(count, -1, dtype=np.int64)
-        slot_pts[grid] = pts
-        self._seek_pts = slot_pts[owner]
-        self.info = _describe(path, self._container, self._stream, fps, count, len(pts))
-        if self.info.filled_frames:
-            log.warning(
-                "%s: %d frame(s) missing from the constant-rate grid; each is filled with a "
-                "copy of the frame before it",
+        try:
+            self._stream = self._container.streams.video[0]
+            self._stream.thread_type = "AUTO"
+            scan = scan_packets(self._container, self._stream, path)
+            grid = frame_grid(
+                scan.pts,
+                Fraction(self._stream.time_base),
+                _declared_rates(self._stream),
                 path,
-                self.info.filled_frames,
+                conform,
             )
+            self._turns = _quarter_turns(scan, path)
+        except BaseException:
+            self._container.close()
+            raise
+        pts = np.asarray(scan.pts, dtype=np.int64)
+        kept = grid.slots >= 0
+        self._slot_of = {int(p): int(s) for p, s in zip(pts[kept], grid.slots[kept], strict=True)}
+        self._is_hole = np.ones(grid.count, dtype=bool)
+        self._is_hole[grid.slots[kept]] = False
+        # Every slot shows the latest frame at or before it (holes repeat the one before).
+        self._owner = np.maximum.accumulate(np.where(self._is_hole, -1, np.arange(grid.count)))
+        slot_pts = np.full(grid.count, -1, dtype=np.int64)
+        slot_pts[grid.slots[kept]] = pts[kept]
+        self._seek_pts = slot_pts[self._owner]
+        self.info = _describe(path, self._container, self._stream, grid, self._turns)
+        for message in self.info.warnings:
+            log.warning("%s", message)
 
     def __enter__(self) -> VideoSource:
         return self
@@ -108,33 +130,29 @@ class VideoSource:
         """Yield RGB uint8 (H, W, 3) frames numbered ``start`` up to ``stop`` (exclusive).
 
         Decoding starts at the keyframe before ``start``; frames before it are decoded and
-        dropped, so the first frame yielded is exactly frame ``start``. Only one frame is held
-        at a time.
+        dropped, so the first frame yielded is exactly frame ``start``. Frames are upright (the
+        display matrix's quarter turn applied). Only one frame is held at a time.
 
         Raises:
             MediaError: the range is outside the file, or the file is corrupt inside it.
         """
         for frame in self.av_frames(start, stop):
-            yield frame.to_ndarray(format="rgb24")
+            rgb = frame.to_ndarray(format="rgb24")
+            yield np.ascontiguousarray(np.rot90(rgb, self._turns)) if self._turns else rgb
 
     def av_frames(self, start: int = 0, stop: int | None = None) -> Iterator[av.VideoFrame]:
-        """Like :meth:`frames` but yields PyAV frames (for callers that keep the pixel format)."""
+        """Like :meth:`frames` but yields PyAV frames as coded: pixel format kept, and not
+        turned upright (see :attr:`VideoInfo.rotation`)."""
         n = self.info.frame_count
         stop = n if stop is None else stop
         if not 0 <= start <= stop <= n:
             raise MediaError(f"{self.path}: frame range [{start}, {stop}) is outside 0..{n}")
         if start == stop:
             return
-        self._container.seek(
-            int(self._seek_pts[start]), stream=self._stream, backward=True, any_frame=False
-        )
         expected = start
         last: av.VideoFrame | None = None
         try:
-            for frame in self._container.decode(self._stream):
-                slot = self._slot_of.get(frame.pts) if frame.pts is not None else None
-                if slot is None:
-                    continue  # Not a frame the demuxer listed (e.g. a discarded leading frame).
+            for slot, frame in self._listed_from(start):
                 if slot < start:
                     last = frame  # Pre-roll from the keyframe before `start`.
                     continue
@@ -164,17 +182,45 @@ class VideoSource:
                 f"{self.path}: file ends at frame {expected}, expected {stop}; it may be truncated"
             )
 
+    def _listed_from(self, start: int) -> Iterator[tuple[int, av.VideoFrame]]:
+        """``(slot, frame)`` for each numbered frame, decoded from a keyframe at or before the
+        frame that slot ``start`` shows.
+
+        Some demuxers (MPEG-TS among them) seek by estimate and can land past the keyframe
+        asked for; then decoding restarts from the beginning of the file.
+        """
+        owner = int(self._owner[start])
+        for rewind in (False, True):
+            if rewind:
+                self._container.seek(0)
+            else:
+                self._container.seek(
+                    int(self._seek_pts[start]), stream=self._stream, backward=True, any_frame=False
+                )
+            landed = False
+            for frame in self._container.decode(self._stream):
+                slot = self._slot_of.get(frame.pts) if frame.pts is not None else None
+                if slot is None:
+                    continue  # Not a numbered frame (hidden by an edit list, or dropped).
+                if not landed and slot > owner and not rewind:
+                    break  # The seek landed past the frame asked for.
+                landed = True
+                yield slot, frame
+            if landed:
+                return
+
 
 def open_video(path: str | Path, conform: bool = False) -> VideoSource:
     """Open ``path`` for frame-exact reading.
 
     Arguments:
         path: the video file.
-        conform: accept a stream with many missing frames on its rate grid (variable-rate
-            capture), repeating frames to fill the gaps, instead of refusing it.
+        conform: resample a variable-frame-rate source onto a constant grid (repeating and
+            dropping frames, counted in :attr:`VideoInfo.warnings`) instead of refusing it.
 
     Raises:
-        MediaError: the file is missing, not a video, empty or variable-frame-rate.
+        MediaError: the file is missing, not a video, empty, damaged (fewer frames than its
+            container declares), oddly oriented, or variable-frame-rate without ``conform``.
     """
     return VideoSource(Path(path), conform)
 
@@ -193,155 +239,80 @@ def _open_container(path: Path) -> av.container.InputContainer:
     try:
         container = av.open(str(path), mode="r")
     except av.error.FFmpegError as exc:
-        raise MediaError(f"{path}: not a readable video ({exc.strerror or exc})") from exc
+        raise MediaError(
+            f"{path}: not a readable video ({exc.strerror or exc}); if it is one, it may be "
+            "truncated or still being written"
+        ) from exc
     if not container.streams.video:
         container.close()
         raise MediaError(f"{path}: has no video stream")
     return container
 
 
-def _scan_pts(
-    container: av.container.InputContainer, stream: av.VideoStream, path: Path
-) -> list[int]:
-    """Demux every packet of ``stream`` and return the sorted presentation timestamps."""
-    pts: list[int] = []
-    keyframes: list[int] = []
-    try:
-        for packet in container.demux(stream):
-            if packet.size == 0 or packet.pts is None:
-                continue  # Flush packets, and packets the decoder would not turn into a frame.
-            pts.append(packet.pts)
-            if packet.is_keyframe:
-                keyframes.append(packet.pts)
-    except av.error.FFmpegError as exc:
-        raise MediaError(f"{path}: corrupt video stream ({exc})") from exc
-    if not pts:
-        raise MediaError(f"{path}: the video stream has no frames")
-    pts.sort()
-    if len(set(pts)) != len(pts):
-        raise MediaError(f"{path}: duplicate frame timestamps; re-wrap it (e.g. remux to .mov)")
-    pts = _drop_undecodable_ends(container, stream, pts, keyframes, path)
-    container.seek(pts[0], stream=stream, backward=True)
-    return pts
+def _declared_rates(stream: av.VideoStream) -> list[Fraction | None]:
+    """The container's frame rates, most trusted first."""
+    return [stream.guessed_rate, stream.average_rate, stream.base_rate]
 
 
-def _decoded_pts(
-    container: av.container.InputContainer, stream: av.VideoStream, seek: int, until: int | None
-) -> set[int]:
-    """Timestamps the decoder delivers from the keyframe at ``seek`` up to ``until``."""
-    container.seek(seek, stream=stream, backward=True, any_frame=False)
-    seen: set[int] = set()
-    for frame in container.decode(stream):
-        if frame.pts is not None:
-            seen.add(frame.pts)
-            if until is not None and frame.pts >= until:
-                break
-    return seen
+def _quarter_turns(scan: PacketScan, path: Path) -> int:
+    """Quarter turns counterclockwise that stand the frames upright (np.rot90's ``k``).
 
-
-def _drop_undecodable_ends(
-    container: av.container.InputContainer,
-    stream: av.VideoStream,
-    pts: list[int],
-    keyframes: list[int],
-    path: Path,
-) -> list[int]:
-    """Remove leading/trailing packets that never come out of the decoder as frames."""
-    keyframes = sorted(keyframes) or [pts[0]]
-    try:
-        # Only the first few frames can be trimmed at the head (edit lists, decoder delay), so
-        # decoding stops once the decoder has got past them rather than at the next keyframe.
-        head_limit = pts[min(len(pts) - 1, HEAD_CHECK_FRAMES)]
-        head = _decoded_pts(container, stream, pts[0], head_limit)
-        tail = _decoded_pts(container, stream, keyframes[-1], None)
-    except av.error.FFmpegError as exc:
-        raise MediaError(f"{path}: corrupt video stream ({exc})") from exc
-    lo, hi = 0, len(pts)
-    while lo < hi and pts[lo] not in head and pts[lo] < head_limit:
-        lo += 1
-    while hi > lo and pts[hi - 1] not in tail and pts[hi - 1] >= keyframes[-1]:
-        hi -= 1
-    if lo == hi:
-        raise MediaError(f"{path}: no frame of the video stream can be decoded")
-    if lo or hi < len(pts):
-        log.info("%s: %d packet(s) at the ends never decode; not counted", path, lo + len(pts) - hi)
-    return pts[lo:hi]
-
-
-def _frame_grid(
-    stream: av.VideoStream, pts: list[int], path: Path, conform: bool
-) -> tuple[Fraction, np.ndarray]:
-    """The exact frame rate and each timestamp's slot on the constant-rate frame grid.
-
-    The container's declared rates are tried first, then the median frame duration; the first
-    rate on whose grid every timestamp lands (within rounding of the time base) wins. A
-    constant-rate stream with a few frames missing (a common capture fault) is conformed: the
-    gaps become slots that repeat the previous frame. Anything else is variable-rate and refused.
+    Raises:
+        MediaError: the display matrix mirrors the picture or turns it by another angle.
     """
-    tb = Fraction(stream.time_base)
-    ticks = np.asarray(pts, dtype=np.int64) - pts[0]
-    deltas = np.diff(ticks)
-    candidates = [stream.average_rate, stream.guessed_rate, stream.base_rate]
-    if deltas.size:
-        candidates.append(1 / (Fraction(int(np.median(deltas))) * tb))
-    tried = []
-    for rate in candidates:
-        if not rate:
-            continue
-        rate = Fraction(rate).limit_denominator(1001)
-        slots = _fit_grid(ticks, rate, tb, conform)
-        if slots is not None:
-            return rate, slots
-        tried.append(rate)
-    if not tried:
-        raise MediaError(f"{path}: cannot tell the frame rate")
-    durations = deltas * float(tb) * 1000
-    rate = tried[0]
-    raise MediaError(
-        f"{path}: variable frame rate (frame durations from {durations.min():.1f} to "
-        f"{durations.max():.1f} ms); conform it to a constant rate first, e.g. "
-        f"ffmpeg -i IN -vf fps={float(rate):.3f} -c:v prores_ks OUT.mov, or set "
-        f"conform_vfr: true to repeat frames onto a {float(rate):.3f} fps grid"
-    )
-
-
-def _fit_grid(ticks: np.ndarray, rate: Fraction, tb: Fraction, conform: bool) -> np.ndarray | None:
-    """Slot of each timestamp on ``rate``'s grid, or None when they do not sit on it."""
-    nominal = float(1 / (rate * tb))  # One frame's duration in time-base ticks.
-    slots = np.rint(ticks / nominal).astype(np.int64)
-    # Timestamps are rounded to the time base, so allow a tick (or half a frame) of slack.
-    slack = max(1.0, min(VFR_TOLERANCE * nominal, 1.0 + 0.02 * nominal))
-    if np.abs(ticks - slots * nominal).max() > slack or np.any(np.diff(slots) < 1):
-        return None
-    holes = int(slots[-1]) + 1 - len(ticks)
-    if holes > max(MAX_AUTO_FILLED_FRAMES, MAX_AUTO_FILLED_FRACTION * len(ticks)) and not conform:
-        return None
-    return slots
+    turns = round(scan.rotation / 90)
+    if scan.mirrored or abs(scan.rotation - 90 * turns) > ROTATION_TOLERANCE_DEG:
+        what = "mirrors the picture" if scan.mirrored else f"turns it by {scan.rotation:.1f} deg"
+        raise MediaError(
+            f"{path}: its display matrix {what}; lipdub applies quarter turns only. Re-export "
+            "it as it should look (e.g. ffmpeg -i IN -c:v prores_ks OUT.mov applies the matrix)"
+        )
+    return turns % 4
 
 
 def _describe(
     path: Path,
     container: av.container.InputContainer,
     stream: av.VideoStream,
-    fps: Fraction,
-    frame_count: int,
-    real_frames: int,
+    grid: FrameGrid,
+    turns: int,
 ) -> VideoInfo:
     ctx = stream.codec_context
     timecode = stream.metadata.get("timecode") or container.metadata.get("timecode")
     if timecode is None:
         for data_stream in container.streams.data:
             timecode = data_stream.metadata.get("timecode") or timecode
+    width, height = (ctx.height, ctx.width) if turns % 2 else (ctx.width, ctx.height)
+    warnings = []
+    fps = f"{float(grid.fps):.3f}".rstrip("0").rstrip(".")
+    if grid.conformed:
+        warnings.append(
+            f"{path}: variable frame rate conformed onto a constant {fps} fps grid "
+            f"(conform_vfr): {grid.repeated} frame(s) repeated, {grid.dropped} dropped"
+        )
+    elif grid.repeated:
+        warnings.append(
+            f"{path}: {grid.repeated} frame(s) missing from the constant-rate grid; each is "
+            "filled with a copy of the frame before it"
+        )
+    if turns:
+        warnings.append(
+            f"{path}: its display matrix turns the picture {90 * turns} deg; frames are read "
+            f"upright ({width}x{height}), as players show them, and written upright"
+        )
     return VideoInfo(
         path=path,
-        width=ctx.width,
-        height=ctx.height,
-        fps=fps,
-        frame_count=frame_count,
+        width=width,
+        height=height,
+        fps=grid.fps,
+        frame_count=grid.count,
         start_timecode=timecode,
         has_audio=bool(container.streams.audio),
         codec=ctx.name,
         pix_fmt=ctx.pix_fmt or "unknown",
-        duration_s=float(frame_count / fps),
-        filled_frames=frame_count - real_frames,
+        duration_s=float(grid.count / grid.fps),
+        filled_frames=grid.repeated,
+        dropped_frames=grid.dropped,
+        rotation=90 * turns,
+        warnings=tuple(warnings),
     )
