@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -22,7 +24,11 @@ from lipdub.config.settings import preset_names
 from lipdub.errors import EXIT_JOB_FAILED, ConfigError
 from lipdub.media.audio import FIT_POLICIES
 from lipdub.plugin_manager import PluginManager
-from lipdub.render.jobs import ShotJob, run_job
+from lipdub.render.events import ShotEvent
+
+if TYPE_CHECKING:
+    from lipdub.render.jobs import ShotJob
+    from lipdub.render.protocols import JobResult
 
 
 @click.command()
@@ -80,8 +86,11 @@ def render(
 ) -> None:
     """Render dubbed shots: `render shots.yaml`, or one clip: `render --video V --audio A -o OUT`.
 
-    Finished outputs are skipped unless --force; a shot that fails does not stop the others
-    (exit code 1 at the end). Outputs appear under their final name only when complete.
+    Every job is checked first (plugin names, device, weights, dub files, dub lengths); any
+    problem stops the run before a frame is rendered (exit code 2). Outputs whose fingerprint
+    matches their inputs are skipped unless --force; stale ones are rendered again. A shot that
+    fails does not stop the others (exit code 1 at the end). Outputs appear under their final
+    name only when complete.
     """
     one_clip = any(x is not None for x in (video, audio, output))
     if one_clip and shots_file:
@@ -105,6 +114,10 @@ def render(
         personal=False if no_personal else None,
     )
     plugins = PluginManager(project.root if project.manifest else None)
+    # Jobs pull in torch (weights, devices): imported when a render is asked for, so that the
+    # other commands and `lipdub --help` start without it.
+    from lipdub.render.jobs import ShotJob, check_jobs, run_job
+
     if one_clip:
         plan = single_clip_plan(video, audio, output, project, cli, tuple(actors))
     else:
@@ -120,10 +133,18 @@ def render(
         )
         for s in plan.select(tuple(shot_ids))
     ]
+    # The device is checked only where the jobs will run: here, with the local executor.
+    runs_here = not list_only and _executor_name(jobs) == "local"
+    warnings = check_jobs(plan, jobs, plugins, device_here=runs_here)
     if list_only:
-        _list(jobs, wants_json(as_json))
+        _list(jobs, wants_json(as_json), warnings)
         return
-    _run(plan, jobs, plugins, wants_json(as_json))
+    _run(plan, jobs, plugins, wants_json(as_json), warnings, run_job)
+
+
+def _executor_name(jobs: list[ShotJob]) -> str:
+    """The executor the run uses: the first job's (one executor runs them all)."""
+    return jobs[0].shot.settings.stage("executor") if jobs else "local"
 
 
 def _write_qc(plan: Plan, jobs: list[ShotJob]) -> Path | None:
@@ -137,30 +158,40 @@ def _write_qc(plan: Plan, jobs: list[ShotJob]) -> Path | None:
     return write_report(folder, outputs, f"lipdub QC — {plan.project.name}")
 
 
-def _list(jobs: list[ShotJob], as_json: bool) -> None:
+def _list(jobs: list[ShotJob], as_json: bool, warnings: dict[str, list[str]]) -> None:
     for job in jobs:
-        d = job.describe()
+        d = {**job.describe(), "warnings": warnings.get(job.job_id, [])}
         if as_json:
             click.echo(json.dumps(d))
         else:
-            state = "done" if d["done"] else "todo"
+            why = f" ({', '.join(d['changed'])})" if d["status"] == "stale" else ""
             click.echo(
-                f"{d['id']:<16} {state}  frames {d['in']}-{d['out']} ({d['frames']}) "
+                f"{d['id']:<16} {d['status']}{why}  frames {d['in']}-{d['out']} ({d['frames']}) "
                 f"@ {d['fps']}  -> {', '.join(d['outputs'])}"
             )
+            for w in d["warnings"]:
+                click.echo(f"{'':<16} warning: {w}")
 
 
-def _run(plan: Plan, jobs: list[ShotJob], plugins: PluginManager, as_json: bool) -> None:
-    settings = jobs[0].shot.settings if jobs else None
-    name = settings.stage("executor") if settings else "local"
-    executor = plugins.create("executor", name)
+def _run(
+    plan: Plan,
+    jobs: list[ShotJob],
+    plugins: PluginManager,
+    as_json: bool,
+    warnings: dict[str, list[str]],
+    work: Callable[[ShotJob, Callable[[ShotEvent], None]], JobResult],
+) -> None:
+    executor = plugins.create("executor", _executor_name(jobs))
     with Reporter(as_json) as reporter:
 
         def emit(event):
             reporter(event)
             plugins.emit(event)
 
-        results = executor.run(jobs, run_job, emit)
+        for job in jobs:  # What the up-front checks found worth saying, before any frame.
+            for w in warnings.get(job.job_id, []):
+                emit(ShotEvent("warning", job.job_id, message=w))
+        results = executor.run(jobs, work, emit)
     failed = [r for r in results if not r.ok]
     report = _write_qc(plan, jobs)
     if report is not None and not as_json:

@@ -61,6 +61,8 @@ class Reporter:
                 total=event.total,
                 description=f"{event.job} {event.stage}",
             )
+        elif event.kind == "started" and event.message:
+            self._progress.console.print(f"[blue]started[/] {event.job}: {event.message}")
         elif event.kind == "warning":
             self._progress.console.print(f"[yellow]warning[/] {event.job}: {event.message}")
         elif event.kind == "finished":

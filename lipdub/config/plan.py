@@ -1,18 +1,28 @@
 """The plan: a project plus its shots, every setting resolved, every file checked, once.
 
-Commands build a :class:`Plan` and pass typed records on; nothing below reads config files.
+Commands build a :class:`Plan` and pass typed records on; nothing below reads config files. The
+plan remembers where each shot's settings were set (file and line, a command-line option), so a
+check that runs later (:func:`check_dub_audio`, ``lipdub.render.jobs.check_jobs``) can name it.
+
+:func:`check_dub_audio` looks at every dub file before anything renders; what it learns of a
+file (rate, length, peak) is cached by content in ``<cache>/audio/<blake2b>.json``.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+import json
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lipdub.config.project import ProjectConfig
-from lipdub.config.settings import check_layer, resolve
+import numpy as np
+
+from lipdub.analysis.cache import file_hash
+from lipdub.config.project import MANIFEST, ProjectConfig
+from lipdub.config.settings import check_layer, load_preset, resolve
 from lipdub.config.shots import (
     Dub,
     Shot,
@@ -24,10 +34,15 @@ from lipdub.config.shots import (
 )
 from lipdub.errors import ConfigError, MediaError
 from lipdub.media.atomic import refuse_overwriting_source
+from lipdub.media.audio import Audio, fit_to_length, load_audio, samples_for_frames
 from lipdub.media.read import VideoInfo, open_video
 
 #: Splits [start, stop) of a source into shots; returns the first frame of each new shot.
 CutDetector = Callable[[Path, int, int], list[int]]
+#: A dub file whose peak is below this (one step of 16-bit audio) is digitally silent.
+SILENT_PEAK = 2.0**-15
+#: Command-line options that set a setting under another name.
+_OPTION_OF = {"personal": "--no-personal"}
 
 
 @dataclass(frozen=True)
@@ -37,6 +52,22 @@ class Plan:
     project: ProjectConfig
     shots: tuple[Shot, ...]
     shots_file: Path | None = None
+    # Shot id -> setting -> where it was set ("shots.yaml:12", "--device", "lipdub.toml (...)").
+    origins: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+    def where(self, shot: Shot, key: str) -> str:
+        """Where ``shot``'s setting ``key`` came from, for messages: file and line, the command
+        line option, the preset, or the built-in defaults."""
+        origin = self.origins.get(shot.id, {}).get(key)
+        if origin is not None:
+            return origin
+        if key in load_preset(shot.settings.preset):
+            return f"preset {shot.settings.preset!r} ({key})"
+        return f"the built-in default ({key})"
+
+    def shot_where(self, shot: Shot) -> str:
+        """The shot's place in the shots file ("FILE:LINE"), or the one-clip options."""
+        return f"{self.shots_file}:{shot.line}" if self.shots_file else "--audio"
 
     def select(self, ids: tuple[str, ...]) -> tuple[Shot, ...]:
         """The shots named by ``ids`` (all when empty); an unknown id is an error."""
@@ -72,11 +103,19 @@ def load_plan(
     base = shots_path.resolve().parent  # Absolute: jobs may run in another folder or machine.
     cli_layer = check_layer(cli, "command line")
     shots: list[Shot] = []
+    origins: dict[str, dict[str, str]] = {}
     for raw in raws:
         item = raw.data
         sid = str(item["id"])
         where = f"{shots_path}:{item.line}"
         settings = resolve(project.layer, defaults, raw.layer, cli_layer)
+        own = item.get("settings")
+        origin = _origins(
+            (project.layer, lambda k: f"{project.manifest or MANIFEST} ({k})"),
+            (defaults, lambda k: f"{shots_path} `defaults:` ({k})"),
+            (raw.layer, lambda k, own=own: f"{shots_path}:{own.line_of(k)} ({k})"),
+            (cli_layer, _option),
+        )
         src_value = item.get("source")
         if not isinstance(src_value, str):
             raise ConfigError(f"{where}: shot {sid!r} needs `source:` (a video file)")
@@ -100,6 +139,7 @@ def load_plan(
         ranges = _ranges(item, info, shots_path, sid, cut_detector)
         for n, (start, stop) in enumerate(ranges, 1):
             shot_id = sid if len(ranges) == 1 else f"{sid}.{n}"
+            origins[shot_id] = origin
             shot_dubs = dubs if len(ranges) == 1 else tuple(_renamed(d, sid, shot_id) for d in dubs)
             shots.append(
                 Shot(
@@ -117,7 +157,16 @@ def load_plan(
                 )
             )
     _refuse_shared_outputs(shots, shots_path)
-    return Plan(project=project, shots=tuple(shots), shots_file=shots_path)
+    return Plan(project=project, shots=tuple(shots), shots_file=shots_path, origins=origins)
+
+
+def _option(key: str) -> str:
+    return _OPTION_OF.get(key, f"--{key.replace('_', '-')}")
+
+
+def _origins(*layers: tuple[Mapping[str, Any], Callable[[str], str]]) -> dict[str, str]:
+    """Setting -> where the highest layer that sets it says it was set (lowest layer first)."""
+    return {key: where(key) for layer, where in layers for key in layer}
 
 
 def _ranges(
@@ -210,4 +259,88 @@ def single_clip_plan(
         settings=settings,
         start_timecode=info.start_timecode,
     )
-    return Plan(project=project, shots=(shot,))
+    origin = _origins((project.layer, lambda k: f"{project.manifest} ({k})"), (cli_layer, _option))
+    return Plan(project=project, shots=(shot,), origins={shot.id: origin})
+
+
+@dataclass(frozen=True)
+class AudioSummary:
+    """What the up-front checks need to know of an audio file."""
+
+    rate: int  # Samples per second.
+    samples: int  # Length in samples.
+    peak: float  # Largest absolute sample value (0 for digital silence).
+
+
+def audio_summary(path: Path, cache_dir: Path) -> AudioSummary:
+    """``path``'s rate, length and peak, decoded once per content (cached in ``cache_dir``).
+
+    Raises:
+        MediaError: no audio stream, or not decodable.
+    """
+    cached = cache_dir / "audio" / f"{file_hash(path, cache_dir)}.json"
+    try:
+        return AudioSummary(**json.loads(cached.read_text()))
+    except (OSError, ValueError, TypeError):
+        pass
+    audio = load_audio(path)
+    summary = AudioSummary(
+        audio.rate, audio.samples.shape[1], float(np.abs(audio.samples).max(initial=0.0))
+    )
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cached.with_name(f".{cached.stem}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(asdict(summary)))
+    tmp.replace(cached)
+    return summary
+
+
+def check_dub_audio(plan: Plan, shots: Iterable[Shot], cache_dir: Path) -> dict[str, list[str]]:
+    """Check every dub file of ``shots`` before anything renders: it has an audio stream with
+    samples in it, and its length with the dub's offset is one the shot's ``audio_fit`` accepts.
+
+    Returns:
+        Warnings by shot id: a digitally silent file (allowed: the mouths rest, see
+        lipdub.render.rest; but more often a muted export than a wish).
+
+    Raises:
+        ConfigError: naming the shots file and line, the dub, the file and the fix.
+    """
+    summaries: dict[Path, AudioSummary] = {}
+    warnings: dict[str, list[str]] = {}
+    for shot in shots:
+        for dub in shot.dubs:
+            where = f"{plan.shot_where(shot)}: shot {shot.id!r} dub {dub.name!r}"
+            files = {"audio": dub.audio, "mix": dub.mix}
+            files |= {f"stem {actor}": path for actor, path in dub.stems.items()}
+            silent = []
+            for role, path in files.items():
+                if path is None:
+                    continue
+                if path not in summaries:
+                    try:
+                        summaries[path] = audio_summary(path, cache_dir)
+                    except MediaError as exc:
+                        raise ConfigError(
+                            f"{where}: {role}: {exc}; give a wav, flac, mp3 or m4a with sound"
+                        ) from None
+                summary = summaries[path]
+                if summary.peak < SILENT_PEAK:
+                    silent.append(role)
+                _check_fit(summary, shot, dub, f"{where} ({path.name})")
+            for role in silent:  # Allowed (every mouth rests), but likely the wrong file.
+                who = "that actor's mouth" if role.startswith("stem") else "every dubbed mouth"
+                warnings.setdefault(shot.id, []).append(
+                    f"{dub.name}: {role} {files[role]} is digitally silent (every sample is 0): "
+                    f"{who} will not speak; check the export if that is not meant"
+                )
+    return warnings
+
+
+def _check_fit(summary: AudioSummary, shot: Shot, dub: Dub, what: str) -> None:
+    """Refuse now what :func:`~lipdub.media.audio.fit_to_length` would refuse mid-render."""
+    shift = round(dub.offset_s * summary.rate)  # As apply_offset_gain shifts the dub.
+    have = max(summary.samples + shift, 0)
+    need = samples_for_frames(shot.frame_count, shot.fps, summary.rate)
+    # A zero-stride stand-in as long as the shifted dub: fit_to_length looks only at its shape.
+    stand_in = Audio(np.broadcast_to(np.zeros((1, 1), np.float32), (1, have)), summary.rate)
+    fit_to_length(stand_in, need, shot.settings.audio_fit, what)

@@ -1,25 +1,69 @@
-"""Shot jobs: the unit a farm or an executor runs, and the function that runs one.
+"""Shot jobs: the unit a farm or an executor runs, the checks made before any of them runs, and
+the function that runs one.
 
 A job is plain data (picklable), so it can be sent to another process or a Ray worker, and
 :func:`run_job` rebuilds what it needs there (plugins, generator) from that data alone.
+
+Re-running a job is safe: a dub whose output exists and whose fingerprint
+(:mod:`lipdub.render.fingerprint`) still matches its inputs is skipped; a stale one is rendered
+again, saying what changed. Each run first reclaims what killed runs left: scratch folders
+(:mod:`lipdub.render.scratch`) and hidden partial outputs beside this job's outputs.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import os
 import time
 import traceback
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lipdub.config.plan import Plan, check_dub_audio
 from lipdub.config.project import ActorConfig
-from lipdub.config.shots import Shot
-from lipdub.errors import LipdubError
+from lipdub.config.shots import Dub, Shot
+from lipdub.errors import ConfigError, DeviceError, LipdubError, PluginError, WeightsError
+from lipdub.media.atomic import remove_stale_partials
+from lipdub.model.checkpoint import existing_sidecar, load_manifest
+from lipdub.model.engine import select_device
+from lipdub.plugin_manager import PluginManager
 from lipdub.render.events import ShotEvent
+from lipdub.render.fingerprint import (
+    NO_FINGERPRINT,
+    Fingerprint,
+    dub_fingerprint,
+    model_files,
+    read_fingerprint,
+    remove_fingerprint,
+    shot_fingerprint_parts,
+    write_fingerprint,
+)
 from lipdub.render.protocols import JobResult
+from lipdub.render.scratch import reclaim_scratch
+from lipdub.stages import STAGES
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DubState:
+    """Where one dub's output stands."""
+
+    dub: Dub  # The dub.
+    status: str  # "done" (exists, fingerprint matches), "stale" (exists, does not) or "todo".
+    changed: tuple[str, ...] = ()  # For "stale": what differs (see Fingerprint.changed).
+
+    def record(self) -> dict[str, Any]:
+        """JSON-able form, for ``--list --json``."""
+        return {
+            "name": self.dub.name,
+            "output": str(self.dub.output),
+            "status": self.status,
+            "changed": list(self.changed),
+        }
 
 
 @dataclass(frozen=True)
@@ -31,11 +75,44 @@ class ShotJob:
     project_root: Path  # For project-local plugins and actor files.
     cache_dir: Path  # Analysis cache.
     actors: tuple[ActorConfig, ...]  # Actor definitions (identity references, personal files).
-    force: bool = False  # Re-render even when every output exists.
+    force: bool = False  # Re-render even when every output exists and is up to date.
+
+    def dubbed_actors(self) -> list[ActorConfig]:
+        """Actors whose files may shape the outputs: the shot's (and its stems'), or every
+        project actor when the shot names none (then any face found may be one of them)."""
+        named = set(self.shot.actors) | {a for d in self.shot.dubs for a in d.stems}
+        return [a for a in self.actors if a.name in named] if named else list(self.actors)
+
+    def fingerprints(self) -> dict[str, Fingerprint]:
+        """Each dub's fingerprint as its inputs are now, by dub name.
+
+        Raises:
+            WeightsError: a broken weights manifest (the up-front checks refuse it first).
+        """
+        shared = shot_fingerprint_parts(
+            self.shot, self.project_root, self.cache_dir, self.dubbed_actors()
+        )
+        return {d.name: dub_fingerprint(d, shared, self.cache_dir) for d in self.shot.dubs}
+
+    def states(self, prints: dict[str, Fingerprint] | None = None) -> list[DubState]:
+        """Each dub's state; ``prints`` = :meth:`fingerprints` when already computed."""
+        dubs = self.shot.dubs
+        if prints is None and any(d.output.exists() for d in dubs):
+            prints = self.fingerprints()
+        out = []
+        for dub in dubs:
+            if not dub.output.exists() or prints is None:
+                out.append(DubState(dub, "todo"))
+                continue
+            changed = prints[dub.name].changed(read_fingerprint(dub.output))
+            out.append(DubState(dub, "stale" if changed else "done", tuple(changed)))
+        return out
 
     def describe(self) -> dict[str, Any]:
         """The job as a JSON-able record (for ``--list --json``)."""
         s = self.shot
+        states = self.states()
+        status, changed = summary(states)
         return {
             "id": self.job_id,
             "source": str(s.source),
@@ -45,41 +122,158 @@ class ShotJob:
             "fps": f"{s.fps.numerator}/{s.fps.denominator}",
             "actors": list(s.actors),
             "outputs": [str(d.output) for d in s.dubs],
-            "done": all(d.output.exists() for d in s.dubs),
+            "status": status,
+            "changed": changed,
+            "done": status == "done",
+            "dubs": [st.record() for st in states],
             "preset": s.settings.preset,
             "generator": s.settings.stage("generator"),
         }
 
 
-def run_job(job: ShotJob, emit: Any) -> JobResult:
-    """Render every dub of ``job``'s shot; never raises for the shot's own failure."""
+def summary(states: Sequence[DubState]) -> tuple[str, list[str]]:
+    """A job's status from its dubs' ("done" when all are, "todo" when one has no output,
+    else "stale") and everything that changed, each name once."""
+    if all(st.status == "done" for st in states):
+        status = "done"
+    else:
+        status = "todo" if any(st.status == "todo" for st in states) else "stale"
+    changed = [c for st in states for c in st.changed]
+    return status, sorted(set(changed), key=changed.index)
+
+
+def check_jobs(
+    plan: Plan, jobs: Sequence[ShotJob], plugins: PluginManager, device_here: bool
+) -> dict[str, list[str]]:
+    """Check everything that can be checked before the first frame, for every job: each stage's
+    plugin name, the weights the settings name (files present, no model loaded), the device
+    (when ``device_here``: the jobs run on this machine) and every dub file
+    (:func:`~lipdub.config.plan.check_dub_audio`).
+
+    Returns:
+        Warnings by job id, to report before rendering.
+
+    Raises:
+        ConfigError: one line naming the file (and line) or option, the setting and the fix.
+    """
+    for job in jobs:
+        shot, settings = job.shot, job.shot.settings
+        for stage in STAGES:
+            try:
+                plugins.get(stage, settings.stage(stage))
+            except PluginError as exc:
+                raise ConfigError(f"{plan.where(shot, stage)}: shot {shot.id!r}: {exc}") from None
+        if device_here and settings.device.startswith("cuda"):
+            try:
+                select_device(settings.device)
+            except DeviceError as exc:
+                raise ConfigError(
+                    f"{plan.where(shot, 'device')}: {exc}; use --device cpu, or auto (CUDA "
+                    "wherever there is one)"
+                ) from None
+        _check_weights(plan, shot)
+    return check_dub_audio(plan, [j.shot for j in jobs], plan.project.cache_dir)
+
+
+def _check_weights(plan: Plan, shot: Shot) -> None:
+    """The checkpoints the shot's settings name exist, each with the JSON beside it."""
+    try:
+        files = model_files(shot.settings)
+    except WeightsError as exc:
+        manifest = load_manifest()
+        names = ", ".join(n for n, e in manifest.entries.items() if e.kind == "generator")
+        raise ConfigError(
+            f"{plan.where(shot, 'weights')}: {exc}; give a generator of the manifest "
+            f"({names}) or a .safetensors path"
+        ) from None
+    for model in files:
+        try:
+            existing_sidecar(model.path, f"{model.role} weights")
+        except WeightsError as exc:
+            setting = model.setting.split(".")[0]
+            where = plan.where(shot, setting) if setting else f"{load_manifest().path}"
+            raise ConfigError(f"{where}: {exc}") from None
+
+
+def run_job(job: ShotJob, emit: Callable[[ShotEvent], None]) -> JobResult:
+    """Render every dub of ``job``'s shot that is not done; never raises for the shot's own
+    failure."""
     t0 = time.perf_counter()
+    started = time.time()
+    reclaim_scratch(job.cache_dir, started)
     outputs = tuple(str(d.output) for d in job.shot.dubs)
-    if not job.force and all(d.output.exists() for d in job.shot.dubs):
+    try:
+        prints = job.fingerprints()
+        states = job.states(prints)
+    except (LipdubError, OSError) as exc:
+        emit(ShotEvent("failed", job.job_id, message=str(exc)))
+        return JobResult(job.job_id, ok=False, error=str(exc))
+    todo = [st for st in states if job.force or st.status != "done"]
+    if not todo:
+        _remove_partials(job, started)
         emit(
             ShotEvent(
                 "skipped",
                 job.job_id,
-                message="outputs exist (use --force to redo)",
+                message="outputs exist and match their fingerprints (use --force to redo)",
                 outputs=outputs,
             )
         )
         return JobResult(job.job_id, ok=True, outputs=outputs, skipped=True)
-    emit(ShotEvent("started", job.job_id, total=job.shot.frame_count))
+    stale = "; ".join(_why(st) for st in todo if st.status == "stale")
+    message = f"stale ({stale}); rendering again" if stale else ""
+    emit(ShotEvent("started", job.job_id, total=job.shot.frame_count, message=message))
+    before = {}
+    for st in todo:
+        if st.status == "stale":  # Its output is about to change; a done one's stays right.
+            remove_fingerprint(st.dub.output)
+        before[st.dub.name] = _stat(st.dub.output)
+    # The pipeline renders every dub of the shot it is given (force): give it the ones to do.
+    shot = dataclasses.replace(job.shot, dubs=tuple(st.dub for st in todo))
     try:
         from lipdub.render.pipeline import render_shot
 
-        report = render_shot(job, emit)
+        report = render_shot(dataclasses.replace(job, shot=shot, force=True), emit)
     except LipdubError as exc:
         message = str(exc)
     except Exception as exc:  # A bug must fail this shot, not the whole reel; keep the trace.
         log.debug("shot %s crashed:\n%s", job.job_id, traceback.format_exc())
         message = f"internal error: {type(exc).__name__}: {exc}"
     else:
-        seconds = time.perf_counter() - t0
-        emit(
-            ShotEvent("finished", job.job_id, outputs=outputs, data={"seconds": seconds, **report})
-        )
-        return JobResult(job.job_id, ok=True, outputs=outputs, seconds=seconds, report=report)
-    emit(ShotEvent("failed", job.job_id, message=message))
-    return JobResult(job.job_id, ok=False, error=message, seconds=time.perf_counter() - t0)
+        message = ""
+    finally:
+        for st in todo:  # Those written by this run, even when a later dub failed.
+            now = _stat(st.dub.output)
+            if now is not None and now != before[st.dub.name]:
+                write_fingerprint(st.dub.output, prints[st.dub.name])
+        _remove_partials(job, started)
+    seconds = time.perf_counter() - t0
+    if message:
+        emit(ShotEvent("failed", job.job_id, message=message))
+        return JobResult(job.job_id, ok=False, error=message, seconds=seconds)
+    emit(ShotEvent("finished", job.job_id, outputs=outputs, data={"seconds": seconds, **report}))
+    return JobResult(job.job_id, ok=True, outputs=outputs, seconds=seconds, report=report)
+
+
+def _why(state: DubState) -> str:
+    """Why a stale dub is rendered again: `de: audio, gain_db changed`."""
+    name = state.dub.name
+    if state.changed == (NO_FINGERPRINT,):
+        return f"{name}: {NO_FINGERPRINT}"
+    return f"{name}: {', '.join(c.removesuffix(f':{name}') for c in state.changed)} changed"
+
+
+def _stat(path: Path) -> tuple[int, int, int] | None:
+    """(inode, mtime, size) of ``path``: a file moved into place is a new inode."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
+
+
+def _remove_partials(job: ShotJob, started: float) -> None:
+    """Hidden partial outputs killed runs left beside this job's outputs."""
+    for dub in job.shot.dubs:
+        for path in remove_stale_partials(dub.output, started):
+            log.info("removed %s (partial output of a killed render)", path)

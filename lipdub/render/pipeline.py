@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,7 @@ from lipdub.media.write import VideoWriter, codec_for
 from lipdub.plugin_manager import PluginManager
 from lipdub.render.events import ShotEvent
 from lipdub.render.jobs import ShotJob
+from lipdub.render.scratch import remove_scratch, scratch_dir  # noqa: F401  (re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +186,9 @@ def _encode_dub(
     codec = codec_for(shot.settings.codec, dub.output)
     with open_video(shot.source, conform=shot.settings.conform_vfr) as src:
         info = src.info
+        for w in info.warnings:  # What the reader conformed, filled or turned upright.
+            emit(ShotEvent("warning", shot.id, message=w))
+            warnings.append(w)
         with (
             atomic_output(dub.output) as tmp,
             VideoWriter(
@@ -208,15 +210,3 @@ def _encode_dub(
                         )
                     )
     return warnings
-
-
-def scratch_dir(cache_dir: Path, shot_id: str) -> Path:
-    """A private scratch folder for one shot's memory-mapped crops (removed when done)."""
-    root = cache_dir.parent / "tmp"
-    root.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f"{shot_id}-", dir=root))
-
-
-def remove_scratch(path: Path) -> None:
-    """Delete a scratch folder."""
-    shutil.rmtree(path, ignore_errors=True)

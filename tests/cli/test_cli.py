@@ -104,7 +104,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, dub_wav: Path, clip_25
     assert res.exit_code == 2 and "device must be" in res.output
 
 
-def test_a_failed_shot_is_exit_1_with_its_error(tmp_path: Path, clip_25: Path):
+def test_an_unreadable_dub_is_exit_2_before_rendering(tmp_path: Path, clip_25: Path):
     not_audio = tmp_path / "not_audio.wav"
     not_audio.write_bytes(b"garbage" * 50)
     out = tmp_path / "o.mov"
@@ -120,9 +120,8 @@ def test_a_failed_shot_is_exit_1_with_its_error(tmp_path: Path, clip_25: Path):
         "passthrough",
         "--json",
     )
-    assert res.exit_code == 1
-    failed = [json.loads(x) for x in res.output.splitlines() if '"failed"' in x]
-    assert failed and "not_audio.wav" in failed[0]["message"]
+    assert res.exit_code == 2 and res.output.count("\n") == 1, res.output
+    assert "not_audio.wav" in res.output and '"started"' not in res.output
     assert not out.exists()
 
 
@@ -138,7 +137,23 @@ shots:
     in: 20
     dubs:
       - {name: de, audio: dub.wav}
-      - {name: fr, audio: broken.wav}
+      - {name: fr, audio: dub.wav}
+    settings: {generator: broken}
+"""
+#: A generator that fails when the shot renders (nothing up front can tell).
+BROKEN_PLUGIN = """\
+from lipdub.errors import MediaError
+from lipdub.hookspecs import hookimpl
+from lipdub.stages import StageChoice
+
+
+def _broken(options):
+    raise MediaError("broken.mov: the generator's input vanished mid-render")
+
+
+@hookimpl
+def lipdub_generators():
+    return [StageChoice("broken", _broken, "fails every shot (tests)")]
 """
 
 
@@ -146,7 +161,7 @@ shots:
 def reel(tmp_path: Path, dub_wav: Path) -> Path:
     make_video(tmp_path / "in.mov", 50, Fraction(25))
     (tmp_path / "dub.wav").write_bytes(dub_wav.read_bytes())
-    (tmp_path / "broken.wav").write_bytes(b"junk" * 10)
+    (tmp_path / "lipdub_plugins.py").write_text(BROKEN_PLUGIN)
     (tmp_path / "lipdub.toml").write_text(
         '[project]\nname = "t"\n[stages]\ngenerator = "passthrough"\n'
     )
@@ -169,10 +184,11 @@ def test_one_broken_shot_does_not_stop_the_other_and_reruns_are_noops(reel: Path
     assert res.exit_code == 1
     kinds = {json.loads(x)["job"]: json.loads(x)["event"] for x in res.output.splitlines()}
     assert kinds == {"a": "finished", "b": "failed"}
+    assert "input vanished" in res.output
     assert probe(reel / "renders" / "a_de.mov").frame_count == 20
-    assert not (reel / "renders" / "b_fr.mov").exists()
+    assert not (reel / "renders" / "b_de.mov").exists()
     page = (reel / "renders" / "lipdub-qc.html").read_text()
-    assert "a — de" in page and "b — de" in page and "b — fr" not in page
+    assert "a — de" in page and "b — de" not in page
     assert "passthrough generator" in page and "<svg" in page
     assert (reel / "renders" / ".qc" / "a_de_before.png").is_file()
     res = run("render", str(reel / "shots.yaml"), "--shot", "a", "--json")
