@@ -31,7 +31,7 @@ import torch
 from lipdub.plugins.generator_stylesync import build_model
 from safetensors.torch import load_file
 
-from lipdub.config.project import ActorConfig
+from lipdub.config.project import PERSONAL_FILE, ActorConfig
 from lipdub.errors import ConfigError, MediaError, WeightsError
 from lipdub.hookspecs import hookimpl
 from lipdub.model.checkpoint import config_path_for, load_manifest, load_state, sha256_file
@@ -39,7 +39,6 @@ from lipdub.model.discriminator import Discriminator
 from lipdub.model.engine import select_device
 from lipdub.model.generator import StyleSyncGenerator
 from lipdub.model.personal import save_personal
-from lipdub.render.faces import PERSONAL_FILE
 from lipdub.stages import StageChoice
 from lipdub.train import personalize as P
 from lipdub.train.checkpoints import load_state_file, resolve_syncnet, save_state

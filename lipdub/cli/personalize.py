@@ -23,7 +23,8 @@ from lipdub.cli.common import (
     wants_json,
 )
 from lipdub.config.plan import load_plan
-from lipdub.config.project import ActorConfig
+from lipdub.config.project import ActorConfig, ProjectConfig
+from lipdub.config.shots import Shot
 from lipdub.errors import ConfigError
 from lipdub.exemplar.actor_bank import build_actor_bank
 from lipdub.exemplar.bank import BankPart
@@ -90,6 +91,42 @@ def _bank_progress(actor: str, as_json: bool) -> Callable[[int, int], None]:
             click.echo(f"bank: clip {done + 1} of {total}", err=True)
 
     return report
+
+
+def _bank(
+    actor: ActorConfig,
+    project: ProjectConfig,
+    shots: tuple[Shot, ...],
+    as_json: bool,
+    required: bool,
+) -> None:
+    """Build the actor's exemplar bank and say what it holds. Without ``required`` a bank that
+    cannot be built (no usable face in the footage) is a warning: ΔW/ΔP may still be trained."""
+    try:
+        report = _bank_progress(actor.name, as_json)
+        parts = build_actor_bank(actor, project.root, project.actors, shots, report)
+    except ConfigError as exc:
+        if required:
+            raise
+        message = f"no exemplar bank: {exc}; renders use the shot's own frames"
+        click.echo(
+            json.dumps({"event": "warning", "actor": actor.name, "message": message})
+            if as_json
+            else f"warning: {message}",
+            err=not as_json,
+        )
+        return
+    frames = sum(int(BankPart.load(p).usable.sum()) for p in parts)
+    if as_json:
+        record = {
+            "event": "bank",
+            "actor": actor.name,
+            "parts": len(parts),
+            "usable_frames": frames,
+        }
+        click.echo(json.dumps(record))
+    else:
+        click.echo(f"bank: {len(parts)} part(s), {frames} usable frames in {parts[0].parent}")
 
 
 def run_job(
@@ -223,17 +260,7 @@ def personalize(
     if shots_file is not None:
         plugins = PluginManager(project.root)
         shots = load_plan(shots_file, project, {}, cut_detector(plugins, project, {})).shots
-    report = _bank_progress(actor, as_json)
-    parts = build_actor_bank(actor_cfg, project.root, project.actors, shots, report)
-    frames = sum(int(BankPart.load(p).usable.sum()) for p in parts)
-    if as_json:
-        click.echo(
-            json.dumps(
-                {"event": "bank", "actor": actor, "parts": len(parts), "usable_frames": frames}
-            )
-        )
-    else:
-        click.echo(f"bank: {len(parts)} part(s), {frames} usable frames in {parts[0].parent}")
+    _bank(actor_cfg, project, shots, as_json, required=bank_only)
     if bank_only:
         return
     if executor == "ray":

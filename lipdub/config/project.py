@@ -38,6 +38,10 @@ CACHE_DIR = ".lipdub/cache"
 
 _PROJECT_KEYS = ("name", "preset", "device", "weights")
 _ACTOR_KEYS = ("footage", "references")
+#: An actor's folder, relative to the project root: what `lipdub personalize` stores for them.
+ACTOR_DIR = "actors/{name}"
+#: The actor's ΔW/ΔP personalization file, relative to the project root.
+PERSONAL_FILE = ACTOR_DIR + "/personal.safetensors"
 _TABLES = ("project", "stages", "settings", "actors")
 
 
@@ -52,7 +56,7 @@ class ActorConfig:
     @property
     def personal_dir(self) -> str:
         """Folder (relative to the project) where this actor's personalization is stored."""
-        return f"actors/{self.name}"
+        return ACTOR_DIR.format(name=self.name)
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from lipdub.analysis.pipeline import analyze_shot
 from lipdub.analysis.records import FaceTrack
 from lipdub.analysis.settings import AnalysisSettings
 from lipdub.analysis.trust import trusted_frames
+from lipdub.config.project import ACTOR_DIR, PERSONAL_FILE
 from lipdub.config.shots import Dub
 from lipdub.media import audio as audio_io
 from lipdub.media.read import open_video
@@ -49,10 +50,6 @@ log = logging.getLogger(__name__)
 
 #: Default feather of the blend mask, as a fraction of the crop's size in frame pixels.
 FEATHER_FRACTION = 0.03
-#: An actor's folder, relative to the project root (see `lipdub personalize`).
-ACTOR_DIR = "actors/{name}"
-#: Personalization file of an actor, relative to the project root.
-PERSONAL_FILE = ACTOR_DIR + "/personal.safetensors"
 
 
 @dataclass

@@ -39,7 +39,7 @@ from typing import Any
 
 from lipdub import __version__
 from lipdub.analysis.cache import file_hash
-from lipdub.config.project import ActorConfig
+from lipdub.config.project import ACTOR_DIR, PERSONAL_FILE, ActorConfig
 from lipdub.config.settings import Settings
 from lipdub.config.shots import Dub, Shot
 from lipdub.exemplar.bank import BANK_DIR
@@ -57,10 +57,6 @@ FORMAT = "lipdub-job/1"  # Format tag of the sidecar.
 SIDECAR_DIR = ".lipdub-job"  # Hidden folder beside the outputs that holds the sidecars.
 #: Settings that do not change what is written (executors all write byte-identical files).
 IGNORED_SETTINGS = ("executor",)
-#: An actor's folder and personalization file, relative to the project root
-#: (lipdub.render.faces.PERSONAL_FILE; a test keeps the two equal).
-ACTOR_DIR = "actors/{name}"
-PERSONAL_FILE = ACTOR_DIR + "/personal.safetensors"
 NO_FINGERPRINT = "no fingerprint"  # What "changed" says of an output without a sidecar.
 
 

@@ -15,10 +15,10 @@ import pytest
 from click.testing import CliRunner
 
 from lipdub.cli import main
+from lipdub.config.project import PERSONAL_FILE
 from lipdub.media.atomic import hold, partial_path, release
 from lipdub.media.audio import save_wav
 from lipdub.render import fingerprint
-from lipdub.render.faces import PERSONAL_FILE
 from lipdub.render.scratch import reclaim_scratch, scratch_root
 from tests.conftest import make_video, tone
 
@@ -152,10 +152,6 @@ def test_force_renders_a_done_output_again(project: Path):
     render(project)
     assert "finished" in kinds(render(project, "--force"))
     assert listing(project)["status"] == "done"
-
-
-def test_the_personal_file_is_where_the_renderer_reads_it():
-    assert fingerprint.PERSONAL_FILE == PERSONAL_FILE
 
 
 _KILLED = """\

@@ -21,12 +21,13 @@ from lipdub.analysis.align import paste_region, scale_of, similarity_to_template
 from lipdub.analysis.masks import UShapePlanner
 from lipdub.analysis.pipeline import analyze_shot
 from lipdub.cli.personalize import personalize as personalize_cmd
+from lipdub.config.project import PERSONAL_FILE
 from lipdub.media.read import open_video
 from lipdub.model.config import LITE
 from lipdub.model.engine import StyleSyncEngine
 from lipdub.model.personal import save_personal
 from lipdub.plugin_manager import BUILTIN_PLUGINS
-from lipdub.render.faces import FEATHER_FRACTION, PERSONAL_FILE
+from lipdub.render.faces import FEATHER_FRACTION
 from lipdub.train import personalize as P
 from lipdub.train.dataset import load_clip
 from tests.conftest import make_video, shared_data
