@@ -30,6 +30,7 @@ from lipdub.stages import StageChoice
 
 log = logging.getLogger(__name__)
 
+
 class ExemplarGenerator:
     """The ``exemplar`` stage object: a driver and settings; one :class:`ExemplarTrack` a track."""
 
