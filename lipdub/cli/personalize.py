@@ -69,7 +69,7 @@ class ProgressView:
             self.held = f"held-out L1 {p.held_out['L1_mouth']:.4f} PSNR {p.held_out['PSNR']:.2f}"
         if self.as_json:
             if p.phase != "train" or p.held_out or p.step % JSON_EVERY == 0:
-                click.echo(json.dumps({"actor": self.actor, **p.to_dict()}))
+                click.echo(json.dumps({"event": "progress", "actor": self.actor, **p.to_dict()}))
                 sys.stdout.flush()
             return
         assert self._bar is not None
@@ -86,7 +86,17 @@ def _bank_progress(actor: str, as_json: bool) -> Callable[[int, int], None]:
 
     def report(done: int, total: int) -> None:
         if as_json:
-            click.echo(json.dumps({"actor": actor, "phase": "bank", "step": done, "total": total}))
+            click.echo(
+                json.dumps(
+                    {
+                        "event": "progress",
+                        "actor": actor,
+                        "phase": "bank",
+                        "step": done,
+                        "total": total,
+                    }
+                )
+            )
         elif done < total:
             click.echo(f"bank: clip {done + 1} of {total}", err=True)
 

@@ -119,6 +119,7 @@ def train_landmarks_cmd(
 @click.option(
     "--batch-size", type=int, default=16, show_default=True, help="Frame windows per step."
 )
+@click.option("--lr", type=float, default=5e-4, show_default=True, help="Adam learning rate.")
 @click.option(
     "--components", type=int, default=8, show_default=True, help="Mouth-shape PCA size K."
 )
@@ -147,6 +148,7 @@ def train_driver_cmd(
     max_minutes: float | None,
     max_steps: int,
     batch_size: int,
+    lr: float,
     components: int,
     val_speakers: str,
     val_every: int,
@@ -164,6 +166,7 @@ def train_driver_cmd(
         raise click.BadParameter("must end in .safetensors", param_hint="--out")
     settings = DriverTrainSettings(
         batch_size=batch_size,
+        lr=lr,
         max_steps=max_steps,
         max_minutes=max_minutes,
         val_every=val_every,

@@ -19,17 +19,24 @@ into coefficients in the range the actor's own footage shows,
 
 so an actor who barely opens their mouth is not given a yawn.
 
-Network (:class:`MouthDriverNet`): a per-frame mel encoder (stride-2 3×3 convolutions over the
-frame's (n_mels, W) window, :mod:`lipdub.model.mel`) followed by a non-causal stack of 1-D
-convolutions over frames *without padding*: T + 2r frames of audio give T frames of z, r frames of
-context each side. :class:`Driver` runs it in chunks with r frames of real audio context around
-each, so a chunked track gives what an unchunked one would. The network does no I/O;
+Input normalisation (:class:`BandStats`): each mel band is standardised over the track being
+driven — all the frames :meth:`Driver.predict` is asked for together, a whole clip in training —
+which takes out the recording's level and much of the voice's timbre: the audio counterpart of
+the per-clip z-scores of the targets. Call :meth:`Driver.predict` once per track, not per frame
+(fewer than :data:`MIN_STATS_FRAMES` frames take their statistics from a span that long).
+
+Network (:class:`MouthDriverNet`): a per-frame mel encoder (stride-2 convolutions over the
+window's W mel frames, the n_mels bands as channels) followed by a non-causal stack of 1-D
+convolutions over video frames *without padding*: T + 2r frames of audio give T frames of z, r
+frames of context each side. :class:`Driver` runs it in chunks with r frames of real audio context
+around each, so a chunked track gives what an unchunked one would. The network does no I/O;
 :func:`load_driver` reads a checkpoint through the manifest and the project's checks.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -54,6 +61,8 @@ CHUNK_FRAMES = 256  # Frames per forward pass at inference (bounds memory on lon
 # map_to_actor's clip range: the actor's 1st and 99th percentile of each coefficient.
 ACTOR_QUANTILES = (0.01, 0.99)
 MIN_ACTOR_STD = 1e-6  # An actor std below this is treated as "this component never moves".
+MIN_STATS_FRAMES = 50  # Fewest frames the input normalisation's statistics are taken over.
+BAND_STD_FLOOR = 0.1  # Floor of a band's std in that normalisation (mel units: range ±4).
 
 
 @dataclass(frozen=True)
@@ -61,14 +70,13 @@ class DriverConfig:
     """Architecture of :class:`MouthDriverNet` (stored with the weights)."""
 
     components: int = 8  # K: PCA components of the mouth shape predicted per frame.
-    channels: tuple[int, ...] = (32, 64, 64)  # Mel encoder: one stride-2 3×3 conv per width.
+    channels: tuple[int, ...] = (64, 64)  # Mel encoder: one stride-2 conv (over time) per width.
     embed: int = 64  # Per-frame audio feature size.
     hidden: int = 64  # Width of the temporal convolutions.
     kernel: int = 5  # Temporal kernel in frames (odd).
     layers: int = 2  # Temporal convolutions; context r = layers · (kernel // 2) frames a side.
     dropout: float = 0.1  # Dropout after each temporal convolution (training only).
     mel: MelConfig = field(default_factory=MelConfig)  # Audio features (per-frame windows).
-    encoder: str = "2d"
 
     @property
     def context(self) -> int:
@@ -104,28 +112,15 @@ class MouthDriverNet(nn.Module):
             raise ValueError(f"temporal kernel must be odd, got {cfg.kernel}")
         self.cfg = cfg
         layers: list[nn.Module] = []
-        if cfg.encoder == "1d":
-            c_in, w = cfg.mel.n_mels, cfg.mel.window_frames
-            for c in cfg.channels:
-                layers += [
-                    nn.Conv1d(c_in, c, 3, stride=2, padding=1),
-                    nn.BatchNorm1d(c),
-                    nn.ReLU(inplace=True),
-                ]
-                c_in, w = c, (w + 1) // 2
-            layers += [nn.Flatten(), nn.Linear(c_in * w, cfg.embed), nn.ReLU(inplace=True)]
-            self.squeeze = True
-        else:
-            c_in, h, w = 1, cfg.mel.n_mels, cfg.mel.window_frames
-            for c in cfg.channels:
-                layers += [
-                    nn.Conv2d(c_in, c, 3, stride=2, padding=1),
-                    nn.BatchNorm2d(c),
-                    nn.ReLU(inplace=True),
-                ]
-                c_in, h, w = c, (h + 1) // 2, (w + 1) // 2
-            layers += [nn.Flatten(), nn.Linear(c_in * h * w, cfg.embed), nn.ReLU(inplace=True)]
-            self.squeeze = False
+        c_in, w = cfg.mel.n_mels, cfg.mel.window_frames  # Mel bands are the input channels.
+        for c in cfg.channels:
+            layers += [
+                nn.Conv1d(c_in, c, 3, stride=2, padding=1),
+                nn.BatchNorm1d(c),
+                nn.ReLU(inplace=True),
+            ]
+            c_in, w = c, (w + 1) // 2
+        layers += [nn.Flatten(), nn.Linear(c_in * w, cfg.embed), nn.ReLU(inplace=True)]
         self.encoder = nn.Sequential(*layers)
         temporal: list[nn.Module] = []
         c_in = cfg.embed
@@ -159,11 +154,49 @@ class MouthDriverNet(nn.Module):
         b, t = mel.shape[:2]
         if t <= 2 * r:
             raise ValueError(f"driver mel: {t} frames, need more than 2·{r} (the context)")
-        x = mel.flatten(0, 1)
-        x = x[:, 0] if self.squeeze else x
-        f = self.encoder(x).view(b, t, -1).transpose(1, 2)  # (B, E, T + 2r)
+        f = self.encoder(mel.flatten(0, 2)).view(b, t, -1).transpose(1, 2)  # (B, E, T + 2r)
         z = self.head(self.temporal(f))  # (B, K, T)
         return z.transpose(1, 2)
+
+
+@dataclass(frozen=True)
+class BandStats:
+    """Per-band mean and std of a track's mel windows: the network's input normalisation."""
+
+    mean: torch.Tensor  # (n_mels,)
+    std: torch.Tensor  # (n_mels,), floored at BAND_STD_FLOOR.
+
+    @classmethod
+    def of(cls, windows: Iterable[torch.Tensor]) -> BandStats:
+        """Statistics over every mel frame of every window; ``windows`` yields
+        (K, 1, n_mels, W) tensors (chunks of one track).
+
+        Raises:
+            ValueError: no windows.
+        """
+        total, total_sq, n = 0.0, 0.0, 0
+        for w in windows:
+            x = w.double().transpose(-1, -2).reshape(-1, w.shape[-2])  # (K·W, n_mels)
+            total, total_sq, n = total + x.sum(0), total_sq + (x**2).sum(0), n + len(x)
+        if n == 0:
+            raise ValueError("band statistics of no windows")
+        mean = total / n
+        std = (total_sq / n - mean**2).clamp_min(0).sqrt().clamp_min(BAND_STD_FLOOR)
+        return cls(mean.float(), std.float())
+
+    def apply(self, windows: torch.Tensor) -> torch.Tensor:
+        """(..., n_mels, W) windows with each band standardised."""
+        return (windows - self.mean[:, None]) / self.std[:, None]
+
+
+def stats_frames(frames: np.ndarray) -> np.ndarray:
+    """The frames whose windows a track's :class:`BandStats` are taken over: the track's own
+    (unique), or :data:`MIN_STATS_FRAMES` consecutive frames centred on a shorter one."""
+    uniq = np.unique(np.asarray(frames, np.int64))
+    if len(uniq) >= MIN_STATS_FRAMES or not len(uniq):
+        return uniq
+    first = (int(uniq[0]) + int(uniq[-1])) // 2 - MIN_STATS_FRAMES // 2
+    return np.arange(first, first + MIN_STATS_FRAMES)
 
 
 class Driver:
@@ -210,7 +243,8 @@ class Driver:
         Arguments:
             audio_16k: (N,) float32 mono dub audio at 16 kHz; sample 0 is frame 0's start.
             fps: exact frame rate of the video the frames belong to.
-            frames: (T,) frame numbers, any order; runs of consecutive frames share context.
+            frames: (T,) frame numbers of one track, any order. The input is normalised over
+                them all (module doc), so pass the whole track at once.
 
         Returns:
             (T, K) float32, row i for ``frames[i]``. Deterministic; CPU; memory bounded by
@@ -223,13 +257,18 @@ class Driver:
         order = np.argsort(frames, kind="stable")
         uniq, inverse = np.unique(frames[order], return_inverse=True)
         z = np.zeros((len(uniq), self.components), np.float32)
-        r = self.cfg.context
+        r, rate = self.cfg.context, self.cfg.mel.sample_rate
+        span = stats_frames(uniq)
+        stats = BandStats.of(
+            self.mel.windows(audio_16k, fps, span[a : a + CHUNK_FRAMES], rate)
+            for a in range(0, len(span), CHUNK_FRAMES)
+        )
         breaks = np.flatnonzero(np.diff(uniq) != 1) + 1  # Runs of consecutive frames.
         for run in np.split(np.arange(len(uniq)), breaks):
             for a in range(0, len(run), CHUNK_FRAMES):
                 idx = run[a : a + CHUNK_FRAMES]
-                span = np.arange(uniq[idx[0]] - r, uniq[idx[-1]] + r + 1)
-                mel = self.mel.windows(audio_16k, fps, span, self.cfg.mel.sample_rate)
+                around = np.arange(uniq[idx[0]] - r, uniq[idx[-1]] + r + 1)
+                mel = stats.apply(self.mel.windows(audio_16k, fps, around, rate))
                 z[idx] = self.net(mel[None])[0].numpy()
         out[order] = z[inverse]
         return out
