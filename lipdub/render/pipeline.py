@@ -98,6 +98,7 @@ def render_shot(job: ShotJob, emit: Callable[[ShotEvent], None]) -> dict[str, An
         report["warnings"].append("passthrough generator: the picture is the source, unchanged")
         for dub in todo:
             warnings = report["warnings"] + _encode_dub(shot, dub, emit, frame_fn=None)
+            _keep_warnings(report, warnings)
             _qc(shot, dub, gen_name, None, warnings, report, emit)
         return report
     from lipdub.render.faces import FaceWork
@@ -112,8 +113,16 @@ def render_shot(job: ShotJob, emit: Callable[[ShotEvent], None]) -> dict[str, An
         for dub in todo:
             frame_fn = work.render_dub(dub)
             warnings = report["warnings"] + _encode_dub(shot, dub, emit, frame_fn=frame_fn)
+            _keep_warnings(report, warnings)
             _qc(shot, dub, gen_name, work, warnings, report, emit)
     return report
+
+
+def _keep_warnings(report: dict[str, Any], warnings: list[str]) -> None:
+    """Add to the job report (the ``finished`` event) the warnings it does not hold yet: a
+    dub's fit and the reader's notes were emitted as events while encoding, and belong in the
+    summary a farm keeps as much as QC's do."""
+    report["warnings"] += [w for w in dict.fromkeys(warnings) if w not in report["warnings"]]
 
 
 def _qc(

@@ -20,9 +20,12 @@ pytestmark = [pytest.mark.shared, pytest.mark.slow]
 
 CLIP = "SadTalker__examples_ref_video_WDA_AlexandriaOcasioCortez_000.mp4"  # 512 px, 25 fps.
 DUB = "dreamtalk__data_audio_German1.wav"
+SPEECH_AT = -0.64  # Dub offset that starts the dub at its first word (0.64 s of silence first).
 
 
-def project(tmp_path: Path, video: Path, dub: Path, first: int, stop: int) -> Path:
+def project(
+    tmp_path: Path, video: Path, dub: Path, first: int, stop: int, offset: float = 0.0
+) -> Path:
     (tmp_path / "lipdub.toml").write_text(
         '[project]\nname = "t"\npreset = "draft"\ndevice = "cpu"\n'
         '[stages]\ngenerator = "exemplar"\n'
@@ -32,21 +35,29 @@ def project(tmp_path: Path, video: Path, dub: Path, first: int, stop: int) -> Pa
     shots = tmp_path / "shots.yaml"
     shots.write_text(
         f"shots:\n  - {{id: s1, source: {video}, in: {first}, out: {stop}, "
-        f"dubs: [{{name: de, audio: {dub}}}]}}\n"
+        f"dubs: [{{name: de, audio: {dub}, offset: {offset}}}]}}\n"
     )
     return shots
 
 
-def lower_face_box(lm: np.ndarray, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
-    """A generous box round the lower face: nose bridge to 1.6 IOD below the chin, 0.8 IOD
-    beyond the jaw on each side (the mask's margins, a wider-open jaw and the feather)."""
+def lower_face(lm: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """(h, w) bool: a generous region round the lower face. Along the face's own down axis (eye
+    centre → nose tip, as the mask planner draws it) below the eye centre: the mask's top crosses
+    the nose halfway down that axis and its feather reaches up at most a third of the way, so
+    nothing at or above the eyes may change. Sideways and below, a box 0.8 IOD beyond the jaw
+    and 1.6 IOD below the chin (the mask's margins, a wider-open jaw and the feather)."""
     d = float(iod(lm))
-    x0 = int(np.floor(lm[:17, 0].min() - 0.8 * d))
-    x1 = int(np.ceil(lm[:17, 0].max() + 0.8 * d)) + 1
-    y0 = int(np.floor(lm[27, 1]))
-    y1 = int(np.ceil(lm[:17, 1].max() + 1.6 * d)) + 1
     h, w = shape[:2]
-    return max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    x0 = max(int(np.floor(lm[:17, 0].min() - 0.8 * d)), 0)
+    x1 = min(int(np.ceil(lm[:17, 0].max() + 0.8 * d)) + 1, w)
+    y1 = min(int(np.ceil(lm[:17, 1].max() + 1.6 * d)) + 1, h)
+    eyes = 0.5 * (lm[36:42].mean(0) + lm[42:48].mean(0))
+    down = (lm[30] - eyes) / np.linalg.norm(lm[30] - eyes)
+    ys, xs = np.mgrid[0:h, 0:w]
+    below_eyes = (xs - eyes[0]) * down[0] + (ys - eyes[1]) * down[1] > 0
+    region = np.zeros((h, w), bool)
+    region[:y1, x0:x1] = True
+    return region & below_eyes
 
 
 def test_exemplar_changes_only_the_lower_face(tmp_path: Path) -> None:
@@ -75,9 +86,7 @@ def test_exemplar_changes_only_the_lower_face(tmp_path: Path) -> None:
     changed = 0
     with open_video(video) as a, open_video(out) as b:
         for i, (before, after) in enumerate(zip(a.frames(0, frames), b.frames(), strict=True)):
-            x0, y0, x1, y1 = lower_face_box(track.landmarks[track.at(i)], before.shape)
-            inside = np.zeros(before.shape[:2], bool)
-            inside[y0:y1, x0:x1] = True
+            inside = lower_face(track.landmarks[track.at(i)], before.shape)
             assert np.array_equal(after[~inside], before[~inside]), f"frame {i}"
             changed += int(not np.array_equal(after[inside], before[inside]))
     assert changed >= frames // 2  # The dub reached the picture (some frames rest on silence).
@@ -86,7 +95,7 @@ def test_exemplar_changes_only_the_lower_face(tmp_path: Path) -> None:
 def test_a_thin_bank_falls_back_to_stylesync_and_says_so(tmp_path: Path) -> None:
     data = shared_data()
     video, dub = data / "clips" / CLIP, data / "audio" / DUB
-    shots = project(tmp_path, video, dub, 20, 32)  # 12 frames: fewer than min_frames.
+    shots = project(tmp_path, video, dub, 20, 32, SPEECH_AT)  # 12 frames: < min_frames.
     res = CliRunner().invoke(main, ["render", str(shots), "--json"])
     assert res.exit_code == 0, res.output
     events = [json.loads(line) for line in res.output.splitlines() if line.startswith("{")]
@@ -108,7 +117,7 @@ def test_personalize_stores_a_bank_that_renders_draw_on(tmp_path: Path) -> None:
     not counted twice)."""
     data = shared_data()
     video, dub = data / "clips" / CLIP, data / "audio" / DUB
-    shots = project(tmp_path, video, dub, 20, 32)
+    shots = project(tmp_path, video, dub, 20, 32, SPEECH_AT)  # Speech on every frame.
     with (tmp_path / "lipdub.toml").open("a") as f:
         f.write(f'[actors.aoc]\nfootage = ["{video}"]\n')
     shots.write_text(shots.read_text().replace("dubs:", "actors: [aoc], dubs:"))
