@@ -31,7 +31,7 @@ import torch
 from lipdub.plugins.generator_stylesync import build_model
 from safetensors.torch import load_file
 
-from lipdub.config.project import PERSONAL_FILE, ActorConfig
+from lipdub.config.project import PERSONAL_FILE, REJECTED_FILE, ActorConfig
 from lipdub.errors import ConfigError, MediaError, WeightsError
 from lipdub.hookspecs import hookimpl
 from lipdub.model.checkpoint import config_path_for, load_manifest, load_state, sha256_file
@@ -49,6 +49,7 @@ from lipdub.train.protocols import PersonalizeProgress, ProgressFn
 log = logging.getLogger(__name__)
 
 CARD_FILE = "CARD.md"
+REJECTED_CARD = "CARD.rejected.md"
 WORK_DIR = ".lipdub/personal"  # Prepared footage and resumable state, per actor.
 STATE_FILE = "state.safetensors"
 OFF = "none"  # Option value that switches the SyncNet or the discriminator off.
@@ -190,7 +191,8 @@ class StyleSyncPersonalizer:
 
         history = P.train_loop(trainer, train, held, s, general, progress, checkpoint)
         checkpoint(trainer)
-        path = root / PERSONAL_FILE.format(name=actor.name)
+        adopt = s.keep_worse or P.improves(meta["baseline"], history["final"])
+        path = root / (PERSONAL_FILE if adopt else REJECTED_FILE).format(name=actor.name)
         out_dir = path.parent
         out_dir.mkdir(parents=True, exist_ok=True)
         provenance = {
@@ -202,6 +204,7 @@ class StyleSyncPersonalizer:
             "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "held_out_before": meta["baseline"],
             "held_out_after": history["final"],
+            "adopted": adopt,
         }
         tmp = out_dir / "personal.tmp.safetensors"
         extra = {}
@@ -212,7 +215,21 @@ class StyleSyncPersonalizer:
         save_personal(trainer.baked(), trainer.base_state, tmp, actor.name, provenance, **extra)
         os.replace(tmp, path)
         os.replace(config_path_for(tmp), config_path_for(path))
-        write_card(out_dir / CARD_FILE, actor, clips, held, s, trainer, label, meta, history, path)
+        card = out_dir / (CARD_FILE if adopt else REJECTED_CARD)
+        write_card(card, actor, clips, held, s, trainer, label, meta, history, path, adopt)
+        if adopt:  # A result kept aside earlier is superseded.
+            rejected = root / REJECTED_FILE.format(name=actor.name)
+            for stale in (rejected, config_path_for(rejected), out_dir / REJECTED_CARD):
+                stale.unlink(missing_ok=True)
+        else:
+            log.warning(
+                "%s: held-out %s after vs %s before: not better than the general model; kept "
+                "aside as %s, not adopted",
+                actor.name,
+                P._fmt(history["final"]),
+                P._fmt(meta["baseline"]),
+                path,
+            )
         if progress is not None:
             progress(
                 PersonalizeProgress(
@@ -266,8 +283,10 @@ def write_card(
     meta: dict[str, Any],
     history: dict[str, Any],
     personal: Path,
+    adopted: bool = True,
 ) -> None:
-    """Write ``actors/<name>/CARD.md``: footage, settings, steps, time, device, metrics."""
+    """Write ``actors/<name>/CARD.md``: footage, settings, steps, time, device, metrics (or
+    ``CARD.rejected.md`` for a result that was kept aside, saying why)."""
     frames = sum(len(c) for c in clips)
     seconds = sum(len(c) / float(c.fps) for c in clips)
     n_model = sum(v.numel() * v.element_size() for v in trainer.base_state.values())
@@ -308,6 +327,13 @@ def write_card(
         "composited with the mask (L1_mouth: mean |Δ| inside the mask, 0–1 scale).",
         "",
     ]
+    if not adopted:
+        lines[1:1] = [
+            "",
+            "**Not adopted**: on the held-out frames it does not beat the general model (lower",
+            "L1_mouth and higher PSNR are both needed), so renders do not use it. Train longer,",
+            "add footage, or run `lipdub personalize --keep-worse` to adopt such a result.",
+        ]
     path.write_text("\n".join(lines))
 
 

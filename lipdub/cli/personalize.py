@@ -23,7 +23,7 @@ from lipdub.cli.common import (
     wants_json,
 )
 from lipdub.config.plan import load_plan
-from lipdub.config.project import ActorConfig, ProjectConfig
+from lipdub.config.project import PERSONAL_FILE, ActorConfig, ProjectConfig
 from lipdub.config.shots import Shot
 from lipdub.errors import ConfigError
 from lipdub.exemplar.actor_bank import build_actor_bank
@@ -211,6 +211,11 @@ def run_on_ray(num_gpus: float | None, address: str | None, **job: Any) -> str:
 @click.option(
     "--bank-only", is_flag=True, help="Only (re)build the actor's exemplar bank; no fine-tuning."
 )
+@click.option(
+    "--keep-worse",
+    is_flag=True,
+    help="Adopt the result even when it does not beat the general model on held-out frames.",
+)
 @json_option
 @project_option
 def personalize(
@@ -229,6 +234,7 @@ def personalize(
     discriminator: str | None,
     shots_file: Path | None,
     bank_only: bool,
+    keep_worse: bool,
     as_json: bool,
     project_dir: Path | None,
 ) -> None:
@@ -257,7 +263,9 @@ def personalize(
         syncnet=syncnet,
         discriminator=discriminator,
     )
-    run_options = cli_settings(steps=steps, minutes=minutes, resume=resume)
+    run_options = cli_settings(
+        steps=steps, minutes=minutes, resume=resume, keep_worse=keep_worse or None
+    )
     job = {
         "choice": settings.stage("personalizer"),
         "stage_options": stage_options,
@@ -278,10 +286,21 @@ def personalize(
     else:
         with ProgressView(actor, as_json) as view:
             path = run_job(**job, progress=view)
-    card = Path(path).parent / "CARD.md"
-    if as_json:
-        click.echo(
-            json.dumps({"event": "finished", "actor": actor, "file": path, "card": str(card)})
+    adopted = Path(path).name == Path(PERSONAL_FILE).name
+    card = Path(path).parent / ("CARD.md" if adopted else "CARD.rejected.md")
+    if not adopted:
+        kept = project.root / PERSONAL_FILE.format(name=actor)
+        now = f"renders keep using {kept}" if kept.is_file() else "renders use the general model"
+        message = (
+            f"actor {actor}: the personalization does not beat the general model on its "
+            f"held-out frames (see {card}); kept aside as {path}, not adopted: {now}"
         )
+    if as_json:
+        if not adopted:
+            click.echo(json.dumps({"event": "warning", "actor": actor, "message": message}))
+        done = {"event": "finished", "actor": actor, "file": path, "card": str(card)}
+        click.echo(json.dumps({**done, "adopted": adopted}))
     else:
         click.echo(f"wrote {path}\n{card.read_text() if card.is_file() else ''}")
+        if not adopted:
+            click.echo(f"warning: {message}", err=True)

@@ -14,7 +14,7 @@ import itertools
 import json
 import os
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +36,14 @@ from lipdub.errors import ConfigError, MediaError
 from lipdub.media.atomic import refuse_overwriting_source
 from lipdub.media.audio import Audio, fit_to_length, load_audio, samples_for_frames
 from lipdub.media.read import VideoInfo, open_video
+from lipdub.media.write import CODECS, codec_fitting
 
 #: Splits [start, stop) of a source into shots; returns the first frame of each new shot.
 CutDetector = Callable[[Path, int, int], list[int]]
 #: A dub file whose peak is below this (one step of 16-bit audio) is digitally silent.
 SILENT_PEAK = 2.0**-15
+#: Every file suffix some codec can be written into.
+_SUFFIXES = {suffix for codec in CODECS.values() for suffix in codec.containers}
 #: Command-line options that set a setting under another name.
 _OPTION_OF = {"personal": "--no-personal"}
 
@@ -247,6 +250,21 @@ def single_clip_plan(
     for actor in actors:
         project.actor(actor, "--actor")
     info = _probe(video, "--video", settings.conform_vfr)
+    notes: tuple[str, ...] = ()
+    fitting = codec_fitting(settings.codec, output)
+    if fitting is None:
+        raise ConfigError(
+            f"-o {output}: lipdub writes {', '.join(sorted(_SUFFIXES))} files "
+            f"(got {output.suffix or 'no suffix'})"
+        )
+    if fitting != settings.codec and "codec" not in cli_layer:
+        notes = (
+            f"-o {output.name}: codec {fitting!r} chosen for {output.suffix} "
+            f"(the {settings.preset!r} settings' {settings.codec!r} needs "
+            f"{', '.join(CODECS[settings.codec].containers)}); name a "
+            f"{CODECS[settings.codec].containers[0]} file to keep {settings.codec!r}",
+        )
+        settings = replace(settings, codec=fitting)
     dub = Dub(name=audio.stem, output=output, audio=audio)
     shot = Shot(
         id=video.stem,
@@ -258,6 +276,7 @@ def single_clip_plan(
         dubs=(dub,),
         settings=settings,
         start_timecode=info.start_timecode,
+        notes=notes,
     )
     origin = _origins((project.layer, lambda k: f"{project.manifest} ({k})"), (cli_layer, _option))
     return Plan(project=project, shots=(shot,), origins={shot.id: origin})

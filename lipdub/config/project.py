@@ -42,6 +42,8 @@ _ACTOR_KEYS = ("footage", "references")
 ACTOR_DIR = "actors/{name}"
 #: The actor's ΔW/ΔP personalization file, relative to the project root.
 PERSONAL_FILE = ACTOR_DIR + "/personal.safetensors"
+#: Where a personalization that did not beat the general model is kept aside (never rendered).
+REJECTED_FILE = ACTOR_DIR + "/personal.rejected.safetensors"
 _TABLES = ("project", "stages", "settings", "actors")
 
 

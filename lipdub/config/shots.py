@@ -79,6 +79,7 @@ class Shot:
     auto_range: bool = False  # True when `range: auto` asked for cut detection.
     line: int = 0  # Line in the shots file (for messages).
     start_timecode: str | None = None  # Source start TC, carried into outputs.
+    notes: tuple[str, ...] = ()  # What planning decided on the user's behalf (job warnings).
 
     @property
     def frame_count(self) -> int:

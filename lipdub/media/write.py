@@ -75,6 +75,19 @@ def codec_for(name: str, output: Path) -> VideoCodec:
     return codec
 
 
+def codec_fitting(name: str, output: Path) -> str | None:
+    """``name`` if ``output``'s container can hold it, else the first codec of :data:`CODECS`
+    that it can (H.264 first: what a user naming ``.mp4`` expects), else None.
+
+    Lets the one-clip form honour the file name the user typed instead of failing mid-job on a
+    project preset made for another container.
+    """
+    suffix = output.suffix.lower()
+    if name in CODECS and suffix in CODECS[name].containers:
+        return name
+    return next((c.name for c in CODECS.values() if suffix in c.containers), None)
+
+
 class VideoWriter:
     """Encode RGB uint8 frames one at a time into ``path`` at an exact rational frame rate.
 

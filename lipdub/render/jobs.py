@@ -27,6 +27,7 @@ from lipdub.config.project import ActorConfig
 from lipdub.config.shots import Dub, Shot
 from lipdub.errors import ConfigError, DeviceError, LipdubError, PluginError, WeightsError
 from lipdub.media.atomic import remove_stale_partials
+from lipdub.media.write import codec_for
 from lipdub.model.checkpoint import existing_sidecar, load_manifest
 from lipdub.model.engine import select_device
 from lipdub.plugin_manager import PluginManager
@@ -172,7 +173,19 @@ def check_jobs(
                     "wherever there is one)"
                 ) from None
         _check_weights(plan, shot)
-    return check_dub_audio(plan, [j.shot for j in jobs], plan.project.cache_dir)
+        for dub in shot.dubs:
+            try:
+                codec_for(settings.codec, dub.output)
+            except ConfigError as exc:
+                raise ConfigError(
+                    f"{plan.where(shot, 'codec')}: shot {shot.id!r}: {exc}; name the output "
+                    "for the codec or set the shot's `codec`"
+                ) from None
+    warnings = check_dub_audio(plan, [j.shot for j in jobs], plan.project.cache_dir)
+    for job in jobs:
+        if job.shot.notes:
+            warnings[job.job_id] = [*job.shot.notes, *warnings.get(job.job_id, [])]
+    return warnings
 
 
 def _check_weights(plan: Plan, shot: Shot) -> None:

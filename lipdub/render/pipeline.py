@@ -91,7 +91,7 @@ def render_shot(job: ShotJob, emit: Callable[[ShotEvent], None]) -> dict[str, An
     plugins = PluginManager(job.project_root)
     gen_name = shot.settings.stage("generator")
     generator = plugins.create("generator", gen_name, generator_options(shot))
-    report: dict[str, Any] = {"generator": gen_name, "warnings": []}
+    report: dict[str, Any] = {"generator": gen_name, "warnings": list(shot.notes)}
     todo = [d for d in shot.dubs if job.force or not d.output.exists()]
     if getattr(generator, "is_passthrough", False):
         log.warning("shot %s: generator 'passthrough' — lips are NOT changed", shot.id)

@@ -75,6 +75,7 @@ class PersonalSettings:
     steps: int | None = None  # Total step budget over resumes (None: DEFAULT_STEPS or minutes).
     minutes: float | None = None  # Wall-time budget of this run's training loop.
     resume: bool = True  # Continue from the saved state when there is one.
+    keep_worse: bool = False  # Adopt the result even when it does not beat the general model.
     batch_size: int = 2  # Actor windows per step (plus as many general ones when mixing).
     lr: float = LEARNING_RATE  # Adam learning rate.
     lambda_p: float = LAMBDA_P  # λ_p of L_p.
@@ -447,6 +448,13 @@ def train_loop(
             break
     final = measure() if not evals or evals[-1]["step"] != trainer.step_count else evals[-1]
     return {"last_losses": last, "evals": evals, "final": final, "run_s": time.monotonic() - t_run}
+
+
+def improves(before: Mapping[str, float], after: Mapping[str, float]) -> bool:
+    """Whether held-out metrics ``after`` personalization beat ``before`` (the general model):
+    a lower mouth L1 *and* a higher PSNR. A personalization that does not is not adopted, since
+    every later render of the actor would use it."""
+    return after["L1_mouth"] < before["L1_mouth"] and after["PSNR"] > before["PSNR"]
 
 
 def _fmt(values: Mapping[str, float]) -> str:

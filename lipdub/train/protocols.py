@@ -12,6 +12,9 @@ The contract every personalizer keeps:
   beside it, see :mod:`lipdub.model.personal`), which is where the renderer looks for it
   (:data:`lipdub.render.faces.PERSONAL_FILE`); a card ``actors/<name>/CARD.md`` says what was
   done (footage, steps, time, device, metrics before / after);
+- a result that does not beat the general model on the actor's held-out frames is not adopted
+  (unless ``keep_worse``): it goes to ``personal.rejected.safetensors`` (+ JSON, and
+  ``CARD.rejected.md``), the adopted file, if any, stays as it was, and that path is returned;
 - it only ever *adds* to the general model (ΔW's MLP and parameter offsets ΔP), never copies it;
 - a run stopped by its budget (or killed) can be continued: ``resume=True`` picks up the last
   saved state, ``resume=False`` starts again;
@@ -30,7 +33,7 @@ if TYPE_CHECKING:
     from lipdub.config.project import ActorConfig
 
 #: Run options every personalizer understands (others are the stage's own).
-RUN_OPTIONS = ("steps", "minutes", "device", "resume")
+RUN_OPTIONS = ("steps", "minutes", "device", "resume", "keep_worse")
 
 
 @dataclass(frozen=True)
@@ -83,11 +86,13 @@ class Personalizer(Protocol):
                 and caches under ``.lipdub/``.
             options: the run's options, any of :data:`RUN_OPTIONS` (``steps``: total step
                 budget over resumes; ``minutes``: wall-time budget of this run; ``device``;
-                ``resume``), over the stage's options.
+                ``resume``; ``keep_worse``: adopt a result that does not beat the general
+                model), over the stage's options.
             progress: called with a :class:`PersonalizeProgress` after every step.
 
         Returns:
-            ``project_root / "actors" / name / "personal.safetensors"``.
+            ``project_root / "actors" / name / "personal.safetensors"``, or
+            ``personal.rejected.safetensors`` beside it when the result was kept aside.
 
         Raises:
             lipdub.errors.ConfigError: no usable footage, or a bad option.

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from lipdub.cli import main
 from lipdub.media.audio import Audio, save_wav
+from lipdub.media.read import probe
 from tests.conftest import make_video, tone
 
 SHOTS = """\
@@ -163,3 +164,41 @@ def test_an_empty_dub_is_exit_2_a_digitally_silent_one_is_warned_up_front(
     (job,) = [json.loads(x) for x in res.output.splitlines()]
     assert len(job["warnings"]) == 1 and "stem bob" in job["warnings"][0]
     assert "that actor's mouth will not speak" in job["warnings"][0]
+
+
+def test_an_output_name_the_codec_cannot_fill_is_exit_2_up_front(reel: Path):
+    shots = reel / "shots.yaml"
+    text = SHOTS.replace("blender: feather", "codec: prores_hq")
+    shots.write_text(
+        text.replace("dub.wav}]\n    settings", "dub.wav, output: b.mp4}]\n    settings")
+    )
+    for res in (render(reel), render(reel, "--list")):
+        refused(res, f"{shots}:9", "shot 'b'", "'prores_hq' needs one of .mov (got .mp4)")
+    assert not (reel / "renders" / "a_de.mov").exists()  # Shot a did not render either.
+
+
+def test_one_clip_output_suffix_picks_a_codec_that_fits_and_says_so(tmp_path: Path):
+    """A project whose preset delivers ProRes: `-o x.mp4` gets H.264 with a warning in the
+    events and the finished report; `.mov` keeps ProRes; a suffix no codec fits is exit 2."""
+    (tmp_path / "lipdub.toml").write_text(
+        '[project]\nname = "t"\npreset = "feature"\n[stages]\ngenerator = "passthrough"\n'
+        "[settings]\nqc = false\n"
+    )
+    dub = tmp_path / "dub.wav"
+    save_wav(tone(2.0), dub)
+    args = ["--project", str(tmp_path), "--json"]
+    res, out = one_clip(tmp_path, dub, *args)
+    assert res.exit_code == 0, res.output
+    assert probe(out).codec == "prores"
+    mp4 = tmp_path / "out.mp4"
+    video = str(tmp_path / "clip.mov")
+    res = run("render", "--video", video, "--audio", str(dub), "-o", str(mp4), *args)
+    assert res.exit_code == 0, res.output
+    assert probe(mp4).codec == "h264"
+    events = [json.loads(x) for x in res.output.splitlines() if x.startswith("{")]
+    note = "codec 'h264' chosen for .mp4"
+    assert any(e["event"] == "warning" and note in e["message"] for e in events), res.output
+    finished = [e for e in events if e["event"] == "finished"]
+    assert any(note in w for w in finished[0]["data"]["warnings"]), finished
+    res = run("render", "--video", video, "--audio", str(dub), "-o", str(tmp_path / "o.avi"))
+    refused(res, "o.avi", ".mkv, .mov, .mp4")

@@ -217,6 +217,43 @@ def test_cli_writes_actor_file_and_card_and_resumes(project: Path, tmp_path: Pat
     assert record["provenance"]["steps"] == 1
 
 
+def test_improves_needs_both_a_lower_mouth_l1_and_a_higher_psnr() -> None:
+    before = {"L1_mouth": 0.05, "PSNR": 29.11, "SSIM": 0.9}
+    assert P.improves(before, {**before, "L1_mouth": 0.04, "PSNR": 29.3})
+    assert not P.improves(before, {**before, "L1_mouth": 0.04, "PSNR": 28.88})  # The issue's.
+    assert not P.improves(before, {**before, "L1_mouth": 0.06, "PSNR": 29.3})
+    assert not P.improves(before, before)  # No change is no reason to adopt.
+
+
+def test_a_personalization_that_is_not_better_is_kept_aside(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    actor = project / "actors" / "anna"
+    args = ["--actor", "anna", "--project", str(project), "--json", "--syncnet", "none"]
+    res = CliRunner().invoke(personalize_cmd, [*args, "--steps", "1", "--keep-worse"])
+    assert res.exit_code == 0, res.output
+    adopted = (actor / "personal.safetensors").read_bytes()
+    monkeypatch.setattr(P, "improves", lambda before, after: False)
+    res = CliRunner().invoke(personalize_cmd, [*args, "--steps", "2"])
+    assert res.exit_code == 0, res.output
+    lines = [json.loads(x) for x in res.output.splitlines()]
+    assert lines[-1]["event"] == "finished" and lines[-1]["adopted"] is False
+    assert lines[-1]["file"].endswith("actors/anna/personal.rejected.safetensors")
+    warning = [x["message"] for x in lines if x["event"] == "warning"][-1]
+    assert "not adopted" in warning and "renders keep using" in warning
+    assert (actor / "personal.safetensors").read_bytes() == adopted  # Untouched.
+    rejected = json.loads((actor / "personal.rejected.json").read_text())["provenance"]
+    assert rejected["steps"] == 2 and rejected["adopted"] is False
+    assert "Not adopted" in (actor / "CARD.rejected.md").read_text()
+    assert "Not adopted" not in (actor / "CARD.md").read_text()
+    res = CliRunner().invoke(personalize_cmd, [*args, "--steps", "3", "--keep-worse"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output.splitlines()[-1])["adopted"] is True
+    record = json.loads((actor / "personal.json").read_text())["provenance"]
+    assert record["steps"] == 3 and record["adopted"] is True
+    assert not list(actor.glob("*rejected*"))  # Superseded by the adopted run.
+
+
 def test_plugin_offers_the_choice_and_checks_the_actor(project: Path) -> None:
     from lipdub.plugin_manager import PluginManager
 
