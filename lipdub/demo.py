@@ -1,8 +1,10 @@
 """The self-contained demo project: footage and dubs made here, from packages, never downloaded.
 
-The picture is scikit-image's NASA astronaut portrait (public domain) given a gentle head motion;
-the dubs are English and German sentences spoken by eSpeak NG. ``lipdub demo`` builds it and
-renders it with the built-in defaults.
+The picture is scikit-image's NASA astronaut portrait (public domain) given a gentle head motion,
+framed as a 512×320 medium close-up (the photo's lower part, the suit's patches, looks enough like
+faces to the detector to raise warnings about the demo's own footage); the dubs are English and
+German sentences spoken by eSpeak NG. ``lipdub demo`` builds it and renders it with the built-in
+defaults.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from lipdub.media.write import VideoWriter, codec_for
 from lipdub.speech import synthesize
 
 DEMO_FPS = Fraction(25)
-DEMO_SIZE = 512  # The astronaut photo is 512×512.
+DEMO_WIDTH = 512  # The astronaut photo is 512×512 ...
+DEMO_HEIGHT = 320  # ... of which the top 320 rows are the shot: head and shoulders.
 DEMO_LINES = {
     "en": (
         "en",
@@ -63,10 +66,13 @@ shots:
 """
 
 
-def head_motion_frames(image: np.ndarray, count: int, fps: Fraction) -> np.ndarray:
-    """``count`` frames of ``image`` with a slow, small sway (rotation, shift, scale)."""
+def head_motion_frames(
+    image: np.ndarray, count: int, fps: Fraction, height: int | None = None
+) -> np.ndarray:
+    """``count`` frames of ``image`` with a slow, small sway (rotation, shift, scale), each cut
+    to its top ``height`` rows (all of it when None) after the motion."""
     h, w = image.shape[:2]
-    out = np.empty((count, h, w, 3), np.uint8)
+    out = np.empty((count, height or h, w, 3), np.uint8)
     for i in range(count):
         t = float(i / fps)
         angle = 2.0 * math.sin(2 * math.pi * t / 4.0)  # Degrees, 4 s period.
@@ -75,9 +81,10 @@ def head_motion_frames(image: np.ndarray, count: int, fps: Fraction) -> np.ndarr
         dy = 3.0 * math.sin(2 * math.pi * t / 6.0)
         m = cv2.getRotationMatrix2D((w / 2, h * 0.4), angle, scale)
         m[:, 2] += (dx, dy)
-        out[i] = cv2.warpAffine(
+        moved = cv2.warpAffine(
             image, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
         )
+        out[i] = moved[: height or h]
     return out
 
 
@@ -98,10 +105,10 @@ def build_demo(folder: Path, generator: str = "passthrough") -> Path:
         with (
             atomic_output(footage) as tmp,
             VideoWriter(
-                tmp, DEMO_SIZE, DEMO_SIZE, DEMO_FPS, codec_for("h264", tmp), "01:00:00:00"
+                tmp, DEMO_WIDTH, DEMO_HEIGHT, DEMO_FPS, codec_for("h264", tmp), "01:00:00:00"
             ) as writer,
         ):
-            for frame in head_motion_frames(picture, frames, DEMO_FPS):
+            for frame in head_motion_frames(picture, frames, DEMO_FPS, DEMO_HEIGHT):
                 writer.write(frame)
     (folder / "lipdub.toml").write_text(MANIFEST.format(generator=generator), encoding="utf-8")
     (folder / "shots.yaml").write_text(SHOTS.format(frames=frames), encoding="utf-8")

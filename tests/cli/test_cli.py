@@ -18,6 +18,11 @@ from lipdub.media.read import open_video, probe
 from tests.conftest import make_video, read_counter
 
 
+def events(output: str) -> list[dict]:
+    """The JSON event lines of a command's output."""
+    return [json.loads(x) for x in output.splitlines() if x.startswith("{")]
+
+
 def run(*args: str):
     return CliRunner().invoke(main, list(args), catch_exceptions=False)
 
@@ -232,6 +237,10 @@ def test_demo_builds_and_renders(tmp_path: Path):
         src = probe(tmp_path / "demo" / "footage" / "astronaut.mov")
         assert (info.frame_count, info.fps, info.width) == (src.frame_count, src.fps, 512)
         assert info.has_audio
+    # Only the dubs' own fit is worth saying: no alarms about the demo's own footage (the
+    # suit's patches were once taken for faces).
+    warnings = [e["message"] for e in events(res.output) if e["event"] == "warning"]
+    assert warnings and all("dub padded with silence" in w for w in warnings), warnings
 
 
 def test_one_audio_fit_default_and_the_audio_fit_option(tmp_path: Path, dub_wav: Path):
