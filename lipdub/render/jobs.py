@@ -199,6 +199,14 @@ def _check_weights(plan: Plan, shot: Shot) -> None:
             f"{plan.where(shot, 'weights')}: {exc}; give a generator of the manifest "
             f"({names}) or a .safetensors path"
         ) from None
+    if shot.settings.stage("generator") == "exemplar" and not any(
+        m.role == "driver" for m in files
+    ):
+        raise ConfigError(
+            f"{plan.where(shot, 'generator')}: the exemplar generator needs a mouth driver and "
+            f"{load_manifest().path} sets no default_driver; set the shot's exemplar.driver to "
+            "a driver's name or .safetensors path"
+        )
     for model in files:
         try:
             existing_sidecar(model.path, f"{model.role} weights")

@@ -202,3 +202,24 @@ def test_one_clip_output_suffix_picks_a_codec_that_fits_and_says_so(tmp_path: Pa
     assert any(note in w for w in finished[0]["data"]["warnings"]), finished
     res = run("render", "--video", video, "--audio", str(dub), "-o", str(tmp_path / "o.avi"))
     refused(res, "o.avi", ".mkv, .mov, .mp4")
+
+
+def test_the_exemplar_generator_without_a_driver_is_exit_2_up_front(
+    reel: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """A weights manifest without a default_driver (a studio's own) and no exemplar.driver:
+    refused before any frame, naming the generator setting and the fix."""
+    import dataclasses
+
+    from lipdub.model import checkpoint
+    from lipdub.render import fingerprint, jobs
+
+    bare = dataclasses.replace(checkpoint.load_manifest(), default_driver=None)
+    for module in (fingerprint, jobs):
+        monkeypatch.setattr(module, "load_manifest", lambda path=None: bare)
+    for res in (
+        render(reel, "--generator", "exemplar"),
+        render(reel, "--generator", "exemplar", "--list"),
+    ):
+        refused(res, "--generator", "no default_driver", "exemplar.driver")
+    assert not (reel / "renders" / "a_de.mov").exists()
