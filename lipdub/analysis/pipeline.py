@@ -48,11 +48,20 @@ def default_stages(settings: AnalysisSettings) -> dict[str, Any]:
     }
 
 
-def detect_cuts(source: Path, start: int, stop: int | None, detector: ShotDetector) -> list[int]:
-    """First frames of new shots in ``[start, stop)`` of ``source`` (stop None = end of file)."""
+def detect_cuts(
+    source: Path, start: int, stop: int | None, detector: ShotDetector, conform: bool = False
+) -> list[int]:
+    """First frames of new shots in ``[start, stop)`` of ``source`` (stop None = end of file).
+
+    With ``conform`` the frames are those of the source conformed onto its constant-rate grid
+    (``conform_vfr``), the numbering the render uses; the detector is asked for it only then, so
+    a plugin written before the keyword existed still serves constant-rate sources.
+    """
     if stop is None:
-        with open_video(source) as video:
+        with open_video(source, conform) as video:
             stop = video.info.frame_count
+    if conform:
+        return detector.detect(Path(source), start, stop, conform=True)
     return detector.detect(Path(source), start, stop)
 
 
@@ -114,7 +123,7 @@ def analyze_shot(
             entry = cache.analysis_dir(cache_dir, key)
         result = _load_cached(entry)
         if result is None:
-            result = _analyze(video, source, start, stop, settings, built, progress)
+            result = _analyze(video, source, start, stop, settings, built, progress, conform)
             result.source_hash, result.stages = digest, names
             if entry is not None:
                 result.save(entry)
@@ -148,13 +157,14 @@ def _analyze(
     settings: AnalysisSettings,
     stages: Mapping[str, Any],
     progress: ProgressFn | None,
+    conform: bool = False,
 ) -> ShotAnalysis:
     t0 = time.perf_counter()
     info = video.info
     warnings: list[str] = []
     shots = stages["shots"]
     session = shots.session(info.fps) if hasattr(shots, "session") else None
-    cuts = [] if session is not None else detect_cuts(source, start, stop, shots)
+    cuts = [] if session is not None else detect_cuts(source, start, stop, shots, conform)
     face_pass = FacePass(stages["faces"], stages["tracker"], settings, info.width, info.height)
     total = stop - start
     # The face pass runs `lag` frames behind the cut detector, so it knows a cut before it.

@@ -22,10 +22,13 @@ class ShotDetector(Protocol):
 
     name: str
 
-    def detect(self, video: Path, start: int, stop: int) -> list[int]:
+    def detect(self, video: Path, start: int, stop: int, *, conform: bool = False) -> list[int]:
         """Return the first frames of new shots inside ``[start, stop)`` (absolute, increasing).
 
         ``start`` itself is never returned: it begins the range, not a new shot within it.
+        ``conform``: number the frames of a variable-frame-rate source as conformed onto its
+        constant-rate grid (``open_video(video, conform=True)``), as the render reads it; only
+        passed when true.
 
         Raises:
             MediaError: the file cannot be read.

@@ -63,9 +63,10 @@ class SceneDetectShots:
         """A streaming cut detector for frames pushed one at a time (see :class:`CutSession`)."""
         return CutSession(self._detector(), fps)
 
-    def detect(self, video: Path, start: int, stop: int) -> list[int]:
-        """First frames of new shots inside ``[start, stop)``, absolute frame numbers."""
-        with open_video(video) as src:
+    def detect(self, video: Path, start: int, stop: int, *, conform: bool = False) -> list[int]:
+        """First frames of new shots inside ``[start, stop)``, absolute frame numbers (of the
+        conformed source with ``conform``)."""
+        with open_video(video, conform) as src:
             cuts = self.session(src.info.fps)
             for n, frame in enumerate(src.frames(start, stop), start):
                 cuts.push(n, frame)

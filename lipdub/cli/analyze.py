@@ -59,8 +59,10 @@ def _clip_plan(video: Path, project) -> Plan:
 
 
 def _detector(plugins: PluginManager):
-    def detect(path: Path, start: int, stop: int) -> list[int]:
-        return plugins.create("shots", "scenedetect").detect(path, start, stop)
+    def detect(path: Path, start: int, stop: int, conform: bool = False) -> list[int]:
+        from lipdub.analysis.pipeline import detect_cuts
+
+        return detect_cuts(path, start, stop, plugins.create("shots", "scenedetect"), conform)
 
     return detect
 
@@ -73,7 +75,7 @@ def _analyze_one(
     cuts_only: bool,
     single: bool,
 ) -> dict[str, Any]:
-    from lipdub.analysis.pipeline import analyze_shot
+    from lipdub.analysis.pipeline import analyze_shot, detect_cuts
     from lipdub.analysis.settings import AnalysisSettings
 
     settings = shot.settings
@@ -86,7 +88,7 @@ def _analyze_one(
     }
     if cuts_only:  # Cuts alone: the shot detector, no face work.
         detector = plugins.create("shots", settings.stage("shots"), options)
-        cuts = detector.detect(shot.source, shot.start, shot.stop)
+        cuts = detect_cuts(shot.source, shot.start, shot.stop, detector, settings.conform_vfr)
         record["cuts"] = [
             {"frame": c, "timecode": shot.timecode_at(c)} for c in cuts if c > shot.start
         ]

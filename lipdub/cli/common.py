@@ -54,9 +54,11 @@ def cut_detector(
 ) -> Callable[[Path, int, int], list[int]]:
     """The project's shot detector as a function, for shots with ``range: auto``."""
 
-    def detect(path: Path, start: int, stop: int) -> list[int]:
+    def detect(path: Path, start: int, stop: int, conform: bool = False) -> list[int]:
+        from lipdub.analysis.pipeline import detect_cuts  # Only when a shot says `range: auto`.
+
         settings = resolve(project.layer, cli)
         detector = plugins.create("shots", settings.stage("shots"), dict(settings.analysis))
-        return detector.detect(path, start, stop)
+        return detect_cuts(path, start, stop, detector, conform)
 
     return detect

@@ -38,12 +38,11 @@ from lipdub.media.audio import Audio, fit_to_length, load_audio, samples_for_fra
 from lipdub.media.read import VideoInfo, open_video
 from lipdub.media.write import CODECS, codec_fitting
 
-#: Splits [start, stop) of a source into shots; returns the first frame of each new shot.
-CutDetector = Callable[[Path, int, int], list[int]]
+#: Splits [start, stop) of a source into shots; returns the first frame of each new shot. The
+#: last argument: number the frames of the source conformed onto a constant grid (conform_vfr).
+CutDetector = Callable[[Path, int, int, bool], list[int]]
 #: A dub file whose peak is below this (one step of 16-bit audio) is digitally silent.
 SILENT_PEAK = 2.0**-15
-#: Every file suffix some codec can be written into.
-_SUFFIXES = {suffix for codec in CODECS.values() for suffix in codec.containers}
 #: Command-line options that set a setting under another name.
 _OPTION_OF = {"personal": "--no-personal"}
 
@@ -139,7 +138,7 @@ def load_plan(
             refuse_overwriting_source(dub.output, source)
             for stem_actor in dub.stems:
                 project.actor(stem_actor, f"{shots_path}:{item.line_of('dubs')}")
-        ranges = _ranges(item, info, shots_path, sid, cut_detector)
+        ranges = _ranges(item, info, shots_path, sid, cut_detector, settings.conform_vfr)
         for n, (start, stop) in enumerate(ranges, 1):
             shot_id = sid if len(ranges) == 1 else f"{sid}.{n}"
             origins[shot_id] = origin
@@ -173,7 +172,12 @@ def _origins(*layers: tuple[Mapping[str, Any], Callable[[str], str]]) -> dict[st
 
 
 def _ranges(
-    item: Any, info: VideoInfo, path: Path, sid: str, cut_detector: CutDetector | None
+    item: Any,
+    info: VideoInfo,
+    path: Path,
+    sid: str,
+    cut_detector: CutDetector | None,
+    conform: bool,
 ) -> list[tuple[int, int]]:
     rng = item.get("range")
     if rng is not None:
@@ -184,7 +188,8 @@ def _ranges(
             raise ConfigError(f"{where}: shot {sid!r}: use either `range: auto` or in/out")
         if cut_detector is None:
             raise ConfigError(f"{where}: `range: auto` needs a shot detector plugin")
-        cuts = [c for c in cut_detector(info.path, 0, info.frame_count) if 0 < c < info.frame_count]
+        found = cut_detector(info.path, 0, info.frame_count, conform)
+        cuts = [c for c in found if 0 < c < info.frame_count]
         bounds = [0, *sorted(set(cuts)), info.frame_count]
         return list(itertools.pairwise(bounds))
     start = frame_of(
@@ -251,13 +256,9 @@ def single_clip_plan(
         project.actor(actor, "--actor")
     info = _probe(video, "--video", settings.conform_vfr)
     notes: tuple[str, ...] = ()
+    # A suffix no codec fits is left to the render's up-front checks (analysis writes no file).
     fitting = codec_fitting(settings.codec, output)
-    if fitting is None:
-        raise ConfigError(
-            f"-o {output}: lipdub writes {', '.join(sorted(_SUFFIXES))} files "
-            f"(got {output.suffix or 'no suffix'})"
-        )
-    if fitting != settings.codec and "codec" not in cli_layer:
+    if fitting not in (None, settings.codec) and "codec" not in cli_layer:
         notes = (
             f"-o {output.name}: codec {fitting!r} chosen for {output.suffix} "
             f"(the {settings.preset!r} settings' {settings.codec!r} needs "

@@ -201,7 +201,7 @@ def test_one_clip_output_suffix_picks_a_codec_that_fits_and_says_so(tmp_path: Pa
     finished = [e for e in events if e["event"] == "finished"]
     assert any(note in w for w in finished[0]["data"]["warnings"]), finished
     res = run("render", "--video", video, "--audio", str(dub), "-o", str(tmp_path / "o.avi"))
-    refused(res, "o.avi", ".mkv, .mov, .mp4")
+    refused(res, "o.avi", "needs one of .mp4, .mov, .mkv (got .avi)")
 
 
 def test_the_exemplar_generator_without_a_driver_is_exit_2_up_front(
