@@ -28,6 +28,7 @@ from lipdub.model.checkpoint import load_manifest
 from lipdub.render.faces import FEATHER_FRACTION
 from lipdub.render.rest import plan_rest
 from tests.conftest import shared_data
+from tests.render.regions import lower_face
 
 pytestmark = [pytest.mark.shared, pytest.mark.slow]
 
@@ -84,6 +85,10 @@ def test_render_changes_only_pixels_inside_the_mask(tmp_path: Path):
             mask[y0:y1, x0:x1] = planner.blend_mask(crop_mask, m, box, feather)
             outside = mask == 0
             assert np.array_equal(after[outside], before[outside]), f"frame {i}"
+            # And the mask itself stays on the lower face: what a passthrough render gives
+            # everywhere else (no blend spilling onto the eyes, cheeks or background).
+            face = lower_face(track.landmarks[j], before.shape)
+            assert np.array_equal(after[~face], before[~face]), f"frame {i}"
             changed_inside += int((after[~outside] != before[~outside]).any())
     assert changed_inside == FRAMES  # The generator's output did land in every frame.
 
