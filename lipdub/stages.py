@@ -59,7 +59,7 @@ STAGES: dict[str, StageInfo] = {
             "generator",
             "lipdub_generators",
             "lipdub.render.protocols.Generator",
-            "stylesync",
+            "exemplar",
             "generates the new lower face for a track",
         ),
         StageInfo(

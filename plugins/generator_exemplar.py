@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from lipdub.analysis.records import FaceTrack
-from lipdub.exemplar.bank import BANK_DIR, BankPart, stored_parts
+from lipdub.exemplar.bank import BANK_DIR, BankPart, stored_parts, usable_by_landmarks
 from lipdub.exemplar.track import ExemplarSettings, ExemplarTrack, thin_reason
 from lipdub.hookspecs import hookimpl
 from lipdub.model.driver import Driver, load_driver
@@ -47,10 +47,16 @@ class ExemplarGenerator:
         return [p for p in self._parts[key] if p.source != context.source]
 
     def thin(self, track: FaceTrack, context: TrackContext) -> str | None:
-        """Why the track's bank (its own frames + the stored ones) is too thin, or None."""
+        """Why the track's bank (its own usable frames + the stored ones) is too thin, or None.
+
+        The track's own frames are judged on their landmarks (:func:`usable_by_landmarks`):
+        a track whose frames are all turned, bridged or cut by the frame's edge falls back here,
+        before the pass over the source, rather than failing after it.
+        """
         extra = self._extra(context)
-        usable = [p.landmarks[p.usable] for p in extra]
-        return thin_reason([track.landmarks, *usable], self.settings)
+        stored = [p.landmarks[p.usable] for p in extra]
+        own = track.landmarks[usable_by_landmarks(track, context.frame_shape)]
+        return thin_reason([own, *stored], self.settings)
 
     def open_track(self, track: FaceTrack, context: TrackContext) -> ExemplarTrack:
         """Start rendering ``track``."""

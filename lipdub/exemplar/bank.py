@@ -166,6 +166,22 @@ class BankPart:
         return cls(source=meta["source"], patches=patches, **arrays)
 
 
+def usable_by_landmarks(track: FaceTrack, frame_shape: tuple[int, ...]) -> np.ndarray:
+    """(T,) bool: the track's frames a bank may use as far as landmarks tell — mouth and chin
+    inside the frame, landmarks that agree with the face (:func:`trusted_frames`), a head not
+    turned past :data:`MAX_YAW`, and a face the detector saw (not bridged). Only the lips'
+    sharpness, which needs the pixels, is judged later (:meth:`PartBuilder.finish`)."""
+    h, w = frame_shape[:2]
+    lm = np.asarray(track.landmarks, np.float64).reshape(-1, 68, 2)
+    lower = lm[:, LOWER_FACE]
+    usable = ((lower >= 0) & (lower < (w, h))).all(axis=(1, 2))
+    usable &= trusted_frames(track, frame_shape)
+    usable &= np.abs(pose(track.landmarks)[:, 0]) <= MAX_YAW
+    if track.detected is not None:
+        usable &= np.asarray(track.detected, bool)
+    return usable
+
+
 class PartBuilder:
     """Cuts a face track's patches while the source streams past (one frame at a time)."""
 
@@ -186,8 +202,7 @@ class PartBuilder:
         h, w = frame_shape[:2]
         boxes = np.array([patch_box(lm) for lm in track.landmarks], np.int64).reshape(-1, 4)
         # The patch may be cut by the frame's edge (tight crops), but not the mouth and chin.
-        lower = np.asarray(track.landmarks, np.float64).reshape(-1, 68, 2)[:, LOWER_FACE]
-        self.inside = ((lower >= 0) & (lower < (w, h))).all(axis=(1, 2))
+        self.usable = usable_by_landmarks(track, frame_shape)
         boxes[:, [0, 2]] = np.clip(boxes[:, [0, 2]], 0, w)
         boxes[:, [1, 3]] = np.clip(boxes[:, [1, 3]], 0, h)
         self.boxes = boxes
@@ -217,10 +232,7 @@ class PartBuilder:
     def finish(self) -> BankPart:
         """The part, with each frame's usability decided (see the module doc)."""
         t, b = self.track, self.boxes
-        usable = self.seen & self.inside & trusted_frames(t, self.frame_shape)
-        usable &= np.abs(pose(t.landmarks)[:, 0]) <= MAX_YAW
-        if t.detected is not None:
-            usable &= np.asarray(t.detected, bool)
+        usable = self.seen & self.usable
         if usable.any():
             usable &= self.sharp >= MIN_SHARPNESS * np.median(self.sharp[usable])
         return BankPart(

@@ -42,6 +42,7 @@ def test_render_changes_only_pixels_inside_the_mask(tmp_path: Path):
     dub = data / "audio" / "dreamtalk__data_audio_french1.wav"
     (tmp_path / "lipdub.toml").write_text(
         '[project]\nname = "t"\npreset = "draft"\ndevice = "cpu"\n'
+        '[stages]\ngenerator = "stylesync"\n'
         '[settings]\ncodec = "ffv1"\ncontainer = ".mkv"\nweights = "random-init"\n'
         'audio_fit = "pad-trim"\nrest_on_silence = false\n'  # Every frame generated.
     )
@@ -101,6 +102,7 @@ def test_a_silent_dub_rests_the_mouth_source_where_closed_rest_crop_where_open(t
     save_wav(Audio(np.zeros((1, 16_000 * 2), np.float32), 16_000), silence)
     (tmp_path / "lipdub.toml").write_text(
         '[project]\nname = "t"\npreset = "draft"\ndevice = "cpu"\n'
+        '[stages]\ngenerator = "stylesync"\n'
         '[settings]\ncodec = "ffv1"\ncontainer = ".mkv"\nweights = "random-init"\n'
         'audio_fit = "pad-trim"\n'
     )

@@ -84,6 +84,7 @@ def test_render_with_actor_file_differs_only_inside_the_mask(tmp_path: Path) -> 
     dub = data / "audio" / "dreamtalk__data_audio_french1.wav"
     (tmp_path / "lipdub.toml").write_text(
         '[project]\nname = "t"\npreset = "draft"\ndevice = "cpu"\n'
+        '[stages]\ngenerator = "stylesync"\n'
         '[settings]\ncodec = "ffv1"\ncontainer = ".mkv"\nweights = "random-init"\n'
         "rest_on_silence = false\n"  # The dub's pauses would show the source, not the file.
         f'[actors.{ACTOR}]\nfootage = ["{video}"]\n'
@@ -120,7 +121,7 @@ def test_personalize_runs_as_a_ray_task(tmp_path: Path) -> None:
     make_video(tmp_path / FOOTAGE, 5, Fraction(FPS))
     write_prepared_clip(tmp_path / ".lipdub" / "personal" / "anna" / "prepared", "anna")
     (tmp_path / "lipdub.toml").write_text(
-        '[project]\nname = "t"\ndevice = "cpu"\n'
+        '[project]\nname = "t"\ndevice = "cpu"\n[stages]\ngenerator = "stylesync"\n'
         '[settings]\nweights = "random-init"\nmodel = "lite"\n'
         f'[actors.anna]\nfootage = ["{FOOTAGE}"]\n'
     )
