@@ -53,7 +53,7 @@ log = logging.getLogger("bench.personalize")
 
 def ensure_prepared(prepared: Path, clip_ids: set[str], size: int) -> None:
     """Prepare the clips of ``clip_ids`` that ``prepared`` lacks (from ../shared/data)."""
-    from lipdub.train.data import prepare, read_clips_tsv
+    from lipdub.data.prepare import prepare, read_clips_tsv
 
     missing = {c for c in clip_ids if not (prepared / c / "info.json").is_file()}
     if missing:
@@ -72,10 +72,10 @@ def cross_audio() -> tuple[str, object]:
 
 def run_case(args: argparse.Namespace, case: tuple, ctx, syncnet, disc, dub) -> dict:
     """Measure the general model, personalize, measure again."""
+    from lipdub.data.clips import load_clip
     from lipdub.eval.evaluate import evaluate_clip
     from lipdub.model.personal import save_personal
     from lipdub.train import personalize as P
-    from lipdub.train.dataset import load_clip
 
     speaker, footage_ids, measure_id = case
     general = ctx.model
@@ -191,7 +191,7 @@ def main() -> None:
     from lipdub.model.checkpoint import load_manifest
     from lipdub.model.engine import select_device
     from lipdub.model.mel import MelFrontend
-    from lipdub.train.checkpoints import resolve_syncnet
+    from lipdub.model.syncnet_file import resolve_syncnet
 
     dev = select_device(args.device)
     general, _ = build_model({"weights": args.weights, "config": "lite"})

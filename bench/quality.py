@@ -68,7 +68,7 @@ from lipdub.media.read import open_video, probe
 from lipdub.model.checkpoint import load_manifest
 from lipdub.model.mel import MelFrontend
 from lipdub.plugin_manager import PluginManager
-from lipdub.render.pipeline import dub_audio
+from lipdub.render.audio import dub_audio
 
 log = logging.getLogger("bench.quality")
 

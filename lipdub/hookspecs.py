@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from lipdub.render.events import ShotEvent
+    from lipdub.events import ShotEvent
     from lipdub.stages import StageChoice
 
 PROJECT = "lipdub"

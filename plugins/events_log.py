@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import logging
 
+from lipdub.events import ShotEvent
 from lipdub.hookspecs import hookimpl
-from lipdub.render.events import ShotEvent
 
 log = logging.getLogger("lipdub.events")
 

@@ -13,8 +13,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from lipdub.errors import ConfigError
+from lipdub.events import ShotEvent
 from lipdub.hookspecs import hookimpl
-from lipdub.render.events import ShotEvent
 from lipdub.render.protocols import JobResult
 from lipdub.stages import StageChoice
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from lipdub.hookspecs import hookimpl
-from lipdub.render.protocols import TrackClip
+from lipdub.model.track_clip import TrackClip
 from lipdub.stages import StageChoice
 
 

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from lipdub.hookspecs import hookimpl
-from lipdub.model.checkpoint import audio_scale_for, resolve_generator
+from lipdub.model.checkpoint import RANDOM_INIT, audio_scale_for, resolve_generator
 from lipdub.model.config import get_config
 from lipdub.model.engine import StyleSyncEngine
 from lipdub.model.generator import StyleSyncGenerator
@@ -35,7 +35,6 @@ from lipdub.stages import StageChoice
 
 log = logging.getLogger(__name__)
 
-RANDOM_INIT = "random-init"  # Special weights name: untrained model, fixed seed.
 RANDOM_INIT_SEED = 0  # Seed of the random-init model (same numbers on every machine).
 
 DEFAULTS: dict[str, Any] = {

@@ -3,7 +3,7 @@
 The optimisation is :mod:`lipdub.train.personalize`; this plugin does the rest of
 :class:`lipdub.train.protocols.Personalizer`'s contract: prepares the actor's footage (analysis,
 aligned crops, masks and mels, cached under ``.lipdub/personal/<actor>/prepared`` by
-:func:`lipdub.train.data.prepare_clip`), loads the general generator (and the SyncNet and
+:func:`lipdub.data.prepare.prepare_clip`), loads the general generator (and the SyncNet and
 discriminator named in the options or in weights/manifest.toml), resumes a stopped run, writes
 ``actors/<name>/personal.safetensors`` (+ JSON, :func:`lipdub.model.personal.save_personal`) and
 the card ``actors/<name>/CARD.md``.
@@ -32,6 +32,8 @@ from lipdub.plugins.generator_stylesync import build_model
 from safetensors.torch import load_file
 
 from lipdub.config.project import PERSONAL_FILE, REJECTED_FILE, ActorConfig
+from lipdub.data.clips import Clip, load_clip, load_clips
+from lipdub.data.prepare import ClipSpec, prepare_clip
 from lipdub.errors import ConfigError, MediaError, WeightsError
 from lipdub.hookspecs import hookimpl
 from lipdub.model.checkpoint import config_path_for, load_manifest, load_state, sha256_file
@@ -39,11 +41,10 @@ from lipdub.model.discriminator import Discriminator
 from lipdub.model.engine import select_device
 from lipdub.model.generator import StyleSyncGenerator
 from lipdub.model.personal import save_personal
+from lipdub.model.syncnet_file import resolve_syncnet
 from lipdub.stages import StageChoice
 from lipdub.train import personalize as P
-from lipdub.train.checkpoints import load_state_file, resolve_syncnet, save_state
-from lipdub.train.data import ClipSpec, prepare_clip
-from lipdub.train.dataset import Clip, load_clip, load_clips
+from lipdub.train.checkpoints import load_state_file, save_state
 from lipdub.train.protocols import PersonalizeProgress, ProgressFn
 
 log = logging.getLogger(__name__)

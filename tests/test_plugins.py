@@ -11,8 +11,8 @@ import pytest
 
 from lipdub import hookspecs
 from lipdub.errors import PluginError
+from lipdub.events import ShotEvent
 from lipdub.plugin_manager import AUTOLOAD_ENV, PluginManager
-from lipdub.render.events import ShotEvent
 from lipdub.stages import STAGES
 
 REPO = Path(__file__).resolve().parents[1]

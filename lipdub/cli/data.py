@@ -38,12 +38,12 @@ def prepare_cmd(
     Without --syncnet the audio/video offsets stay unestimated; run again with a trained SyncNet
     (a clip already prepared is not analysed again) to measure and store them.
     """
-    from lipdub.train.data import prepare, specs_from_args
+    from lipdub.data.prepare import prepare, specs_from_args
 
     infos = prepare(specs_from_args(inputs, split), out, size=size, cache_dir=cache)
     click.echo(f"prepared {len(infos)} clip(s) into {out}")
     if syncnet:
-        from lipdub.train.checkpoints import resolve_syncnet
+        from lipdub.model.syncnet_file import resolve_syncnet
         from lipdub.train.offsets import estimate_offsets
 
         net = resolve_syncnet(syncnet)

@@ -57,10 +57,10 @@ def eval_(
     video. LSE-D/C come from lipdub's own SyncNet, so they are not comparable to published values.
     """
     from lipdub.eval.evaluate import evaluate, format_table, write_results
-    from lipdub.train.checkpoints import resolve_syncnet
+    from lipdub.model.syncnet_file import resolve_syncnet
 
     if clips:
-        from lipdub.train.data import prepare, specs_from_args
+        from lipdub.data.prepare import prepare, specs_from_args
 
         prepare(specs_from_args(clips, split), data)
     result = evaluate(

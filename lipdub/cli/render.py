@@ -22,13 +22,13 @@ from lipdub.cli.reporting import Reporter
 from lipdub.config.plan import Plan, load_plan, single_clip_plan
 from lipdub.config.settings import preset_names
 from lipdub.errors import EXIT_JOB_FAILED, ConfigError
+from lipdub.events import ShotEvent
 from lipdub.media.audio import FIT_POLICIES
 from lipdub.plugin_manager import PluginManager
-from lipdub.render.events import ShotEvent
 
 if TYPE_CHECKING:
-    from lipdub.render.jobs import ShotJob
     from lipdub.render.protocols import JobResult
+    from lipdub.render.shot_job import ShotJob
 
 
 @click.command()
@@ -116,7 +116,8 @@ def render(
     plugins = PluginManager(project.root if project.manifest else None)
     # Jobs pull in torch (weights, devices): imported when a render is asked for, so that the
     # other commands and `lipdub --help` start without it.
-    from lipdub.render.jobs import ShotJob, check_jobs, run_job
+    from lipdub.render.jobs import check_jobs, run_job
+    from lipdub.render.shot_job import ShotJob
 
     if one_clip:
         plan = single_clip_plan(video, audio, output, project, cli, tuple(actors))

@@ -9,7 +9,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from lipdub.render.events import ShotEvent
+from lipdub.events import ShotEvent
 
 
 class Reporter:

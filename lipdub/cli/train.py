@@ -43,7 +43,7 @@ def train_syncnet_cmd(
     init: str | None,
 ) -> None:
     """Train the lip-sync expert contrastively over audio shifts; report held-out accuracy."""
-    from lipdub.train.checkpoints import resolve_syncnet
+    from lipdub.model.syncnet_file import resolve_syncnet
     from lipdub.train.syncnet import SyncTrainSettings, train_syncnet
 
     settings = SyncTrainSettings(

@@ -320,7 +320,7 @@ def check_dub_audio(plan: Plan, shots: Iterable[Shot], cache_dir: Path) -> dict[
 
     Returns:
         Warnings by shot id: a digitally silent file (allowed: the mouths rest, see
-        lipdub.render.rest; but more often a muted export than a wish).
+        lipdub.analysis.rest; but more often a muted export than a wish).
 
     Raises:
         ConfigError: naming the shots file and line, the dub, the file and the fix.

@@ -46,7 +46,7 @@ class Settings:
     personal: bool = True  # Use an actor's personalization file when one exists.
     qc: bool = True  # Measure each output (mouth vs loudness, thumbnails) for the QC report.
     # Where the dub is silent, the actor's own closed mouth: the source where it is closed, else
-    # the track's most closed frame (see lipdub.render.rest). No generated lips quiver in pauses.
+    # the track's most closed frame (see lipdub.analysis.rest). No generated lips quiver in pauses.
     rest_on_silence: bool = True
     # Stage choices (see lipdub.stages.STAGES); "" means the stage's default.
     shots: str = ""

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from lipdub.analysis.faces import DlibFaceDetector
+from lipdub.data.clips import Clip, load_clips, require_speakers
 from lipdub.eval import metrics
 from lipdub.media.audio import load_audio, to_model_audio
 from lipdub.model.checkpoint import audio_scale_for, resolve_generator
@@ -39,7 +40,6 @@ from lipdub.model.engine import choose_reference, select_device
 from lipdub.model.generator import StyleSyncGenerator
 from lipdub.model.mel import MelFrontend
 from lipdub.model.syncnet import SyncNet
-from lipdub.train.dataset import Clip, load_clips, require_speakers
 
 log = logging.getLogger(__name__)
 

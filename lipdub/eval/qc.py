@@ -104,7 +104,7 @@ def measure_dub(
     ``region_fn(i, frame_shape)`` gives the (box, soft blend mask) of the first dubbed face in
     shot frame ``i`` (or None); with it the seam and flicker are measured against the source.
     ``syncnet`` = (name, SyncNet) measures LSE-C / AV offset of the first dubbed track.
-    ``resting`` counts the frames the render rested on silence (see lipdub.render.rest), and
+    ``resting`` counts the frames the render rested on silence (see lipdub.analysis.rest), and
     ``own_mouth`` (per shot frame) marks those that show the actor's own mouth: the warning about
     a mouth more open on silence than on speech looks at the rendered frames only.
     """
@@ -186,7 +186,7 @@ def measure_dub(
 def default_syncnet() -> tuple[str, Any] | None:
     """(name, SyncNet) of the manifest's ``default_syncnet``, or None when none is set."""
     from lipdub.model.checkpoint import load_manifest
-    from lipdub.train.checkpoints import resolve_syncnet
+    from lipdub.model.syncnet_file import resolve_syncnet
 
     name = load_manifest().default_syncnet
     return None if name is None else (name, resolve_syncnet(name))
@@ -253,7 +253,7 @@ class _SeamFlicker:
             self.edge_out.append(float(_edges(b)[band].mean()))
         inside = mask >= INSIDE
         speech = i >= len(self.silent) or not self.silent[i]
-        if speech and inside.sum() >= MIN_PIXELS:  # Pauses rest on real frames (render.rest).
+        if speech and inside.sum() >= MIN_PIXELS:  # Pauses rest on real frames (analysis.rest).
             self.detail_src.append(float(_edges(a)[inside].mean()))
             self.detail_out.append(float(_edges(b)[inside].mean()))
         if self._last is not None and self._last[0] == i - 1 and i < len(self.silent):

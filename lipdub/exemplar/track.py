@@ -29,12 +29,12 @@ from lipdub.analysis.masks import lip_gap
 from lipdub.analysis.mouth_shape import mouth_shape
 from lipdub.analysis.protocols import MaskPlanner
 from lipdub.analysis.records import FaceTrack
+from lipdub.analysis.rest import RestPlan
 from lipdub.errors import ConfigError
 from lipdub.exemplar.bank import Bank, BankPart, PartBuilder, iod, pose
 from lipdub.exemplar.select import SelectWeights, fade_plan, match_costs, select_path
 from lipdub.exemplar.warp import CONTROL, destination_landmarks, match_colour, piecewise_affine
 from lipdub.model.driver import Driver, map_to_actor
-from lipdub.render.rest import RestPlan
 
 log = logging.getLogger(__name__)
 

@@ -26,11 +26,12 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from lipdub.errors import ConfigError, WeightsError
-from lipdub.model.config import GeneratorConfig
+from lipdub.model.config import GeneratorConfig, config_digest
 from lipdub.model.generator import StyleSyncGenerator
 
 FORMAT = "lipdub-checkpoint/1"  # Format tag in the JSON and the safetensors metadata.
 MANIFEST_PATH = Path(__file__).resolve().parents[2] / "weights" / "manifest.toml"
+RANDOM_INIT = "random-init"  # Special weights name: untrained model, fixed seed.
 
 
 @dataclass(frozen=True)
@@ -336,3 +337,27 @@ def load_state(
                 f"needs {list(own[k].shape)}"
             )
     model.load_state_dict(state, strict=may_lack is None)
+
+
+def verified_record(
+    path: Path, kind: str, what: str, expected_sha256: str | None = None
+) -> dict[str, Any]:
+    """The JSON record of a :func:`save_module` checkpoint, after checking that it is ``kind``,
+    that the file's SHA-256 matches ``expected_sha256`` (the manifest's) and the JSON's, and that
+    the config digest matches. ``what`` names the network in error messages.
+
+    Raises:
+        WeightsError: missing file or JSON, another kind, hash or config mismatch.
+    """
+    path = Path(path)
+    cpath = existing_sidecar(path, f"{what} weights")
+    record = json.loads(cpath.read_text())
+    if record.get("kind") != kind:
+        raise WeightsError(f"{path}: a {record.get('kind')!r} checkpoint, not {kind!r} ({what})")
+    got = sha256_file(path)
+    for want in (expected_sha256, record.get("weights_sha256")):
+        if want is not None and want != got:
+            raise WeightsError(f"{path}: sha256 mismatch ({got[:12]}… vs {want[:12]}…)")
+    if config_digest(record["config"]) != record.get("config_sha256"):
+        raise WeightsError(f"{path}: config digest mismatch in {cpath.name}")
+    return record

@@ -49,11 +49,10 @@ from torch import nn
 
 from lipdub.analysis.mouth_shape import MOUTH_POINTS
 from lipdub.errors import WeightsError
-from lipdub.model.checkpoint import checkpoint_file, load_manifest, load_state
+from lipdub.model.checkpoint import checkpoint_file, load_manifest, load_state, verified_record
 from lipdub.model.config import MelConfig
 from lipdub.model.layers import assert_shape
 from lipdub.model.mel import MelFrontend
-from lipdub.train.checkpoints import verified_record
 
 KIND = "mouth-driver"  # Checkpoint kind in the manifest and the JSON.
 SHAPE_DIM = MOUTH_POINTS * 2  # 40 numbers per mouth shape.

@@ -28,7 +28,7 @@ from lipdub.model.generator import StyleSyncGenerator
 from lipdub.model.layers import assert_shape
 from lipdub.model.mel import MelFrontend
 from lipdub.model.personal import apply_personal
-from lipdub.render.protocols import TrackClip
+from lipdub.model.track_clip import TrackClip
 
 log = logging.getLogger(__name__)
 

@@ -27,24 +27,21 @@ from lipdub.analysis.align import (
 )
 from lipdub.analysis.pipeline import analyze_shot
 from lipdub.analysis.records import FaceTrack
+from lipdub.analysis.rest import RestPlan, plan_rest
 from lipdub.analysis.settings import AnalysisSettings
 from lipdub.analysis.trust import trusted_frames
 from lipdub.config.project import ACTOR_DIR, PERSONAL_FILE
 from lipdub.config.shots import Dub
+from lipdub.events import ShotEvent
 from lipdub.media import audio as audio_io
 from lipdub.media.read import open_video
 from lipdub.media.stream import prefetch
+from lipdub.model.track_clip import TrackClip
 from lipdub.plugin_manager import PluginManager
-from lipdub.render.events import ShotEvent
-from lipdub.render.jobs import ShotJob
-from lipdub.render.protocols import (
-    Generator,
-    NativeGenerator,
-    NativeTrack,
-    TrackClip,
-    TrackContext,
-)
-from lipdub.render.rest import RestPlan, plan_rest
+from lipdub.render.audio import dub_audio
+from lipdub.render.protocols import Generator, NativeGenerator, NativeTrack, TrackContext
+from lipdub.render.scratch import remove_scratch, scratch_dir
+from lipdub.render.shot_job import ShotJob
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +80,6 @@ class FaceWork:
         emit: where shot events go.
         fallback: makes the crop generator for tracks a native generator cannot serve.
         """
-        from lipdub.render.pipeline import scratch_dir
 
         self.job, self.shot, self.emit = job, job.shot, emit
         self.generator = generator
@@ -138,7 +134,6 @@ class FaceWork:
 
     def close(self) -> None:
         """Remove the scratch files."""
-        from lipdub.render.pipeline import remove_scratch
 
         self.tracks = []
         remove_scratch(self._scratch)
@@ -285,8 +280,6 @@ class FaceWork:
 
     def render_dub(self, dub: Dub) -> Callable[[int, np.ndarray], np.ndarray]:
         """Generate (or plan) every track's faces for ``dub``; return the per-frame paste."""
-        from lipdub.render.pipeline import dub_audio
-
         for d in self.tracks:
             audio, warning = dub_audio(self.shot, dub, dub.driving_audio(d.track.actor))
             if warning and d.track.actor in dub.stems:  # The mix's own fit is reported on encode.
@@ -348,7 +341,7 @@ class FaceWork:
         return out
 
     def _rest_plan(self, d: _TrackData, audio_16k: np.ndarray) -> RestPlan | None:
-        """Where the dub is silent, how far the mouth rests (see :mod:`lipdub.render.rest`)."""
+        """Where the dub is silent, how far the mouth rests (see :mod:`lipdub.analysis.rest`)."""
         if not self.shot.settings.rest_on_silence:
             return None
         loud = audio_io.loudness_per_frame(audio_16k, self.shot.frame_count, self.shot.fps)

@@ -44,6 +44,7 @@ from lipdub.config.settings import Settings
 from lipdub.config.shots import Dub, Shot
 from lipdub.exemplar.bank import BANK_DIR
 from lipdub.model.checkpoint import (
+    RANDOM_INIT,
     ManifestEntry,
     checkpoint_file,
     config_path_for,
@@ -51,7 +52,6 @@ from lipdub.model.checkpoint import (
     load_manifest,
 )
 from lipdub.model.driver import KIND as DRIVER_KIND
-from lipdub.plugins.generator_stylesync import RANDOM_INIT
 
 FORMAT = "lipdub-job/1"  # Format tag of the sidecar.
 SIDECAR_DIR = ".lipdub-job"  # Hidden folder beside the outputs that holds the sidecars.

@@ -18,129 +18,30 @@ import os
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from lipdub.config.plan import Plan, check_dub_audio
-from lipdub.config.project import ActorConfig
-from lipdub.config.shots import Dub, Shot
+from lipdub.config.shots import Shot
 from lipdub.errors import ConfigError, DeviceError, LipdubError, PluginError, WeightsError
+from lipdub.events import ShotEvent
 from lipdub.media.atomic import remove_stale_partials
 from lipdub.media.write import codec_for
 from lipdub.model.checkpoint import existing_sidecar, load_manifest
 from lipdub.model.engine import select_device
 from lipdub.plugin_manager import PluginManager
-from lipdub.render.events import ShotEvent
 from lipdub.render.fingerprint import (
     NO_FINGERPRINT,
-    Fingerprint,
-    dub_fingerprint,
     model_files,
-    read_fingerprint,
     remove_fingerprint,
-    shot_fingerprint_parts,
     write_fingerprint,
 )
+from lipdub.render.pipeline import render_shot
 from lipdub.render.protocols import JobResult
 from lipdub.render.scratch import reclaim_scratch
+from lipdub.render.shot_job import DubState, ShotJob
 from lipdub.stages import STAGES
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class DubState:
-    """Where one dub's output stands."""
-
-    dub: Dub  # The dub.
-    status: str  # "done" (exists, fingerprint matches), "stale" (exists, does not) or "todo".
-    changed: tuple[str, ...] = ()  # For "stale": what differs (see Fingerprint.changed).
-
-    def record(self) -> dict[str, Any]:
-        """JSON-able form, for ``--list --json``."""
-        return {
-            "name": self.dub.name,
-            "output": str(self.dub.output),
-            "status": self.status,
-            "changed": list(self.changed),
-        }
-
-
-@dataclass(frozen=True)
-class ShotJob:
-    """Everything needed to render one shot's dubs, anywhere."""
-
-    job_id: str  # The shot id.
-    shot: Shot  # The resolved shot.
-    project_root: Path  # For project-local plugins and actor files.
-    cache_dir: Path  # Analysis cache.
-    actors: tuple[ActorConfig, ...]  # Actor definitions (identity references, personal files).
-    force: bool = False  # Re-render even when every output exists and is up to date.
-
-    def dubbed_actors(self) -> list[ActorConfig]:
-        """Actors whose files may shape the outputs: the shot's (and its stems'), or every
-        project actor when the shot names none (then any face found may be one of them)."""
-        named = set(self.shot.actors) | {a for d in self.shot.dubs for a in d.stems}
-        return [a for a in self.actors if a.name in named] if named else list(self.actors)
-
-    def fingerprints(self) -> dict[str, Fingerprint]:
-        """Each dub's fingerprint as its inputs are now, by dub name.
-
-        Raises:
-            WeightsError: a broken weights manifest (the up-front checks refuse it first).
-        """
-        shared = shot_fingerprint_parts(
-            self.shot, self.project_root, self.cache_dir, self.dubbed_actors()
-        )
-        return {d.name: dub_fingerprint(d, shared, self.cache_dir) for d in self.shot.dubs}
-
-    def states(self, prints: dict[str, Fingerprint] | None = None) -> list[DubState]:
-        """Each dub's state; ``prints`` = :meth:`fingerprints` when already computed."""
-        dubs = self.shot.dubs
-        if prints is None and any(d.output.exists() for d in dubs):
-            prints = self.fingerprints()
-        out = []
-        for dub in dubs:
-            if not dub.output.exists() or prints is None:
-                out.append(DubState(dub, "todo"))
-                continue
-            changed = prints[dub.name].changed(read_fingerprint(dub.output))
-            out.append(DubState(dub, "stale" if changed else "done", tuple(changed)))
-        return out
-
-    def describe(self) -> dict[str, Any]:
-        """The job as a JSON-able record (for ``--list --json``)."""
-        s = self.shot
-        states = self.states()
-        status, changed = summary(states)
-        return {
-            "id": self.job_id,
-            "source": str(s.source),
-            "in": s.start,
-            "out": s.stop,
-            "frames": s.frame_count,
-            "fps": f"{s.fps.numerator}/{s.fps.denominator}",
-            "actors": list(s.actors),
-            "outputs": [str(d.output) for d in s.dubs],
-            "status": status,
-            "changed": changed,
-            "done": status == "done",
-            "dubs": [st.record() for st in states],
-            "preset": s.settings.preset,
-            "generator": s.settings.stage("generator"),
-        }
-
-
-def summary(states: Sequence[DubState]) -> tuple[str, list[str]]:
-    """A job's status from its dubs' ("done" when all are, "todo" when one has no output,
-    else "stale") and everything that changed, each name once."""
-    if all(st.status == "done" for st in states):
-        status = "done"
-    else:
-        status = "todo" if any(st.status == "todo" for st in states) else "stale"
-    changed = [c for st in states for c in st.changed]
-    return status, sorted(set(changed), key=changed.index)
 
 
 def check_jobs(
@@ -252,8 +153,6 @@ def run_job(job: ShotJob, emit: Callable[[ShotEvent], None]) -> JobResult:
     # The pipeline renders every dub of the shot it is given (force): give it the ones to do.
     shot = dataclasses.replace(job.shot, dubs=tuple(st.dub for st in todo))
     try:
-        from lipdub.render.pipeline import render_shot
-
         report = render_shot(dataclasses.replace(job, shot=shot, force=True), emit)
     except LipdubError as exc:
         message = str(exc)

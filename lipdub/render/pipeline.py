@@ -7,7 +7,6 @@ and encode), and the generator reads the crops in batches.
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -16,15 +15,16 @@ from typing import Any
 import numpy as np
 
 from lipdub.config.shots import Dub, Shot
+from lipdub.events import ShotEvent
 from lipdub.media import audio as audio_io
 from lipdub.media.atomic import atomic_output
 from lipdub.media.read import open_video
 from lipdub.media.stream import BackgroundSink, prefetch
 from lipdub.media.write import VideoWriter, codec_for
 from lipdub.plugin_manager import PluginManager
-from lipdub.render.events import ShotEvent
-from lipdub.render.jobs import ShotJob
-from lipdub.render.scratch import remove_scratch, scratch_dir  # noqa: F401  (re-exported)
+from lipdub.render.audio import dub_audio, output_audio
+from lipdub.render.faces import FaceWork
+from lipdub.render.shot_job import ShotJob
 
 log = logging.getLogger(__name__)
 
@@ -32,37 +32,6 @@ log = logging.getLogger(__name__)
 PROGRESS_EVERY = 25
 #: Generator for the tracks whose bank is too thin for the exemplar path.
 FALLBACK_GENERATOR = "stylesync"
-
-
-@functools.lru_cache(maxsize=4)
-def _decoded(path: Path, mtime_ns: int) -> audio_io.Audio:
-    """A dub decoded once per shot, though the mux, each track and QC all read it (never
-    mutated in place: offset, gain and fit return new arrays). ``mtime_ns`` keys out edits."""
-    return audio_io.load_audio(path)
-
-
-def dub_audio(shot: Shot, dub: Dub, path: Path) -> tuple[audio_io.Audio, str | None]:
-    """``path`` decoded, offset and gain applied, fitted to the shot's length."""
-    raw = _decoded(path.resolve(), path.stat().st_mtime_ns)
-    shifted = audio_io.apply_offset_gain(raw, dub.offset_s, dub.gain_db)
-    samples = audio_io.samples_for_frames(shot.frame_count, shot.fps, shifted.rate)
-    return audio_io.fit_to_length(
-        shifted, samples, shot.settings.audio_fit, f"shot {shot.id} dub {dub.name} ({path.name})"
-    )
-
-
-def output_audio(shot: Shot, dub: Dub) -> tuple[audio_io.Audio, list[str]]:
-    """What the output file carries: the dub, the given mix, or the stems summed."""
-    warnings: list[str] = []
-    if dub.audio is not None or dub.mix is not None:
-        audio, warning = dub_audio(shot, dub, dub.mix or dub.audio)
-        return audio, [warning] if warning else []
-    fitted = []
-    for path in dub.stems.values():
-        audio, warning = dub_audio(shot, dub, path)
-        fitted.append(audio)
-        warnings += [warning] if warning else []
-    return audio_io.mix(fitted), warnings
 
 
 def timecode_of(shot: Shot) -> str | None:
@@ -101,7 +70,6 @@ def render_shot(job: ShotJob, emit: Callable[[ShotEvent], None]) -> dict[str, An
             _keep_warnings(report, warnings)
             _qc(shot, dub, gen_name, None, warnings, report, emit)
         return report
-    from lipdub.render.faces import FaceWork
 
     def fallback() -> Any:
         """The crop generator for tracks the chosen (native) generator cannot serve."""

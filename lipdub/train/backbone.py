@@ -48,6 +48,7 @@ import torch
 from safetensors.torch import load_file
 from torch.utils.data import default_collate
 
+from lipdub.data.clips import load_clips
 from lipdub.errors import ConfigError
 from lipdub.model.checkpoint import (
     load_checkpoint,
@@ -59,16 +60,16 @@ from lipdub.model.config import GeneratorConfig
 from lipdub.model.discriminator import Discriminator
 from lipdub.model.engine import select_device
 from lipdub.model.generator import REF_GATES, StyleSyncGenerator
+from lipdub.model.syncnet_file import resolve_syncnet
 from lipdub.train import losses
 from lipdub.train.checkpoints import (
     load_state_file,
     optimizer_tensors,
-    resolve_syncnet,
     restore_optimizer,
     save_module,
     save_state,
 )
-from lipdub.train.dataset import NEAR_REF_PROB, Augment, GeneratorWindows, load_clips
+from lipdub.train.dataset import NEAR_REF_PROB, Augment, GeneratorWindows
 from lipdub.train.landmarks import landmark_loss, load_landmark_net, mouth_labels
 from lipdub.train.validate import Validator, split_speakers
 

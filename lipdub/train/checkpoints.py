@@ -9,7 +9,6 @@ Optimizer state for resuming is stored as tensors in a safetensors file too (nev
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -17,38 +16,16 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from lipdub.errors import WeightsError
 from lipdub.model.checkpoint import (
     FORMAT,
-    checkpoint_file,
     config_path_for,
-    existing_sidecar,
-    load_manifest,
-    load_state,
     sha256_file,
 )
-from lipdub.model.config import MelConfig, SyncNetConfig, config_digest
-from lipdub.model.syncnet import SyncNet
+from lipdub.model.config import SyncNetConfig, config_digest
 
 #: SyncNet for the generators (both resolutions): crops are resized to 96 and the 48×48 grey mouth
 #: box goes in; Wav2Lip's expert sees a 48×96 colour lower half. See :mod:`lipdub.model.syncnet`.
 SYNCNET_LITE = SyncNetConfig()
-
-
-def syncnet_config_dict(cfg: SyncNetConfig) -> dict[str, Any]:
-    """JSON-able dict of a SyncNet config."""
-    return dataclasses.asdict(cfg)
-
-
-def syncnet_config_from_dict(data: dict[str, Any]) -> SyncNetConfig:
-    """Inverse of :func:`syncnet_config_dict`."""
-    data = dict(data)
-    mel = MelConfig(**data.pop("mel", {}))
-    tuples = {k: tuple(v) for k, v in data.items() if isinstance(v, list)}
-    try:
-        return SyncNetConfig(mel=mel, **{**data, **tuples})
-    except TypeError as exc:  # A checkpoint of another SyncNet architecture (e.g. v1).
-        raise WeightsError(f"not a SyncNet config of this lipdub version: {exc}") from None
 
 
 def save_module(
@@ -77,59 +54,6 @@ def save_module(
     }
     config_path_for(path).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     return record
-
-
-def verified_record(
-    path: Path, kind: str, what: str, expected_sha256: str | None = None
-) -> dict[str, Any]:
-    """The JSON record of a :func:`save_module` checkpoint, after checking that it is ``kind``,
-    that the file's SHA-256 matches ``expected_sha256`` (the manifest's) and the JSON's, and that
-    the config digest matches. ``what`` names the network in error messages.
-
-    Raises:
-        WeightsError: missing file or JSON, another kind, hash or config mismatch.
-    """
-    path = Path(path)
-    cpath = existing_sidecar(path, f"{what} weights")
-    record = json.loads(cpath.read_text())
-    if record.get("kind") != kind:
-        raise WeightsError(f"{path}: a {record.get('kind')!r} checkpoint, not {kind!r} ({what})")
-    got = sha256_file(path)
-    for want in (expected_sha256, record.get("weights_sha256")):
-        if want is not None and want != got:
-            raise WeightsError(f"{path}: sha256 mismatch ({got[:12]}… vs {want[:12]}…)")
-    if config_digest(record["config"]) != record.get("config_sha256"):
-        raise WeightsError(f"{path}: config digest mismatch in {cpath.name}")
-    return record
-
-
-def load_syncnet(path: Path, expected_sha256: str | None = None) -> SyncNet:
-    """Load a SyncNet checkpoint after checking its SHA-256 and config digest (eval mode, CPU).
-
-    Raises:
-        WeightsError: missing file or config, hash or config mismatch, tensors that do not fit.
-    """
-    record = verified_record(path, "syncnet", "SyncNet", expected_sha256)
-    net = SyncNet(syncnet_config_from_dict(record["config"]))
-    load_state(net, load_file(str(path)), path)
-    net.provenance = record.get("provenance", {})  # Steps and time already trained.
-    return net.eval()
-
-
-def resolve_syncnet(name_or_path: str | None, manifest: Path | None = None) -> SyncNet:
-    """A SyncNet from a ``.safetensors`` path or a manifest name (kind "syncnet"); None = the
-    manifest's ``default_syncnet``.
-
-    Raises:
-        WeightsError: no such checkpoint, or None and the manifest sets no default.
-    """
-    if name_or_path is None:
-        m = load_manifest(manifest)
-        name_or_path = m.default_syncnet
-        if name_or_path is None:
-            raise WeightsError(f"{m.path}: no SyncNet named and no default_syncnet set")
-    path, entry = checkpoint_file(name_or_path, "syncnet", "SyncNet", manifest)
-    return load_syncnet(path, expected_sha256=entry.sha256 if entry else None)
 
 
 def save_state(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:

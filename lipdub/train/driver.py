@@ -43,6 +43,7 @@ import torch.nn.functional as F
 from lipdub.analysis.masks import INNER_LOWER, INNER_UPPER, lip_gap
 from lipdub.analysis.mouth_shape import MOUTH_POINTS, mouth_shape
 from lipdub.analysis.records import MOUTH
+from lipdub.data.clips import Clip, load_clips
 from lipdub.errors import ConfigError
 from lipdub.model.driver import (
     KIND,
@@ -57,7 +58,6 @@ from lipdub.model.driver import (
 from lipdub.model.engine import select_device
 from lipdub.model.mel import MelFrontend
 from lipdub.train.checkpoints import save_module
-from lipdub.train.dataset import Clip, load_clips
 from lipdub.train.loop import run_steps
 from lipdub.train.validate import split_speakers
 

@@ -34,18 +34,12 @@ from torch.utils.data import Dataset
 from lipdub.analysis.faces import DlibFaceDetector
 from lipdub.analysis.masks import INNER_LOWER, INNER_UPPER
 from lipdub.analysis.records import MOUTH
+from lipdub.data.clips import Clip, load_clips
 from lipdub.eval import metrics
-from lipdub.model.checkpoint import checkpoint_file, load_state
+from lipdub.model.checkpoint import checkpoint_file, load_state, verified_record
 from lipdub.model.engine import select_device
-from lipdub.train.checkpoints import save_module, verified_record
-from lipdub.train.dataset import (
-    Augment,
-    Clip,
-    _Augmenter,
-    load_clips,
-    to_tensor,
-    transform_points,
-)
+from lipdub.train.checkpoints import save_module
+from lipdub.train.dataset import Augment, _Augmenter, to_tensor, transform_points
 from lipdub.train.loop import run_steps
 
 log = logging.getLogger(__name__)

@@ -15,11 +15,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from lipdub.data.clips import load_clips
+from lipdub.data.prepare import update_info, write_index
 from lipdub.eval.metrics import SyncNetScorer, av_sync
 from lipdub.model.mel import MelFrontend
 from lipdub.model.syncnet import SyncNet
-from lipdub.train.data import update_info, write_index
-from lipdub.train.dataset import load_clips
 
 log = logging.getLogger(__name__)
 

@@ -36,6 +36,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 from torch.utils.data import default_collate
 
+from lipdub.data.clips import Clip
 from lipdub.errors import ConfigError
 from lipdub.eval import metrics
 from lipdub.eval.evaluate import composite, generate
@@ -44,7 +45,7 @@ from lipdub.model.generator import StyleSyncGenerator
 from lipdub.train import losses
 from lipdub.train.backbone import BETAS, discriminator_step
 from lipdub.train.checkpoints import optimizer_tensors, restore_optimizer
-from lipdub.train.dataset import WINDOW, Augment, Clip, GeneratorWindows
+from lipdub.train.dataset import WINDOW, Augment, GeneratorWindows
 from lipdub.train.protocols import PersonalizeProgress, ProgressFn
 
 log = logging.getLogger(__name__)

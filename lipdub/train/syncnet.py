@@ -37,21 +37,21 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
+from lipdub.data.clips import Clip, load_clips
 from lipdub.eval.metrics import SyncNetScorer, av_sync, syncnet_input
 from lipdub.model.config import SyncNetConfig
 from lipdub.model.engine import select_device
 from lipdub.model.mel import MelFrontend
 from lipdub.model.syncnet import SyncNet
-from lipdub.train.checkpoints import SYNCNET_LITE, save_module, syncnet_config_dict
+from lipdub.model.syncnet_file import syncnet_config_dict
+from lipdub.train.checkpoints import SYNCNET_LITE, save_module
 from lipdub.train.dataset import (
     MIN_NEG_SHIFT,
     NO_AUGMENT,
     Augment,
-    Clip,
     SyncCandidates,
     SyncWindows,
     candidate_shifts,
-    load_clips,
 )
 
 log = logging.getLogger(__name__)

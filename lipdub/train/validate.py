@@ -23,11 +23,11 @@ import numpy as np
 import torch
 
 from lipdub.analysis.faces import DlibFaceDetector
+from lipdub.data.clips import Clip, require_speakers
 from lipdub.errors import ConfigError
 from lipdub.eval import metrics
 from lipdub.eval.evaluate import EvalWindow, copy_reference, eval_window, render_window
 from lipdub.model.generator import StyleSyncGenerator
-from lipdub.train.dataset import Clip, require_speakers
 
 log = logging.getLogger(__name__)
 

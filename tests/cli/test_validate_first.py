@@ -143,7 +143,7 @@ def test_an_empty_dub_is_exit_2_a_digitally_silent_one_is_warned_up_front(
     res, out = one_clip(tmp_path, empty)
     refused(res, "--audio", "empty.wav", "the audio stream is empty")
     assert not out.exists()
-    # All zeros is allowed (every mouth rests: lipdub.render.rest) but said before any frame.
+    # All zeros is allowed (every mouth rests: lipdub.analysis.rest) but said before any frame.
     silence = tmp_path / "silence.wav"
     save_wav(Audio(np.zeros((1, 96_000), np.float32), 48_000), silence)
     res, out = one_clip(tmp_path, silence, "--json")

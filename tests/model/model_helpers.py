@@ -9,7 +9,7 @@ import torch
 
 from lipdub.model.config import GeneratorConfig
 from lipdub.model.generator import StyleSyncGenerator
-from lipdub.render.protocols import TrackClip
+from lipdub.model.track_clip import TrackClip
 
 
 def seeded_model(cfg: GeneratorConfig, seed: int = 0, **kwargs) -> StyleSyncGenerator:

@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from lipdub.cli import main
+from lipdub.events import ShotEvent
 from lipdub.plugin_manager import PluginManager
-from lipdub.render.events import ShotEvent
 from lipdub.render.protocols import JobResult
 from tests.conftest import make_video
 

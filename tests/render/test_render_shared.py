@@ -21,12 +21,12 @@ from lipdub.analysis.align import (
 )
 from lipdub.analysis.masks import UShapePlanner
 from lipdub.analysis.pipeline import analyze_shot
+from lipdub.analysis.rest import plan_rest
 from lipdub.cli import main
 from lipdub.media.audio import Audio, load_audio, save_wav
 from lipdub.media.read import open_video, probe
 from lipdub.model.checkpoint import load_manifest
 from lipdub.render.faces import FEATHER_FRACTION
-from lipdub.render.rest import plan_rest
 from tests.conftest import shared_data
 from tests.render.regions import lower_face
 

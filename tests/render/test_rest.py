@@ -8,7 +8,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from lipdub.render.rest import plan_rest, rest_frame
+from lipdub.analysis.rest import plan_rest, rest_frame
 from tests.analysis.test_settings_smoothing import face
 
 LOUD, QUIET = -20.0, -70.0

@@ -13,12 +13,12 @@ from click.testing import CliRunner
 
 from lipdub.analysis.mouth_shape import mouth_shape
 from lipdub.cli import main
+from lipdub.data.clips import Clip
+from lipdub.data.prepare import ARRAYS, INFO, write_crops_video
 from lipdub.errors import ConfigError
 from lipdub.model.config import MelConfig
 from lipdub.model.driver import BandStats, DriverConfig, load_driver
 from lipdub.model.mel import MelFrontend
-from lipdub.train.data import ARRAYS, INFO, write_crops_video
-from lipdub.train.dataset import Clip
 from lipdub.train.driver import (
     DriverTrainSettings,
     clip_mels,

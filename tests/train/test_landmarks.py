@@ -13,18 +13,11 @@ from click.testing import CliRunner
 from torch.utils.data import default_collate
 
 from lipdub.cli import main
+from lipdub.data.clips import Clip, load_clips
 from lipdub.errors import WeightsError
 from lipdub.train.backbone import GeneratorTrainer, GenTrainSettings
 from lipdub.train.checkpoints import save_module
-from lipdub.train.dataset import (
-    NO_AUGMENT,
-    Augment,
-    Clip,
-    GeneratorWindows,
-    _Augmenter,
-    load_clips,
-    transform_points,
-)
+from lipdub.train.dataset import NO_AUGMENT, Augment, GeneratorWindows, _Augmenter, transform_points
 from lipdub.train.landmarks import (
     KIND,
     LandmarkConfig,
@@ -224,8 +217,8 @@ def test_bundled_regressor_loads_by_name() -> None:
 @pytest.mark.shared
 def test_bundled_regressor_follows_dlib_on_an_unseen_speaker(tmp_path: Path) -> None:
     """On a test-split clip (a speaker it never saw): close to dlib, and it tracks the opening."""
-    from lipdub.train.data import prepare, read_clips_tsv
-    from lipdub.train.dataset import load_clip
+    from lipdub.data.clips import load_clip
+    from lipdub.data.prepare import prepare, read_clips_tsv
     from lipdub.train.landmarks import held_out_error, mouth_labels
     from tests.conftest import shared_data
 

@@ -16,6 +16,8 @@ from lipdub.plugins.personalizer_stylesync import LOW_RANK_FILES
 
 from lipdub.cli.personalize import personalize as personalize_cmd
 from lipdub.config.project import ActorConfig
+from lipdub.data.clips import load_clip
+from lipdub.data.prepare import ARRAYS, INFO, write_crops_video
 from lipdub.errors import ConfigError
 from lipdub.model.config import LITE, MelConfig, SyncNetConfig
 from lipdub.model.discriminator import Discriminator
@@ -23,10 +25,9 @@ from lipdub.model.generator import StyleSyncGenerator
 from lipdub.model.mel import MelFrontend
 from lipdub.model.personal import apply_personal, save_personal
 from lipdub.model.syncnet import SyncNet
+from lipdub.model.syncnet_file import syncnet_config_dict
 from lipdub.train import personalize as P
-from lipdub.train.checkpoints import save_module, syncnet_config_dict
-from lipdub.train.data import ARRAYS, INFO, write_crops_video
-from lipdub.train.dataset import load_clip
+from lipdub.train.checkpoints import save_module
 from lipdub.train.protocols import Personalizer
 from tests.conftest import make_video
 

@@ -22,6 +22,7 @@ from lipdub.analysis.masks import UShapePlanner
 from lipdub.analysis.pipeline import analyze_shot
 from lipdub.cli.personalize import personalize as personalize_cmd
 from lipdub.config.project import PERSONAL_FILE
+from lipdub.data.clips import load_clip
 from lipdub.media.read import open_video
 from lipdub.model.config import LITE
 from lipdub.model.engine import StyleSyncEngine
@@ -29,7 +30,6 @@ from lipdub.model.personal import save_personal
 from lipdub.plugin_manager import BUILTIN_PLUGINS
 from lipdub.render.faces import FEATHER_FRACTION
 from lipdub.train import personalize as P
-from lipdub.train.dataset import load_clip
 from tests.conftest import make_video, shared_data
 from tests.train.test_personalize import FOOTAGE, FPS, random_init, write_prepared_clip
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lipdub.train.data import prepare, read_clips_tsv, read_crops_video
-from lipdub.train.dataset import load_clip
+from lipdub.data.clips import load_clip
+from lipdub.data.prepare import prepare, read_clips_tsv, read_crops_video
 
 SHORT_CLIP = "clips/deep_avsr__av_demo_00006.mp4"  # 0.84 s, 160×160, separate WAV.
 

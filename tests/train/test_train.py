@@ -15,14 +15,15 @@ import torch
 from torch.utils.data import default_collate
 
 from lipdub.analysis.masks import mouth_opening
+from lipdub.data.clips import load_clips
+from lipdub.data.prepare import ARRAYS, INFO, check_speakers, load_index, write_crops_video
 from lipdub.errors import ConfigError
 from lipdub.model.checkpoint import load_checkpoint
 from lipdub.model.config import GeneratorConfig, MelConfig, SyncNetConfig
 from lipdub.model.mel import MelFrontend
 from lipdub.model.syncnet import SyncNet, sync_loss
+from lipdub.model.syncnet_file import load_syncnet
 from lipdub.train.backbone import GeneratorTrainer, GenTrainSettings, train_generator
-from lipdub.train.checkpoints import load_syncnet
-from lipdub.train.data import ARRAYS, INFO, check_speakers, load_index, write_crops_video
 from lipdub.train.dataset import (
     MIN_REF_GAP,
     NEAR_REF_PROB,
@@ -35,7 +36,6 @@ from lipdub.train.dataset import (
     SyncCandidates,
     SyncWindows,
     candidate_shifts,
-    load_clips,
 )
 from lipdub.train.syncnet import SyncTrainSettings, contrastive_sync_loss, train_syncnet
 from tests.render.test_rest import lips_apart

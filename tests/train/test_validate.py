@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
+from lipdub.data.clips import load_clips
 from lipdub.errors import ConfigError
 from lipdub.model.checkpoint import load_checkpoint
 from lipdub.train.backbone import GenTrainSettings, train_generator
-from lipdub.train.dataset import load_clips
 from lipdub.train.validate import Validator, split_speakers
 from tests.train.test_prepare_shared import SHORT_CLIP, _shared
 from tests.train.test_train import TINY, prepared  # noqa: F401 (fixture)
@@ -91,13 +91,13 @@ def test_validation_from_init_scores_the_starting_point(
 def test_validator_measures_what_eval_measures(tmp_path: Path) -> None:
     """On a real clip, validation's LMD rows are exactly ``lipdub eval``'s self-driven ones."""
     from lipdub.analysis.faces import DlibFaceDetector
+    from lipdub.data.clips import load_clip
+    from lipdub.data.prepare import prepare, read_clips_tsv
     from lipdub.eval import metrics
     from lipdub.eval.evaluate import EvalContext, evaluate_clip
     from lipdub.model.checkpoint import resolve_generator
     from lipdub.model.mel import MelFrontend
-    from lipdub.train.checkpoints import resolve_syncnet
-    from lipdub.train.data import prepare, read_clips_tsv
-    from lipdub.train.dataset import load_clip
+    from lipdub.model.syncnet_file import resolve_syncnet
 
     data = _shared()
     specs = [s for s in read_clips_tsv(data / "clips.tsv", "train") if s.video.name in SHORT_CLIP]
@@ -129,7 +129,7 @@ def test_validator_measures_what_eval_measures(tmp_path: Path) -> None:
 
 def test_eval_keeps_only_the_named_speakers(prepared: Path, tmp_path: Path) -> None:  # noqa: F811
     from lipdub.eval.evaluate import evaluate
-    from lipdub.train.checkpoints import resolve_syncnet
+    from lipdub.model.syncnet_file import resolve_syncnet
 
     train_generator(prepared, tmp_path, TINY, GenTrainSettings(batch_size=1, max_steps=1), "cpu")
     weights = str(tmp_path / "generator.safetensors")

@@ -1,0 +1,41 @@
+"""The dub as a shot hears it: decoded once, offset and gain applied, fitted to the shot's
+length; and what the output carries (the dub, the given mix, or the stems summed)."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from lipdub.config.shots import Dub, Shot
+from lipdub.media import audio as audio_io
+
+
+@functools.lru_cache(maxsize=4)
+def _decoded(path: Path, mtime_ns: int) -> audio_io.Audio:
+    """A dub decoded once per shot, though the mux, each track and QC all read it (never
+    mutated in place: offset, gain and fit return new arrays). ``mtime_ns`` keys out edits."""
+    return audio_io.load_audio(path)
+
+
+def dub_audio(shot: Shot, dub: Dub, path: Path) -> tuple[audio_io.Audio, str | None]:
+    """``path`` decoded, offset and gain applied, fitted to the shot's length."""
+    raw = _decoded(path.resolve(), path.stat().st_mtime_ns)
+    shifted = audio_io.apply_offset_gain(raw, dub.offset_s, dub.gain_db)
+    samples = audio_io.samples_for_frames(shot.frame_count, shot.fps, shifted.rate)
+    return audio_io.fit_to_length(
+        shifted, samples, shot.settings.audio_fit, f"shot {shot.id} dub {dub.name} ({path.name})"
+    )
+
+
+def output_audio(shot: Shot, dub: Dub) -> tuple[audio_io.Audio, list[str]]:
+    """What the output file carries: the dub, the given mix, or the stems summed."""
+    warnings: list[str] = []
+    if dub.audio is not None or dub.mix is not None:
+        audio, warning = dub_audio(shot, dub, dub.mix or dub.audio)
+        return audio, [warning] if warning else []
+    fitted = []
+    for path in dub.stems.values():
+        audio, warning = dub_audio(shot, dub, path)
+        fitted.append(audio)
+        warnings += [warning] if warning else []
+    return audio_io.mix(fitted), warnings
