@@ -113,3 +113,26 @@ def test_codec_must_fit_the_container(tmp_path: Path):
 
     with pytest.raises(ConfigError, match=r"prores_hq.*\.mov"):
         codec_for("prores_hq", tmp_path / "x.mp4")
+
+
+def test_a_file_is_scanned_once_per_content(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A render opens its source several times; the packet scan (which decodes the last group
+    of pictures) runs once per file content, and again when the file changes."""
+    import os
+
+    from lipdub.media import read
+
+    calls = []
+    real = read.scan_packets
+    monkeypatch.setattr(read, "scan_packets", lambda *a: calls.append(a[2]) or real(*a))
+    path = make_video(tmp_path / "a.mkv", 12, Fraction(25), "ffv1")
+    for _ in range(3):
+        with open_video(path) as v:
+            assert v.info.frame_count == 12
+    assert len(calls) == 1
+    make_video(path, 8, Fraction(25), "ffv1")  # Replaced: other size and time.
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    with open_video(path) as v:
+        assert v.info.frame_count == 8
+    assert len(calls) == 2
