@@ -7,7 +7,7 @@ and is labelled as such wherever it is used; it does not change a single lip.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -19,7 +19,8 @@ from lipdub.stages import StageChoice
 class PassthroughGenerator:
     """Returns each crop as it came in (no lip-sync: for pipeline tests and dry runs)."""
 
-    is_passthrough = True  # The pipeline skips warping and blending entirely for it.
+    #: :class:`lipdub.render.protocols.UnchangedPicture`: the pipeline copies the source.
+    leaves_picture_unchanged: Literal[True] = True
 
     def __init__(self, resolution: int = 256) -> None:
         self.resolution = resolution

@@ -24,6 +24,7 @@ from lipdub.media.write import VideoWriter, codec_for
 from lipdub.plugin_manager import PluginManager
 from lipdub.render.audio import dub_audio, output_audio
 from lipdub.render.faces import FaceWork
+from lipdub.render.protocols import UnchangedPicture
 from lipdub.render.shot_job import ShotJob
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ def render_shot(job: ShotJob, emit: Callable[[ShotEvent], None]) -> dict[str, An
     generator = plugins.create("generator", gen_name, generator_options(shot))
     report: dict[str, Any] = {"generator": gen_name, "warnings": list(shot.notes)}
     todo = [d for d in shot.dubs if job.force or not d.output.exists()]
-    if getattr(generator, "is_passthrough", False):
+    if isinstance(generator, UnchangedPicture):
         log.warning("shot %s: generator 'passthrough' — lips are NOT changed", shot.id)
         report["warnings"].append("passthrough generator: the picture is the source, unchanged")
         for dub in todo:
@@ -97,7 +98,7 @@ def _qc(
     shot: Shot,
     dub: Dub,
     generator: str,
-    work: Any,
+    work: FaceWork | None,
     warnings: list[str],
     report: dict[str, Any],
     emit: Callable[[ShotEvent], None],

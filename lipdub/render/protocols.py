@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -37,6 +37,15 @@ class Generator(Protocol):
         ``progress(n)`` is called with the number of crops finished since the last call.
         """
         ...
+
+
+@runtime_checkable
+class UnchangedPicture(Protocol):
+    """A generator that leaves every picture as it is (``passthrough``, for dry runs and tests):
+    the renderer copies the source frames, with the dub muxed, and skips analysis, warping and
+    blending, and says so in the warnings. A generator is one only by declaring the attribute."""
+
+    leaves_picture_unchanged: Literal[True]
 
 
 @dataclass(frozen=True)
