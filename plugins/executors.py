@@ -1,18 +1,18 @@
 """Built-in executors: ``local`` (one job after another, in this process) and ``ray``.
 
 ``ray`` sends each shot to a Ray cluster as a task (``RAY_ADDRESS`` is respected; a local Ray is
-started when none is set) with ``num_gpus`` per task; outputs are the same files the local
-executor writes, because the task runs the very same job function.
+started when none is set) with ``num_gpus`` per task (by default one where the cluster has GPUs);
+outputs are the same files the local executor writes, because the task runs the very same job
+function. Joining the cluster is :mod:`lipdub.cluster`'s, shared with ``personalize``.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from lipdub.errors import ConfigError
+from lipdub.cluster import ray_session, task_gpus
 from lipdub.events import ShotEvent
 from lipdub.hookspecs import hookimpl
 from lipdub.render.protocols import JobResult
@@ -36,7 +36,7 @@ class LocalExecutor:
 class RayExecutor:
     """Runs each job as a Ray task; results come back as they finish."""
 
-    def __init__(self, address: str | None, num_gpus: float, num_cpus: float) -> None:
+    def __init__(self, address: str | None, num_gpus: float | None, num_cpus: float) -> None:
         self.address = address
         self.num_gpus = num_gpus
         self.num_cpus = num_cpus
@@ -45,23 +45,9 @@ class RayExecutor:
         self, jobs: Sequence[Any], work: Work, emit: Callable[[ShotEvent], None]
     ) -> list[JobResult]:
         """See :class:`lipdub.render.protocols.Executor`."""
-        try:
-            import ray
-        except ImportError:
-            raise ConfigError(
-                "executor 'ray' needs Ray: pip install 'lipdub[ray]' (or pick --executor local)"
-            ) from None
-        started_here = not ray.is_initialized()
-        if started_here:
-            address = self.address or os.environ.get("RAY_ADDRESS") or None
-            ray.init(
-                address=address,
-                include_dashboard=False,
-                log_to_driver=False,
-                ignore_reinit_error=True,
-            )
-        try:
-            task = ray.remote(num_gpus=self.num_gpus, num_cpus=self.num_cpus)(_remote_job)
+        with ray_session(self.address, "executor 'ray' (or pick --executor local)") as ray:
+            gpus = task_gpus(ray, self.num_gpus, "executor 'ray' num_gpus")
+            task = ray.remote(num_gpus=gpus, num_cpus=self.num_cpus)(_remote_job)
             pending = {}
             for index, job in enumerate(jobs):
                 emit(ShotEvent("started", job_id(job), stage="queued on ray"))
@@ -75,9 +61,6 @@ class RayExecutor:
                     emit(event)
                 results[index] = result
             return [r for r in results if r is not None]
-        finally:
-            if started_here:
-                ray.shutdown()
 
 
 def _remote_job(work: Work, job: Any) -> tuple[JobResult, list[ShotEvent]]:
@@ -95,7 +78,7 @@ def job_id(job: Any) -> str:
 def _ray(options: Mapping[str, Any]) -> RayExecutor:
     return RayExecutor(
         address=options.get("address"),
-        num_gpus=float(options.get("num_gpus", 0)),
+        num_gpus=None if options.get("num_gpus") is None else float(options["num_gpus"]),
         num_cpus=float(options.get("num_cpus", 1)),
     )
 
@@ -109,6 +92,7 @@ def lipdub_executors() -> list[StageChoice]:
             "ray",
             _ray,
             "one Ray task per shot (RAY_ADDRESS, or a local Ray)",
-            {"address": None, "num_gpus": 0, "num_cpus": 1},
+            # num_gpus None: one GPU per task where the cluster has GPUs, none where it has not.
+            {"address": None, "num_gpus": None, "num_cpus": 1},
         ),
     ]

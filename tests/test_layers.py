@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 #: Lowest first. Names are modules or packages (a package covers its modules).
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("lipdub", "lipdub.errors", "lipdub.events"),
+    ("lipdub", "lipdub.errors", "lipdub.events", "lipdub.cluster"),
     ("lipdub.media",),
     ("lipdub.speech",),
     ("lipdub.analysis",),

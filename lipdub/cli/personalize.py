@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -22,6 +21,7 @@ from lipdub.cli.common import (
     resolve_project,
     wants_json,
 )
+from lipdub.cluster import ray_session, task_gpus
 from lipdub.config.plan import load_plan
 from lipdub.config.project import PERSONAL_FILE, ActorConfig, ProjectConfig
 from lipdub.config.shots import Shot
@@ -156,32 +156,13 @@ def run_job(
 
 def run_on_ray(num_gpus: float | None, address: str | None, **job: Any) -> str:
     """:func:`run_job` as one Ray task with ``num_gpus`` (None: 1 if the cluster has a GPU)."""
-    try:
-        import ray
-    except ImportError:
-        raise ConfigError("--executor ray needs Ray: pip install 'lipdub[ray]'") from None
-    started_here = not ray.is_initialized()
-    if started_here:
-        ray.init(
-            address=address or os.environ.get("RAY_ADDRESS") or None,
-            include_dashboard=False,
-            ignore_reinit_error=True,
-        )
-    try:
-        gpus_there = ray.cluster_resources().get("GPU", 0)
-        if num_gpus is None:
-            num_gpus = 1.0 if gpus_there >= 1 else 0.0
-        if num_gpus > gpus_there:
-            raise ConfigError(f"--num-gpus {num_gpus:g} but the Ray cluster has {gpus_there:g}")
-        options = dict(job["stage_options"])
-        if num_gpus and options.get("device", "auto") == "cpu":
+    with ray_session(address, "--executor ray") as ray:
+        gpus = task_gpus(ray, num_gpus, "--num-gpus")
+        if gpus and dict(job["stage_options"]).get("device", "auto") == "cpu":
             log.warning("a GPU task with device 'cpu': the GPU will sit idle")
-        task = ray.remote(num_gpus=num_gpus, num_cpus=1)(run_job)
-        log.info("personalization sent to Ray (num_gpus %g)", num_gpus)
+        task = ray.remote(num_gpus=gpus, num_cpus=1)(run_job)
+        log.info("personalization sent to Ray (num_gpus %g)", gpus)
         return ray.get(task.remote(**job))
-    finally:
-        if started_here:
-            ray.shutdown()
 
 
 @click.command()
