@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import inspect
-import json
 import logging
 import os
 import platform
@@ -36,7 +35,12 @@ from lipdub.data.clips import Clip, load_clip, load_clips
 from lipdub.data.prepare import ClipSpec, prepare_clip
 from lipdub.errors import ConfigError, MediaError, WeightsError
 from lipdub.hookspecs import hookimpl
-from lipdub.model.checkpoint import config_path_for, load_manifest, load_state, sha256_file
+from lipdub.model.checkpoint import (
+    config_path_for,
+    load_manifest,
+    load_state,
+    verified_record,
+)
 from lipdub.model.discriminator import Discriminator
 from lipdub.model.engine import select_device
 from lipdub.model.generator import StyleSyncGenerator
@@ -110,15 +114,7 @@ def load_discriminator(spec: str | None, g: StyleSyncGenerator, manifest: Any) -
         if entry is None or entry.kind != "discriminator":
             raise WeightsError(f"{manifest.path}: no discriminator named {spec!r}")
         path, want = entry.file, entry.sha256
-    if not path.is_file() or not config_path_for(path).is_file():
-        raise WeightsError(f"discriminator weights (and their JSON) not found: {path}")
-    record = json.loads(config_path_for(path).read_text())
-    got = sha256_file(path)
-    if record.get("kind") != "discriminator":
-        raise WeightsError(f"{path}: a {record.get('kind')!r} checkpoint, not a discriminator")
-    for expected in (want, record.get("weights_sha256")):
-        if expected is not None and expected != got:
-            raise WeightsError(f"{path}: sha256 mismatch; the file was changed")
+    record = verified_record(path, "discriminator", "discriminator", want)
     if record.get("config_sha256") != g.cfg.digest():
         raise WeightsError(f"{path}: made for another generator config than {g.cfg.name!r}")
     d = Discriminator(g.cfg)

@@ -284,3 +284,25 @@ def test_progress_bar_shows_loss_and_held_out_metric() -> None:
         view(P.PersonalizeProgress(0, 2, phase="baseline"))
         view(P.PersonalizeProgress(1, 2, {"L_p": 1.0, "L1": 0.5}, {"L1_mouth": 0.1, "PSNR": 20}))
         assert "held-out L1 0.1000" in view.held
+
+
+def test_the_discriminator_is_loaded_verified(tmp_path: Path) -> None:
+    """By path: the JSON beside it, its kind, its SHA-256 and the generator it was made for are
+    all checked before a tensor is loaded."""
+    from lipdub.plugins.personalizer_stylesync import load_discriminator
+
+    from lipdub.errors import WeightsError
+    from lipdub.model.checkpoint import load_manifest
+    from lipdub.model.config import FULL
+
+    g = random_init()
+    path = tmp_path / "d.safetensors"
+    save_module(Discriminator(LITE), path, "discriminator", LITE.to_dict(), {})
+    assert isinstance(load_discriminator(str(path), g, load_manifest()), Discriminator)
+    other = tmp_path / "full.safetensors"
+    save_module(Discriminator(FULL), other, "discriminator", FULL.to_dict(), {})
+    with pytest.raises(WeightsError, match="another generator config"):
+        load_discriminator(str(other), g, load_manifest())
+    path.write_bytes(path.read_bytes()[:-4] + b"\0\0\0\0")
+    with pytest.raises(WeightsError, match="sha256 mismatch"):
+        load_discriminator(str(path), g, load_manifest())
