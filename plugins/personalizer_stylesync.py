@@ -187,7 +187,6 @@ class StyleSyncPersonalizer:
             save_state(work / STATE_FILE, t.state_tensors(), state)
 
         history = P.train_loop(trainer, train, held, s, general, progress, checkpoint)
-        checkpoint(trainer)
         adopt = s.keep_worse or P.improves(meta["baseline"], history["final"])
         path = root / (PERSONAL_FILE if adopt else REJECTED_FILE).format(name=actor.name)
         out_dir = path.parent

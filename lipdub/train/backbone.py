@@ -38,6 +38,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,7 @@ from lipdub.train.checkpoints import (
 )
 from lipdub.train.dataset import NEAR_REF_PROB, Augment, GeneratorWindows
 from lipdub.train.landmarks import landmark_loss, load_landmark_net, mouth_labels
+from lipdub.train.loop import train_loop
 from lipdub.train.validate import Validator, split_speakers
 
 log = logging.getLogger(__name__)
@@ -403,44 +405,41 @@ def train_generator(
     validation = _Validation(out_dir, Validator(val_clips)) if val_clips else None
     if validation and start is not None and validation.best is None:
         validation.run(trainer, provenance)  # The starting point is a candidate too.
-    t_run = time.monotonic()
-    t_last, last_save, run_steps = t_run, t_run, 0
-    history: list[dict[str, float]] = []
+    samples_dir = out_dir / "samples"
+
+    def step(k: int) -> dict[str, float]:
+        batch = default_collate(
+            [ds[k * settings.batch_size + i] for i in range(settings.batch_size)]
+        )
+        values, fake = trainer.step(batch)
+        if trainer.step_count % settings.sample_every == 0 or trainer.step_count == first + 1:
+            write_grid(samples_dir / f"step_{trainer.step_count:06d}.png", batch, fake)
+        return values
+
+    def after_step(steps: int, values: Mapping[str, float], seconds: float) -> None:
+        trainer.seconds = seconds_before + seconds
+        logf.write(json.dumps({"step": steps, **values}) + "\n")
+        if steps % settings.log_every == 0:
+            logf.flush()
+
+    first, seconds_before = trainer.step_count, trainer.seconds
+    intervals = [(settings.val_every, lambda _: validation.run(trainer, provenance))]
     with open(log_path, "a") as logf:
-        while trainer.step_count < settings.max_steps:
-            k = trainer.step_count * settings.batch_size
-            batch = default_collate([ds[k + i] for i in range(settings.batch_size)])
-            values, fake = trainer.step(batch)
-            now = time.monotonic()
-            trainer.seconds += now - t_last
-            t_last = now
-            run_steps += 1
-            history.append(values)
-            logf.write(json.dumps({"step": trainer.step_count, **values}) + "\n")
-            if trainer.step_count % settings.log_every == 0:
-                mean = {k: np.mean([h[k] for h in history[-settings.log_every :]]) for k in values}
-                log.info(
-                    "step %d %s (%.3f steps/s)",
-                    trainer.step_count,
-                    " ".join(f"{k} {v:.4f}" for k, v in mean.items()),
-                    run_steps / (now - t_run),
-                )
-                logf.flush()
-            if trainer.step_count % settings.sample_every == 0 or run_steps == 1:
-                write_grid(out_dir / "samples" / f"step_{trainer.step_count:06d}.png", batch, fake)
-            if validation and trainer.step_count % settings.val_every == 0:
-                validation.run(trainer, provenance)
-            if now - last_save > settings.save_every_s:
-                trainer.save(out_dir, provenance)
-                last_save = time.monotonic()
-            if settings.max_minutes is not None and now - t_run > settings.max_minutes * 60:
-                break
-    trainer.save(out_dir, provenance)
+        done = train_loop(
+            step,
+            max_steps=settings.max_steps,
+            max_minutes=settings.max_minutes,
+            start=first,
+            log_every=settings.log_every,
+            intervals=intervals if validation else (),
+            save=lambda _: trainer.save(out_dir, provenance),
+            save_every_s=settings.save_every_s,
+            after_step=after_step,
+        )
     if validation and validation.last_step != trainer.step_count:
         validation.run(trainer, provenance)
-    run_s = time.monotonic() - t_run
-    first = {k: float(np.mean([h[k] for h in history[:10]])) for k in history[0]} if history else {}
-    last = {k: float(np.mean([h[k] for h in history[-10:]])) for k in history[0]} if history else {}
+    run_s, run_steps = done.seconds, done.run_steps
+    first_losses, last_losses = done.means(first=True), done.means()
     report = {
         "checkpoint": str(out_dir / GENERATOR_FILE),
         "steps": trainer.step_count,
@@ -450,8 +449,8 @@ def train_generator(
         "steps_per_s": round(run_steps / max(run_s, 1e-9), 4),
         "samples_per_s": round(run_steps * settings.batch_size / max(run_s, 1e-9), 4),
         "frames_per_s": round(run_steps * settings.batch_size * 5 / max(run_s, 1e-9), 3),
-        "first_losses": first,
-        "last_losses": last,
+        "first_losses": first_losses,
+        "last_losses": last_losses,
     }
     if validation:
         report["validation"] = validation.history

@@ -25,7 +25,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -42,7 +41,7 @@ from lipdub.eval import metrics
 from lipdub.eval.evaluate import composite, generate
 from lipdub.model.engine import choose_reference
 from lipdub.model.generator import StyleSyncGenerator
-from lipdub.train import losses
+from lipdub.train import loop, losses
 from lipdub.train.backbone import BETAS, discriminator_step
 from lipdub.train.checkpoints import optimizer_tensors, restore_optimizer
 from lipdub.train.dataset import WINDOW, Augment, GeneratorWindows
@@ -414,41 +413,47 @@ def train_loop(
     )
     pairs = list(zip(train, held, strict=True))
     total = settings.total_steps
-    t_run = time.monotonic()
-    t_last = last_save = t_run
     evals: list[dict[str, Any]] = []
-    last: dict[str, float] = {}
+    held_now: list[dict[str, float] | None] = [None]  # Measured after the step just taken.
 
-    def measure() -> dict[str, float]:
+    def measure(_: int = 0) -> None:
         m = held_out_metrics(trainer.model, pairs, actor_ds, trainer.dev)
         evals.append({"step": trainer.step_count, **m})
         log.info("step %d held-out %s", trainer.step_count, _fmt(m))
-        return m
+        held_now[0] = m
 
-    while total is None or trainer.step_count < total:
-        bs, k = settings.batch_size, trainer.step_count * settings.batch_size
-        samples = [actor_ds[k + i] for i in range(bs)]
+    def step(k: int) -> dict[str, float]:
+        held_now[0] = None
+        bs, first = settings.batch_size, k * settings.batch_size
+        samples = [actor_ds[first + i] for i in range(bs)]
         off_mel = None
         if general_ds is not None:
-            samples += [general_ds[k + i] for i in range(bs)]  # 1:1 actor : general.
+            samples += [general_ds[first + i] for i in range(bs)]  # 1:1 actor : general.
         elif trainer.syncnet is not None:
-            off_mel = torch.stack([other_ds[k + i]["mel"] for i in range(bs)])
-        last = trainer.step(default_collate(samples), off_mel)
-        now = time.monotonic()
-        trainer.seconds += now - t_last
-        t_last = now
-        held_now = None
-        if trainer.step_count % settings.eval_every == 0:
-            held_now = measure()
+            off_mel = torch.stack([other_ds[first + i]["mel"] for i in range(bs)])
+        return trainer.step(default_collate(samples), off_mel)
+
+    def after_step(steps: int, losses_now: Mapping[str, float], seconds: float) -> None:
+        trainer.seconds = seconds_before + seconds
         if progress is not None:
-            progress(PersonalizeProgress(trainer.step_count, total, last, held_now, now - t_run))
-        if checkpoint is not None and now - last_save > settings.save_every_s:
-            checkpoint(trainer)
-            last_save = time.monotonic()
-        if settings.minutes is not None and now - t_run > settings.minutes * 60:
-            break
-    final = measure() if not evals or evals[-1]["step"] != trainer.step_count else evals[-1]
-    return {"last_losses": last, "evals": evals, "final": final, "run_s": time.monotonic() - t_run}
+            progress(PersonalizeProgress(steps, total, losses_now, held_now[0], seconds))
+
+    seconds_before = trainer.seconds
+    done = loop.train_loop(
+        step,
+        max_steps=total,
+        max_minutes=settings.minutes,
+        start=trainer.step_count,
+        log_every=settings.eval_every,
+        intervals=[(settings.eval_every, measure)],
+        save=None if checkpoint is None else (lambda _: checkpoint(trainer)),
+        save_every_s=settings.save_every_s,
+        after_step=after_step,
+    )
+    if not evals or evals[-1]["step"] != trainer.step_count:
+        measure()
+    last = done.history[-1] if done.history else {}
+    return {"last_losses": last, "evals": evals, "final": evals[-1], "run_s": done.seconds}
 
 
 def improves(before: Mapping[str, float], after: Mapping[str, float]) -> bool:

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +52,7 @@ from lipdub.train.dataset import (
     SyncWindows,
     candidate_shifts,
 )
+from lipdub.train.loop import optimizer_step, train_loop
 
 log = logging.getLogger(__name__)
 
@@ -222,33 +222,26 @@ def train_syncnet(
         "frames": sum(len(c) for c in clips),
         "speakers": len({c.speaker for c in clips}),
     }
-    t0 = time.monotonic()
-    last_save, losses, step = t0, [], 0
-    for step, (faces, mels, valid) in enumerate(loader, start=1):
+    batches = iter(loader)
+
+    def step(_: int) -> dict[str, float]:
+        faces, mels, valid = next(batches)
         net.train()
         loss = contrastive_sync_loss(net, faces.to(dev), mels.to(dev), valid.to(dev), far)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
-        elapsed = time.monotonic() - t0
-        if step % settings.log_every == 0:
-            log.info(
-                "step %d loss %.4f (%.2f steps/s)",
-                step,
-                np.mean(losses[-settings.log_every :]),
-                step / elapsed,
-            )
-        if time.monotonic() - last_save > settings.save_every_s:
-            save_module(
-                net, path, "syncnet", syncnet_config_dict(cfg), {**provenance, "steps": step}
-            )
-            last_save = time.monotonic()
-        if settings.max_minutes is not None and elapsed > settings.max_minutes * 60:
-            break
-        if step >= settings.max_steps:
-            break
-    train_s = time.monotonic() - t0
+        return {"loss": optimizer_step(loss, opt)}
+
+    def save(steps: int) -> None:
+        save_module(net, path, "syncnet", syncnet_config_dict(cfg), {**provenance, "steps": steps})
+
+    done = train_loop(
+        step,
+        max_steps=settings.max_steps,
+        max_minutes=settings.max_minutes,
+        log_every=settings.log_every,
+        save=save,
+        save_every_s=settings.save_every_s,
+    )
+    step, train_s = done.steps, done.seconds
     provenance.update(
         steps=step + int(earlier.get("steps", 0)),
         seconds=round(train_s + float(earlier.get("seconds", 0.0)), 1),
@@ -263,8 +256,8 @@ def train_syncnet(
         "train_seconds": round(train_s, 1),
         "steps_per_s": round(step / max(train_s, 1e-9), 3),
         "samples_per_s": round(step * settings.batch_size / max(train_s, 1e-9), 2),
-        "first_loss": float(np.mean(losses[:20])) if losses else None,
-        "last_loss": float(np.mean(losses[-20:])) if losses else None,
+        "first_loss": done.mean("loss", first=True, n=20),
+        "last_loss": done.mean("loss", n=20),
     }
     test = load_clips(data_dir, test_split) if test_split else []  # Loaded late: may be new.
     if test:
