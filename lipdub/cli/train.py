@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -10,20 +11,52 @@ import click
 
 @click.group()
 def train() -> None:
-    """Train SyncNet and the generator."""
+    """Train SyncNet, the mouth landmarks and driver, and the generator."""
+
+
+CHECKPOINT_OUT = "Checkpoint to write (.safetensors; a .json sidecar goes beside it)."
+DEVICE = click.option(
+    "--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."
+)
+SEED = click.option("--seed", type=int, default=0, show_default=True)
+
+
+def trainer_options(
+    out_help: str, batch_size: int, batch_help: str, max_steps: int = 100_000
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """The options every trainer on prepared clips shares: --data, --out, the two budgets,
+    --batch-size, --device, --train-split / --test-split and --seed."""
+    options = (
+        click.option(
+            "--data", type=click.Path(path_type=Path), required=True, help="Prepared dataset."
+        ),
+        click.option("--out", type=click.Path(path_type=Path), required=True, help=out_help),
+        click.option("--max-minutes", type=float, help="Wall-time budget."),
+        click.option(
+            "--max-steps", type=int, default=max_steps, show_default=True, help="Step budget."
+        ),
+        click.option(
+            "--batch-size", type=int, default=batch_size, show_default=True, help=batch_help
+        ),
+        DEVICE,
+        click.option("--train-split", default="train", show_default=True),
+        click.option(
+            "--test-split", default="test", show_default=True, help="Held-out split ('' = none)."
+        ),
+        SEED,
+    )
+
+    def apply(command: Callable[..., None]) -> Callable[..., None]:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return apply
 
 
 @train.command("syncnet")
-@click.option("--data", type=click.Path(path_type=Path), required=True, help="Prepared dataset.")
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder.")
-@click.option("--max-minutes", type=float, help="Wall-time budget.")
-@click.option("--max-steps", type=int, default=100_000, show_default=True, help="Step budget.")
-@click.option("--batch-size", type=int, default=32, show_default=True, help="Pairs per step.")
+@trainer_options("Output folder.", 32, "Pairs per step.")
 @click.option("--lr", type=float, default=1e-3, show_default=True, help="Adam learning rate.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option("--train-split", default="train", show_default=True)
-@click.option("--test-split", default="test", show_default=True, help="Held-out split ('' = none).")
-@click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
     "--init",
     "init",
@@ -62,20 +95,7 @@ def train_syncnet_cmd(
 
 
 @train.command("landmarks")
-@click.option("--data", type=click.Path(path_type=Path), required=True, help="Prepared dataset.")
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path),
-    required=True,
-    help="Checkpoint to write (.safetensors; a .json sidecar goes beside it).",
-)
-@click.option("--max-minutes", type=float, help="Wall-time budget.")
-@click.option("--max-steps", type=int, default=100_000, show_default=True, help="Step budget.")
-@click.option("--batch-size", type=int, default=32, show_default=True, help="Frames per step.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option("--train-split", default="train", show_default=True)
-@click.option("--test-split", default="test", show_default=True, help="Held-out split ('' = none).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@trainer_options(CHECKPOINT_OUT, 32, "Frames per step.")
 def train_landmarks_cmd(
     data: Path,
     out: Path,
@@ -107,18 +127,7 @@ def train_landmarks_cmd(
 
 
 @train.command("driver")
-@click.option("--data", type=click.Path(path_type=Path), required=True, help="Prepared dataset.")
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path),
-    required=True,
-    help="Checkpoint to write (.safetensors; a .json sidecar goes beside it).",
-)
-@click.option("--max-minutes", type=float, help="Wall-time budget.")
-@click.option("--max-steps", type=int, default=100_000, show_default=True, help="Step budget.")
-@click.option(
-    "--batch-size", type=int, default=16, show_default=True, help="Frame windows per step."
-)
+@trainer_options(CHECKPOINT_OUT, 16, "Frame windows per step.")
 @click.option("--lr", type=float, default=5e-4, show_default=True, help="Adam learning rate.")
 @click.option(
     "--components", type=int, default=8, show_default=True, help="Mouth-shape PCA size K."
@@ -132,16 +141,12 @@ def train_landmarks_cmd(
 @click.option(
     "--val-every", type=int, default=100, show_default=True, help="Steps between validations."
 )
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option("--train-split", default="train", show_default=True)
-@click.option("--test-split", default="test", show_default=True, help="Held-out split ('' = none).")
 @click.option(
     "--log",
     "log_path",
     type=click.Path(path_type=Path),
     help="JSON-lines log of the validations [default: beside --out, .log.jsonl].",
 )
-@click.option("--seed", type=int, default=0, show_default=True)
 def train_driver_cmd(
     data: Path,
     out: Path,
@@ -198,7 +203,7 @@ def train_driver_cmd(
     "init",
     help="Start G from this generator checkpoint (name or .safetensors); D starts fresh.",
 )
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@DEVICE
 @click.option(
     "--syncnet", help="Frozen SyncNet for L_sync (name or .safetensors); none = no L_sync."
 )
@@ -268,7 +273,7 @@ def train_driver_cmd(
 )
 @click.option("--batch-size", type=int, default=2, show_default=True, help="5-frame windows/step.")
 @click.option("--split", default="train", show_default=True, help="Split to train on.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@SEED
 def train_generator_cmd(
     data: Path,
     out: Path,
