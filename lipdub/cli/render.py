@@ -6,7 +6,7 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -135,17 +135,40 @@ def render(
         for s in plan.select(tuple(shot_ids))
     ]
     # The device is checked only where the jobs will run: here, with the local executor.
-    runs_here = not list_only and _executor_name(jobs) == "local"
+    executor = _executor(plan, jobs)
+    runs_here = not list_only and executor[0] == "local"
     warnings = check_jobs(plan, jobs, plugins, device_here=runs_here)
     if list_only:
         _list(jobs, wants_json(as_json), warnings)
         return
-    _run(plan, jobs, plugins, wants_json(as_json), warnings, run_job)
+    _run(plan, jobs, plugins, wants_json(as_json), warnings, run_job, executor)
 
 
-def _executor_name(jobs: list[ShotJob]) -> str:
-    """The executor the run uses: the first job's (one executor runs them all)."""
-    return jobs[0].shot.settings.stage("executor") if jobs else "local"
+def _executor(plan: Plan, jobs: list[ShotJob]) -> tuple[str, dict[str, Any]]:
+    """The executor the run uses and its options: one executor runs every job, so shots that
+    choose different ones are refused rather than all sent to the first one's.
+
+    Raises:
+        ConfigError: two of the jobs' shots set the executor or its options differently.
+    """
+    if not jobs:
+        return "local", {}
+    first = jobs[0].shot
+    chosen = (first.settings.stage("executor"), dict(first.settings.executor_options))
+    for job in jobs[1:]:
+        s = job.shot
+        other = (s.settings.stage("executor"), dict(s.settings.executor_options))
+        if other != chosen:
+
+            def said(choice: tuple[str, dict[str, Any]]) -> str:
+                return repr(choice[0]) + (f" with {choice[1]}" if choice[1] else "")
+
+            raise ConfigError(
+                f"{plan.where(s, 'executor')}: shot {s.id!r} runs on {said(other)} but shot "
+                f"{first.id!r} on {said(chosen)}; one run uses one executor: set `executor` "
+                "(and `executor_options`) in lipdub.toml or with --executor, not per shot"
+            )
+    return chosen
 
 
 def _write_qc(plan: Plan, jobs: list[ShotJob]) -> Path | None:
@@ -181,8 +204,9 @@ def _run(
     as_json: bool,
     warnings: dict[str, list[str]],
     work: Callable[[ShotJob, Callable[[ShotEvent], None]], JobResult],
+    executor_choice: tuple[str, dict[str, Any]] = ("local", {}),
 ) -> None:
-    executor = plugins.create("executor", _executor_name(jobs))
+    executor = plugins.create("executor", *executor_choice)
     with Reporter(as_json) as reporter:
 
         def emit(event):

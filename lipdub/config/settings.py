@@ -61,6 +61,8 @@ class Settings:
     analysis: Mapping[str, Any] = field(default_factory=dict)
     blend: Mapping[str, Any] = field(default_factory=dict)
     exemplar: Mapping[str, Any] = field(default_factory=dict)  # lipdub.exemplar.track options.
+    # The executor's options (ray: address, num_gpus, num_cpus); one run has one executor.
+    executor_options: Mapping[str, Any] = field(default_factory=dict)
 
     def stage(self, name: str) -> str:
         """The choice for stage ``name`` (its default when not set)."""
@@ -69,7 +71,7 @@ class Settings:
 
 SETTING_NAMES = tuple(f.name for f in dataclasses.fields(Settings))
 #: Settings that are option blocks for a stage (merged key by key across layers).
-OPTION_BLOCKS = ("analysis", "blend", "exemplar")
+OPTION_BLOCKS = ("analysis", "blend", "exemplar", "executor_options")
 _TYPES: dict[str, tuple[type, ...]] = {
     f.name: (
         (str, type(None))
@@ -162,7 +164,8 @@ def resolve(*layers: Mapping[str, Any], preset: str | None = None) -> Settings:
     """Merge checked layers (lowest precedence first) over the named preset and the defaults.
 
     The preset is the one named by the highest layer that names one, else ``preset``, else the
-    default's. Option blocks (``analysis``, ``blend``, ``exemplar``) merge key by key.
+    default's. Option blocks (``analysis``, ``blend``, ``exemplar``, ``executor_options``) merge
+    key by key.
     """
     chosen = preset or Settings.preset
     for layer in layers:

@@ -6,7 +6,8 @@ the output looks and sounds like:
 
 - ``lipdub``: the version that rendered it;
 - ``source`` and ``range``: the source's identity and the shot's [in, out);
-- ``settings.NAME``: every resolved setting (but the executor: all executors write the same bytes);
+- ``settings.NAME``: every resolved setting (but the executor and its options: all executors
+  write the same bytes);
 - ``weights.generator`` / ``weights.driver`` / ``weights.syncnet``: the checkpoints the settings
   resolve to (their manifest SHA-256, config digest and audio scale; a bare ``.safetensors``
   path: the identity of it and its JSON). No model is loaded to find them;
@@ -56,7 +57,7 @@ from lipdub.model.driver import KIND as DRIVER_KIND
 FORMAT = "lipdub-job/1"  # Format tag of the sidecar.
 SIDECAR_DIR = ".lipdub-job"  # Hidden folder beside the outputs that holds the sidecars.
 #: Settings that do not change what is written (executors all write byte-identical files).
-IGNORED_SETTINGS = ("executor",)
+IGNORED_SETTINGS = ("executor", "executor_options")
 NO_FINGERPRINT = "no fingerprint"  # What "changed" says of an output without a sidecar.
 
 

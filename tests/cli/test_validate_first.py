@@ -223,3 +223,16 @@ def test_the_exemplar_generator_without_a_driver_is_exit_2_up_front(
     ):
         refused(res, "--generator", "no default_driver", "exemplar.driver")
     assert not (reel / "renders" / "a_de.mov").exists()
+
+
+def test_shots_that_choose_different_executors_are_refused_not_run_on_the_first(reel: Path):
+    shots = reel / "shots.yaml"
+    shots.write_text(SHOTS.replace("blender: feather", "executor: ray"))
+    for res in (render(reel), render(reel, "--list")):
+        refused(res, f"{shots}:9", "shot 'b' runs on 'ray'", "shot 'a' on 'local'", "--executor")
+    shots.write_text(SHOTS)
+    (reel / "lipdub.toml").write_text(
+        (reel / "lipdub.toml").read_text() + "executor_options = {num_gpu = 1}\n"
+    )
+    refused(render(reel), "executor 'local' takes no executor_options")
+    assert not (reel / "renders" / "a_de.mov").exists()
