@@ -306,7 +306,8 @@ def train_generator_cmd(
     from dataclasses import replace
 
     from lipdub.model.config import get_config
-    from lipdub.train.backbone import GenTrainSettings, train_generator
+    from lipdub.train.backbone import train_generator
+    from lipdub.train.generator_trainer import GenTrainSettings
 
     settings = GenTrainSettings(
         batch_size=batch_size,

@@ -42,9 +42,9 @@ from lipdub.eval.evaluate import composite, generate
 from lipdub.model.engine import choose_reference
 from lipdub.model.generator import StyleSyncGenerator
 from lipdub.train import loop, losses
-from lipdub.train.backbone import BETAS, discriminator_step
 from lipdub.train.checkpoints import optimizer_tensors, restore_optimizer
 from lipdub.train.dataset import WINDOW, Augment, GeneratorWindows
+from lipdub.train.generator_trainer import BETAS, discriminator_step
 from lipdub.train.protocols import PersonalizeProgress, ProgressFn
 
 log = logging.getLogger(__name__)

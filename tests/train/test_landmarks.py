@@ -15,9 +15,9 @@ from torch.utils.data import default_collate
 from lipdub.cli import main
 from lipdub.data.clips import Clip, load_clips
 from lipdub.errors import WeightsError
-from lipdub.train.backbone import GeneratorTrainer, GenTrainSettings
 from lipdub.train.checkpoints import save_module
 from lipdub.train.dataset import NO_AUGMENT, Augment, GeneratorWindows, _Augmenter, transform_points
+from lipdub.train.generator_trainer import GeneratorTrainer, GenTrainSettings
 from lipdub.train.landmarks import (
     KIND,
     LandmarkConfig,

@@ -23,7 +23,7 @@ from lipdub.model.config import GeneratorConfig, MelConfig, SyncNetConfig
 from lipdub.model.mel import MelFrontend
 from lipdub.model.syncnet import SyncNet, sync_loss
 from lipdub.model.syncnet_file import load_syncnet
-from lipdub.train.backbone import GeneratorTrainer, GenTrainSettings, train_generator
+from lipdub.train.backbone import train_generator
 from lipdub.train.dataset import (
     MIN_REF_GAP,
     NEAR_REF_PROB,
@@ -37,6 +37,7 @@ from lipdub.train.dataset import (
     SyncWindows,
     candidate_shifts,
 )
+from lipdub.train.generator_trainer import GeneratorTrainer, GenTrainSettings
 from lipdub.train.syncnet import SyncTrainSettings, contrastive_sync_loss, train_syncnet
 from tests.render.test_rest import lips_apart
 

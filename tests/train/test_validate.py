@@ -12,7 +12,8 @@ import torch
 from lipdub.data.clips import load_clips
 from lipdub.errors import ConfigError
 from lipdub.model.checkpoint import load_checkpoint
-from lipdub.train.backbone import GenTrainSettings, train_generator
+from lipdub.train.backbone import train_generator
+from lipdub.train.generator_trainer import GenTrainSettings
 from lipdub.train.validate import Validator, split_speakers
 from tests.train.test_prepare_shared import SHORT_CLIP, _shared
 from tests.train.test_train import TINY, prepared  # noqa: F401 (fixture)
