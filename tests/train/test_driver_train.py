@@ -19,15 +19,8 @@ from lipdub.errors import ConfigError
 from lipdub.model.config import MelConfig
 from lipdub.model.driver import BandStats, DriverConfig, load_driver
 from lipdub.model.mel import MelFrontend
-from lipdub.train.driver import (
-    DriverTrainSettings,
-    clip_mels,
-    clip_windows,
-    fit_basis,
-    shapes_gap,
-    train_driver_on,
-    z_scores,
-)
+from lipdub.train.driver import DriverTrainSettings, train_driver_on
+from lipdub.train.driver_data import clip_mels, clip_windows, fit_basis, shapes_gap, z_scores
 
 FPS = 25
 RATE = 16000
