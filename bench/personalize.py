@@ -75,6 +75,7 @@ def run_case(args: argparse.Namespace, case: tuple, ctx, syncnet, disc, dub) -> 
     from lipdub.data.clips import load_clip
     from lipdub.eval.evaluate import evaluate_clip
     from lipdub.model.personal import save_personal
+    from lipdub.train import personal_eval as E
     from lipdub.train import personalize as P
 
     speaker, footage_ids, measure_id = case
@@ -82,7 +83,7 @@ def run_case(args: argparse.Namespace, case: tuple, ctx, syncnet, disc, dub) -> 
     measure = load_clip(args.prepared / measure_id)
     before = evaluate_clip(ctx, measure, dub[1], args.max_frames)
     clips = [load_clip(args.prepared / c) for c in footage_ids]
-    pairs = [P.split_held_out(c, P.HELD_OUT_FRACTION) for c in clips]
+    pairs = [E.split_held_out(c, E.HELD_OUT_FRACTION) for c in clips]
     settings = P.PersonalSettings(
         steps=args.steps, minutes=args.minutes, device=args.device, tune=args.tune, rank=args.rank
     )
@@ -90,7 +91,7 @@ def run_case(args: argparse.Namespace, case: tuple, ctx, syncnet, disc, dub) -> 
         copy.deepcopy(general), settings, ctx.device, syncnet, copy.deepcopy(disc)
     )
     windows = P.GeneratorWindows([p[0] for p in pairs], 1, P.PERSONAL_AUGMENT, 0, general.cfg.mel)
-    held_before = P.held_out_metrics(trainer.model, pairs, windows, ctx.device)
+    held_before = E.held_out_metrics(trainer.model, pairs, windows, ctx.device)
     t0 = time.monotonic()
     history = P.train_loop(trainer, [p[0] for p in pairs], [p[1] for p in pairs], settings)
     wall = time.monotonic() - t0

@@ -47,6 +47,7 @@ from lipdub.model.generator import StyleSyncGenerator
 from lipdub.model.personal import save_personal
 from lipdub.model.syncnet_file import resolve_syncnet
 from lipdub.stages import StageChoice
+from lipdub.train import personal_eval as E
 from lipdub.train import personalize as P
 from lipdub.train.checkpoints import load_state_file, save_state
 from lipdub.train.protocols import PersonalizeProgress, ProgressFn
@@ -156,7 +157,7 @@ class StyleSyncPersonalizer:
         device = select_device(s.device)
         model, label = build_model(dataclasses.asdict(s))
         clips = prepare_footage(actor, root, model.resolution, progress)
-        pairs = [P.split_held_out(c, s.held_out) for c in clips]
+        pairs = [E.split_held_out(c, s.held_out) for c in clips]
         train, held = [p[0] for p in pairs], [p[1] for p in pairs]
         manifest = load_manifest(s.manifest)
         syncnet = load_syncnet(s.syncnet, manifest)
@@ -176,10 +177,10 @@ class StyleSyncPersonalizer:
         if "baseline" not in meta:
             if progress is not None:
                 progress(PersonalizeProgress(0, s.total_steps, phase="baseline"))
-            meta["baseline"] = P.held_out_metrics(
+            meta["baseline"] = E.held_out_metrics(
                 trainer.model, list(zip(train, held, strict=True)), _windows(train, model), device
             )
-        log.info("%s: held-out before %s", actor.name, P._fmt(meta["baseline"]))
+        log.info("%s: held-out before %s", actor.name, E.fmt_metrics(meta["baseline"]))
 
         def checkpoint(t: P.PersonalTrainer) -> None:
             work.mkdir(parents=True, exist_ok=True)
@@ -187,7 +188,7 @@ class StyleSyncPersonalizer:
             save_state(work / STATE_FILE, t.state_tensors(), state)
 
         history = P.train_loop(trainer, train, held, s, general, progress, checkpoint)
-        adopt = s.keep_worse or P.improves(meta["baseline"], history["final"])
+        adopt = s.keep_worse or E.improves(meta["baseline"], history["final"])
         path = root / (PERSONAL_FILE if adopt else REJECTED_FILE).format(name=actor.name)
         out_dir = path.parent
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -222,8 +223,8 @@ class StyleSyncPersonalizer:
                 "%s: held-out %s after vs %s before: not better than the general model; kept "
                 "aside as %s, not adopted",
                 actor.name,
-                P._fmt(history["final"]),
-                P._fmt(meta["baseline"]),
+                E.fmt_metrics(history["final"]),
+                E.fmt_metrics(meta["baseline"]),
                 path,
             )
         if progress is not None:

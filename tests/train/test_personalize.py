@@ -26,6 +26,7 @@ from lipdub.model.mel import MelFrontend
 from lipdub.model.personal import apply_personal, save_personal
 from lipdub.model.syncnet import SyncNet
 from lipdub.model.syncnet_file import syncnet_config_dict
+from lipdub.train import personal_eval as E
 from lipdub.train import personalize as P
 from lipdub.train.checkpoints import save_module
 from lipdub.train.protocols import Personalizer
@@ -98,13 +99,13 @@ def clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_steps_lower_held_out_loss_and_file_is_small(clip_dir: Path, tmp_path: Path) -> None:
     torch.manual_seed(0)
-    train, held = P.split_held_out(load_clip(clip_dir), P.HELD_OUT_FRACTION)
-    assert len(held) == P.HELD_OUT_MIN and len(train) == FRAMES - len(held) - P.HELD_OUT_GAP
+    train, held = E.split_held_out(load_clip(clip_dir), E.HELD_OUT_FRACTION)
+    assert len(held) == E.HELD_OUT_MIN and len(train) == FRAMES - len(held) - E.HELD_OUT_GAP
     settings = P.PersonalSettings(steps=6, batch_size=1, lr=5e-3, eval_every=10**6, rank=4)
     trainer = P.PersonalTrainer(random_init(), settings, torch.device("cpu"))
     assert not any(n.startswith(("face_encoder", "audio_encoder")) for n in trainer.trainable)
     windows = P.GeneratorWindows([train], 1, P.PERSONAL_AUGMENT, 0, LITE.mel)
-    before = P.held_out_metrics(trainer.model, [(train, held)], windows, trainer.dev)
+    before = E.held_out_metrics(trainer.model, [(train, held)], windows, trainer.dev)
     history = P.train_loop(trainer, [train], [held], settings)
     assert trainer.step_count == 6
     assert history["final"]["L1_mouth"] < before["L1_mouth"]
@@ -136,7 +137,7 @@ def test_steps_lower_held_out_loss_and_file_is_small(clip_dir: Path, tmp_path: P
 
 
 def test_sync_regulariser_and_adversarial_terms_run(clip_dir: Path) -> None:
-    train, _ = P.split_held_out(load_clip(clip_dir), P.HELD_OUT_FRACTION)
+    train, _ = E.split_held_out(load_clip(clip_dir), E.HELD_OUT_FRACTION)
     settings = P.PersonalSettings(steps=1, batch_size=1, tune="synthesis")
     trainer = P.PersonalTrainer(
         random_init(),
@@ -220,10 +221,10 @@ def test_cli_writes_actor_file_and_card_and_resumes(project: Path, tmp_path: Pat
 
 def test_improves_needs_both_a_lower_mouth_l1_and_a_higher_psnr() -> None:
     before = {"L1_mouth": 0.05, "PSNR": 29.11, "SSIM": 0.9}
-    assert P.improves(before, {**before, "L1_mouth": 0.04, "PSNR": 29.3})
-    assert not P.improves(before, {**before, "L1_mouth": 0.04, "PSNR": 28.88})  # The issue's.
-    assert not P.improves(before, {**before, "L1_mouth": 0.06, "PSNR": 29.3})
-    assert not P.improves(before, before)  # No change is no reason to adopt.
+    assert E.improves(before, {**before, "L1_mouth": 0.04, "PSNR": 29.3})
+    assert not E.improves(before, {**before, "L1_mouth": 0.04, "PSNR": 28.88})  # The issue's.
+    assert not E.improves(before, {**before, "L1_mouth": 0.06, "PSNR": 29.3})
+    assert not E.improves(before, before)  # No change is no reason to adopt.
 
 
 def test_a_personalization_that_is_not_better_is_kept_aside(
@@ -234,7 +235,7 @@ def test_a_personalization_that_is_not_better_is_kept_aside(
     res = CliRunner().invoke(personalize_cmd, [*args, "--steps", "1", "--keep-worse"])
     assert res.exit_code == 0, res.output
     adopted = (actor / "personal.safetensors").read_bytes()
-    monkeypatch.setattr(P, "improves", lambda before, after: False)
+    monkeypatch.setattr(E, "improves", lambda before, after: False)
     res = CliRunner().invoke(personalize_cmd, [*args, "--steps", "2"])
     assert res.exit_code == 0, res.output
     lines = [json.loads(x) for x in res.output.splitlines()]
@@ -267,7 +268,7 @@ def test_plugin_offers_the_choice_and_checks_the_actor(project: Path) -> None:
 
 
 def test_general_windows_are_mixed_one_to_one(clip_dir: Path) -> None:
-    train, held = P.split_held_out(load_clip(clip_dir), P.HELD_OUT_FRACTION)
+    train, held = E.split_held_out(load_clip(clip_dir), E.HELD_OUT_FRACTION)
     settings = P.PersonalSettings(steps=1, batch_size=1, eval_every=10**6)
     trainer = P.PersonalTrainer(random_init(), settings, torch.device("cpu"))
     sizes = []

@@ -29,6 +29,7 @@ from lipdub.model.engine import StyleSyncEngine
 from lipdub.model.personal import save_personal
 from lipdub.plugin_manager import BUILTIN_PLUGINS
 from lipdub.render.faces import FEATHER_FRACTION
+from lipdub.train import personal_eval as E
 from lipdub.train import personalize as P
 from tests.conftest import make_video, shared_data
 from tests.train.test_personalize import FOOTAGE, FPS, random_init, write_prepared_clip
@@ -42,7 +43,7 @@ ENGINE_APPLIES_PERSONAL = hasattr(StyleSyncEngine, "use_personal")
 
 def personal_file(folder: Path, dest: Path) -> None:
     """A real (if tiny) personalization of the random-init lite model: two steps."""
-    train, held = P.split_held_out(load_clip(write_prepared_clip(folder, "a")), 0.15)
+    train, held = E.split_held_out(load_clip(write_prepared_clip(folder, "a")), 0.15)
     trainer = P.PersonalTrainer(
         random_init(), P.PersonalSettings(steps=2, batch_size=1), torch.device("cpu")
     )
