@@ -16,7 +16,7 @@ so ``lipdub personalize`` can build an actor's bank once and every render reuses
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -259,6 +259,9 @@ class Bank:
     pose: np.ndarray  # (N, 2) yaw ratio, nose length.
     light: np.ndarray  # (N, 3) mean skin colour.
     follows: np.ndarray  # (N,) bool: b is the source frame right after b − 1.
+    # (N,) lip sharpness over the median of its part's usable frames (parts differ in resolution
+    # and compression, so sharpness is only compared within a part).
+    sharp: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
 
     @classmethod
     def of(cls, parts: list[BankPart]) -> Bank:
@@ -286,6 +289,16 @@ class Bank:
             if len(part_a)
             else np.zeros((0, 3), np.float32)
         )
+        medians = [
+            float(np.median(bp.sharp[bp.usable])) if bp.usable.any() else 1.0 for bp in parts
+        ]
+        sharp = np.array(
+            [
+                parts[p].sharp[i] / max(medians[p], 1e-9)
+                for p, i in zip(part_a, local_a, strict=True)
+            ],
+            np.float32,
+        )
         return cls(
             parts=parts,
             part=part_a,
@@ -294,6 +307,7 @@ class Bank:
             pose=pose(lms).reshape(-1, 2),
             light=light,
             follows=follows,
+            sharp=sharp,
         )
 
     def __len__(self) -> int:

@@ -36,6 +36,7 @@ class SelectWeights:
     jump: float = 3.0  # Cost of cutting to an unrelated bank frame.
     hold: float = 0.6  # Cost of showing the same bank frame again.
     run_bonus: float = 0.3  # Reward for continuing with the next source frame.
+    sharp: float = 1.0  # Cost per halving of lip sharpness below its part's median (blur).
 
 
 def match_costs(
@@ -47,6 +48,7 @@ def match_costs(
     target_light: np.ndarray,
     bank_light: np.ndarray,
     weights: SelectWeights,
+    bank_sharp: np.ndarray | None = None,
 ) -> np.ndarray:
     """(T, N) unary costs U_t(b) of showing bank frame b at output frame t.
 
@@ -57,6 +59,8 @@ def match_costs(
         target_pose, bank_pose: (T, 2), (N, 2) yaw ratio and nose length (IOD).
         target_light, bank_light: (T, 3), (N, 3) mean skin colour (RGB, 0..255).
         weights: the weights.
+        bank_sharp: (N,) lip sharpness relative to its part's median (:attr:`Bank.sharp`); a
+            blurrier frame than usual costs ``weights.sharp`` per halving (None: not counted).
     """
     s = np.maximum(np.asarray(sigma, np.float64), MIN_SIGMA)
     tc = np.asarray(target_coef, np.float64) / s
@@ -67,6 +71,9 @@ def match_costs(
     cost += _sqdist(
         np.asarray(target_light) / weights.light, np.asarray(bank_light) / weights.light
     )
+    if bank_sharp is not None:
+        rel = np.maximum(np.asarray(bank_sharp, np.float64), 1e-6)
+        cost += weights.sharp * np.maximum(0.0, -np.log2(rel))[None, :]
     return cost
 
 

@@ -175,6 +175,7 @@ class ExemplarTrack:
             self.own.light,
             self.bank.light,
             self.settings.weights,
+            self.bank.sharp,
         )
         if self.settings.holdout > 0:
             labels, frames = self.bank.sources()

@@ -91,6 +91,48 @@ def test_costs_weigh_pose_and_light() -> None:
     assert c[0] == pytest.approx([0.0, 1.0, 1.0])
 
 
+def test_a_blurred_bank_frame_costs_per_halving_of_sharpness() -> None:
+    """Of two frames with the same mouth, the one with lips as sharp as usual for its footage is
+    preferred; being sharper than usual earns nothing (it is not a better match)."""
+    w = SelectWeights(sharp=1.0)
+    zeros = np.zeros((3, 2))
+    c = match_costs(
+        np.zeros((1, 2)),
+        zeros,
+        np.ones(2),
+        np.zeros((1, 2)),
+        zeros,
+        np.zeros((1, 3)),
+        np.zeros((3, 3)),
+        w,
+        np.array([1.0, 0.25, 2.0]),
+    )
+    assert c[0] == pytest.approx([0.0, 2.0, 0.0])
+
+
+def test_bank_sharpness_is_relative_to_its_own_part() -> None:
+    """Footage of another resolution has another sharpness scale: each part is its own unit."""
+    from lipdub.exemplar.bank import Bank, BankPart
+
+    def part(sharp: list[float], scale: float) -> BankPart:
+        n = len(sharp)
+        lm = np.tile(np.linspace(0, 100, 68 * 2).reshape(68, 2), (n, 1, 1)).astype(np.float32)
+        return BankPart(
+            source="x",
+            frames=np.arange(n),
+            landmarks=lm,
+            origins=np.zeros((n, 2), np.int32),
+            sizes=np.ones((n, 2), np.int32),
+            patches=np.zeros((n, 1, 1, 3), np.uint8),
+            usable=np.ones(n, bool),
+            light=np.zeros((n, 3), np.float32),
+            sharp=scale * np.asarray(sharp, np.float32),
+        )
+
+    bank = Bank.of([part([1.0, 2.0, 4.0], 1.0), part([1.0, 2.0, 4.0], 50.0)])
+    assert bank.sharp.tolist() == pytest.approx([0.5, 1.0, 2.0] * 2)
+
+
 def test_fade_plan_crossfades_only_at_joins() -> None:
     follows = np.ones(30, bool)
     follows[[0, 15]] = False
