@@ -1,9 +1,12 @@
-"""Per-shot face work for a real generator: analysis, aligned crops, generation, paste-back.
+"""Per-shot face work: analysis, one pass over the source for every dubbed track, per-dub
+generation, and the paste-back into each frame.
 
-:class:`FaceWork` analyses the shot once (cached), cuts the aligned crops and mouth masks of every
-face track to be dubbed into memory-mapped scratch files (one streaming pass over the source),
-and then, per dub, generates new crops and returns the function that pastes them into each frame
-during the encode pass. Scratch files go when the shot is done.
+:class:`FaceWork` analyses the shot once (cached) and drives every face track through the same
+steps, whoever serves it: a native generator's track (``exemplar``, frames at the source's
+resolution) or a :class:`~lipdub.render.crop_track.CropTrack` for a crop generator (aligned crops
+in memory-mapped scratch files). First pass: each track takes its frames. Per dub: the resting
+plan, then the track plans (or generates) its faces. Encode pass: the blender pastes them where
+the landmarks can be trusted. Scratch files go when the shot is done.
 """
 
 from __future__ import annotations
@@ -17,14 +20,6 @@ from typing import Any
 
 import numpy as np
 
-from lipdub.analysis.align import (
-    paste_region,
-    scale_of,
-    similarity_to_template,
-    transform_points,
-    warp_to_crop,
-    warp_to_frame,
-)
 from lipdub.analysis.pipeline import analyze_shot
 from lipdub.analysis.records import FaceTrack
 from lipdub.analysis.rest import RestPlan, plan_rest
@@ -36,9 +31,9 @@ from lipdub.events import ShotEvent
 from lipdub.media import audio as audio_io
 from lipdub.media.read import open_video
 from lipdub.media.stream import prefetch
-from lipdub.model.track_clip import TrackClip
 from lipdub.plugin_manager import PluginManager
 from lipdub.render.audio import dub_audio
+from lipdub.render.crop_track import CropTrack
 from lipdub.render.protocols import Generator, NativeGenerator, NativeTrack, TrackContext
 from lipdub.render.scratch import remove_scratch, scratch_dir
 from lipdub.render.shot_job import ShotJob
@@ -52,13 +47,9 @@ FEATHER_FRACTION = 0.03
 @dataclass
 class _TrackData:
     track: FaceTrack
-    crops: np.ndarray | None = None  # (T, S, S, 3) uint8 memmap (crop generators).
-    masks: np.ndarray | None = None  # (T, S, S) float32 memmap.
-    matrices: np.ndarray | None = None  # (T, 2, 3) frame -> crop.
-    generated: np.ndarray | None = None  # (T, S, S, 3) uint8 memmap, per dub.
+    work: NativeTrack | CropTrack  # The generator's side of the track: native, or crops.
     rest: RestPlan | None = None  # Generated / rest crop / source weights, per dub.
-    native: NativeTrack | None = None  # The track of a native generator (exemplar).
-    planned: bool = False  # A native track has been planned for the current dub.
+    planned: bool = False  # The track has been planned (generated) for the current dub.
     trusted: np.ndarray | None = None  # (T,) bool: frames whose landmarks can be pasted on.
 
 
@@ -206,22 +197,20 @@ class FaceWork:
         data = []
         for t in tracks:
             if t.track_id in native:
-                data.append(_TrackData(t, native=native[t.track_id]))
+                data.append(_TrackData(t, native[t.track_id]))
                 continue
             if self.crop_generator is None:
                 assert self._fallback is not None, "a native generator needs a fallback"
                 self.crop_generator = self._fallback()
-            size = self.crop_generator.resolution
-            n = len(t.frames)
-            stem = self._scratch / f"track{t.track_id}"
-            crops = np.lib.format.open_memmap(
-                f"{stem}_crops.npy", "w+", np.uint8, (n, size, size, 3)
+            crops = CropTrack(
+                t,
+                self.crop_generator,
+                self.planner,
+                self.feather,
+                self._scratch,
+                self._personal_file(t.actor),
             )
-            masks = np.lib.format.open_memmap(
-                f"{stem}_masks.npy", "w+", np.float32, (n, size, size)
-            )
-            mats = np.stack([similarity_to_template(lm, size) for lm in t.landmarks])
-            data.append(_TrackData(t, crops, masks, mats))
+            data.append(_TrackData(t, crops))
         if not data:
             return data
         report = self._progress("crops")
@@ -231,12 +220,11 @@ class FaceWork:
                 for d in data:
                     j = d.track.at(i)
                     if j is not None:
-                        self._take(d, j, frame)
+                        d.work.add_frame(j, frame)
                 if (i + 1) % 25 == 0 or i + 1 == total:
                     report(i + 1, total)
         for d in data:
-            if d.native is not None:
-                d.native.finish()
+            d.work.finish()
             d.trusted = self._trusted(d.track)
         return data
 
@@ -253,17 +241,6 @@ class FaceWork:
                 f"leaves the frame, moves too fast or the fit jumped)"
             )
         return trusted
-
-    def _take(self, d: _TrackData, j: int, frame: np.ndarray) -> None:
-        """First pass, track frame ``j``: hand it to the native track or cut its crop."""
-        if d.native is not None:
-            d.native.add_frame(j, frame)
-            return
-        assert d.crops is not None and d.masks is not None and d.matrices is not None
-        size = d.crops.shape[1]
-        d.crops[j] = warp_to_crop(frame, d.matrices[j], size)
-        lm_crop = transform_points(d.matrices[j], d.track.landmarks[j])
-        d.masks[j] = self.planner.plan(lm_crop, size)
 
     def _actor_dir(self, actor: str) -> Path | None:
         """The actor's folder in the project (what ``lipdub personalize`` stored), if used."""
@@ -285,40 +262,13 @@ class FaceWork:
             if warning and d.track.actor in dub.stems:  # The mix's own fit is reported on encode.
                 self.emit(ShotEvent("warning", self.shot.id, message=warning))
             audio_16k = audio_io.to_model_audio(audio)
-            if d.native is not None:
-                d.rest = self._rest_plan(d, audio_16k)
-                d.native.plan(audio_16k, self.shot.fps, d.rest)
-                d.planned = True
-                continue
-            self._generate(d, dub, audio_16k)
-            d.rest = self._rest(d, audio_16k)
+            d.rest = self._rest_plan(d, audio_16k)
+            if isinstance(d.work, CropTrack):
+                d.work.label = dub.name
+                d.work.progress = self._progress(f"generate {dub.name} track {d.track.track_id}")
+            d.work.plan(audio_16k, self.shot.fps, d.rest)
+            d.planned = True
         return self._paste
-
-    def _generate(self, d: _TrackData, dub: Dub, audio_16k: np.ndarray) -> None:
-        """A crop generator's new crops of track ``d`` for ``dub`` (memory-mapped)."""
-        assert self.crop_generator is not None and d.crops is not None and d.masks is not None
-        size = self.crop_generator.resolution
-        clip = TrackClip(
-            crops=d.crops,
-            masks=d.masks,
-            frame_indices=d.track.frames.astype(np.int64),
-            audio_16k=audio_16k,
-            fps=self.shot.fps,
-            actor=d.track.actor,
-            personal=self._personal_file(d.track.actor),
-        )
-        out_path = self._scratch / f"track{d.track.track_id}_{dub.name}_gen.npy"
-        gen = np.lib.format.open_memmap(out_path, "w+", np.uint8, (len(d.track), size, size, 3))
-        done = 0
-        report = self._progress(f"generate {dub.name} track {d.track.track_id}")
-        for j, crop in enumerate(self.crop_generator.generate(clip)):
-            gen[j] = crop
-            done = j + 1
-            if done % 25 == 0:
-                report(done, len(d.track))
-        if done != len(d.track):
-            raise RuntimeError(f"generator returned {done} crops for {len(d.track)} frames")
-        d.generated = gen
 
     def resting(self) -> dict[str, int]:
         """Frames of the last rendered dub that rested on silence, summed over its tracks
@@ -347,39 +297,12 @@ class FaceWork:
         loud = audio_io.loudness_per_frame(audio_16k, self.shot.frame_count, self.shot.fps)
         return plan_rest(loud[d.track.frames], d.track.landmarks, self.shot.fps)
 
-    def _rest(self, d: _TrackData, audio_16k: np.ndarray) -> RestPlan | None:
-        """Rest the mouth of a crop generator's track: the source where the actor's mouth is
-        closed, else the rest crop, mixed into the generated crops."""
-        if d.generated is None:
-            return None
-        plan = self._rest_plan(d, audio_16k)
-        if plan is not None and plan.rest_frame is not None:
-            assert d.crops is not None
-            rest_crop = np.asarray(d.crops[plan.rest_frame], np.float32)
-            for j in np.flatnonzero(plan.rest > 0):
-                g, r = float(plan.generated[j]), float(plan.rest[j])
-                mixed = (g * d.generated[j].astype(np.float32) + r * rest_crop) / (g + r)
-                d.generated[j] = np.clip(mixed.round(), 0, 255).astype(np.uint8)
-        return plan
-
     def region(
         self, d: _TrackData, i: int, shape: tuple[int, ...]
     ) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
         """Frame box and soft blend mask of track ``d`` at shot frame ``i`` (None: not there)."""
         j = d.track.at(i)
-        if j is None:
-            return None
-        if d.native is not None:
-            return d.native.region(j, shape) if d.planned else None
-        assert d.matrices is not None and d.masks is not None
-        size = d.masks.shape[1]
-        matrix = d.matrices[j]
-        box = paste_region(matrix, size, shape)
-        x0, y0, x1, y1 = box
-        if x1 - x0 < 2 or y1 - y0 < 2:
-            return None
-        feather_px = self.feather * size / scale_of(matrix)
-        return box, self.planner.blend_mask(d.masks[j], matrix, box, feather_px)
+        return None if j is None or not d.planned else d.work.region(j, shape)
 
     def first_region(
         self, i: int, shape: tuple[int, ...]
@@ -391,16 +314,8 @@ class FaceWork:
         self, d: _TrackData, i: int, frame: np.ndarray
     ) -> tuple[tuple[int, int, int, int], np.ndarray, np.ndarray] | None:
         """Box, new face pixels and soft mask of track ``d`` at shot frame ``i``."""
-        if d.native is not None:
-            j = d.track.at(i)
-            return None if j is None or not d.planned else d.native.face(j, frame)
-        found = self.region(d, i, frame.shape)
-        if found is None or d.generated is None:
-            return None
-        box, mask = found
         j = d.track.at(i)
-        assert j is not None and d.matrices is not None
-        return box, warp_to_frame(d.generated[j], d.matrices[j], box), mask
+        return None if j is None or not d.planned else d.work.face(j, frame)
 
     def _paste(self, i: int, frame: np.ndarray) -> np.ndarray:
         """Blend every dubbed track's new face into frame ``i`` of the shot."""
