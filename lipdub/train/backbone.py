@@ -53,6 +53,7 @@ from lipdub.model.checkpoint import (
 )
 from lipdub.model.config import GeneratorConfig
 from lipdub.model.engine import select_device
+from lipdub.model.generator import StyleSyncGenerator
 from lipdub.model.syncnet_file import resolve_syncnet
 from lipdub.train.dataset import GeneratorWindows
 from lipdub.train.generator_trainer import (
@@ -64,7 +65,7 @@ from lipdub.train.generator_trainer import (
     GenTrainSettings,
 )
 from lipdub.train.landmarks import load_landmark_net, mouth_labels
-from lipdub.train.loop import train_loop
+from lipdub.train.loop import LoopResult, train_loop
 from lipdub.train.validate import Validator, split_speakers
 
 log = logging.getLogger(__name__)
@@ -109,34 +110,22 @@ def train_generator(
     """
     settings = settings or GenTrainSettings()
     out_dir = Path(out_dir)
-    if min(settings.lambda_lmk, settings.lambda_gap, settings.lambda_sync) < 0:
-        raise ConfigError("--lambda-lmk, --lambda-gap and --lambda-sync must not be negative")
-    if settings.gate_lr_mult <= 0:
-        raise ConfigError(f"--gate-lr-mult must be positive, not {settings.gate_lr_mult}")
-    if settings.lambda_gap and not landmarks:
-        raise ConfigError("--lambda-gap needs --landmarks (the regressor that measures the gap)")
+    _check_settings(settings, landmarks)
     dev = select_device(device)
     clips = load_clips(data_dir, settings.split)
     val_clips: list = []
     if settings.val_speakers:
-        if settings.val_every < 1:
-            raise ConfigError(f"--val-every must be at least 1, not {settings.val_every}")
         clips, val_clips = split_speakers(clips, settings.val_speakers)
     net = resolve_syncnet(syncnet) if syncnet else None
     if net is None:
         log.warning("no --syncnet: training without L_sync (the mouth will not follow audio)")
-    start = None
-    if init and not (resume and (out_dir / STATE_FILE).is_file()):
-        start, _ = resolve_generator(init)
-        if replace(start.cfg, reference_gate=cfg.reference_gate) != cfg:
-            raise ConfigError(f"--init {init}: a {start.cfg.name!r} generator, not {cfg.name!r}")
-        if start.cfg.reference_gate and not cfg.reference_gate:
-            raise ConfigError(f"--init {init} has reference gates: train it with --reference-gate")
+    resuming = resume and (out_dir / STATE_FILE).is_file()
+    start = _initial_generator(init, cfg) if init and not resuming else None
     landmark_net = load_landmark_net(landmarks) if landmarks else None
     trainer = GeneratorTrainer(
         cfg, settings, dev, net, vgg19, init=start, landmark_net=landmark_net
     )
-    if resume and (out_dir / STATE_FILE).is_file():
+    if resuming:
         trainer.resume(out_dir)
     points = mouth_labels(clips) if landmark_net is not None else None
     ds = GeneratorWindows(
@@ -200,25 +189,54 @@ def train_generator(
         )
     if validation and validation.last_step != trainer.step_count:
         validation.run(trainer, provenance)
+    report = _report(done, trainer, settings.batch_size, out_dir)
+    if validation:
+        report["validation"] = validation.history
+        report["best"] = validation.best
+    (out_dir / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+    return report
+
+
+def _check_settings(settings: GenTrainSettings, landmarks: str | None) -> None:
+    """Refuse settings that cannot train (one line naming the option), before any data loads."""
+    if min(settings.lambda_lmk, settings.lambda_gap, settings.lambda_sync) < 0:
+        raise ConfigError("--lambda-lmk, --lambda-gap and --lambda-sync must not be negative")
+    if settings.gate_lr_mult <= 0:
+        raise ConfigError(f"--gate-lr-mult must be positive, not {settings.gate_lr_mult}")
+    if settings.lambda_gap and not landmarks:
+        raise ConfigError("--lambda-gap needs --landmarks (the regressor that measures the gap)")
+    if settings.val_speakers and settings.val_every < 1:
+        raise ConfigError(f"--val-every must be at least 1, not {settings.val_every}")
+
+
+def _initial_generator(init: str, cfg: GeneratorConfig) -> StyleSyncGenerator:
+    """The ``--init`` generator, checked to be of ``cfg``'s architecture (gates aside: an
+    ungated checkpoint may start a gated run, not the other way round)."""
+    start, _ = resolve_generator(init)
+    if replace(start.cfg, reference_gate=cfg.reference_gate) != cfg:
+        raise ConfigError(f"--init {init}: a {start.cfg.name!r} generator, not {cfg.name!r}")
+    if start.cfg.reference_gate and not cfg.reference_gate:
+        raise ConfigError(f"--init {init} has reference gates: train it with --reference-gate")
+    return start
+
+
+def _report(
+    done: LoopResult, trainer: GeneratorTrainer, batch_size: int, out_dir: Path
+) -> dict[str, Any]:
+    """The run's summary: checkpoint, steps, speed, first and last losses."""
     run_s, run_steps = done.seconds, done.run_steps
-    first_losses, last_losses = done.means(first=True), done.means()
-    report = {
+    return {
         "checkpoint": str(out_dir / GENERATOR_FILE),
         "steps": trainer.step_count,
         "run_steps": run_steps,
         "run_seconds": round(run_s, 1),
         "train_seconds_total": round(trainer.seconds, 1),
         "steps_per_s": round(run_steps / max(run_s, 1e-9), 4),
-        "samples_per_s": round(run_steps * settings.batch_size / max(run_s, 1e-9), 4),
-        "frames_per_s": round(run_steps * settings.batch_size * 5 / max(run_s, 1e-9), 3),
-        "first_losses": first_losses,
-        "last_losses": last_losses,
+        "samples_per_s": round(run_steps * batch_size / max(run_s, 1e-9), 4),
+        "frames_per_s": round(run_steps * batch_size * 5 / max(run_s, 1e-9), 3),
+        "first_losses": done.means(first=True),
+        "last_losses": done.means(),
     }
-    if validation:
-        report["validation"] = validation.history
-        report["best"] = validation.best
-    (out_dir / "report.json").write_text(json.dumps(report, indent=1) + "\n")
-    return report
 
 
 def _json_safe(record: dict[str, Any]) -> dict[str, Any]:
