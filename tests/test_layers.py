@@ -22,6 +22,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("lipdub.analysis",),
     ("lipdub.stages",),
     ("lipdub.config",),
+    ("lipdub.timeline",),
     ("lipdub.model",),
     ("lipdub.data",),
     ("lipdub.eval",),

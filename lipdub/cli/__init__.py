@@ -39,7 +39,7 @@ def main(verbose: int) -> None:
 
 
 def _register() -> None:
-    from lipdub.cli import analyze, data, demo, personalize, plugins, project, render, train
+    from lipdub.cli import analyze, data, demo, personalize, plugins, project, render, shots, train
     from lipdub.cli import eval as eval_cli
 
     main.add_command(project.project)
@@ -51,6 +51,7 @@ def _register() -> None:
     main.add_command(train.train)
     main.add_command(eval_cli.eval_)
     main.add_command(data.data)
+    main.add_command(shots.shots)
 
 
 _register()

@@ -25,6 +25,7 @@ from lipdub.errors import EXIT_JOB_FAILED, ConfigError
 from lipdub.events import ShotEvent
 from lipdub.media.audio import FIT_POLICIES
 from lipdub.plugin_manager import PluginManager
+from lipdub.timeline.export import cut_of, export_cut, timeline_paths
 
 if TYPE_CHECKING:
     from lipdub.render.protocols import JobResult
@@ -62,6 +63,12 @@ if TYPE_CHECKING:
 @click.option("--actor", "actors", multiple=True, help="One clip: whose face to dub (repeatable).")
 @click.option("--no-personal", is_flag=True, help="Ignore actors' personalization files.")
 @click.option("--force", is_flag=True, help="Re-render shots whose outputs already exist.")
+@click.option(
+    "--timeline-out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="After the render, write the cut the shots were imported from with every dubbed shot "
+    "relinked (.otio, .edl, .xml; one per dub: {dub} in the name, else _NAME is added).",
+)
 @json_option
 @project_option
 def render(
@@ -81,6 +88,7 @@ def render(
     actors,
     no_personal,
     force,
+    timeline_out,
     as_json,
     project_dir,
 ) -> None:
@@ -138,10 +146,21 @@ def render(
     executor = _executor(plan, jobs)
     runs_here = not list_only and executor[0] == "local"
     warnings = check_jobs(plan, jobs, plugins, device_here=runs_here)
+    if timeline_out is not None:  # Before any frame: a cut that changed is found now.
+        timeline_paths(timeline_out, [d.name for s in plan.shots for d in s.dubs])
+        cut_of(plan.timeline, plan.shots_file)
     if list_only:
         _list(jobs, wants_json(as_json), warnings)
         return
-    _run(plan, jobs, plugins, wants_json(as_json), warnings, run_job, executor)
+    results = _run(plan, jobs, plugins, wants_json(as_json), warnings, run_job, executor)
+    if timeline_out is not None:
+        failed = {r.job_id: r.error or "failed" for r in results if not r.ok}
+        assert plan.timeline is not None and plan.shots_file is not None
+        written = export_cut(plan.timeline, plan.shots_file, plan.shots, failed, timeline_out)
+        for name, path in written.items():
+            click.echo(f"timeline ({name}): {path}", err=True)
+    if any(not r.ok for r in results):
+        raise SystemExit(EXIT_JOB_FAILED)
 
 
 def _executor(plan: Plan, jobs: list[ShotJob]) -> tuple[str, dict[str, Any]]:
@@ -205,7 +224,7 @@ def _run(
     warnings: dict[str, list[str]],
     work: Callable[[ShotJob, Callable[[ShotEvent], None]], JobResult],
     executor_choice: tuple[str, dict[str, Any]] = ("local", {}),
-) -> None:
+) -> list[JobResult]:
     executor = plugins.create("executor", *executor_choice)
     with Reporter(as_json) as reporter:
 
@@ -225,5 +244,4 @@ def _run(
         done = sum(1 for r in results if r.ok and not r.skipped)
         skipped = sum(1 for r in results if r.skipped)
         click.echo(f"{done} rendered, {skipped} skipped, {len(failed)} failed", err=True)
-    if failed:
-        raise SystemExit(EXIT_JOB_FAILED)
+    return list(results)

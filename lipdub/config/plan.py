@@ -56,6 +56,8 @@ class Plan:
     shots_file: Path | None = None
     # Shot id -> setting -> where it was set ("shots.yaml:12", "--device", "lipdub.toml (...)").
     origins: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    # The shots file's `timeline:` block (the cut it was imported from), for exporting the cut.
+    timeline: Mapping[str, Any] | None = None
 
     def where(self, shot: Shot, key: str) -> str:
         """Where ``shot``'s setting ``key`` came from, for messages: file and line, the command
@@ -101,7 +103,7 @@ def load_plan(
     Raises:
         ConfigError: anything wrong in the shots file, with file, line and fix.
     """
-    raws, defaults = load_shots_file(shots_path)
+    raws, defaults, timeline = load_shots_file(shots_path)
     base = shots_path.resolve().parent  # Absolute: jobs may run in another folder or machine.
     cli_layer = check_layer(cli, "command line")
     shots: list[Shot] = []
@@ -156,10 +158,17 @@ def load_plan(
                     auto_range=len(ranges) > 1 or item.get("range") == "auto",
                     line=item.line,
                     start_timecode=info.start_timecode,
+                    timeline=item.get("timeline"),
                 )
             )
     _refuse_shared_outputs(shots, shots_path)
-    return Plan(project=project, shots=tuple(shots), shots_file=shots_path, origins=origins)
+    return Plan(
+        project=project,
+        shots=tuple(shots),
+        shots_file=shots_path,
+        origins=origins,
+        timeline=timeline,
+    )
 
 
 def _option(key: str) -> str:

@@ -27,6 +27,7 @@ Paths are relative to the folder holding the shots file.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -37,8 +38,8 @@ from lipdub.config.timecode import TimecodeError, format_timecode, parse_timecod
 from lipdub.config.yamlfile import LineDict, load_yaml
 from lipdub.errors import ConfigError, MediaError
 
-_TOP_KEYS = ("shots", "defaults")
-_SHOT_KEYS = ("id", "source", "in", "out", "range", "actors", "dubs", "settings")
+_TOP_KEYS = ("shots", "defaults", "timeline")
+_SHOT_KEYS = ("id", "source", "in", "out", "range", "actors", "dubs", "settings", "timeline")
 _DUB_KEYS = ("name", "audio", "stems", "mix", "offset", "gain_db", "output")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -80,6 +81,9 @@ class Shot:
     line: int = 0  # Line in the shots file (for messages).
     start_timecode: str | None = None  # Source start TC, carried into outputs.
     notes: tuple[str, ...] = ()  # What planning decided on the user's behalf (job warnings).
+    # Where the shot sits in the editor's cut it was imported from (`lipdub shots import`):
+    # the clip's place on the track, event, name, record timecodes. Read by lipdub.timeline.
+    timeline: Mapping[str, Any] | None = None
 
     @property
     def frame_count(self) -> int:
@@ -102,8 +106,15 @@ class RawShot:
     layer: dict[str, Any]
 
 
-def load_shots_file(path: Path) -> tuple[list[RawShot], dict[str, Any]]:
-    """Parse and check the structure of a shots file; returns raw shots and the defaults layer."""
+def load_shots_file(
+    path: Path,
+) -> tuple[list[RawShot], dict[str, Any], Mapping[str, Any] | None]:
+    """Parse and check the structure of a shots file; returns raw shots, the defaults layer and
+    the `timeline:` block (None when the shots were not imported from a cut).
+
+    A `timeline:` block (top level and per shot) is metadata written by `lipdub shots import`;
+    it must be a mapping and is otherwise read by :mod:`lipdub.timeline`.
+    """
     data = load_yaml(path)
     if data is None:
         raise ConfigError(f"{path}: empty shots file; it needs a `shots:` list")
@@ -119,6 +130,7 @@ def load_shots_file(path: Path) -> tuple[list[RawShot], dict[str, Any]]:
     if not isinstance(defaults, dict):
         raise ConfigError(f"{path}:{data.line_of('defaults')}: `defaults` must be a mapping")
     defaults_layer = check_layer(defaults, str(path))
+    _check_mapping(data, "timeline", str(path))
     shots = data.get("shots")
     if not isinstance(shots, list) or not shots:
         raise ConfigError(f"{path}:{data.line_of('shots')}: `shots` must be a non-empty list")
@@ -138,11 +150,17 @@ def load_shots_file(path: Path) -> tuple[list[RawShot], dict[str, Any]]:
                 f"{seen[str(sid)]})"
             )
         seen[str(sid)] = item.line_of("id")
+        _check_mapping(item, "timeline", str(path))
         settings = item.get("settings") or LineDict()
         if not isinstance(settings, dict):
             raise ConfigError(f"{path}:{item.line_of('settings')}: `settings` must be a mapping")
         raws.append(RawShot(item, check_layer(settings, str(path))))
-    return raws, defaults_layer
+    return raws, defaults_layer, data.get("timeline")
+
+
+def _check_mapping(item: LineDict, key: str, where: str) -> None:
+    if key in item and not isinstance(item[key], dict):
+        raise ConfigError(f"{where}:{item.line_of(key)}: `{key}` must be a mapping")
 
 
 def _check_keys(item: LineDict, known: tuple[str, ...], where: str, what: str) -> None:

@@ -1,0 +1,234 @@
+"""The clips of one video track as shot candidates, each with its media, source frames, record
+position and handles, or the reason it cannot be dubbed.
+
+What a timeline can hold that a shot list cannot is decided here, per clip, and never silently:
+a dissolve widens the clips on both sides by the frames it needs; a speed change or a freeze
+frame, missing media, or a source range outside the media makes the clip a refusal (named by
+event and clip, the rest of the cut goes on); gaps, generators (black, bars) and nested
+sequences are skipped with a note.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from fractions import Fraction
+from pathlib import Path
+
+import opentimelineio as otio
+
+from lipdub.config.timecode import format_timecode, parse_timecode
+from lipdub.errors import MediaError
+from lipdub.media.read import VideoInfo, probe
+from lipdub.timeline.cut import record_range, snap_rate
+from lipdub.timeline.media import MediaFinder, reel_of
+
+
+@dataclass(frozen=True)
+class CutClip:
+    """One clip of the track, as a shot would take it (or why it cannot)."""
+
+    index: int  # Position among the track's children (gaps and transitions count).
+    event: int  # 1-based number among the track's clips: the EDL's event number.
+    name: str  # The clip's name in the cut.
+    reel: str | None  # Reel / tape name, where the cut has one.
+    record: tuple[int, int]  # Record in and out (exclusive), frames of the timeline's timecode.
+    rate: Fraction  # The timeline's rate at this clip.
+    media: Path | None = None  # The file it plays.
+    info: VideoInfo | None = None  # That file, probed.
+    source: tuple[int, int] = (0, 0)  # Frames of the media it shows (0 = the file's first).
+    head: int = 0  # Frames rendered before ``source``: handles and what a dissolve needs.
+    tail: int = 0  # Frames rendered after ``source``.
+    problem: str | None = None  # Why it cannot be a shot (None: it can).
+    notes: tuple[str, ...] = ()  # What was decided for it (handles shortened, effects ignored).
+
+    @property
+    def label(self) -> str:
+        """How messages name it: ``event 3 (clip 'sh030')``."""
+        return f"event {self.event} (clip {self.name!r})"
+
+    @property
+    def frames(self) -> tuple[int, int]:
+        """The media frames to render: the source range widened by the handles."""
+        return self.source[0] - self.head, self.source[1] + self.tail
+
+    def timecode(self, frame: int) -> str:
+        """Label of media ``frame`` in the media's own timecode (its start TC + ``frame``)."""
+        assert self.info is not None
+        tc = self.info.start_timecode
+        origin = parse_timecode(tc, self.info.fps) if tc else 0
+        drop = ";" in tc if tc else None
+        return format_timecode(origin + frame, self.info.fps, drop_frame=drop)
+
+
+@dataclass(frozen=True)
+class TrackReading:
+    """Every clip of the track, and what was skipped (gaps, generators, nested sequences)."""
+
+    clips: tuple[CutClip, ...]
+    skipped: tuple[str, ...]
+
+
+def read_track(
+    timeline: otio.schema.Timeline,
+    track: otio.schema.Track,
+    finder: MediaFinder,
+    handles: int = 0,
+) -> TrackReading:
+    """The track's clips as shot candidates, with ``handles`` extra frames each side where the
+    media has them (fewer, with a note, where it does not)."""
+    clips: list[CutClip] = []
+    skipped: list[str] = []
+    probed: dict[Path, VideoInfo | str] = {}
+    gaps = events = 0
+    for index, item in enumerate(track):
+        if isinstance(item, otio.schema.Gap):
+            gaps += 1
+        elif isinstance(item, otio.schema.Transition):
+            continue  # Its frames are asked of the clips beside it (handles_of_child).
+        elif isinstance(item, otio.schema.Clip):
+            events += 1
+            if isinstance(item.media_reference, otio.schema.GeneratorReference):
+                kind = item.media_reference.generator_kind or "generator"
+                skipped.append(f"event {events} ({item.name!r}): {kind}, no picture to dub")
+                continue
+            clips.append(_clip(timeline, track, item, index, events, finder, handles, probed))
+        else:  # A nested Stack or Track.
+            what = type(item).__name__.lower()
+            skipped.append(
+                f"item {index + 1} ({item.name!r}): a nested {what}, skipped; flatten it in the "
+                "editor to dub its clips"
+            )
+    if gaps:
+        skipped.append(f"{gaps} gap{'s' * (gaps > 1)} (no picture), skipped")
+    return TrackReading(tuple(clips), tuple(skipped))
+
+
+def _bare(
+    timeline: otio.schema.Timeline, clip: otio.schema.Clip, index: int, event: int
+) -> CutClip:
+    value = clip.trimmed_range().duration.rate
+    rate = snap_rate(value) or Fraction(value).limit_denominator(1001)
+    return CutClip(
+        index=index,
+        event=event,
+        name=clip.name or f"event {event}",
+        reel=reel_of(clip),
+        record=record_range(timeline, clip),
+        rate=rate,
+    )
+
+
+def _clip(
+    timeline: otio.schema.Timeline,
+    track: otio.schema.Track,
+    clip: otio.schema.Clip,
+    index: int,
+    event: int,
+    finder: MediaFinder,
+    handles: int,
+    probed: dict[Path, VideoInfo | str],
+) -> CutClip:
+    bare = _bare(timeline, clip, index, event)
+
+    def refused(reason: str) -> CutClip:
+        return replace(bare, problem=reason)
+
+    speed = _speed_problem(clip)
+    if speed:
+        return refused(speed)
+    media, how = finder.find(clip)
+    if media is None:
+        return refused(how)
+    if media not in probed:
+        try:
+            probed[media] = probe(media)
+        except MediaError as exc:
+            probed[media] = str(exc)
+    info = probed[media]
+    if isinstance(info, str):
+        return refused(info)
+    found = replace(bare, media=media, info=info)
+    if abs(float(bare.rate) - float(info.fps)) > 0.005:
+        return refused(
+            f"the cut plays it at {float(bare.rate):.3f} fps, its media {media.name} runs at "
+            f"{float(info.fps):.3f} fps"
+        )
+    rng = clip.trimmed_range()
+    origin = parse_timecode(info.start_timecode, info.fps) if info.start_timecode else 0
+    start = round(rng.start_time.value) - origin
+    source = (start, start + round(rng.duration.value))
+    found = replace(found, source=source)
+    if source[0] < 0 or source[1] > info.frame_count:
+        label = "its start timecode " + (info.start_timecode or "(none: 00:00:00:00)")
+        return refused(
+            f"source {found.timecode(source[0])}-{found.timecode(source[1])} lies outside its "
+            f"media {media.name} ({info.frame_count} frames from {label})"
+        )
+    return _handles(found, *track.handles_of_child(clip), handles)
+
+
+def _speed_problem(clip: otio.schema.Clip) -> str | None:
+    for effect in clip.effects:
+        if isinstance(effect, otio.schema.FreezeFrame):
+            return "a freeze frame: the mouth cannot follow the dub on a held picture"
+        scalar = _time_scalar(effect)
+        if scalar is not None and scalar != 1:
+            return (
+                f"a speed change ({scalar * 100:.0f} %): render the clip at speed and retime it "
+                "in the editor"
+            )
+    return None
+
+
+def _time_scalar(effect: otio.schema.Effect) -> float | None:
+    """The speed an effect plays its clip at (1 = as shot; None: not a retime). OTIO's
+    LinearTimeWarp, or FCP XML's "Time Remap" filter, which otio-fcp-adapter reads as a plain
+    effect with its parameters in metadata (speed in percent; unreadable counts as a change)."""
+    if isinstance(effect, otio.schema.LinearTimeWarp):
+        return effect.time_scalar
+    fcp = effect.metadata.get("fcp_xml", {})
+    if "timeremap" not in (
+        str(fcp.get("effectid", "")).lower(),
+        effect.name.lower().replace(" ", ""),
+    ):
+        return None
+    params = fcp.get("parameter", [])  # One parameter reads as a mapping, several as a list.
+    for param in [params] if hasattr(params, "get") else list(params):
+        if hasattr(param, "get") and param.get("parameterid") == "speed":
+            try:
+                return float(param.get("value")) / 100
+            except (TypeError, ValueError):
+                break
+    return 0.0
+
+
+def _handles(
+    clip: CutClip,
+    head_rt: otio.opentime.RationalTime | None,
+    tail_rt: otio.opentime.RationalTime | None,
+    extra: int,
+) -> CutClip:
+    """Widen the clip by what its dissolves need (the media must have it) and by ``extra``
+    handle frames (as many as the media has)."""
+    assert clip.info is not None
+    need_head = round(head_rt.value) if head_rt is not None else 0
+    need_tail = round(tail_rt.value) if tail_rt is not None else 0
+    before, after = clip.source[0], clip.info.frame_count - clip.source[1]
+    if need_head > before or need_tail > after:
+        side, need, has = (
+            ("before its in point", need_head, before)
+            if need_head > before
+            else ("after its out point", need_tail, after)
+        )
+        return replace(
+            clip,
+            problem=f"its dissolve needs {need} frames {side}; its media has {has} there",
+        )
+    head, tail = max(need_head, extra), max(need_tail, extra)
+    notes = []
+    if head > before or tail > after:
+        notes.append(
+            f"handles shortened to the media: {min(head, before)} before, {min(tail, after)} "
+            f"after (asked {extra})"
+        )
+    return replace(clip, head=min(head, before), tail=min(tail, after), notes=tuple(notes))

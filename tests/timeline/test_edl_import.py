@@ -1,0 +1,171 @@
+"""`lipdub shots import` on CMX 3600 EDLs as editorial sends them: drop-frame 29.97 and
+23.976, a dissolve, a speed change, a missing reel and a clip outside its media, each refused
+with its event and clip named while the rest of the cut is imported."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import yaml
+from click.testing import CliRunner
+
+from lipdub.cli import main
+from lipdub.config.plan import load_plan
+from lipdub.config.project import default_project
+from lipdub.media.audio import save_wav
+from tests.conftest import make_video, read_counter, tone
+
+NTSC = Fraction(30000, 1001)
+FILM = Fraction(24000, 1001)
+
+DF_EDL = """\
+TITLE: DUB TEST DF
+FCM: DROP FRAME
+
+001  REEL_A   V     C        01:01:00;02 01:01:01;02 01:00:00;00 01:00:01;00
+* FROM CLIP NAME: sh010
+002  REEL_A   V     C        01:01:02;00 01:01:02;20 01:00:01;00 01:00:01;10
+M2   REEL_A       059.9                01:01:02;00
+* FROM CLIP NAME: sh020_fast
+003  REEL_X   V     C        01:00:00;00 01:00:00;10 01:00:01;10 01:00:01;20
+* FROM CLIP NAME: sh030_nomedia
+004  REEL_A   V     C        01:10:00;00 01:10:00;10 01:00:01;20 01:00:02;00
+* FROM CLIP NAME: sh040_outside
+005  REEL_A   V     C        01:01:04;00 01:01:05;00 01:00:02;00 01:00:03;00
+* FROM CLIP NAME: sh050
+006  REEL_A   V     C        01:01:05;00 01:01:05;00 01:00:03;00 01:00:03;00
+006  REEL_B   V     D    010 01:00:11;00 01:00:12;00 01:00:03;00 01:00:04;00
+* FROM CLIP NAME: sh050
+* TO CLIP NAME: sh060
+"""
+
+FILM_EDL = """\
+TITLE: DUB TEST 23976
+FCM: NON-DROP FRAME
+
+001  REEL_C   V     C        10:00:01:00 10:00:02:00 01:00:00:00 01:00:01:00
+* FROM CLIP NAME: sh100
+002  REEL_C   V     C        10:00:03:12 10:00:04:00 01:00:01:00 01:00:01:12
+* FROM CLIP NAME: sh110
+"""
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def _project(tmp_path: Path) -> tuple[Path, Path]:
+    media = tmp_path / "media"
+    media.mkdir()
+    # REEL_A's timecode crosses a minute, where drop-frame skips the labels ;00 and ;01.
+    make_video(media / "REEL_A.mov", 300, NTSC, timecode="01:00:59;00")
+    make_video(media / "REEL_B.mov", 120, NTSC, timecode="01:00:10;00")
+    make_video(media / "REEL_C.mov", 120, FILM, timecode="10:00:00:00")
+    (tmp_path / "audio").mkdir()
+    for sid in ("001_sh010", "005_sh050", "006_sh060", "001_sh100", "002_sh110"):
+        save_wav(tone(2.0), tmp_path / "audio" / f"{sid}.wav")
+    return tmp_path, media
+
+
+def _frames(shots: Path) -> dict[str, tuple[int, int]]:
+    plan = load_plan(shots, default_project(shots.parent), {})
+    return {s.id: (s.start, s.stop) for s in plan.shots}
+
+
+def test_drop_frame_edl_imports_the_good_clips_and_names_each_refused_event(tmp_path: Path):
+    root, media = _project(tmp_path)
+    (root / "cut.edl").write_text(DF_EDL)
+    out = root / "shots.yaml"
+    result = invoke(
+        "shots", "import", str(root / "cut.edl"), "--out", str(out), "--media", str(media),
+        "--dub", f"de={root}/audio/{{id}}.wav",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = yaml.safe_load(out.read_text())
+    assert data["timeline"]["rate"] == "30000/1001"  # From the media: the EDL does not say.
+    refused = {r["event"]: (r["clip"], r["reason"]) for r in data["timeline"]["refused"]}
+    assert refused[2][0] == "sh020_fast" and "speed change (200 %)" in refused[2][1]
+    assert refused[3][0] == "sh030_nomedia" and "media not found" in refused[3][1]
+    assert "REEL_X" in refused[3][1]
+    assert refused[4][0] == "sh040_outside" and "outside its media" in refused[4][1]
+    assert set(refused) == {2, 3, 4}
+    for event, (clip, _) in refused.items():  # The user is told each one by event and name.
+        assert f"event {event} (clip '{clip}')" in result.output
+    frames = _frames(out)
+    # 01:01:00;02 is the 30th frame after 01:00:59;00 (;00 and ;01 do not exist at minute 1).
+    assert frames["001_sh010"] == (30, 60)
+    # The dissolve's outgoing side keeps the 10 frames the dissolve shows after its out point;
+    # the incoming side starts at its in point (the EDL's dissolve starts at the cut).
+    # 01:01:04;00 = 30 + 28 (second 0 of minute 1 has labels ;02-;29 only) + 3 * 30 = 148.
+    assert frames["005_sh050"] == (148, 148 + 30 + 10)
+    assert frames["006_sh060"] == (30, 60)
+    shots = {s["id"]: s for s in data["shots"]}
+    assert shots["005_sh050"]["timeline"]["tail"] == 10
+    assert shots["006_sh060"]["timeline"]["record_in"] == "01:00:03;00"
+    assert shots["006_sh060"]["source"] == "media/REEL_B.mov"  # The reel, not the A side's.
+
+
+def test_a_23976_edl_counts_24_labels_per_second(tmp_path: Path):
+    root, media = _project(tmp_path)
+    (root / "cut.edl").write_text(FILM_EDL)
+    out = root / "shots.yaml"
+    result = invoke(
+        "shots", "import", str(root / "cut.edl"), "--out", str(out), "--media", str(media),
+        "--rate", "23.976", "--dub", f"de={root}/audio/{{id}}.wav", "--handles", "6",
+        "--actor", "2=anna",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    actors = {s["id"]: s.get("actors") for s in yaml.safe_load(out.read_text())["shots"]}
+    assert actors == {"001_sh100": None, "002_sh110": ["anna"]}  # Event 2 only; 1 matches all.
+    out.unlink()
+    result = invoke(
+        "shots", "import", str(root / "cut.edl"), "--out", str(out), "--media", str(media),
+        "--rate", "23.976", "--dub", f"de={root}/audio/{{id}}.wav", "--handles", "30",
+    )  # fmt: skip
+    assert "handles shortened to the media: 24 before, 30 after" in result.output
+    out.unlink()
+    result = invoke(
+        "shots", "import", str(root / "cut.edl"), "--out", str(out), "--media", str(media),
+        "--rate", "23.976", "--dub", f"de={root}/audio/{{id}}.wav", "--handles", "6",
+    )  # fmt: skip
+    frames = _frames(out)
+    assert frames["001_sh100"] == (24 - 6, 48 + 6)
+    assert frames["002_sh110"] == (3 * 24 + 12 - 6, 4 * 24 + 6)
+    # The planned frames are the media's own: the counter drawn into them says so.
+    from lipdub.media.read import open_video
+
+    with open_video(media / "REEL_C.mov") as src:
+        first = next(iter(src.frames(18, 19)))
+    assert read_counter(first) == 18
+
+
+def test_an_edl_at_the_wrong_rate_or_without_one_is_refused(tmp_path: Path):
+    root, media = _project(tmp_path)
+    (root / "cut.edl").write_text(FILM_EDL)
+    args = ("shots", "import", str(root / "cut.edl"), "--out", str(root / "s.yaml"))
+    dub = ("--dub", f"de={root}/audio/{{id}}.wav")
+    result = invoke(*args, *dub)  # No --rate and no media to learn it from.
+    assert result.exit_code == 2 and "give --rate" in result.output
+    (root / "other").mkdir()
+    make_video(root / "other" / "REEL_C.mov", 120, Fraction(25))  # A 25 fps file of that reel.
+    result = invoke(*args, *dub, "--media", str(media), "--media", str(root / "other"))
+    assert result.exit_code == 2 and "do not tell" in result.output
+    result = invoke(*args, *dub, "--media", str(media), "--rate", "25")
+    assert result.exit_code == 2  # Its labels do not add up at 25 fps: the adapter says where.
+    assert "cut.edl: cannot read the cut" in result.output and "sh110" in result.output
+    (root / "cut.edl").write_text(FILM_EDL.split("002")[0])  # Only event 001, which does.
+    result = invoke(*args, *dub, "--media", str(media), "--rate", "25")
+    assert result.exit_code == 2  # Its one clip plays 23.976 media at 25: not a shot.
+    assert "runs at 23.976 fps" in result.output
+
+
+def test_an_existing_shots_file_is_not_overwritten_without_force(tmp_path: Path):
+    root, media = _project(tmp_path)
+    (root / "cut.edl").write_text(FILM_EDL)
+    out = root / "shots.yaml"
+    out.write_text("keep me")
+    args = ("shots", "import", str(root / "cut.edl"), "--out", str(out), "--media", str(media))
+    result = invoke(*args, "--rate", "23.976", "--dub", f"de={root}/audio/{{id}}.wav")
+    assert result.exit_code == 2 and "--force" in result.output
+    assert out.read_text() == "keep me"
