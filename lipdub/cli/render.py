@@ -25,6 +25,7 @@ from lipdub.errors import EXIT_JOB_FAILED, ConfigError
 from lipdub.events import ShotEvent
 from lipdub.media.audio import FIT_POLICIES
 from lipdub.plugin_manager import PluginManager
+from lipdub.timeline.cut import ADAPTERS
 from lipdub.timeline.export import cut_of, export_cut, timeline_paths
 
 if TYPE_CHECKING:
@@ -107,6 +108,11 @@ def render(
         raise ConfigError("nothing to render: give SHOTS_FILE, or --video V --audio A -o OUT")
     if one_clip and None in (video, audio, output):
         raise ConfigError("the one-clip form needs all of --video, --audio and -o")
+    if shots_file is not None and shots_file.suffix.lower() in ADAPTERS:
+        raise ConfigError(
+            f"{shots_file} is an editorial cut; make it a shots file first: lipdub shots import "
+            f"{shots_file} --dub 'NAME=audio/NAME/{{id}}.wav' (see docs/timeline.md)"
+        )
     if actors and not one_clip:
         raise ConfigError("--actor is for the one-clip form; a shots file names actors per shot")
     near = shots_file.parent if shots_file else None

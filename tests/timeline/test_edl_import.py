@@ -169,3 +169,9 @@ def test_an_existing_shots_file_is_not_overwritten_without_force(tmp_path: Path)
     result = invoke(*args, "--rate", "23.976", "--dub", f"de={root}/audio/{{id}}.wav")
     assert result.exit_code == 2 and "--force" in result.output
     assert out.read_text() == "keep me"
+
+
+def test_render_given_a_cut_says_to_import_it(tmp_path: Path):
+    (tmp_path / "cut.edl").write_text(FILM_EDL)
+    result = invoke("render", str(tmp_path / "cut.edl"))
+    assert result.exit_code == 2 and "lipdub shots import" in result.output
