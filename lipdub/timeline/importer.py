@@ -124,14 +124,17 @@ def write_shots(result: ImportResult, out: Path, cut: Path) -> None:
 
 
 def _media_rate(cut: Path, finder: MediaFinder) -> Fraction:
-    """An EDL's rate, from the media it points at: the rate of the files under --media at
-    which every clip the EDL names (read at that rate) finds media of that same rate."""
+    """An EDL's rate, from the media it points at: the one rate of the files under --media, or,
+    where they differ, the rate at which every clip the EDL names (read at that rate) finds
+    media of that same rate."""
     rates: dict[Fraction, list[str]] = {}
     for path in finder.files():
         try:
             rates.setdefault(probe(path).fps, []).append(path.name)
         except MediaError:
             continue
+    if len(rates) == 1:
+        return next(iter(rates))
     for rate in sorted(rates):
         try:
             timeline = read_cut(cut, rate)

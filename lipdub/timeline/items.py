@@ -136,15 +136,10 @@ def _clip(
     speed = _speed_problem(clip)
     if speed:
         return refused(speed)
-    media, how = finder.find(clip)
+    media, how = finder.find(clip, lambda path: _holds(_probed(path, probed), clip))
     if media is None:
         return refused(how)
-    if media not in probed:
-        try:
-            probed[media] = probe(media)
-        except MediaError as exc:
-            probed[media] = str(exc)
-    info = probed[media]
+    info = _probed(media, probed)
     if isinstance(info, str):
         return refused(info)
     found = replace(bare, media=media, info=info)
@@ -165,6 +160,28 @@ def _clip(
             f"media {media.name} ({info.frame_count} frames from {label})"
         )
     return _handles(found, *track.handles_of_child(clip), handles)
+
+
+def _probed(path: Path, cache: dict[Path, VideoInfo | str]) -> VideoInfo | str:
+    """``path``'s VideoInfo, or why it cannot be read (each file probed once per import)."""
+    if path not in cache:
+        try:
+            cache[path] = probe(path)
+        except MediaError as exc:
+            cache[path] = str(exc)
+    return cache[path]
+
+
+def _holds(info: VideoInfo | str, clip: otio.schema.Clip) -> bool:
+    """True when the file runs at the clip's rate and its timecode covers the clip's source."""
+    if isinstance(info, str):
+        return False
+    rng = clip.trimmed_range()
+    if abs(rng.start_time.rate - float(info.fps)) > 0.005:
+        return False
+    origin = parse_timecode(info.start_timecode, info.fps) if info.start_timecode else 0
+    start = round(rng.start_time.value) - origin
+    return start >= 0 and start + round(rng.duration.value) <= info.frame_count
 
 
 def _speed_problem(clip: otio.schema.Clip) -> str | None:

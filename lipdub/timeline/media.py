@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 from urllib.request import url2pathname
@@ -55,8 +56,15 @@ class MediaFinder:
         """Every indexed file, once."""
         return sorted({p for paths in self._index.values() for p in paths})
 
-    def find(self, clip: otio.schema.Clip) -> tuple[Path | None, str]:
-        """The clip's file and how it was found, or None and why not."""
+    def find(
+        self, clip: otio.schema.Clip, fits: Callable[[Path], bool] | None = None
+    ) -> tuple[Path | None, str]:
+        """The clip's file and how it was found, or None and why not.
+
+        ``fits(path)`` says whether a file holds the clip's source timecode; it picks among
+        several files of one name, and checks a camera file found by its reel name as a prefix
+        (``A001C003`` for ``A001C003_220101_R1AB.mov``: EDL reels are often cut short).
+        """
         targets = [
             m[1].strip()
             for c in clip.metadata.get("cmx_3600", {}).get("comments", [])
@@ -69,15 +77,22 @@ class MediaFinder:
             path = url_path(target, self.cut_dir)
             if path.is_file():
                 return path, "reference"
+        reel = reel_of(clip)
         names = [url_path(t, self.cut_dir).name for t in targets]
-        names += [n for n in (reel_of(clip), clip.name) if n]
-        for name in names:
-            hits = self._index.get(name.lower(), [])
-            if len(set(hits)) > 1:
-                listed = ", ".join(str(h) for h in sorted(set(hits)))
+        names += [n for n in (reel, clip.name) if n]
+        for name in dict.fromkeys(names):
+            hits = sorted(set(self._index.get(name.lower(), [])))
+            guessed = not hits and name == reel
+            if guessed:
+                hits = [p for p in self.files() if p.stem.lower().startswith(name.lower())]
+            if fits is not None and (guessed or len(hits) > 1):
+                hits = [p for p in hits if fits(p)]
+            if len(hits) > 1:
+                listed = ", ".join(str(h) for h in hits)
                 return None, f"{name!r} matches several files under --media: {listed}"
             if hits:
-                return hits[0], f"--media by name {name!r}"
+                how = "reel prefix and timecode" if guessed else "name"
+                return hits[0], f"--media by {how} {name!r}"
         tried = ", ".join(repr(n) for n in dict.fromkeys(names)) or "no name"
         where = ", ".join(str(d) for d in self.media_dirs) or "no --media folder given"
         return None, f"media not found (looked for {tried}; under {where})"

@@ -175,3 +175,29 @@ def test_render_given_a_cut_says_to_import_it(tmp_path: Path):
     (tmp_path / "cut.edl").write_text(FILM_EDL)
     result = invoke("render", str(tmp_path / "cut.edl"))
     assert result.exit_code == 2 and "lipdub shots import" in result.output
+
+
+CAMERA_EDL = """\
+TITLE: CAMERA REELS
+
+001  A001C003 V     C        14:20:11:00 14:20:12:00 01:00:00:00 01:00:01:00
+* FROM CLIP NAME: sh200
+"""
+
+
+def test_a_cut_short_reel_finds_the_camera_file_that_holds_its_timecode(tmp_path: Path):
+    media = tmp_path / "camera"
+    media.mkdir()  # Two files of the reel; only the second runs through 14:20:11:00.
+    make_video(media / "A001C003_220101_R1AB.mov", 50, Fraction(25), timecode="14:19:00:00")
+    make_video(media / "A001C003_220101_R1AC.mov", 100, Fraction(25), timecode="14:20:10:00")
+    save_wav(tone(1.0), tmp_path / "001_sh200.wav")
+    (tmp_path / "cut.edl").write_text(CAMERA_EDL)
+    out = tmp_path / "shots.yaml"
+    result = invoke(
+        "shots", "import", str(tmp_path / "cut.edl"), "--out", str(out), "--media", str(media),
+        "--dub", f"de={tmp_path}/{{id}}.wav",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    shot = yaml.safe_load(out.read_text())["shots"][0]
+    assert shot["source"] == "camera/A001C003_220101_R1AC.mov"
+    assert _frames(out)["001_sh200"] == (25, 50)
