@@ -14,6 +14,7 @@ from lipdub.cli import main
 from lipdub.config.plan import load_plan
 from lipdub.config.project import default_project
 from lipdub.media.audio import save_wav
+from lipdub.media.read import open_video
 from tests.conftest import make_video, read_counter, tone
 
 NTSC = Fraction(30000, 1001)
@@ -55,6 +56,14 @@ def invoke(*args: str):
     return CliRunner().invoke(main, list(args), catch_exceptions=False)
 
 
+def import_edl(root: Path, out: Path, media: Path, *options: str, pattern: str = "audio/{id}"):
+    """`lipdub shots import ROOT/cut.edl` with media from ``media`` and dubs ROOT/PATTERN.wav."""
+    return invoke(
+        "shots", "import", str(root / "cut.edl"), "--out", str(out), "--media", str(media),
+        "--dub", f"de={root}/{pattern}.wav", *options,
+    )  # fmt: skip
+
+
 def _project(tmp_path: Path) -> tuple[Path, Path]:
     media = tmp_path / "media"
     media.mkdir()
@@ -77,10 +86,7 @@ def test_drop_frame_edl_imports_the_good_clips_and_names_each_refused_event(tmp_
     root, media = _project(tmp_path)
     (root / "cut.edl").write_text(DF_EDL)
     out = root / "shots.yaml"
-    result = invoke(
-        "shots", "import", str(root / "cut.edl"), "--out", str(out), "--media", str(media),
-        "--dub", f"de={root}/audio/{{id}}.wav",
-    )  # fmt: skip
+    result = import_edl(root, out, media)
     assert result.exit_code == 0, result.output
     data = yaml.safe_load(out.read_text())
     assert data["timeline"]["rate"] == "30000/1001"  # From the media: the EDL does not say.
@@ -110,31 +116,19 @@ def test_a_23976_edl_counts_24_labels_per_second(tmp_path: Path):
     root, media = _project(tmp_path)
     (root / "cut.edl").write_text(FILM_EDL)
     out = root / "shots.yaml"
-    result = invoke(
-        "shots", "import", str(root / "cut.edl"), "--out", str(out), "--media", str(media),
-        "--rate", "23.976", "--dub", f"de={root}/audio/{{id}}.wav", "--handles", "6",
-        "--actor", "2=anna",
-    )  # fmt: skip
+    result = import_edl(root, out, media, "--rate", "23.976", "--handles", "6", "--actor", "2=anna")
     assert result.exit_code == 0, result.output
     actors = {s["id"]: s.get("actors") for s in yaml.safe_load(out.read_text())["shots"]}
     assert actors == {"001_sh100": None, "002_sh110": ["anna"]}  # Event 2 only; 1 matches all.
     out.unlink()
-    result = invoke(
-        "shots", "import", str(root / "cut.edl"), "--out", str(out), "--media", str(media),
-        "--rate", "23.976", "--dub", f"de={root}/audio/{{id}}.wav", "--handles", "30",
-    )  # fmt: skip
+    result = import_edl(root, out, media, "--rate", "23.976", "--handles", "30")
     assert "handles shortened to the media: 24 before, 30 after" in result.output
     out.unlink()
-    result = invoke(
-        "shots", "import", str(root / "cut.edl"), "--out", str(out), "--media", str(media),
-        "--rate", "23.976", "--dub", f"de={root}/audio/{{id}}.wav", "--handles", "6",
-    )  # fmt: skip
+    result = import_edl(root, out, media, "--rate", "23.976", "--handles", "6")
     frames = _frames(out)
     assert frames["001_sh100"] == (24 - 6, 48 + 6)
     assert frames["002_sh110"] == (3 * 24 + 12 - 6, 4 * 24 + 6)
     # The planned frames are the media's own: the counter drawn into them says so.
-    from lipdub.media.read import open_video
-
     with open_video(media / "REEL_C.mov") as src:
         first = next(iter(src.frames(18, 19)))
     assert read_counter(first) == 18
@@ -193,10 +187,7 @@ def test_a_cut_short_reel_finds_the_camera_file_that_holds_its_timecode(tmp_path
     save_wav(tone(1.0), tmp_path / "001_sh200.wav")
     (tmp_path / "cut.edl").write_text(CAMERA_EDL)
     out = tmp_path / "shots.yaml"
-    result = invoke(
-        "shots", "import", str(tmp_path / "cut.edl"), "--out", str(out), "--media", str(media),
-        "--dub", f"de={tmp_path}/{{id}}.wav",
-    )  # fmt: skip
+    result = import_edl(tmp_path, out, media, pattern="{id}")
     assert result.exit_code == 0, result.output
     shot = yaml.safe_load(out.read_text())["shots"][0]
     assert shot["source"] == "camera/A001C003_220101_R1AC.mov"
