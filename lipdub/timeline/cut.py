@@ -107,6 +107,7 @@ def write_cut(timeline: otio.schema.Timeline, path: Path, rate: Fraction) -> Non
         _start_records_at_global_start(timeline)
         text = otio.adapters.write_to_string(timeline, adapter, rate=float(rate), reelname_len=None)
     else:
+        _global_start_from_track_offset(timeline)
         if adapter == "fcp_xml":
             _fill_available_ranges(timeline)
         text = otio.adapters.write_to_string(timeline, adapter)
@@ -126,6 +127,22 @@ def _start_records_at_global_start(timeline: otio.schema.Timeline) -> None:
     for track in timeline.video_tracks():
         if track.source_range is None:
             track.source_range = otio.opentime.TimeRange(-start, track.duration())
+
+
+def _global_start_from_track_offset(timeline: otio.schema.Timeline) -> None:
+    """The reverse for a cut read from an EDL (its first record timecode is an offset on the
+    track, which FCP XML and OTIO readers do not take as the sequence's start): make it the
+    timeline's start timecode."""
+    tracks = list(timeline.video_tracks())
+    offsets = [t.source_range.start_time for t in tracks if t.source_range is not None]
+    if timeline.global_start_time is not None or len(offsets) != len(tracks) or not offsets:
+        return
+    start = offsets[0]
+    if start.value >= 0 or any(o != start for o in offsets):
+        return
+    timeline.global_start_time = -start
+    for track in tracks:
+        track.source_range = None
 
 
 def _fill_available_ranges(timeline: otio.schema.Timeline) -> None:

@@ -13,8 +13,11 @@ from click.testing import CliRunner
 from lipdub.cli import main
 from lipdub.config.plan import load_plan
 from lipdub.config.project import default_project
+from lipdub.config.timecode import parse_timecode
 from lipdub.media.audio import save_wav
 from lipdub.media.read import open_video
+from lipdub.timeline.cut import read_cut, record_range
+from lipdub.timeline.export import export_cut
 from tests.conftest import make_video, read_counter, tone
 
 NTSC = Fraction(30000, 1001)
@@ -110,6 +113,13 @@ def test_drop_frame_edl_imports_the_good_clips_and_names_each_refused_event(tmp_
     assert shots["005_sh050"]["timeline"]["tail"] == 10
     assert shots["006_sh060"]["timeline"]["record_in"] == "01:00:03;00"
     assert shots["006_sh060"]["source"] == "media/REEL_B.mov"  # The reel, not the A side's.
+    # Handed back as FCP XML (nothing rendered yet), every clip keeps its record timecode.
+    plan = load_plan(out, default_project(root), {})
+    xml = export_cut(plan.timeline, out, plan.shots, {}, root / "dub.xml")["de"]
+    before, after = read_cut(root / "cut.edl", NTSC), read_cut(xml)
+    records = [record_range(after, c) for c in after.find_clips()]
+    assert records == [record_range(before, c) for c in before.find_clips()]
+    assert records[0][0] == parse_timecode("01:00:00;00", NTSC)
 
 
 def test_a_23976_edl_counts_24_labels_per_second(tmp_path: Path):
