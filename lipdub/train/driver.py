@@ -173,6 +173,80 @@ class DriverWindows:
         return torch.from_numpy(np.stack(mels)), torch.from_numpy(np.stack(zs))
 
 
+@dataclass(frozen=True)
+class _Basis:
+    """The training shapes' PCA basis and per-component z floor (module doc, steps 2-3)."""
+
+    mean: np.ndarray
+    basis: np.ndarray
+    explained: np.ndarray
+    floor: np.ndarray
+
+    @classmethod
+    def fit(cls, train: Sequence[Clip], cfg: DriverConfig) -> _Basis:
+        shapes = [mouth_shape(c.landmarks) for c in train]
+        mean, basis, explained = fit_basis(shapes, cfg.components)
+        coefs = [((s.reshape(len(s), SHAPE_DIM) - mean) @ basis.T) for s in shapes]
+        log.info(
+            "basis: %d components explain %.3f of the mouth motion",
+            cfg.components,
+            explained.sum(),
+        )
+        return cls(mean, basis, explained, std_floor(coefs))
+
+    def items(self, clips: Sequence[Clip], cfg: DriverConfig) -> list[DriverClip]:
+        return prepare_clips(clips, self.mean, self.basis, self.floor, cfg)
+
+
+class _KeepBest:
+    """At each validation interval: score the validation speakers, keep the weights with the
+    best opening correlation (``r_gap``), write the interval's JSON line."""
+
+    def __init__(
+        self,
+        net: MouthDriverNet,
+        val_items: list[DriverClip],
+        basis: _Basis,
+        dev: torch.device,
+        logf: Any,
+    ):
+        self.net, self.val_items, self.dev, self.logf = net, val_items, dev, logf
+        self.unproject = _unproject(basis.mean, basis.basis)
+        self.step, self.r_gap, self.state = 0, -np.inf, None
+
+    def score(self) -> dict[str, Any]:
+        predicted = predict_cached(self.net, self.val_items, self.dev)
+        return score(self.val_items, predicted, self.unproject)
+
+    def __call__(self, step: int, loss: float, seconds: float) -> None:
+        record: dict[str, Any] = {
+            "step": step,
+            "seconds": round(seconds, 1),
+            "loss": round(loss, 5),
+        }
+        if self.val_items:
+            val = record["val"] = self.score()
+            if val["r_gap"] > self.r_gap:
+                self.step, self.r_gap = step, val["r_gap"]
+                self.state = copy.deepcopy(self.net.state_dict())
+            log.info(
+                "step %d validation r_opening %.3f r_gap %.3f",
+                step,
+                val["r_opening"],
+                val["r_gap"],
+            )
+        if self.logf is not None:
+            self.logf.write(json.dumps(record) + "\n")
+            self.logf.flush()
+
+    def restore(self, last_step: int) -> int:
+        """Go back to the best weights if the last ones validate worse; the step kept."""
+        if self.val_items and self.state is not None and self.score()["r_gap"] < self.r_gap:
+            self.net.load_state_dict(self.state)
+            return self.step
+        return last_step
+
+
 def train_driver_on(
     train: Sequence[Clip],
     val: Sequence[Clip],
@@ -199,52 +273,21 @@ def train_driver_on(
     cfg = cfg or DriverConfig()
     torch.manual_seed(settings.seed)
     dev = select_device(device)
-    shapes = [mouth_shape(c.landmarks) for c in train]
-    mean, basis, explained = fit_basis(shapes, cfg.components)
-    coefs = [((s.reshape(len(s), SHAPE_DIM) - mean) @ basis.T) for s in shapes]
-    floor = std_floor(coefs)
-    log.info(
-        "basis: %d components explain %.3f of the mouth motion", cfg.components, explained.sum()
-    )
-    items = prepare_clips(train, mean, basis, floor, cfg)
-    val_items = prepare_clips(val, mean, basis, floor, cfg)
+    basis = _Basis.fit(train, cfg)
+    items, val_items = basis.items(train, cfg), basis.items(val, cfg)
     windows = DriverWindows(items, cfg, settings)
     net = MouthDriverNet(cfg)
-    net.set_basis(mean, basis)
+    net.set_basis(basis.mean, basis.basis)
     net.to(dev)
     opt = torch.optim.Adam(net.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
-    best: dict[str, Any] = {"step": 0, "r_gap": -np.inf, "state": None}
-    logf = open(log_path, "a") if log_path is not None else None  # noqa: SIM115 (closed below)
 
     def step_loss(step: int) -> torch.Tensor:
         net.train()
         mel, z = windows.batch(step)
         return F.mse_loss(net(mel.to(dev)), z.to(dev))
 
-    def on_interval(step: int, loss: float, seconds: float) -> None:
-        record: dict[str, Any] = {
-            "step": step,
-            "seconds": round(seconds, 1),
-            "loss": round(loss, 5),
-        }
-        if val_items:
-            record["val"] = score(
-                val_items, predict_cached(net, val_items, dev), _unproject(mean, basis)
-            )
-            if record["val"]["r_gap"] > best["r_gap"]:
-                best.update(
-                    step=step, r_gap=record["val"]["r_gap"], state=copy.deepcopy(net.state_dict())
-                )
-            log.info(
-                "step %d validation r_opening %.3f r_gap %.3f",
-                step,
-                record["val"]["r_opening"],
-                record["val"]["r_gap"],
-            )
-        if logf is not None:
-            logf.write(json.dumps(record) + "\n")
-            logf.flush()
-
+    logf = open(log_path, "a") if log_path is not None else None  # noqa: SIM115 (closed below)
+    keep = _KeepBest(net, val_items, basis, dev, logf)
     try:
         done = run_steps(
             step_loss,
@@ -252,50 +295,46 @@ def train_driver_on(
             settings.max_steps,
             settings.max_minutes,
             every=settings.val_every,
-            on_interval=on_interval,
+            on_interval=keep,
             what="z MSE",
         )
     finally:
         if logf is not None:
             logf.close()
-    last_step = done.steps
-    if val_items and best["state"] is not None:
-        final = score(val_items, predict_cached(net, val_items, dev), _unproject(mean, basis))
-        if final["r_gap"] < best["r_gap"]:
-            net.load_state_dict(best["state"])
-            last_step = best["step"]
-    net = net.cpu().eval()
-    driver = Driver(copy.deepcopy(net))
-    test_items = prepare_clips(test, mean, basis, floor, cfg)
     report: dict[str, Any] = {
         "steps": done.steps,
-        "kept_step": last_step,
+        "kept_step": keep.restore(done.steps),
         "seconds": round(done.seconds, 1),
         "device": str(dev),
         "first_loss": done.first_loss(),
         "last_loss": done.last_loss(),
-        "explained_variance": [round(float(v), 4) for v in explained],
-        "train": score(items, predict_audio(driver, items), driver.unproject),
-        "val": score(val_items, predict_audio(driver, val_items), driver.unproject)
-        if val_items
-        else None,
-        "test": score(test_items, predict_audio(driver, test_items), driver.unproject)
-        if test_items
-        else None,
+        "explained_variance": [round(float(v), 4) for v in basis.explained],
     }
+    net = net.cpu().eval()
+    report.update(_scores(Driver(copy.deepcopy(net)), items, val_items, basis.items(test, cfg)))
     record = {
         **(provenance or {}),
         "clips": len(train),
         "frames": sum(len(c) for c in train),
         "speakers": len({c.speaker for c in train}),
         "val_speakers": sorted({c.speaker for c in val}),
-        "std_floor": [round(float(v), 6) for v in floor],
+        "std_floor": [round(float(v), 6) for v in basis.floor],
         "settings": asdict(settings),
         "date": datetime.date.today().isoformat(),
         **report,
     }
     save_module(net, Path(out), KIND, cfg.to_dict(), record)
     return report
+
+
+def _scores(
+    driver: Driver, train: list[DriverClip], val: list[DriverClip], test: list[DriverClip]
+) -> dict[str, Any]:
+    """The finished driver's scores through its inference path, per split (None: empty)."""
+    return {
+        name: score(items, predict_audio(driver, items), driver.unproject) if items else None
+        for name, items in (("train", train), ("val", val), ("test", test))
+    }
 
 
 def _unproject(mean: np.ndarray, basis: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
