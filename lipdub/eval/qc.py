@@ -108,8 +108,6 @@ def measure_dub(
     ``own_mouth`` (per shot frame) marks those that show the actor's own mouth: the warning about
     a mouth more open on silence than on speech looks at the rendered frames only.
     """
-    from lipdub.analysis.masks import mouth_opening
-
     output = Path(dub.output)
     qc = DubQC(
         shot=shot.id,
@@ -124,12 +122,51 @@ def measure_dub(
     loud = loudness_per_frame(audio_16k, shot.frame_count, shot.fps)
     qc.loudness_db = [round(float(x), 2) for x in loud]
     track = tracks[0] if tracks else None
-    thumb_at = int(np.argmax(loud)) if loud.size else 0
+    seams = _SeamFlicker(loud < SILENT_DB)
+    sync_crops = _read_output(
+        qc, shot, output, int(np.argmax(loud)) if loud.size else 0, track, detector, region_fn,
+        seams, syncnet is not None,
+    )  # fmt: skip
+    qc.seam_ratio, qc.flicker_ratio, qc.detail_ratio = seams.ratios()
+    if qc.detail_ratio is not None and qc.detail_ratio < DETAIL_WARN:
+        qc.warnings.append(
+            f"the regenerated mouth is soft: {qc.detail_ratio:.0%} of the source's detail inside "
+            f"the mask, below {DETAIL_WARN:.0%} (check it at full size before delivery)"
+        )
+    if track is None:
+        qc.warnings.append("no dubbed face: mouth opening not measured")
+    else:
+        _judge_opening(qc, loud, own_mouth)
+    if syncnet is None and track is not None:
+        qc.warnings.append("LSE-C and AV offset not measured: no default_syncnet in the manifest")
+    elif len(sync_crops) >= SYNC_MIN_FRAMES:
+        _measure_sync(qc, syncnet, np.stack(sync_crops), audio_16k, track.frames, shot.fps)
+    elif track is not None:
+        qc.warnings.append(f"LSE-C not measured: the face is on screen < {SYNC_MIN_FRAMES} frames")
+    qc.save(qc_path(output))
+    return qc
+
+
+def _read_output(
+    qc: DubQC,
+    shot: Any,
+    output: Path,
+    thumb_at: int,
+    track: Any | None,
+    detector: Any | None,
+    region_fn: Callable[[int, tuple[int, ...]], Any] | None,
+    seams: _SeamFlicker,
+    sync: bool,
+) -> list[np.ndarray]:
+    """One pass over the output (and the source in lockstep when seams are measured): frame
+    count, mouth opening per frame, seams and flicker, the loudest frame's thumbnails; returns
+    the aligned crops SyncNet reads (when ``sync``)."""
+    from lipdub.analysis.masks import mouth_opening
+
     thumbs_dir = qc_path(output).parent
     thumbs_dir.mkdir(parents=True, exist_ok=True)
     opening: list[float | None] = []
     sync_crops: list[np.ndarray] = []
-    seams = _SeamFlicker(loud < SILENT_DB)
     with open_video(output) as out, open_video(shot.source, shot.settings.conform_vfr) as src:
         qc.frames = out.info.frame_count
         # The source runs in lockstep only when seams are measured; else one frame is read.
@@ -148,38 +185,28 @@ def measure_dub(
                 opening.append(round(mouth_opening(lm), 4))
             else:
                 opening.append(None)
-            if j is not None and syncnet is not None:
+            if j is not None and sync:
                 sync_crops.append(_aligned(frame, track.landmarks[j]))
             if i == thumb_at:
                 _thumb(frame, thumbs_dir / f"{output.stem}_after.png")
     qc.thumbnails = {"before": f"{output.stem}_before.png", "after": f"{output.stem}_after.png"}
     qc.mouth_opening = opening
-    qc.seam_ratio, qc.flicker_ratio, qc.detail_ratio = seams.ratios()
-    if qc.detail_ratio is not None and qc.detail_ratio < DETAIL_WARN:
-        qc.warnings.append(
-            f"the regenerated mouth is soft: {qc.detail_ratio:.0%} of the source's detail inside "
-            f"the mask, below {DETAIL_WARN:.0%} (check it at full size before delivery)"
-        )
-    values = np.array([np.nan if o is None else o for o in opening], np.float64)
+    return sync_crops
+
+
+def _judge_opening(qc: DubQC, loud: np.ndarray, own_mouth: np.ndarray | None) -> None:
+    """Mean mouth opening on silent and on loud frames, and the warning when silence opens the
+    mouth wider than speech."""
+    values = np.array([np.nan if o is None else o for o in qc.mouth_opening], np.float64)
     n = min(len(values), len(loud))
     silent, speech = loud[:n] < SILENT_DB, loud[:n] >= LOUD_DB
-    if track is not None and np.isfinite(values[:n][silent]).any():
+    if np.isfinite(values[:n][silent]).any():
         qc.silent_opening = round(float(np.nanmean(values[:n][silent])), 4)
-    if track is not None and np.isfinite(values[:n][speech]).any():
+    if np.isfinite(values[:n][speech]).any():
         qc.loud_opening = round(float(np.nanmean(values[:n][speech])), 4)
     backwards = opening_warning(values[:n], loud[:n], own_mouth)
-    if track is not None and backwards is not None:
+    if backwards is not None:
         qc.warnings.append(backwards)
-    if track is None:
-        qc.warnings.append("no dubbed face: mouth opening not measured")
-    if syncnet is None and track is not None:
-        qc.warnings.append("LSE-C and AV offset not measured: no default_syncnet in the manifest")
-    elif len(sync_crops) >= SYNC_MIN_FRAMES:
-        _measure_sync(qc, syncnet, np.stack(sync_crops), audio_16k, track.frames, shot.fps)
-    elif track is not None:
-        qc.warnings.append(f"LSE-C not measured: the face is on screen < {SYNC_MIN_FRAMES} frames")
-    qc.save(qc_path(output))
-    return qc
 
 
 @functools.cache
