@@ -200,13 +200,8 @@ def train_syncnet(
     dev = select_device(device)
     torch.manual_seed(settings.seed)
     clips = load_clips(data_dir, train_split)
-    earlier: dict[str, Any] = {}
-    if init is not None:
-        cfg = init.cfg
-        earlier = dict(getattr(init, "provenance", {}))
-    net = SyncNet(cfg)
-    if init is not None:
-        net.load_state_dict(init.state_dict())
+    net, earlier = _start(init, cfg)
+    cfg = net.cfg
     net.to(dev)
     opt = torch.optim.Adam(net.parameters(), lr=settings.lr)
     ds = SyncCandidates(
@@ -261,17 +256,34 @@ def train_syncnet(
     }
     test = load_clips(data_dir, test_split) if test_split else []  # Loaded late: may be new.
     if test:
-        net.eval()
-        report["held_out_accuracy"] = held_out_accuracy(net, test, dev)
-        report["held_out_ranking"] = held_out_ranking(net, test, dev)
-        rate, rows = offset_detection(net, test, dev)
-        report["offset_detection_rate"] = rate
-        report["offset_detection"] = rows
-        log.info(
-            "held-out accuracy %.3f, ranking %.3f, offset-detection rate %.3f",
-            report["held_out_accuracy"],
-            report["held_out_ranking"],
-            rate,
-        )
+        report.update(_held_out(net, test, dev))
     (out_dir / "syncnet_report.json").write_text(json.dumps(report, indent=1) + "\n")
+    return report
+
+
+def _start(init: SyncNet | None, cfg: SyncNetConfig) -> tuple[SyncNet, dict[str, Any]]:
+    """A new SyncNet of ``cfg``, or a copy of ``init`` (its config), with ``init``'s provenance
+    (steps and time already spent)."""
+    if init is None:
+        return SyncNet(cfg), {}
+    net = SyncNet(init.cfg)
+    net.load_state_dict(init.state_dict())
+    return net, dict(getattr(init, "provenance", {}))
+
+
+def _held_out(net: SyncNet, test: list[Any], dev: torch.device) -> dict[str, Any]:
+    """Accuracy, ranking and offset detection on the held-out clips."""
+    net.eval()
+    report: dict[str, Any] = {
+        "held_out_accuracy": held_out_accuracy(net, test, dev),
+        "held_out_ranking": held_out_ranking(net, test, dev),
+    }
+    rate, rows = offset_detection(net, test, dev)
+    report.update(offset_detection_rate=rate, offset_detection=rows)
+    log.info(
+        "held-out accuracy %.3f, ranking %.3f, offset-detection rate %.3f",
+        report["held_out_accuracy"],
+        report["held_out_ranking"],
+        rate,
+    )
     return report
