@@ -52,6 +52,19 @@ class PacketScan:
     mirrored: bool  # True when the display matrix also flips the picture.
 
 
+@dataclass
+class _Demuxed:
+    """What the demux pass itself collected, before the checks."""
+
+    pts: list[int]  # Presented packets' timestamps, in demux order.
+    packets: int
+    hidden: int
+    end: int | None  # Where the last packet ends.
+    first: av.VideoFrame | None  # The first frame the decoder delivers.
+    gop: list[av.Packet] | None  # The last group of pictures (None: too long to keep).
+    tail: set[int] | None  # Timestamps the last group of pictures decodes to.
+
+
 def scan_packets(
     container: av.container.InputContainer, stream: av.VideoStream, path: Path
 ) -> PacketScan:
@@ -61,80 +74,91 @@ def scan_packets(
         MediaError: the stream is corrupt, has no decodable frame, repeats a timestamp, or holds
             fewer packets than the container's index lists or ends before its declared duration.
     """
-    ctx = stream.codec_context
     index = stream.index_entries
     listed = len(index)  # Read before demuxing: some demuxers add entries as they read.
     listed_hidden = sum(1 for entry in index if entry.is_discard) if listed else 0
-    pts: list[int] = []
-    gop: list[av.Packet] | None = []
-    packets = hidden = 0
-    end = None
-    first: av.VideoFrame | None = None
-    try:
-        for packet in container.demux(stream):
-            if packet.pts is None and packet.size == 0:
-                continue  # The flush packet PyAV adds at the end.
-            packets += 1
-            if first is None:
-                first = _first_frame(ctx, packet)
-            if packet.is_keyframe:
-                gop = []
-            if gop is not None:
-                gop.append(packet)
-                gop = gop if len(gop) <= MAX_TAIL_PACKETS else None
-            if packet.size == 0 or packet.pts is None:
-                continue  # Carries no frame of its own (e.g. an AVI "repeat" chunk).
-            stop = packet.pts + (packet.duration or 0)
-            end = stop if end is None else max(end, stop)
-            if packet.is_discard:
-                hidden += 1
-                continue
-            pts.append(packet.pts)
-        if first is None:
-            first = _first_frame(ctx, None)
-        tail = _decoded(ctx, gop) if gop else None
-    except av.error.FFmpegError as exc:
-        raise MediaError(f"{path}: corrupt video stream ({exc})") from exc
-    if listed - listed_hidden > packets - hidden:
+    d = _demux(container, stream, path)
+    if listed - listed_hidden > d.packets - d.hidden:
         raise MediaError(
             f"{path}: damaged video: the container lists {listed - listed_hidden} frames but "
-            f"only {packets - hidden} are in the file (truncated, or still being copied?); "
+            f"only {d.packets - d.hidden} are in the file (truncated, or still being copied?); "
             f"{_REWRAP_FIX}"
         )
-    if not pts or end is None:
+    pts = d.pts
+    if not pts or d.end is None:
         raise MediaError(f"{path}: the video stream has no frames")
     pts.sort()
     if len(set(pts)) != len(pts):
         raise MediaError(f"{path}: duplicate frame timestamps; re-wrap it (e.g. remux to .mov)")
-    _refuse_short_duration(path, stream, pts, end)
-    if first is None:
+    _refuse_short_duration(path, stream, pts, d.end)
+    if d.first is None:
         raise MediaError(f"{path}: no frame of the video stream can be decoded")
-    # Presented frames before the decoder's first one never decode (missing references).
-    lo = int(np.searchsorted(pts, first.pts)) if first.pts is not None else 0
-    hi = len(pts)
-    if tail is not None and gop:
-        last_key = gop[0].pts if gop[0].pts is not None else pts[-1]
-        while hi > lo and pts[hi - 1] >= last_key and pts[hi - 1] not in tail:
-            hi -= 1
+    lo, hi = _decodable_span(pts, d)
     if lo == hi:
         raise MediaError(f"{path}: no frame of the video stream can be decoded")
-    if lo or hi < len(pts) or hidden:
+    if lo or hi < len(pts) or d.hidden:
         log.info(
             "%s: %d packet(s) hidden by an edit list, %d at the ends never decode; not frames",
             path,
-            hidden,
+            d.hidden,
             lo + len(pts) - hi,
         )
-    rotation, mirrored = _display_matrix(first)
+    rotation, mirrored = _display_matrix(d.first)
     return PacketScan(
         pts=pts[lo:hi],
-        packets=packets,
-        hidden=hidden,
+        packets=d.packets,
+        hidden=d.hidden,
         undecodable=lo + len(pts) - hi,
-        end_pts=end,
+        end_pts=d.end,
         rotation=rotation,
         mirrored=mirrored,
     )
+
+
+def _demux(container: av.container.InputContainer, stream: av.VideoStream, path: Path) -> _Demuxed:
+    """The pass: every packet's timestamp, the first decodable frame, the last group of
+    pictures (decoded after the pass, so no seek is needed)."""
+    ctx = stream.codec_context
+    d = _Demuxed(pts=[], packets=0, hidden=0, end=None, first=None, gop=[], tail=None)
+    try:
+        for packet in container.demux(stream):
+            if packet.pts is None and packet.size == 0:
+                continue  # The flush packet PyAV adds at the end.
+            d.packets += 1
+            if d.first is None:
+                d.first = _first_frame(ctx, packet)
+            if packet.is_keyframe:
+                d.gop = []
+            if d.gop is not None:
+                d.gop.append(packet)
+                d.gop = d.gop if len(d.gop) <= MAX_TAIL_PACKETS else None
+            if packet.size == 0 or packet.pts is None:
+                continue  # Carries no frame of its own (e.g. an AVI "repeat" chunk).
+            stop = packet.pts + (packet.duration or 0)
+            d.end = stop if d.end is None else max(d.end, stop)
+            if packet.is_discard:
+                d.hidden += 1
+                continue
+            d.pts.append(packet.pts)
+        if d.first is None:
+            d.first = _first_frame(ctx, None)
+        d.tail = _decoded(ctx, d.gop) if d.gop else None
+    except av.error.FFmpegError as exc:
+        raise MediaError(f"{path}: corrupt video stream ({exc})") from exc
+    return d
+
+
+def _decodable_span(pts: list[int], d: _Demuxed) -> tuple[int, int]:
+    """[lo, hi) of the sorted ``pts`` that decode: presented frames before the decoder's first
+    one never decode (missing references), nor do those of a damaged last group of pictures."""
+    assert d.first is not None
+    lo = int(np.searchsorted(pts, d.first.pts)) if d.first.pts is not None else 0
+    hi = len(pts)
+    if d.tail is not None and d.gop:
+        last_key = d.gop[0].pts if d.gop[0].pts is not None else pts[-1]
+        while hi > lo and pts[hi - 1] >= last_key and pts[hi - 1] not in d.tail:
+            hi -= 1
+    return lo, hi
 
 
 def _refuse_short_duration(path: Path, stream: av.VideoStream, pts: list[int], end: int) -> None:
