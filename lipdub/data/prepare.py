@@ -36,6 +36,7 @@ import numpy as np
 from lipdub.analysis.align import similarity_to_template, transform_points, warp_to_crop
 from lipdub.analysis.masks import UShapePlanner
 from lipdub.analysis.pipeline import analyze_shot
+from lipdub.analysis.records import FaceTrack
 from lipdub.analysis.settings import AnalysisSettings
 from lipdub.errors import ConfigError, MediaError
 from lipdub.media.audio import load_audio, to_model_audio
@@ -162,20 +163,8 @@ def prepare_clip(
         log.warning("%s: no face track of %d+ frames; skipped", spec.video, MIN_TRACK_FRAMES)
         return None
     track = max(tracks, key=len)
-    mats = np.stack([similarity_to_template(lm, size) for lm in track.landmarks])
-    planner = UShapePlanner(settings)
     n = len(track)
-    crops = np.zeros((n, size, size, 3), np.uint8)
-    masks = np.zeros((n, size, size), np.uint8)
-    lms = np.zeros((n, 68, 2), np.float32)
-    with open_video(spec.video) as video:
-        for i, frame in enumerate(video.frames(0, analysis.stop)):
-            j = track.at(i)
-            if j is None:
-                continue
-            crops[j] = warp_to_crop(frame, mats[j], size)
-            lms[j] = transform_points(mats[j], track.landmarks[j])
-            masks[j] = np.round(planner.plan(lms[j], size) * 255).astype(np.uint8)
+    crops, masks, lms = _aligned(spec.video, track, analysis.stop, size, settings)
     audio_src = spec.audio if spec.audio is not None else spec.video
     audio = to_model_audio(load_audio(audio_src))
     mel_cfg = MelConfig()
@@ -215,6 +204,28 @@ def prepare_clip(
     (dest / INFO).write_text(json.dumps(info, indent=1) + "\n")
     log.info("%s: %d frames, speaker %s, split %s", spec.clip_id, n, spec.speaker, spec.split)
     return info
+
+
+def _aligned(
+    video_path: Path, track: FaceTrack, stop: int, size: int, settings: AnalysisSettings
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The track's aligned crops (T, size, size, 3) uint8, their masks (T, size, size) uint8
+    and landmarks (T, 68, 2) float32 in crop coordinates."""
+    mats = np.stack([similarity_to_template(lm, size) for lm in track.landmarks])
+    planner = UShapePlanner(settings)
+    n = len(track)
+    crops = np.zeros((n, size, size, 3), np.uint8)
+    masks = np.zeros((n, size, size), np.uint8)
+    lms = np.zeros((n, 68, 2), np.float32)
+    with open_video(video_path) as video:
+        for i, frame in enumerate(video.frames(0, stop)):
+            j = track.at(i)
+            if j is None:
+                continue
+            crops[j] = warp_to_crop(frame, mats[j], size)
+            lms[j] = transform_points(mats[j], track.landmarks[j])
+            masks[j] = np.round(planner.plan(lms[j], size) * 255).astype(np.uint8)
+    return crops, masks, lms
 
 
 def check_speakers(infos: list[dict[str, Any]]) -> list[str]:
