@@ -140,10 +140,7 @@ def train_generator(
     provenance = {
         "data": str(data_dir),
         "split": settings.split,
-        "clips": len(clips),
-        "frames": sum(len(c) for c in clips),
-        "speakers": len({c.speaker for c in clips}),
-        "val_speakers": sorted({c.speaker for c in val_clips}),
+        **_data_record(clips, val_clips),
         "device": str(dev),
         "syncnet": syncnet,
         "init": init,
@@ -151,11 +148,32 @@ def train_generator(
         "landmarks": str(landmarks) if landmarks else None,
         "settings": {k: v for k, v in asdict(settings).items() if k != "augment"},
     }
-    log_path = out_dir / "train_log.jsonl"
     out_dir.mkdir(parents=True, exist_ok=True)
     validation = _Validation(out_dir, Validator(val_clips)) if val_clips else None
     if validation and start is not None and validation.best is None:
         validation.run(trainer, provenance)  # The starting point is a candidate too.
+    done = _run(trainer, ds, settings, out_dir, provenance, validation)
+    if validation and validation.last_step != trainer.step_count:
+        validation.run(trainer, provenance)
+    report = _report(done, trainer, settings.batch_size, out_dir)
+    if validation:
+        report["validation"] = validation.history
+        report["best"] = validation.best
+    (out_dir / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+    return report
+
+
+def _run(
+    trainer: GeneratorTrainer,
+    ds: GeneratorWindows,
+    settings: GenTrainSettings,
+    out_dir: Path,
+    provenance: dict[str, Any],
+    validation: _Validation | None,
+) -> LoopResult:
+    """The steps through :func:`train.loop.train_loop`: a JSON line per step in
+    ``train_log.jsonl``, a sample grid every ``sample_every`` steps, validation and saves at
+    their intervals."""
     samples_dir = out_dir / "samples"
 
     def step(k: int) -> dict[str, float]:
@@ -175,8 +193,8 @@ def train_generator(
 
     first, seconds_before = trainer.step_count, trainer.seconds
     intervals = [(settings.val_every, lambda _: validation.run(trainer, provenance))]
-    with open(log_path, "a") as logf:
-        done = train_loop(
+    with open(out_dir / "train_log.jsonl", "a") as logf:
+        return train_loop(
             step,
             max_steps=settings.max_steps,
             max_minutes=settings.max_minutes,
@@ -187,14 +205,16 @@ def train_generator(
             save_every_s=settings.save_every_s,
             after_step=after_step,
         )
-    if validation and validation.last_step != trainer.step_count:
-        validation.run(trainer, provenance)
-    report = _report(done, trainer, settings.batch_size, out_dir)
-    if validation:
-        report["validation"] = validation.history
-        report["best"] = validation.best
-    (out_dir / "report.json").write_text(json.dumps(report, indent=1) + "\n")
-    return report
+
+
+def _data_record(clips: list, val_clips: list) -> dict[str, Any]:
+    """What the run trained and validated on, for the checkpoint's provenance."""
+    return {
+        "clips": len(clips),
+        "frames": sum(len(c) for c in clips),
+        "speakers": len({c.speaker for c in clips}),
+        "val_speakers": sorted({c.speaker for c in val_clips}),
+    }
 
 
 def _check_settings(settings: GenTrainSettings, landmarks: str | None) -> None:
