@@ -176,71 +176,75 @@ def copy_reference(clip: Clip, window: EvalWindow) -> np.ndarray:
     return composite(refs, window.target, window.masks)
 
 
+class _Rows:
+    """Scores one output of a clip's window against the real video: the metrics of a row."""
+
+    def __init__(self, ctx: EvalContext, clip: Clip, target: np.ndarray, frames: np.ndarray):
+        self.ctx, self.clip, self.target, self.frames = ctx, clip, target, frames
+        self.gt_lms = clip.landmarks[: len(target)]
+        self.target_lms = metrics.crop_landmarks(ctx.detector, target, self.gt_lms)
+        self.sub = np.arange(0, len(target), CSIM_EVERY)
+        self.target_desc = metrics.crop_descriptors(
+            ctx.detector, target[self.sub], self.target_lms[self.sub]
+        )
+
+    def sync(self, crops: np.ndarray, audio: np.ndarray) -> dict[str, float]:
+        c = self.ctx
+        r = metrics.av_sync(c.scorer, crops, audio, self.clip.fps, self.frames, c.sync_mel)
+        return {"LSE-D": r.lse_d, "LSE-C": r.lse_c, "offset": float(r.offset)}
+
+    def cross(self, out: np.ndarray, audio: np.ndarray) -> dict[str, float]:
+        """Sync with ``audio`` and identity: what a dub with no ground truth can be scored on."""
+        lms = metrics.crop_landmarks(self.ctx.detector, out, self.gt_lms)
+        desc = metrics.crop_descriptors(self.ctx.detector, out[self.sub], lms[self.sub])
+        return {**self.sync(out, audio), "CSIM": metrics.csim(desc, self.target_desc)}
+
+    def self_driven(self, out: np.ndarray, audio: np.ndarray) -> dict[str, float]:
+        """Against the real frames as well: PSNR, SSIM, LMD and the opening's bias and r."""
+        lms = metrics.crop_landmarks(self.ctx.detector, out, self.gt_lms)
+        pairs = list(zip(out, self.target, strict=True))
+        gap_bias, gap_r = metrics.opening(lms, self.target_lms)
+        desc = metrics.crop_descriptors(self.ctx.detector, out[self.sub], lms[self.sub])
+        return {
+            "PSNR": float(np.mean([metrics.psnr(a, b) for a, b in pairs])),
+            "SSIM": float(np.mean([metrics.ssim(a, b) for a, b in pairs])),
+            "LMD": metrics.lmd(lms, self.target_lms),
+            "gap-bias": gap_bias,
+            "gap-r": gap_r,
+            **self.sync(out, audio),
+            "CSIM": metrics.csim(desc, self.target_desc),
+        }
+
+
 def evaluate_clip(
     ctx: EvalContext, clip: Clip, cross_audio: np.ndarray | None, max_frames: int
 ) -> dict[str, Any]:
     """Metrics of every row on one clip (see the module docstring)."""
     win = eval_window(clip, max_frames)
-    f, ref, target, frames = win.frames, win.reference, win.target, win.audio_frames
-    n_audio = math.ceil((int(frames[-1]) + 2) / clip.fps * 16000)
     own = clip.audio
 
     def run(audio: np.ndarray) -> np.ndarray:
         return render_window(ctx.model, clip, win, audio, ctx.device, ctx.audio_scale)
 
-    zero = np.zeros_like(own)
     outputs = {
         "model": run(own),
-        "model, audio zeroed": run(zero),
+        "model, audio zeroed": run(np.zeros_like(own)),
         "copy reference": copy_reference(clip, win),
-        "real video": target,
+        "real video": win.target,
     }
-    gt_lms = clip.landmarks[:f]
-    target_lms = metrics.crop_landmarks(ctx.detector, target, gt_lms)
-    sub = np.arange(0, f, CSIM_EVERY)
-    target_desc = metrics.crop_descriptors(ctx.detector, target[sub], target_lms[sub])
-
-    def sync(crops: np.ndarray, audio: np.ndarray) -> dict[str, float]:
-        r = metrics.av_sync(ctx.scorer, crops, audio, clip.fps, frames, ctx.sync_mel)
-        return {"LSE-D": r.lse_d, "LSE-C": r.lse_c, "offset": float(r.offset)}
-
-    def ident(crops: np.ndarray, lms: np.ndarray) -> float:
-        return metrics.csim(
-            metrics.crop_descriptors(ctx.detector, crops[sub], lms[sub]), target_desc
-        )
-
+    rows = _Rows(ctx, clip, win.target, win.audio_frames)
     result: dict[str, Any] = {
         "clip": clip.clip_id,
-        "frames": f,
-        "reference": ref,
-        "self": {},
+        "frames": win.frames,
+        "reference": win.reference,
+        "self": {name: rows.self_driven(out, own) for name, out in outputs.items()},
         "cross": {},
     }
-    for name, out in outputs.items():
-        lms = metrics.crop_landmarks(ctx.detector, out, gt_lms)
-        psnrs = [metrics.psnr(a, b) for a, b in zip(out, target, strict=True)]
-        gap_bias, gap_r = metrics.opening(lms, target_lms)
-        row = {
-            "PSNR": float(np.mean(psnrs)),
-            "SSIM": float(np.mean([metrics.ssim(a, b) for a, b in zip(out, target, strict=True)])),
-            "LMD": metrics.lmd(lms, target_lms),
-            "gap-bias": gap_bias,
-            "gap-r": gap_r,
-            **sync(out, own),
-            "CSIM": ident(out, lms),
-        }
-        result["self"][name] = row
     if cross_audio is not None:
+        n_audio = math.ceil((int(win.audio_frames[-1]) + 2) / clip.fps * 16000)
         dub = _fit_audio(cross_audio, n_audio)
-        cross_out = {
-            "model": run(dub),
-            "model, audio zeroed": outputs["model, audio zeroed"],  # Silent either way.
-            "copy reference": outputs["copy reference"],
-            "real video": target,
-        }
-        for name, out in cross_out.items():
-            lms = metrics.crop_landmarks(ctx.detector, out, gt_lms)
-            result["cross"][name] = {**sync(out, dub), "CSIM": ident(out, lms)}
+        cross_out = {**outputs, "model": run(dub)}  # The zeroed and copied rows: the same.
+        result["cross"] = {name: rows.cross(out, dub) for name, out in cross_out.items()}
     return result
 
 
