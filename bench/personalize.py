@@ -195,7 +195,7 @@ def main() -> None:
     from lipdub.model.syncnet_file import resolve_syncnet
 
     dev = select_device(args.device)
-    general, _ = build_model({"weights": args.weights, "config": "lite"})
+    general, _ = build_model({"weights": args.weights, "model": "lite"})
     general = general.float().to(dev)
     syncnet = resolve_syncnet(args.syncnet).float()
     disc = load_discriminator(args.discriminator or "none", general, load_manifest())

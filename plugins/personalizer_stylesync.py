@@ -9,7 +9,7 @@ discriminator named in the options or in weights/manifest.toml), resumes a stopp
 the card ``actors/<name>/CARD.md``.
 
 Options (see :class:`lipdub.train.personalize.PersonalSettings` for all): ``weights``,
-``config``, ``device``, ``steps``, ``minutes``, ``resume``, ``batch_size``, ``lr``,
+``model``, ``device``, ``steps``, ``minutes``, ``resume``, ``batch_size``, ``lr``,
 ``lambda_p``, ``tune``, ``rank``, ``held_out``, ``syncnet``, ``discriminator``, ``vgg19``,
 ``general_data``, ``general_split``, ``sync_reg``, ``seed``.
 """
@@ -341,7 +341,7 @@ def create(options: Mapping[str, Any]) -> StyleSyncPersonalizer:
 
 DEFAULTS: dict[str, Any] = {
     "weights": None,
-    "config": "full",
+    "model": "full",
     "device": "auto",
     "tune": "high-res",
     "rank": 0,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from lipdub.analysis.settings import AnalysisSettings
+from lipdub.analysis.settings import STAGE_FIELDS, AnalysisSettings
 from lipdub.hookspecs import hookimpl
 from lipdub.stages import StageChoice
 
@@ -30,7 +30,7 @@ def lipdub_shot_detectors() -> list[StageChoice]:
             summary="PySceneDetect adaptive content detector (hard cuts, robust to camera moves)",
             options={
                 "shot_method": "adaptive",
-                **_DEFAULTS.options("shot_threshold", "shot_min_content", "shot_min_frames"),
+                **_DEFAULTS.options(*STAGE_FIELDS["shots"]),
             },
         )
     ]

@@ -58,7 +58,6 @@ def cut_detector(
         from lipdub.analysis.pipeline import detect_cuts  # Only when a shot says `range: auto`.
 
         settings = resolve(project.layer, cli)
-        detector = plugins.create("shots", settings.stage("shots"), dict(settings.analysis))
-        return detect_cuts(path, start, stop, detector, conform)
+        return detect_cuts(path, start, stop, plugins.build("shots", settings), conform)
 
     return detect

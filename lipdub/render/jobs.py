@@ -48,8 +48,8 @@ def check_jobs(
     plan: Plan, jobs: Sequence[ShotJob], plugins: PluginManager, device_here: bool
 ) -> dict[str, list[str]]:
     """Check everything that can be checked before the first frame, for every job: each stage's
-    plugin name, the weights the settings name (files present, no model loaded), the device
-    (when ``device_here``: the jobs run on this machine) and every dub file
+    plugin name and options block, the weights the settings name (files present, no model
+    loaded), the device (when ``device_here``: the jobs run on this machine) and every dub file
     (:func:`~lipdub.config.plan.check_dub_audio`).
 
     Returns:
@@ -65,6 +65,14 @@ def check_jobs(
                 plugins.get(stage, settings.stage(stage))
             except PluginError as exc:
                 raise ConfigError(f"{plan.where(shot, stage)}: shot {shot.id!r}: {exc}") from None
+            try:
+                plugins.check_options(stage, settings.stage(stage), settings.options(stage))
+            except PluginError as exc:
+                where = plan.where(shot, f"stage_options.{stage}")
+                raise ConfigError(
+                    f"{where}: shot {shot.id!r}: {exc}; a shot that picks another {stage} drops "
+                    f"the block set below it with `stage_options: {{{stage}: null}}`"
+                ) from None
         if device_here and settings.device.startswith("cuda"):
             try:
                 select_device(settings.device)
@@ -105,15 +113,14 @@ def _check_weights(plan: Plan, shot: Shot) -> None:
     ):
         raise ConfigError(
             f"{plan.where(shot, 'generator')}: the exemplar generator needs a mouth driver and "
-            f"{load_manifest().path} sets no default_driver; set the shot's exemplar.driver to "
-            "a driver's name or .safetensors path"
+            f"{load_manifest().path} sets no default_driver; set stage_options.generator.driver "
+            "to a driver's name or .safetensors path"
         )
     for model in files:
         try:
             existing_sidecar(model.path, f"{model.role} weights")
         except WeightsError as exc:
-            setting = model.setting.split(".")[0]
-            where = plan.where(shot, setting) if setting else f"{load_manifest().path}"
+            where = plan.where(shot, model.setting) if model.setting else load_manifest().path
             raise ConfigError(f"{where}: {exc}") from None
 
 

@@ -221,7 +221,7 @@ def test_the_exemplar_generator_without_a_driver_is_exit_2_up_front(
         render(reel, "--generator", "exemplar"),
         render(reel, "--generator", "exemplar", "--list"),
     ):
-        refused(res, "--generator", "no default_driver", "exemplar.driver")
+        refused(res, "--generator", "no default_driver", "stage_options.generator.driver")
     assert not (reel / "renders" / "a_de.mov").exists()
 
 
@@ -231,8 +231,7 @@ def test_shots_that_choose_different_executors_are_refused_not_run_on_the_first(
     for res in (render(reel), render(reel, "--list")):
         refused(res, f"{shots}:9", "shot 'b' runs on 'ray'", "shot 'a' on 'local'", "--executor")
     shots.write_text(SHOTS)
-    (reel / "lipdub.toml").write_text(
-        (reel / "lipdub.toml").read_text() + "executor_options = {num_gpu = 1}\n"
-    )
-    refused(render(reel), "executor 'local' takes no executor_options")
+    toml = (reel / "lipdub.toml").read_text()
+    (reel / "lipdub.toml").write_text(toml + "[stage_options.executor]\nnum_gpu = 1\n")
+    refused(render(reel), "lipdub.toml", "executor 'local' has no option 'num_gpu'")
     assert not (reel / "renders" / "a_de.mov").exists()

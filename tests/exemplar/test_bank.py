@@ -114,7 +114,7 @@ def test_a_track_with_no_usable_frame_falls_back_before_the_pass() -> None:
 
     talking = [face_landmarks((160, 90), 1.2, opening=0.3 * (k % 5) / 4) for k in range(40)]
     context = TrackContext("shot:a", (H, W, 3), None, UShapePlanner(), 0.1)
-    gen = create({"exemplar": {"min_frames": 10}})
+    gen = create({"min_frames": 10})
     seen = track_of(talking)
     assert usable_by_landmarks(seen, (H, W, 3)).all() and gen.thin(seen, context) is None
     bridged = track_of(talking, detected=[False] * 40)

@@ -99,7 +99,7 @@ def test_audio_scale_comes_from_the_manifest_entry_unless_given(saved, tmp_path:
     opts = {"manifest": manifest, "device": "cpu"}
     assert create({**opts, "weights": None}).audio_scale == 2.5
     assert create({**opts, "weights": None, "audio_scale": 1.5}).audio_scale == 1.5
-    assert create({"weights": "random-init", "config": "lite", "device": "cpu"}).audio_scale == 1
+    assert create({"weights": "random-init", "model": "lite", "device": "cpu"}).audio_scale == 1
     plain = write_manifest(tmp_path, path, record["weights_sha256"])
     assert create({**opts, "manifest": plain, "weights": None}).audio_scale == 1.0
     for bad in ("0", "-1", "true", '"2"'):
@@ -152,11 +152,11 @@ def test_random_init_is_labelled_and_seeded() -> None:
         "weights",
         "batch_size",
         "compile",
-        "config",
+        "model",
         "personal",
     } <= set(choice.options)
-    a = create({"weights": "random-init", "config": "lite", "device": "cpu"})
-    b = create({"weights": "random-init", "config": "lite", "device": "cpu"})
+    a = create({"weights": "random-init", "model": "lite", "device": "cpu"})
+    b = create({"weights": "random-init", "model": "lite", "device": "cpu"})
     assert "UNTRAINED" in a.label
     sa, sb = a.model.state_dict(), b.model.state_dict()
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
