@@ -30,6 +30,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("lipdub.hookspecs",),
     ("lipdub.plugin_manager",),
     ("lipdub.render",),
+    ("lipdub.testing",),
     ("lipdub.plugins",),
     ("lipdub.cli", "lipdub.demo", "lipdub.__main__"),
 )
