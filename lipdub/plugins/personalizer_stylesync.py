@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from lipdub.plugins.generator_stylesync import build_model
 from safetensors.torch import load_file
 
 from lipdub.config.project import PERSONAL_FILE, REJECTED_FILE, ActorConfig
@@ -46,6 +45,7 @@ from lipdub.model.engine import select_device
 from lipdub.model.generator import StyleSyncGenerator
 from lipdub.model.personal import save_personal
 from lipdub.model.syncnet_file import resolve_syncnet
+from lipdub.plugins.generator_stylesync import build_model
 from lipdub.stages import StageChoice
 from lipdub.train import personal_eval as E
 from lipdub.train import personalize as P
