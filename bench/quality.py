@@ -55,8 +55,8 @@ from render import DATA, REPO, RESULTS, device_name, write_section  # bench/rend
 
 from lipdub.analysis.align import similarity_to_template, transform_points, warp_to_crop
 from lipdub.analysis.masks import mouth_opening
-from lipdub.analysis.pipeline import analyze_shot
 from lipdub.analysis.records import FaceTrack
+from lipdub.analysis.shot_analysis import analyze_shot
 from lipdub.config.plan import load_plan
 from lipdub.config.project import load_project
 from lipdub.config.shots import Shot

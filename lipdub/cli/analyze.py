@@ -61,7 +61,7 @@ def _clip_plan(video: Path, project) -> Plan:
 
 def _detector(plugins: PluginManager):
     def detect(path: Path, start: int, stop: int, conform: bool = False) -> list[int]:
-        from lipdub.analysis.pipeline import detect_cuts
+        from lipdub.analysis.shot_analysis import detect_cuts
 
         return detect_cuts(path, start, stop, plugins.create("shots", "scenedetect"), conform)
 
@@ -76,7 +76,7 @@ def _analyze_one(
     cuts_only: bool,
     single: bool,
 ) -> dict[str, Any]:
-    from lipdub.analysis.pipeline import analyze_shot, detect_cuts
+    from lipdub.analysis.shot_analysis import analyze_shot, detect_cuts
 
     settings = shot.settings
     record: dict[str, Any] = {

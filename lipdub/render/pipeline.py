@@ -22,7 +22,7 @@ from lipdub.media.stream import BackgroundSink, prefetch
 from lipdub.media.write import VideoWriter, codec_for
 from lipdub.plugin_manager import PluginManager
 from lipdub.render.audio import dub_audio, output_audio
-from lipdub.render.faces import FaceWork
+from lipdub.render.face_work import FaceWork
 from lipdub.render.protocols import UnchangedPicture
 from lipdub.render.shot_job import ShotJob
 
@@ -93,7 +93,7 @@ def _qc(
     What QC finds wrong is a warning like any other: emitted as an event, and added to the job
     report (the ``finished`` event carries it), not only written into the report page.
 
-    ``work`` is the shot's :class:`~lipdub.render.faces.FaceWork` (None for passthrough): its
+    ``work`` is the shot's :class:`~lipdub.render.face_work.FaceWork` (None for passthrough): its
     dubbed tracks, landmark detector and blend regions.
     """
     if not shot.settings.qc:

@@ -20,8 +20,8 @@ from lipdub.analysis.align import (
     transform_points,
 )
 from lipdub.analysis.masks import UShapePlanner
-from lipdub.analysis.pipeline import analyze_shot
 from lipdub.analysis.rest import plan_rest
+from lipdub.analysis.shot_analysis import analyze_shot
 from lipdub.cli import main
 from lipdub.config.settings import Settings
 from lipdub.media.audio import Audio, load_audio, save_wav

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 from lipdub.analysis.align import paste_region, scale_of, similarity_to_template, transform_points
 from lipdub.analysis.masks import UShapePlanner
-from lipdub.analysis.pipeline import analyze_shot
+from lipdub.analysis.shot_analysis import analyze_shot
 from lipdub.cli.personalize import personalize as personalize_cmd
 from lipdub.config.project import PERSONAL_FILE
 from lipdub.config.settings import Settings

@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from lipdub.analysis.pipeline import analyze_shot
 from lipdub.analysis.records import FaceTrack
 from lipdub.analysis.rest import RestPlan, plan_rest
+from lipdub.analysis.shot_analysis import analyze_shot
 from lipdub.analysis.trust import trusted_frames
 from lipdub.config.project import ACTOR_DIR, PERSONAL_FILE
 from lipdub.config.shots import Dub
