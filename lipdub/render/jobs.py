@@ -65,14 +65,7 @@ def check_jobs(
                 plugins.get(stage, settings.stage(stage))
             except PluginError as exc:
                 raise ConfigError(f"{plan.where(shot, stage)}: shot {shot.id!r}: {exc}") from None
-            try:
-                plugins.check_options(stage, settings.stage(stage), settings.options(stage))
-            except PluginError as exc:
-                where = plan.where(shot, f"stage_options.{stage}")
-                raise ConfigError(
-                    f"{where}: shot {shot.id!r}: {exc}; a shot that picks another {stage} drops "
-                    f"the block set below it with `stage_options: {{{stage}: null}}`"
-                ) from None
+            _check_options(plan, shot, plugins, stage)
         if device_here and settings.device.startswith("cuda"):
             try:
                 select_device(settings.device)
@@ -95,6 +88,26 @@ def check_jobs(
         if job.shot.notes:
             warnings[job.job_id] = [*job.shot.notes, *warnings.get(job.job_id, [])]
     return warnings
+
+
+def _check_options(plan: Plan, shot: Shot, plugins: PluginManager, stage: str) -> None:
+    """The shot's block for ``stage`` fits its choice; when the misfit options are another
+    choice's (a block written for the choice a lower layer picked), say how to drop it."""
+    choice, block = shot.settings.stage(stage), shot.settings.options(stage)
+    try:
+        plugins.check_options(stage, choice, block)
+    except PluginError as exc:
+        declared = plugins.get(stage, choice).choice.options
+        misfit = set(block) - set(declared)
+        owners = [n for n, r in plugins.choices(stage).items() if misfit <= set(r.choice.options)]
+        hint = (
+            f"; those are {owners[0]!r}'s options: a shot that picks another {stage} than the "
+            f"one they were written for drops them with `stage_options: {{{stage}: null}}`"
+            if owners and misfit
+            else ""
+        )
+        where = plan.where(shot, f"stage_options.{stage}")
+        raise ConfigError(f"{where}: shot {shot.id!r}: {exc}{hint}") from None
 
 
 def _check_weights(plan: Plan, shot: Shot) -> None:

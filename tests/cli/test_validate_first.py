@@ -225,6 +225,28 @@ def test_the_exemplar_generator_without_a_driver_is_exit_2_up_front(
     assert not (reel / "renders" / "a_de.mov").exists()
 
 
+def test_a_misspelt_stage_option_is_exit_2_up_front_with_its_place(reel: Path):
+    shots = reel / "shots.yaml"
+    shots.write_text(SHOTS.replace("blender: feather", "stage_options: {blender: {colr: 1}}"))
+    for res in (render(reel), render(reel, "--list")):
+        refused(res, f"{shots}:9", "blender 'feather' has no option 'colr'", "color_match")
+
+
+def test_a_block_written_for_another_choice_is_refused_and_can_be_dropped(reel: Path):
+    toml = (
+        (reel / "lipdub.toml")
+        .read_text()
+        .replace("[stages]\n", '[stages]\nblender = "laplacian"\n')
+    )
+    (reel / "lipdub.toml").write_text(toml + "[stage_options.blender]\nlevels = 3\n")
+    refused(render(reel, "--list"), "blender 'feather' has no option 'levels'", "{blender: null}")
+    shots = SHOTS.replace(
+        "blender: feather", "blender: feather\n      stage_options: {blender: null}"
+    )
+    (reel / "shots.yaml").write_text(shots)
+    assert render(reel, "--list").exit_code == 0
+
+
 def test_shots_that_choose_different_executors_are_refused_not_run_on_the_first(reel: Path):
     shots = reel / "shots.yaml"
     shots.write_text(SHOTS.replace("blender: feather", "executor: ray"))
