@@ -23,6 +23,7 @@ import pluggy
 
 from lipdub import hookspecs
 from lipdub.config.settings import Settings
+from lipdub.config.stage_options import same_kind
 from lipdub.errors import PluginError, did_you_mean
 from lipdub.stages import STAGES, StageChoice
 
@@ -168,7 +169,7 @@ class PluginManager:
                     f"{did_you_mean(str(key), list(declared))} (its options: {known})"
                 )
             default = declared[key]
-            if default is not None and not _same_kind(value, default):
+            if default is not None and not same_kind(value, default):
                 raise PluginError(
                     f"{stage} {name!r}: option {key!r} must be {type(default).__name__} like "
                     f"its default {default!r}, got {value!r}"
@@ -204,18 +205,6 @@ class PluginManager:
                 impl.function(event=event)
             except Exception:  # An observer must never stop a render; it is logged.
                 log.exception("plugin %s failed handling a shot event", impl.plugin_name)
-
-
-def _same_kind(value: Any, default: Any) -> bool:
-    """``value`` may stand where ``default`` does: same type, an int for a float, never a bool
-    for a number."""
-    if isinstance(default, bool) or isinstance(value, bool):
-        return isinstance(value, bool) and isinstance(default, bool)
-    if isinstance(default, float):
-        return isinstance(value, int | float)
-    if isinstance(default, Mapping):
-        return isinstance(value, Mapping)
-    return isinstance(value, type(default))
 
 
 def _import_file(path: Path) -> ModuleType:

@@ -172,6 +172,8 @@ def _check_block(key: str, value: Mapping[str, Any], where: Where) -> dict[str, 
     if key == "analysis":
         return check_analysis(value, where)
     warn_legacy(key, where(()))
+    if key == "blend" and "feather_fraction" in value:  # Now a setting of its own: check it so.
+        check_layer({"feather_fraction": value["feather_fraction"]}, where(("feather_fraction",)))
     return dict(value)
 
 

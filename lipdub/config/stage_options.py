@@ -33,7 +33,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from lipdub.analysis.settings import RUN_FIELDS, STAGE_FIELDS
+from lipdub.analysis.settings import RUN_FIELDS, STAGE_FIELDS, AnalysisSettings
 from lipdub.errors import ConfigError, did_you_mean
 from lipdub.stages import STAGES
 
@@ -59,6 +59,7 @@ LEGACY_ANALYSIS_KEYS = {
     **{name: stage for stage, names in STAGE_FIELDS.items() for name in names},
     "shot_method": "shots",
 }
+_ANALYSIS_DEFAULTS = AnalysisSettings()
 #: What a deprecated block's warning adds about where its keys went.
 _LEGACY_NOTES = {
     "blend": "; feather_fraction is now a setting of its own",
@@ -111,11 +112,36 @@ def check_stage_options(value: Mapping[str, Any], where: Where) -> dict[str, dic
     return out
 
 
+def same_kind(value: Any, default: Any) -> bool:
+    """``value`` may stand where ``default`` does: same type, an int for a float, never a bool
+    for a number."""
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(default, bool)
+    if isinstance(default, float):
+        return isinstance(value, int | float)
+    if isinstance(default, Mapping):
+        return isinstance(value, Mapping)
+    return isinstance(value, type(default))
+
+
 def check_analysis(value: Mapping[str, Any], where: Where) -> dict[str, Any]:
     """Validate the ``analysis`` block: fields of the analysis run (``RUN_FIELDS``), or a
-    built-in stage's option written the old way (kept, with a deprecation warning)."""
-    for key in value:
+    built-in stage's option written the old way (kept, with a deprecation warning), each of the
+    type of its default."""
+    for key, given in value.items():
         stage = LEGACY_ANALYSIS_KEYS.get(key)
+        if stage is None and key not in RUN_FIELDS:
+            raise ConfigError(
+                f"{where((key,))}: unknown analysis setting {key!r}"
+                f"{did_you_mean(str(key), [*RUN_FIELDS, *LEGACY_ANALYSIS_KEYS])} (the analysis "
+                f"run's: {', '.join(RUN_FIELDS)}; a stage's options go in stage_options.STAGE)"
+            )
+        default = getattr(_ANALYSIS_DEFAULTS, key, "")  # shot_method is a string.
+        if not same_kind(given, default):
+            raise ConfigError(
+                f"{where((key,))}: analysis setting {key!r} must be {type(default).__name__} "
+                f"like its default {default!r}, got {given!r}"
+            )
         if stage is not None:
             log.warning(
                 "%s: `analysis.%s` is deprecated: it is the %s stage's option; write it in %s",
@@ -123,12 +149,6 @@ def check_analysis(value: Mapping[str, Any], where: Where) -> dict[str, Any]:
                 key,
                 stage,
                 new_spelling(stage),
-            )
-        elif key not in RUN_FIELDS:
-            raise ConfigError(
-                f"{where((key,))}: unknown analysis setting {key!r}"
-                f"{did_you_mean(str(key), [*RUN_FIELDS, *LEGACY_ANALYSIS_KEYS])} (the analysis "
-                f"run's: {', '.join(RUN_FIELDS)}; a stage's options go in stage_options.STAGE)"
             )
     return dict(value)
 

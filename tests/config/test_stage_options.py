@@ -191,3 +191,10 @@ def test_the_project_init_template_parses_with_its_options_uncommented(tmp_path:
     assert s.options("blender") == {"color_match": True} and s.options("generator") == {
         "holdout": 0
     }
+
+
+def test_analysis_and_deprecated_values_are_type_checked_where_written():
+    with pytest.raises(ConfigError, match=r"x\.yaml: analysis setting 'detect_every' must be int"):
+        check_layer({"analysis": {"detect_every": "often"}}, "x.yaml")
+    with pytest.raises(ConfigError, match=r"feather_fraction must be in \[0, 0.5\)"):
+        check_layer({"blend": {"feather_fraction": 2.0}}, "x.yaml")
