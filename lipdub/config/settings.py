@@ -1,9 +1,10 @@
 """Render settings: one typed record, resolved once from defaults, preset, project, shot and CLI.
 
 Precedence, lowest first: built-in defaults < preset (``presets/NAME.yaml``) < project
-(lipdub.toml ``[settings]`` and ``[stages]``) < shot (``settings:`` in shots.yaml) < command line.
-Every layer is checked against the fields of :class:`Settings` so a misspelt key is an error with
-its location, never silently ignored.
+(lipdub.toml ``[settings]``, ``[stages]`` and ``[stage_options.STAGE]``) < shots.yaml
+``defaults:`` < shot (``settings:``) < command line. Every layer is checked against the fields of
+:class:`Settings` so a misspelt key is an error with its location, never silently ignored. Each
+stage's options block merges key by key (see :mod:`lipdub.config.stage_options`).
 """
 
 from __future__ import annotations
