@@ -191,12 +191,12 @@ class PluginManager:
             options.update(settings.options(stage))
         return options
 
-    def build(self, stage: str, settings: Settings, name: str | None = None, **extra: Any) -> Any:
-        """Build stage ``stage`` for a render with ``settings``: the one way every stage is made
-        (:meth:`options_for`, then ``extra`` run-time options such as a cut detector's, then
+    def build(self, stage: str, settings: Settings, name: str | None = None) -> Any:
+        """Build stage ``stage`` (its choice ``name``, default the settings') for a render with
+        ``settings``: the one way every stage is made (:meth:`options_for`, then
         :meth:`create`)."""
         name = name or settings.stage(stage)
-        return self.create(stage, name, {**self.options_for(stage, settings, name), **extra})
+        return self.create(stage, name, self.options_for(stage, settings, name))
 
     def emit(self, event: Any) -> None:
         """Send a shot event to every plugin implementing ``lipdub_shot_event``."""
