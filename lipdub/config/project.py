@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -155,19 +156,7 @@ def load_project(root: Path) -> ProjectConfig:
             layer.update(check_layer({key: value}, where("project", key)))
     if not isinstance(proj.get("name", ""), str):
         raise ConfigError(f"{where('project', 'name')}: name must be a string")
-    stages = _table(data, "stages", path)
-    for key, value in stages.items():
-        if key not in STAGES:
-            raise ConfigError(
-                f"{where('stages', key)}: unknown stage {key!r}{did_you_mean(key, list(STAGES))} "
-                f"(stages: {', '.join(STAGES)})"
-            )
-        if isinstance(value, dict):
-            raise ConfigError(
-                f'{where("stages", key)}: [stages] picks each stage\'s choice ({key} = "NAME"); '
-                f"its options go in [stage_options.{key}]"
-            )
-        layer.update(check_layer({key: value}, where("stages", key)))
+    layer.update(_stages_layer(_table(data, "stages", path), where))
     for key, value in _table(data, "settings", path).items():
         layer.update(check_layer({key: value}, where("settings", key)))
     blocks = check_stage_options(
@@ -183,6 +172,25 @@ def load_project(root: Path) -> ProjectConfig:
     return ProjectConfig(
         root=root, name=proj.get("name", root.name), manifest=path, layer=layer, actors=actors
     )
+
+
+def _stages_layer(stages: dict[str, Any], where: Callable[[str, str], str]) -> dict[str, Any]:
+    """The [stages] table's choices, checked: known stage names, a choice's name each (a
+    sub-table of options there is pointed to [stage_options.STAGE])."""
+    layer: dict[str, Any] = {}
+    for key, value in stages.items():
+        if key not in STAGES:
+            raise ConfigError(
+                f"{where('stages', key)}: unknown stage {key!r}{did_you_mean(key, list(STAGES))} "
+                f"(stages: {', '.join(STAGES)})"
+            )
+        if isinstance(value, dict):
+            raise ConfigError(
+                f'{where("stages", key)}: [stages] picks each stage\'s choice ({key} = "NAME"); '
+                f"its options go in [stage_options.{key}]"
+            )
+        layer.update(check_layer({key: value}, where("stages", key)))
+    return layer
 
 
 def _table(data: dict[str, Any], name: str, path: Path) -> dict[str, Any]:
