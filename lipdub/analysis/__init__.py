@@ -1,6 +1,6 @@
 """lipdub.analysis: everything between a decoded shot and the generator's aligned crops, and back.
 
-Cuts (:mod:`~lipdub.analysis.shots`), faces and 68 landmarks (:mod:`~lipdub.analysis.faces`,
+Cuts (:mod:`~lipdub.analysis.cuts`), faces and 68 landmarks (:mod:`~lipdub.analysis.faces`,
 :mod:`~lipdub.analysis.detection`), tracks and smoothing (:mod:`~lipdub.analysis.tracking`,
 :mod:`~lipdub.analysis.smoothing`), actors (:mod:`~lipdub.analysis.identity`), eye alignment
 (:mod:`~lipdub.analysis.align`), the U-shaped mask (:mod:`~lipdub.analysis.masks`), the cache

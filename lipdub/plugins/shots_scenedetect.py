@@ -14,7 +14,7 @@ _DEFAULTS = AnalysisSettings()
 
 def build(options: Mapping[str, Any]) -> Any:
     """Build the detector from the analysis settings (``shot_*`` fields) and ``shot_method``."""
-    from lipdub.analysis.shots import SceneDetectShots
+    from lipdub.analysis.cuts import SceneDetectShots
 
     settings = AnalysisSettings.from_options(options)
     return SceneDetectShots(settings, method=str(options.get("shot_method", "adaptive")))

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from lipdub.analysis import cache, shot_analysis
+from lipdub.analysis.cuts import SceneDetectShots
 from lipdub.analysis.records import FaceTrack, ShotAnalysis
 from lipdub.analysis.settings import AnalysisSettings
 from lipdub.analysis.shot_analysis import analyze_shot, detect_cuts
-from lipdub.analysis.shots import SceneDetectShots
 from lipdub.errors import MediaError
 from lipdub.media.write import VideoWriter, codec_for
 
