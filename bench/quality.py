@@ -67,7 +67,7 @@ from lipdub.media.read import open_video, probe
 from lipdub.model.checkpoint import load_manifest
 from lipdub.model.mel import MelFrontend
 from lipdub.plugin_manager import PluginManager
-from lipdub.render.audio import dub_audio
+from lipdub.render.shot_audio import dub_audio
 
 log = logging.getLogger("bench.quality")
 

@@ -31,10 +31,10 @@ from lipdub.media import audio as audio_io
 from lipdub.media.read import open_video
 from lipdub.media.stream import prefetch
 from lipdub.plugin_manager import PluginManager
-from lipdub.render.audio import dub_audio
 from lipdub.render.crop_track import CropTrack
 from lipdub.render.protocols import Generator, NativeGenerator, NativeTrack, TrackContext
 from lipdub.render.scratch import remove_scratch, scratch_dir
+from lipdub.render.shot_audio import dub_audio
 from lipdub.render.shot_job import ShotJob
 
 log = logging.getLogger(__name__)

@@ -21,9 +21,9 @@ from lipdub.media.read import open_video
 from lipdub.media.stream import BackgroundSink, prefetch
 from lipdub.media.write import VideoWriter, codec_for
 from lipdub.plugin_manager import PluginManager
-from lipdub.render.audio import dub_audio, output_audio
 from lipdub.render.face_work import FaceWork
 from lipdub.render.protocols import UnchangedPicture
+from lipdub.render.shot_audio import dub_audio, output_audio
 from lipdub.render.shot_job import ShotJob
 
 log = logging.getLogger(__name__)
