@@ -25,8 +25,8 @@ import numpy as np
 
 from lipdub.analysis.detection import detect_in_frame, detection_scale
 from lipdub.analysis.faces import DlibFaceDetector
-from lipdub.analysis.pipeline import analyze_shot
 from lipdub.analysis.settings import AnalysisSettings
+from lipdub.analysis.shot_analysis import analyze_shot
 from lipdub.media.read import open_video
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -27,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from analysis import DATA, device_line, write_subsection
 
 from lipdub.analysis.identity import actor_distances, identify
-from lipdub.analysis.pipeline import analyze_shot
 from lipdub.analysis.records import UNKNOWN
+from lipdub.analysis.shot_analysis import analyze_shot
 from lipdub.analysis.smoothing import jitter, shake
 
 log = logging.getLogger("bench.analysis_quality")

@@ -183,8 +183,6 @@ def main() -> None:
         sys.exit(f"{DATA} is absent: this benchmark needs the real media")
 
     import torch
-    from lipdub.plugins.generator_stylesync import build_model
-    from lipdub.plugins.personalizer_stylesync import load_discriminator
 
     from lipdub.analysis.faces import DlibFaceDetector
     from lipdub.eval import metrics
@@ -193,9 +191,11 @@ def main() -> None:
     from lipdub.model.engine import select_device
     from lipdub.model.mel import MelFrontend
     from lipdub.model.syncnet_file import resolve_syncnet
+    from lipdub.plugins.generator_stylesync import build_model
+    from lipdub.plugins.personalizer_stylesync import load_discriminator
 
     dev = select_device(args.device)
-    general, _ = build_model({"weights": args.weights, "config": "lite"})
+    general, _ = build_model({"weights": args.weights, "model": "lite"})
     general = general.float().to(dev)
     syncnet = resolve_syncnet(args.syncnet).float()
     disc = load_discriminator(args.discriminator or "none", general, load_manifest())

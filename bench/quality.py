@@ -55,9 +55,8 @@ from render import DATA, REPO, RESULTS, device_name, write_section  # bench/rend
 
 from lipdub.analysis.align import similarity_to_template, transform_points, warp_to_crop
 from lipdub.analysis.masks import mouth_opening
-from lipdub.analysis.pipeline import analyze_shot
 from lipdub.analysis.records import FaceTrack
-from lipdub.analysis.settings import AnalysisSettings
+from lipdub.analysis.shot_analysis import analyze_shot
 from lipdub.config.plan import load_plan
 from lipdub.config.project import load_project
 from lipdub.config.shots import Shot
@@ -68,7 +67,7 @@ from lipdub.media.read import open_video, probe
 from lipdub.model.checkpoint import load_manifest
 from lipdub.model.mel import MelFrontend
 from lipdub.plugin_manager import PluginManager
-from lipdub.render.audio import dub_audio
+from lipdub.render.shot_audio import dub_audio
 
 log = logging.getLogger("bench.quality")
 
@@ -141,7 +140,7 @@ def write_project(root: Path, cases: list[Case], generators: list[str], frames: 
             stop = min(frames, v.info.frame_count)
         settings: dict[str, Any] = {"generator": gen}
         if gen == "exemplar" and drive == "self":
-            settings["exemplar"] = {"holdout": SELF_HOLDOUT}
+            settings["stage_options"] = {"generator": {"holdout": SELF_HOLDOUT}}
         audio = str(c.dub if drive == "cross" else c.own)
         output = f"renders/{gen}/{c.key}_{drive}.mkv"
         dubs = [{"name": drive, "audio": audio, "output": output}]
@@ -172,15 +171,14 @@ def _complete(shot: Shot) -> bool:
 
 def analyse(shot: Shot, root: Path, plugins: PluginManager) -> FaceTrack | None:
     """The shot's first face track, from the analysis cache the render shares (as FaceWork)."""
-    options = dict(shot.settings.analysis)
     names = ("faces", "tracker", "masks")
-    stages = {n: plugins.create(n, shot.settings.stage(n), options) for n in names}
+    stages = {n: plugins.build(n, shot.settings) for n in names}
     result = analyze_shot(
         shot.source,
         shot.start,
         shot.stop,
         {},
-        AnalysisSettings.from_options(options),
+        shot.settings.analysis_settings(),
         stages,
         root / ".lipdub" / "cache",
         conform=shot.settings.conform_vfr,
@@ -426,7 +424,7 @@ def main() -> None:
             log.error("%s", exc)
             failures.append(shot.id)
     first = plan.shots[0].settings
-    detector = PluginManager(root).create("faces", first.stage("faces"), dict(first.analysis))
+    detector = PluginManager(root).build("faces", first)
     syncnet, rows = default_syncnet(), []
     for case, drive in ((c, d) for c in cases for d in DRIVES):
         log.info("measure %s %s", case.key, drive)

@@ -7,6 +7,8 @@ without a traceback and exits with :attr:`LipdubError.exit_code`.
 
 from __future__ import annotations
 
+import difflib
+
 EXIT_OK = 0
 EXIT_JOB_FAILED = 1
 EXIT_USAGE = 2
@@ -42,3 +44,9 @@ class DeviceError(LipdubError):
     """The requested compute device (e.g. CUDA) is not available."""
 
     exit_code = EXIT_USAGE
+
+
+def did_you_mean(word: str, options: list[str] | tuple[str, ...]) -> str:
+    """A ``; did you mean 'x'?`` suffix for an unknown word (empty when nothing is close)."""
+    close = difflib.get_close_matches(word, options, n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""

@@ -13,6 +13,7 @@ import importlib.util
 import logging
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -21,8 +22,9 @@ from typing import Any
 import pluggy
 
 from lipdub import hookspecs
-from lipdub.config.settings import did_you_mean
-from lipdub.errors import PluginError
+from lipdub.config.settings import Settings
+from lipdub.config.stage_options import same_kind
+from lipdub.errors import PluginError, did_you_mean
 from lipdub.stages import STAGES, StageChoice
 
 log = logging.getLogger(__name__)
@@ -139,11 +141,62 @@ class PluginManager:
             )
         return available[name]
 
-    def create(self, stage: str, name: str, options: dict[str, Any] | None = None) -> Any:
-        """Build the object for choice ``name`` of ``stage`` with ``options`` over its defaults."""
+    def create(self, stage: str, name: str, options: Mapping[str, Any] | None = None) -> Any:
+        """Build the object for choice ``name`` of ``stage`` with ``options`` over the options
+        it declares: the factory receives exactly those, so a misspelt option is refused here,
+        for every stage and every plugin alike, not read as a default somewhere inside.
+
+        Raises:
+            PluginError: an unknown choice, or an option the choice does not declare.
+        """
         reg = self.get(stage, name)
-        merged = {**reg.choice.options, **(options or {})}
-        return reg.choice.factory(merged)
+        self.check_options(stage, name, options or {})
+        return reg.choice.factory({**reg.choice.options, **(options or {})})
+
+    def check_options(self, stage: str, name: str, options: Mapping[str, Any]) -> None:
+        """Refuse options that choice ``name`` of ``stage`` does not declare, and values whose
+        type differs from the declared default's (a None default takes anything).
+
+        Raises:
+            PluginError: naming the stage, the choice, the option and the known options.
+        """
+        declared = self.get(stage, name).choice.options
+        known = ", ".join(declared) or "none"
+        for key, value in options.items():
+            if key not in declared:
+                raise PluginError(
+                    f"{stage} {name!r} has no option {key!r}"
+                    f"{did_you_mean(str(key), list(declared))} (its options: {known})"
+                )
+            default = declared[key]
+            if default is not None and not same_kind(value, default):
+                raise PluginError(
+                    f"{stage} {name!r}: option {key!r} must be {type(default).__name__} like "
+                    f"its default {default!r}, got {value!r}"
+                )
+
+    def options_for(
+        self, stage: str, settings: Settings, name: str | None = None
+    ) -> dict[str, Any]:
+        """The options a render gives choice ``name`` of ``stage`` (default: the settings'
+        choice): the shared top-level settings it declares (``device``, ``weights``...:
+        :meth:`Settings.shared`) and, for the settings' own choice, the stage's block
+        (``stage_options.<stage>``). A fallback choice gets no block: the block was written for
+        the chosen one.
+        """
+        chosen = settings.stage(stage)
+        name = name or chosen
+        options = settings.shared(self.get(stage, name).choice.options)
+        if name == chosen:
+            options.update(settings.options(stage))
+        return options
+
+    def build(self, stage: str, settings: Settings, name: str | None = None) -> Any:
+        """Build stage ``stage`` (its choice ``name``, default the settings') for a render with
+        ``settings``: the one way every stage is made (:meth:`options_for`, then
+        :meth:`create`)."""
+        name = name or settings.stage(stage)
+        return self.create(stage, name, self.options_for(stage, settings, name))
 
     def emit(self, event: Any) -> None:
         """Send a shot event to every plugin implementing ``lipdub_shot_event``."""

@@ -91,11 +91,14 @@ STAGES: dict[str, StageInfo] = {
 class StageChoice:
     """One implementation of a stage, as returned by a plugin's hook.
 
-    ``factory(options)`` builds the object; ``options`` are the resolved settings for that stage
-    (a plain mapping of already-validated values), so a factory never reads config files itself.
+    ``options`` declares every option the choice takes, with its default. ``factory(options)``
+    builds the object from exactly those keys: the defaults, overridden by the stage's block
+    (``stage_options.<stage>``) and by the shared render settings of the same names (``device``,
+    ``weights``...); the plugin manager refuses any other key. So a factory never reads config
+    files itself, and a misspelt option never falls back to a default unnoticed.
     """
 
     name: str  # Name the config picks it by, e.g. "feather".
     factory: Callable[[Mapping[str, Any]], Any]  # Builds the stage object from its options.
     summary: str = ""  # One line for `lipdub plugins list`.
-    options: Mapping[str, Any] = field(default_factory=dict)  # Option names -> defaults.
+    options: Mapping[str, Any] = field(default_factory=dict)  # Every option it takes -> default.

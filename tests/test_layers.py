@@ -31,18 +31,18 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("lipdub.hookspecs",),
     ("lipdub.plugin_manager",),
     ("lipdub.render",),
+    ("lipdub.testing",),
     ("lipdub.plugins",),
     ("lipdub.cli", "lipdub.demo", "lipdub.__main__"),
 )
 
 
 def modules() -> dict[str, Path]:
-    """Dotted name -> file, for lipdub/ and plugins/ (installed as lipdub.plugins)."""
+    """Dotted name -> file, for every module under lipdub/ (the built-in plugins included)."""
     found = {}
-    for folder, package in (("lipdub", "lipdub"), ("plugins", "lipdub.plugins")):
-        for path in sorted((REPO / folder).rglob("*.py")):
-            parts = path.relative_to(REPO / folder).with_suffix("").parts
-            found[".".join([package, *(p for p in parts if p != "__init__")])] = path
+    for path in sorted((REPO / "lipdub").rglob("*.py")):
+        parts = path.relative_to(REPO / "lipdub").with_suffix("").parts
+        found[".".join(["lipdub", *(p for p in parts if p != "__init__")])] = path
     return found
 
 

@@ -1,7 +1,10 @@
-"""The knobs of the analysis stage, resolved once into one frozen record.
+"""The knobs of the analysis step, resolved once into one frozen record.
 
-Presets carry an ``analysis:`` mapping whose keys are the field names of
-:class:`AnalysisSettings`; the config code refuses unknown keys using :func:`dataclasses.fields`.
+Some fields are the options of a built-in analysis stage (:data:`STAGE_FIELDS`: the tracker's
+``iou_threshold``, the mask planner's ``mask_*``...) and are set in that stage's block
+(``stage_options.tracker``); the rest (:data:`RUN_FIELDS`: detection cadence, identity, crop size)
+belong to the analysis run whatever plugins serve its stages, and are set in the ``analysis``
+block. The config refuses a key that is neither.
 """
 
 from __future__ import annotations
@@ -14,19 +17,36 @@ from dataclasses import dataclass
 #: Bumped whenever the stored analysis changes meaning, so old cache entries are not reused.
 ANALYSIS_VERSION = 1
 
-#: Fields that do not change what is stored in the cache: identity is re-evaluated from the stored
-#: descriptors on every load, and masks are planned from the stored landmarks when needed.
-_NOT_IN_KEY = frozenset(
-    {
-        "identity_threshold",
+#: The fields each built-in analysis stage reads: its declared options (the plugins in
+#: lipdub.plugins offer exactly these), set in ``stage_options.<stage>``.
+STAGE_FIELDS: dict[str, tuple[str, ...]] = {
+    "shots": ("shot_threshold", "shot_min_content", "shot_min_frames"),
+    "faces": ("detect_upsample",),
+    "tracker": (
+        "iou_threshold",
+        "appearance_weight",
+        "max_gap",
+        "min_track_frames",
+        "min_track_detections",
+        "min_track_score",
+        "max_descriptors",
+        "smooth_min_cutoff",
+        "smooth_beta",
+        "smooth_d_cutoff",
+        "smooth_mouth_min_cutoff",
+    ),
+    "masks": (
         "mask_side_margin",
         "mask_chin_margin",
         "mask_open_gain",
         "mask_yaw_gain",
         "mask_top",
         "mask_soften_px",
-    }
-)
+    ),
+}
+#: Fields that do not change what is stored in the cache: identity is re-evaluated from the stored
+#: descriptors on every load, and masks are planned from the stored landmarks when needed.
+_NOT_IN_KEY = frozenset({"identity_threshold", *STAGE_FIELDS["masks"]})
 
 
 @dataclass(frozen=True)
@@ -115,3 +135,12 @@ class AnalysisSettings:
             return options
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in dict(options or {}).items() if k in names})
+
+
+#: The fields of the analysis run itself (the ``analysis`` block): read by the face pass,
+#: identity and alignment, whichever plugins serve the stages.
+RUN_FIELDS: tuple[str, ...] = tuple(
+    f.name
+    for f in dataclasses.fields(AnalysisSettings)
+    if not any(f.name in names for names in STAGE_FIELDS.values())
+)

@@ -11,6 +11,7 @@ import click
 
 from lipdub.cli.common import json_option, project_option, resolve_project, wants_json
 from lipdub.config.plan import Plan, load_plan, single_clip_plan
+from lipdub.config.settings import ANALYSIS_STAGES
 from lipdub.config.shots import Shot
 from lipdub.errors import ConfigError
 from lipdub.plugin_manager import PluginManager
@@ -60,7 +61,7 @@ def _clip_plan(video: Path, project) -> Plan:
 
 def _detector(plugins: PluginManager):
     def detect(path: Path, start: int, stop: int, conform: bool = False) -> list[int]:
-        from lipdub.analysis.pipeline import detect_cuts
+        from lipdub.analysis.shot_analysis import detect_cuts
 
         return detect_cuts(path, start, stop, plugins.create("shots", "scenedetect"), conform)
 
@@ -75,11 +76,9 @@ def _analyze_one(
     cuts_only: bool,
     single: bool,
 ) -> dict[str, Any]:
-    from lipdub.analysis.pipeline import analyze_shot, detect_cuts
-    from lipdub.analysis.settings import AnalysisSettings
+    from lipdub.analysis.shot_analysis import analyze_shot, detect_cuts
 
     settings = shot.settings
-    options = dict(settings.analysis)
     record: dict[str, Any] = {
         "shot": shot.id,
         "source": str(shot.source),
@@ -87,15 +86,13 @@ def _analyze_one(
         "out": shot.stop,
     }
     if cuts_only:  # Cuts alone: the shot detector, no face work.
-        detector = plugins.create("shots", settings.stage("shots"), options)
+        detector = plugins.build("shots", settings)
         cuts = detect_cuts(shot.source, shot.start, shot.stop, detector, settings.conform_vfr)
         record["cuts"] = [
             {"frame": c, "timecode": shot.timecode_at(c)} for c in cuts if c > shot.start
         ]
         return record
-    stages = {"shots": plugins.create("shots", settings.stage("shots"), options)} | {
-        n: plugins.create(n, settings.stage(n), options) for n in ("faces", "tracker", "masks")
-    }
+    stages = {n: plugins.build(n, settings) for n in ANALYSIS_STAGES}
     project = plan.project
     with click.progressbar(
         length=shot.frame_count, label=f"{shot.id} analysis", file=sys.stderr
@@ -111,7 +108,7 @@ def _analyze_one(
             shot.start,
             shot.stop,
             project.actors,
-            AnalysisSettings.from_options(options),
+            settings.analysis_settings(),
             stages,
             project.cache_dir,
             progress,

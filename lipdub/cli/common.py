@@ -55,10 +55,11 @@ def cut_detector(
     """The project's shot detector as a function, for shots with ``range: auto``."""
 
     def detect(path: Path, start: int, stop: int, conform: bool = False) -> list[int]:
-        from lipdub.analysis.pipeline import detect_cuts  # Only when a shot says `range: auto`.
+        from lipdub.analysis.shot_analysis import (
+            detect_cuts,  # Only when a shot says `range: auto`.
+        )
 
         settings = resolve(project.layer, cli)
-        detector = plugins.create("shots", settings.stage("shots"), dict(settings.analysis))
-        return detect_cuts(path, start, stop, detector, conform)
+        return detect_cuts(path, start, stop, plugins.build("shots", settings), conform)
 
     return detect

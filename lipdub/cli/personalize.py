@@ -234,16 +234,18 @@ def personalize(
         raise ConfigError("no lipdub.toml here or above; actors are defined in a project")
     actor_cfg = project.actor(actor, "--actor")
     settings = resolve(project.layer, cli_settings(device=device, weights=weights))
-    stage_options = cli_settings(
-        weights=settings.weights,
-        config=settings.model,
-        device=settings.device,
-        general_data=str(general_data) if general_data else None,
-        tune=tune,
-        rank=rank,
-        syncnet=syncnet,
-        discriminator=discriminator,
-    )
+    # The shared settings it takes (weights, model, device) and its block, then the options
+    # given here: the same route a render's stages take (PluginManager.options_for).
+    stage_options = {
+        **PluginManager(project.root).options_for("personalizer", settings),
+        **cli_settings(
+            general_data=str(general_data) if general_data else None,
+            tune=tune,
+            rank=rank,
+            syncnet=syncnet,
+            discriminator=discriminator,
+        ),
+    }
     run_options = cli_settings(
         steps=steps, minutes=minutes, resume=resume, keep_worse=keep_worse or None
     )

@@ -22,7 +22,8 @@ def plugins() -> None:
 @project_option
 @json_option
 def list_plugins(project_dir, as_json: bool) -> None:
-    """Show every stage, the choices for it, which is selected, and each choice's origin."""
+    """Show every stage, the choices for it, which is selected, each choice's origin and the
+    options it takes (set them in [stage_options.STAGE])."""
     project = resolve_project(project_dir)
     manager = PluginManager(project.root if project.manifest else None)
     chosen = {
@@ -50,18 +51,20 @@ def list_plugins(project_dir, as_json: bool) -> None:
                     "source": reg.source,
                     "plugin": reg.plugin,
                     "summary": reg.choice.summary,
+                    "options": dict(reg.choice.options),
                 }
             )
     if as_json:
         for row in rows:
-            click.echo(json.dumps(row))
+            click.echo(json.dumps(row, default=str))
         return
     table = Table(title="lipdub stages and their choices (* = selected)")
-    for col in ("stage", "choice", "from", "what it does"):
+    for col in ("stage", "choice", "from", "what it does", "options ([stage_options.STAGE])"):
         table.add_column(col)
     for row in rows:
         mark = "* " if row["selected"] else "  "
-        table.add_row(row["stage"], mark + row["name"], row["source"], row["summary"])
+        options = ", ".join(row.get("options", {}))
+        table.add_row(row["stage"], mark + row["name"], row["source"], row["summary"], options)
     Console().print(table)
     for stage, info in STAGES.items():
         if chosen[stage] not in manager.choices(stage):

@@ -23,6 +23,13 @@ device = "auto"         # auto | cpu | cuda | cuda:N
 # faces = "dlib-hog"
 # blender = "feather"
 
+# Each stage's own options, in a table named after the stage (see lipdub's docs/plugins.md);
+# shots.yaml sets them as `stage_options: {{blender: {{...}}}}` in `defaults:` or a shot's settings.
+# [stage_options.blender]
+# color_match = true
+# [stage_options.generator]   # the exemplar generator: selection and fallback knobs
+# holdout = 0
+
 [settings]              # any render setting; shots.yaml and the command line override these
 audio_fit = "pad-trim"  # a dub longer/shorter than its shot: pad-trim (silence / cut, each
                         # reported), pad, trim, or error (refuse); as `render --audio-fit`

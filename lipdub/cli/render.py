@@ -179,10 +179,10 @@ def _executor(plan: Plan, jobs: list[ShotJob]) -> tuple[str, dict[str, Any]]:
     if not jobs:
         return "local", {}
     first = jobs[0].shot
-    chosen = (first.settings.stage("executor"), dict(first.settings.executor_options))
+    chosen = (first.settings.stage("executor"), first.settings.options("executor"))
     for job in jobs[1:]:
         s = job.shot
-        other = (s.settings.stage("executor"), dict(s.settings.executor_options))
+        other = (s.settings.stage("executor"), s.settings.options("executor"))
         if other != chosen:
 
             def said(choice: tuple[str, dict[str, Any]]) -> str:
@@ -191,7 +191,7 @@ def _executor(plan: Plan, jobs: list[ShotJob]) -> tuple[str, dict[str, Any]]:
             raise ConfigError(
                 f"{plan.where(s, 'executor')}: shot {s.id!r} runs on {said(other)} but shot "
                 f"{first.id!r} on {said(chosen)}; one run uses one executor: set `executor` "
-                "(and `executor_options`) in lipdub.toml or with --executor, not per shot"
+                "(and `stage_options.executor`) in lipdub.toml or with --executor, not per shot"
             )
     return chosen
 

@@ -33,6 +33,7 @@ from lipdub.config.shots import (
     parse_dubs,
     source_error,
 )
+from lipdub.config.stage_options import LEGACY_BLOCKS
 from lipdub.errors import ConfigError, MediaError
 from lipdub.media.atomic import refuse_overwriting_source
 from lipdub.media.audio import Audio, fit_to_length, load_audio, samples_for_frames
@@ -185,8 +186,15 @@ def _option(key: str) -> str:
 
 
 def _origins(*layers: tuple[Mapping[str, Any], Callable[[str], str]]) -> dict[str, str]:
-    """Setting -> where the highest layer that sets it says it was set (lowest layer first)."""
-    return {key: where(key) for layer, where in layers for key in layer}
+    """Setting -> where the highest layer that sets it says it was set (lowest layer first);
+    a stage's block counts as ``stage_options.STAGE``, also when written the deprecated way."""
+    out: dict[str, str] = {}
+    for layer, where in layers:
+        for key, value in layer.items():
+            out[key] = where(key)
+            stages = value if key == "stage_options" else [LEGACY_BLOCKS.get(key)]
+            out.update({f"stage_options.{s}": where(key) for s in stages if s})
+    return out
 
 
 def _ranges(

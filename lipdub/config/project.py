@@ -9,7 +9,10 @@ weights = "default"         # name in weights/manifest.toml, or a path
 
 [stages]                    # which plugin serves each stage (see `lipdub plugins list`)
 faces = "dlib-hog"
-blender = "feather"
+blender = "laplacian"
+
+[stage_options.blender]     # that stage's own options (see docs/plugins.md)
+levels = 5
 
 [settings]                  # any other render setting (audio_fit, codec, batch_size, ...)
 audio_fit = "pad-trim"
@@ -25,11 +28,13 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lipdub.config.settings import check_layer, did_you_mean
+from lipdub.config.stage_options import check_stage_options
 from lipdub.errors import ConfigError
 from lipdub.stages import STAGES
 
@@ -44,7 +49,7 @@ ACTOR_DIR = "actors/{name}"
 PERSONAL_FILE = ACTOR_DIR + "/personal.safetensors"
 #: Where a personalization that did not beat the general model is kept aside (never rendered).
 REJECTED_FILE = ACTOR_DIR + "/personal.rejected.safetensors"
-_TABLES = ("project", "stages", "settings", "actors")
+_TABLES = ("project", "stages", "stage_options", "settings", "actors")
 
 
 @dataclass(frozen=True)
@@ -107,9 +112,10 @@ def _line(text: str, table: str | None, key: str) -> int:
             continue
         if in_table and re.match(rf"^{re.escape(key)}\s*=", stripped):
             return i
-    for i, line in enumerate(lines, 1):
-        if table and line.strip().strip("[] ") == table:
-            return i
+    headers = [line.strip().strip("[] ") for line in lines]
+    for name in (f"{table}.{key}" if table else key, table):  # A sub-table's header, or its own.
+        if name in headers:
+            return headers.index(name) + 1
     return 0
 
 
@@ -150,22 +156,41 @@ def load_project(root: Path) -> ProjectConfig:
             layer.update(check_layer({key: value}, where("project", key)))
     if not isinstance(proj.get("name", ""), str):
         raise ConfigError(f"{where('project', 'name')}: name must be a string")
-    stages = _table(data, "stages", path)
-    for key, value in stages.items():
-        if key not in STAGES:
-            raise ConfigError(
-                f"{where('stages', key)}: unknown stage {key!r}{did_you_mean(key, list(STAGES))} "
-                f"(stages: {', '.join(STAGES)})"
-            )
-        layer.update(check_layer({key: value}, where("stages", key)))
+    layer.update(_stages_layer(_table(data, "stages", path), where))
     for key, value in _table(data, "settings", path).items():
         layer.update(check_layer({key: value}, where("settings", key)))
+    blocks = check_stage_options(
+        _table(data, "stage_options", path),
+        lambda p: where(".".join(("stage_options", *p[:-1])), p[-1]),
+    )
+    for stage, block in blocks.items():  # Over any `stage_options` written in [settings].
+        written = layer.setdefault("stage_options", {})
+        written[stage] = {**(written.get(stage) or {}), **(block or {})}
     actors = {}
     for name, table in _table(data, "actors", path).items():
         actors[name] = _actor(name, table, root, lambda k, n=name: where(f"actors.{n}", k))
     return ProjectConfig(
         root=root, name=proj.get("name", root.name), manifest=path, layer=layer, actors=actors
     )
+
+
+def _stages_layer(stages: dict[str, Any], where: Callable[[str, str], str]) -> dict[str, Any]:
+    """The [stages] table's choices, checked: known stage names, a choice's name each (a
+    sub-table of options there is pointed to [stage_options.STAGE])."""
+    layer: dict[str, Any] = {}
+    for key, value in stages.items():
+        if key not in STAGES:
+            raise ConfigError(
+                f"{where('stages', key)}: unknown stage {key!r}{did_you_mean(key, list(STAGES))} "
+                f"(stages: {', '.join(STAGES)})"
+            )
+        if isinstance(value, dict):
+            raise ConfigError(
+                f'{where("stages", key)}: [stages] picks each stage\'s choice ({key} = "NAME"); '
+                f"its options go in [stage_options.{key}]"
+            )
+        layer.update(check_layer({key: value}, where("stages", key)))
+    return layer
 
 
 def _table(data: dict[str, Any], name: str, path: Path) -> dict[str, Any]:

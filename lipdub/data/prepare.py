@@ -2,7 +2,7 @@
 
 Per clip (one folder ``<out>/<clip id>/``):
 
-- the shot is analysed with :func:`lipdub.analysis.pipeline.analyze_shot` (faces, 68 landmarks,
+- the shot is analysed with :func:`lipdub.analysis.shot_analysis.analyze_shot` (faces, 68 landmarks,
   tracks); the longest face track is kept (a clip of one speaker has one);
 - every frame of that track is eye-aligned (:func:`similarity_to_template`) and cut to a
   ``size``×``size`` crop, written as ``crops_<size>.mp4`` (H.264 4:4:4, CRF :data:`CRF`, nearly
@@ -35,9 +35,9 @@ import numpy as np
 
 from lipdub.analysis.align import similarity_to_template, transform_points, warp_to_crop
 from lipdub.analysis.masks import UShapePlanner
-from lipdub.analysis.pipeline import analyze_shot
 from lipdub.analysis.records import FaceTrack
 from lipdub.analysis.settings import AnalysisSettings
+from lipdub.analysis.shot_analysis import analyze_shot
 from lipdub.errors import ConfigError, MediaError
 from lipdub.media.audio import load_audio, to_model_audio
 from lipdub.media.read import open_video

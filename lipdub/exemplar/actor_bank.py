@@ -17,8 +17,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from lipdub.analysis.pipeline import analyze_shot
 from lipdub.analysis.records import FaceTrack, ShotAnalysis
+from lipdub.analysis.shot_analysis import analyze_shot
 from lipdub.config.project import ActorConfig
 from lipdub.config.shots import Shot
 from lipdub.errors import ConfigError

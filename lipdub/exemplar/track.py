@@ -46,7 +46,7 @@ OUTER_LIPS = slice(48, 60)
 
 @dataclass(frozen=True)
 class ExemplarSettings:
-    """Options of the exemplar generator (``[settings.exemplar]`` / the stage's options)."""
+    """Options of the exemplar generator (``stage_options.generator``, when it is exemplar)."""
 
     holdout: int = 0  # Never show a bank frame within ±this many frames of the output frame
     # of the same source (self-driven measurement: the true frame is not allowed).

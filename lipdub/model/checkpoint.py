@@ -340,24 +340,47 @@ def load_state(
 
 
 def verified_record(
-    path: Path, kind: str, what: str, expected_sha256: str | None = None
+    path: Path,
+    kind: str,
+    what: str,
+    expected_sha256: str | None = None,
+    *,
+    config_sha256: str | None = None,
+    sidecar: str = "config",
 ) -> dict[str, Any]:
-    """The JSON record of a :func:`save_module` checkpoint, after checking that it is ``kind``,
-    that the file's SHA-256 matches ``expected_sha256`` (the manifest's) and the JSON's, and that
-    the config digest matches. ``what`` names the network in error messages.
+    """The JSON record of a checkpoint, after checking that it is ``kind``, that the file's
+    SHA-256 matches ``expected_sha256`` (the manifest's) and the JSON's, and that the config
+    matches. ``what`` names the file in error messages. Every kind of weights file lipdub reads
+    goes through here.
+
+    Arguments:
+        kind: the record's ``kind`` (a :func:`save_module` checkpoint), or its ``format`` for a
+            file that names one instead (an actor's personalization file).
+        config_sha256: for a file made for another network (a personalization file: the
+            generator's), the digest its record must name; None: the record's own ``config``
+            must hash to its ``config_sha256``.
+        sidecar: what the JSON is called in messages ("config", "record").
 
     Raises:
         WeightsError: missing file or JSON, another kind, hash or config mismatch.
     """
     path = Path(path)
-    cpath = existing_sidecar(path, f"{what} weights")
+    cpath = existing_sidecar(path, what if sidecar != "config" else f"{what} weights", sidecar)
     record = json.loads(cpath.read_text())
-    if record.get("kind") != kind:
-        raise WeightsError(f"{path}: a {record.get('kind')!r} checkpoint, not {kind!r} ({what})")
+    got_kind = record.get("kind", record.get("format"))
+    if got_kind != kind:
+        raise WeightsError(f"{path}: a {got_kind!r} checkpoint, not {kind!r} ({what})")
     got = sha256_file(path)
     for want in (expected_sha256, record.get("weights_sha256")):
         if want is not None and want != got:
             raise WeightsError(f"{path}: sha256 mismatch ({got[:12]}… vs {want[:12]}…)")
-    if config_digest(record["config"]) != record.get("config_sha256"):
+    if config_sha256 is not None:
+        have = str(record.get("config_sha256"))
+        if have != config_sha256:
+            raise WeightsError(
+                f"{path}: made for another generator config ({have[:12]}…, this generator's "
+                f"is {config_sha256[:12]}…)"
+            )
+    elif config_digest(record["config"]) != record.get("config_sha256"):
         raise WeightsError(f"{path}: config digest mismatch in {cpath.name}")
     return record

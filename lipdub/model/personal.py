@@ -23,7 +23,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from lipdub.errors import WeightsError
-from lipdub.model.checkpoint import config_path_for, existing_sidecar, sha256_file
+from lipdub.model.checkpoint import config_path_for, sha256_file, verified_record
 from lipdub.model.generator import StyleSyncGenerator
 
 log = logging.getLogger(__name__)
@@ -90,13 +90,13 @@ def apply_personal(model: StyleSyncGenerator, path: Path) -> dict[str, Any]:
         WeightsError: missing file, hash or architecture mismatch.
     """
     path = Path(path)
-    cpath = existing_sidecar(path, "personalization file", sidecar="record")
-    record = json.loads(cpath.read_text())
-    got = sha256_file(path)
-    if record.get("weights_sha256") != got:
-        raise WeightsError(f"{path}: sha256 mismatch with {cpath.name}; the file was changed")
-    if record.get("config_sha256") != model.cfg.digest():
-        raise WeightsError(f"{path}: made for another generator config than {model.cfg.name!r}")
+    record = verified_record(
+        path,
+        FORMAT,
+        "personalization file",
+        config_sha256=model.cfg.digest(),
+        sidecar="record",
+    )
     if model.delta_w is None:
         raise WeightsError(f"{path}: the generator was built without ΔW")
     base = record.get("base_sha256")

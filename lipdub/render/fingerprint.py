@@ -6,8 +6,8 @@ the output looks and sounds like:
 
 - ``lipdub``: the version that rendered it;
 - ``source`` and ``range``: the source's identity and the shot's [in, out);
-- ``settings.NAME``: every resolved setting (but the executor and its options: all executors
-  write the same bytes);
+- ``settings.NAME``: every resolved setting (but the executor and its block in
+  ``stage_options``: all executors write the same bytes);
 - ``weights.generator`` / ``weights.driver`` / ``weights.syncnet``: the checkpoints the settings
   resolve to (their manifest SHA-256, config digest and audio scale; a bare ``.safetensors``
   path: the identity of it and its JSON). No model is loaded to find them;
@@ -56,8 +56,10 @@ from lipdub.model.driver import KIND as DRIVER_KIND
 
 FORMAT = "lipdub-job/1"  # Format tag of the sidecar.
 SIDECAR_DIR = ".lipdub-job"  # Hidden folder beside the outputs that holds the sidecars.
-#: Settings that do not change what is written (executors all write byte-identical files).
-IGNORED_SETTINGS = ("executor", "executor_options")
+#: Settings and stage blocks that do not change what is written (executors all write
+#: byte-identical files).
+IGNORED_SETTINGS = ("executor",)
+IGNORED_STAGE_OPTIONS = ("executor",)
 NO_FINGERPRINT = "no fingerprint"  # What "changed" says of an output without a sidecar.
 
 
@@ -68,14 +70,15 @@ class ModelFile:
     role: str  # "generator", "driver" or "syncnet".
     path: Path  # The .safetensors file.
     entry: ManifestEntry | None  # Its manifest entry; None for a bare path.
-    setting: str  # The setting that named it ("weights", "exemplar.driver"); "" = a default.
+    setting: str  # The setting that named it ("weights", "stage_options.generator"); "" = a
+    # default.
 
 
 def model_files(settings: Settings) -> list[ModelFile]:
     """The checkpoints a render with ``settings`` may load: the generator (``weights`` or the
-    manifest's default; none for ``random-init``), the exemplar driver (``exemplar.driver`` or
-    the default) and, when QC is on, the default SyncNet. A default the manifest lacks is left
-    out; a name it lacks is an error.
+    manifest's default; none for ``random-init``), the exemplar driver (the generator block's
+    ``driver`` when the generator is exemplar, or the default) and, when QC is on, the default
+    SyncNet. A default the manifest lacks is left out; a name it lacks is an error.
 
     Raises:
         WeightsError: a named checkpoint that is not in the manifest, or a broken manifest.
@@ -85,11 +88,13 @@ def model_files(settings: Settings) -> list[ModelFile]:
     if settings.weights != RANDOM_INIT and (settings.weights or manifest.default_generator):
         path, entry = generator_file(settings.weights)
         found.append(ModelFile("generator", path, entry, "weights" if settings.weights else ""))
-    driver = settings.exemplar.get("driver")
+    exemplar = settings.stage("generator") == "exemplar"
+    driver = settings.options("generator").get("driver") if exemplar else None
     if driver or manifest.default_driver:
         name = str(driver or manifest.default_driver)
         path, entry = checkpoint_file(name, DRIVER_KIND, "mouth driver")
-        found.append(ModelFile("driver", path, entry, "exemplar.driver" if driver else ""))
+        setting = "stage_options.generator" if driver else ""
+        found.append(ModelFile("driver", path, entry, setting))
     if settings.qc and manifest.default_syncnet:
         entry = manifest.entries[manifest.default_syncnet]
         found.append(ModelFile("syncnet", entry.file, entry, ""))
@@ -171,6 +176,8 @@ def shot_fingerprint_parts(
     p.file("source", shot.source)
     p.parts["range"] = [shot.start, shot.stop]
     for key, value in dataclasses.asdict(shot.settings).items():
+        if key == "stage_options":
+            value = {k: v for k, v in value.items() if k not in IGNORED_STAGE_OPTIONS}
         if key not in IGNORED_SETTINGS:
             p.parts[f"settings.{key}"] = _jsonable(value)
     for model in model_files(shot.settings):

@@ -48,8 +48,8 @@ def check_jobs(
     plan: Plan, jobs: Sequence[ShotJob], plugins: PluginManager, device_here: bool
 ) -> dict[str, list[str]]:
     """Check everything that can be checked before the first frame, for every job: each stage's
-    plugin name, the weights the settings name (files present, no model loaded), the device
-    (when ``device_here``: the jobs run on this machine) and every dub file
+    plugin name and options block, the weights the settings name (files present, no model
+    loaded), the device (when ``device_here``: the jobs run on this machine) and every dub file
     (:func:`~lipdub.config.plan.check_dub_audio`).
 
     Returns:
@@ -65,6 +65,7 @@ def check_jobs(
                 plugins.get(stage, settings.stage(stage))
             except PluginError as exc:
                 raise ConfigError(f"{plan.where(shot, stage)}: shot {shot.id!r}: {exc}") from None
+            _check_options(plan, shot, plugins, stage)
         if device_here and settings.device.startswith("cuda"):
             try:
                 select_device(settings.device)
@@ -89,6 +90,26 @@ def check_jobs(
     return warnings
 
 
+def _check_options(plan: Plan, shot: Shot, plugins: PluginManager, stage: str) -> None:
+    """The shot's block for ``stage`` fits its choice; when the misfit options are another
+    choice's (a block written for the choice a lower layer picked), say how to drop it."""
+    choice, block = shot.settings.stage(stage), shot.settings.options(stage)
+    try:
+        plugins.check_options(stage, choice, block)
+    except PluginError as exc:
+        declared = plugins.get(stage, choice).choice.options
+        misfit = set(block) - set(declared)
+        owners = [n for n, r in plugins.choices(stage).items() if misfit <= set(r.choice.options)]
+        hint = (
+            f"; those are {owners[0]!r}'s options: a shot that picks another {stage} than the "
+            f"one they were written for drops them with `stage_options: {{{stage}: null}}`"
+            if owners and misfit
+            else ""
+        )
+        where = plan.where(shot, f"stage_options.{stage}")
+        raise ConfigError(f"{where}: shot {shot.id!r}: {exc}{hint}") from None
+
+
 def _check_weights(plan: Plan, shot: Shot) -> None:
     """The checkpoints the shot's settings name exist, each with the JSON beside it."""
     try:
@@ -105,15 +126,14 @@ def _check_weights(plan: Plan, shot: Shot) -> None:
     ):
         raise ConfigError(
             f"{plan.where(shot, 'generator')}: the exemplar generator needs a mouth driver and "
-            f"{load_manifest().path} sets no default_driver; set the shot's exemplar.driver to "
-            "a driver's name or .safetensors path"
+            f"{load_manifest().path} sets no default_driver; set stage_options.generator.driver "
+            "to a driver's name or .safetensors path"
         )
     for model in files:
         try:
             existing_sidecar(model.path, f"{model.role} weights")
         except WeightsError as exc:
-            setting = model.setting.split(".")[0]
-            where = plan.where(shot, setting) if setting else f"{load_manifest().path}"
+            where = plan.where(shot, model.setting) if model.setting else load_manifest().path
             raise ConfigError(f"{where}: {exc}") from None
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,9 +21,9 @@ from lipdub.media.read import open_video
 from lipdub.media.stream import BackgroundSink, prefetch
 from lipdub.media.write import VideoWriter, codec_for
 from lipdub.plugin_manager import PluginManager
-from lipdub.render.audio import dub_audio, output_audio
-from lipdub.render.faces import FaceWork
+from lipdub.render.face_work import FaceWork
 from lipdub.render.protocols import UnchangedPicture
+from lipdub.render.shot_audio import dub_audio, output_audio
 from lipdub.render.shot_job import ShotJob
 
 log = logging.getLogger(__name__)
@@ -40,27 +39,12 @@ def timecode_of(shot: Shot) -> str | None:
     return shot.timecode_at(shot.start) if shot.start_timecode else None
 
 
-def generator_options(shot: Shot, personal: Path | None = None) -> dict[str, Any]:
-    """The generator's options from the shot's settings."""
-    s = shot.settings
-    return {
-        "device": s.device,
-        "weights": s.weights,
-        "batch_size": s.batch_size,
-        "audio_scale": s.audio_scale,
-        "compile": s.compile,
-        "config": s.model,
-        "personal": personal,
-        "exemplar": dict(s.exemplar),
-    }
-
-
 def render_shot(job: ShotJob, emit: Callable[[ShotEvent], None]) -> dict[str, Any]:
     """Render every dub of the job's shot that is missing (or all, with force)."""
     shot = job.shot
     plugins = PluginManager(job.project_root)
     gen_name = shot.settings.stage("generator")
-    generator = plugins.create("generator", gen_name, generator_options(shot))
+    generator = plugins.build("generator", shot.settings)
     report: dict[str, Any] = {"generator": gen_name, "warnings": list(shot.notes)}
     todo = [d for d in shot.dubs if job.force or not d.output.exists()]
     if isinstance(generator, UnchangedPicture):
@@ -73,8 +57,9 @@ def render_shot(job: ShotJob, emit: Callable[[ShotEvent], None]) -> dict[str, An
         return report
 
     def fallback() -> Any:
-        """The crop generator for tracks the chosen (native) generator cannot serve."""
-        return plugins.create("generator", FALLBACK_GENERATOR, generator_options(shot))
+        """The crop generator for tracks the chosen (native) generator cannot serve: the shared
+        settings it takes (device, weights...), not the chosen generator's block."""
+        return plugins.build("generator", shot.settings, FALLBACK_GENERATOR)
 
     with FaceWork(job, plugins, generator, emit, fallback) as work:
         report["warnings"] += work.warnings
@@ -108,7 +93,7 @@ def _qc(
     What QC finds wrong is a warning like any other: emitted as an event, and added to the job
     report (the ``finished`` event carries it), not only written into the report page.
 
-    ``work`` is the shot's :class:`~lipdub.render.faces.FaceWork` (None for passthrough): its
+    ``work`` is the shot's :class:`~lipdub.render.face_work.FaceWork` (None for passthrough): its
     dubbed tracks, landmark detector and blend regions.
     """
     if not shot.settings.qc:

@@ -63,7 +63,7 @@ class PersonalSettings:
     """Knobs of one personalization run (stage options + run options, resolved once)."""
 
     weights: str | None = None  # General checkpoint: manifest name, path, None, "random-init".
-    config: str = "full"  # Architecture of "random-init".
+    model: str = "full"  # Architecture of "random-init" ("full" | "lite").
     manifest: str | None = None  # Another weights manifest (tests); None = weights/.
     device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:N".
     steps: int | None = None  # Total step budget over resumes (None: DEFAULT_STEPS or minutes).

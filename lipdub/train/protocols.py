@@ -10,7 +10,7 @@ The contract every personalizer keeps:
 
 - the result is written to ``<project root>/actors/<name>/personal.safetensors`` (+ the JSON
   beside it, see :mod:`lipdub.model.personal`), which is where the renderer looks for it
-  (:data:`lipdub.render.faces.PERSONAL_FILE`); a card ``actors/<name>/CARD.md`` says what was
+  (:data:`lipdub.config.project.PERSONAL_FILE`); a card ``actors/<name>/CARD.md`` says what was
   done (footage, steps, time, device, metrics before / after);
 - a result that does not beat the general model on the actor's held-out frames is not adopted
   (unless ``keep_worse``): it goes to ``personal.rejected.safetensors`` (+ JSON, and

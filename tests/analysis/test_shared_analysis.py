@@ -26,9 +26,9 @@ from lipdub.analysis.faces import DlibFaceDetector
 from lipdub.analysis.identity import build_gallery
 from lipdub.analysis.masks import UShapePlanner, blend_mask
 from lipdub.analysis.overlay import write_contact_sheet, write_overlay
-from lipdub.analysis.pipeline import analyze_shot
 from lipdub.analysis.records import UNKNOWN
 from lipdub.analysis.settings import AnalysisSettings
+from lipdub.analysis.shot_analysis import analyze_shot
 from lipdub.analysis.smoothing import jitter, shake
 from lipdub.media.read import open_video
 from lipdub.media.write import VideoWriter, codec_for

@@ -221,6 +221,8 @@ def test_plugins_list_shows_every_stage_and_origin(reel: Path):
     }
     passthrough = next(r for r in rows if r["name"] == "passthrough")
     assert passthrough["selected"] and passthrough["source"] == "built-in"
+    laplacian = next(r for r in rows if r["name"] == "laplacian")
+    assert laplacian["options"] == {"levels": 4}  # What [stage_options.blender] may set.
 
 
 def test_personalize_an_unknown_actor_is_a_clear_error(reel: Path):

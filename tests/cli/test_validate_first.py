@@ -221,8 +221,30 @@ def test_the_exemplar_generator_without_a_driver_is_exit_2_up_front(
         render(reel, "--generator", "exemplar"),
         render(reel, "--generator", "exemplar", "--list"),
     ):
-        refused(res, "--generator", "no default_driver", "exemplar.driver")
+        refused(res, "--generator", "no default_driver", "stage_options.generator.driver")
     assert not (reel / "renders" / "a_de.mov").exists()
+
+
+def test_a_misspelt_stage_option_is_exit_2_up_front_with_its_place(reel: Path):
+    shots = reel / "shots.yaml"
+    shots.write_text(SHOTS.replace("blender: feather", "stage_options: {blender: {colr: 1}}"))
+    for res in (render(reel), render(reel, "--list")):
+        refused(res, f"{shots}:9", "blender 'feather' has no option 'colr'", "color_match")
+
+
+def test_a_block_written_for_another_choice_is_refused_and_can_be_dropped(reel: Path):
+    toml = (
+        (reel / "lipdub.toml")
+        .read_text()
+        .replace("[stages]\n", '[stages]\nblender = "laplacian"\n')
+    )
+    (reel / "lipdub.toml").write_text(toml + "[stage_options.blender]\nlevels = 3\n")
+    refused(render(reel, "--list"), "blender 'feather' has no option 'levels'", "{blender: null}")
+    shots = SHOTS.replace(
+        "blender: feather", "blender: feather\n      stage_options: {blender: null}"
+    )
+    (reel / "shots.yaml").write_text(shots)
+    assert render(reel, "--list").exit_code == 0
 
 
 def test_shots_that_choose_different_executors_are_refused_not_run_on_the_first(reel: Path):
@@ -231,8 +253,7 @@ def test_shots_that_choose_different_executors_are_refused_not_run_on_the_first(
     for res in (render(reel), render(reel, "--list")):
         refused(res, f"{shots}:9", "shot 'b' runs on 'ray'", "shot 'a' on 'local'", "--executor")
     shots.write_text(SHOTS)
-    (reel / "lipdub.toml").write_text(
-        (reel / "lipdub.toml").read_text() + "executor_options = {num_gpu = 1}\n"
-    )
-    refused(render(reel), "executor 'local' takes no executor_options")
+    toml = (reel / "lipdub.toml").read_text()
+    (reel / "lipdub.toml").write_text(toml + "[stage_options.executor]\nnum_gpu = 1\n")
+    refused(render(reel), "lipdub.toml", "executor 'local' has no option 'num_gpu'")
     assert not (reel / "renders" / "a_de.mov").exists()

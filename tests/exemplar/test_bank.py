@@ -106,15 +106,14 @@ def test_a_track_with_no_usable_frame_falls_back_before_the_pass() -> None:
     """A talking track the detector never saw itself (every frame bridged): the generator's
     ``thin`` says so from the landmarks, so the renderer gives it to the fallback up front
     instead of finding an empty bank after the pass over the source."""
-    from lipdub.plugins.generator_exemplar import create
-
     from lipdub.analysis.masks import UShapePlanner
     from lipdub.exemplar.bank import usable_by_landmarks
+    from lipdub.plugins.generator_exemplar import create
     from lipdub.render.protocols import TrackContext
 
     talking = [face_landmarks((160, 90), 1.2, opening=0.3 * (k % 5) / 4) for k in range(40)]
     context = TrackContext("shot:a", (H, W, 3), None, UShapePlanner(), 0.1)
-    gen = create({"exemplar": {"min_frames": 10}})
+    gen = create({"min_frames": 10})
     seen = track_of(talking)
     assert usable_by_landmarks(seen, (H, W, 3)).all() and gen.thin(seen, context) is None
     bridged = track_of(talking, detected=[False] * 40)

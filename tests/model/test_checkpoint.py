@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from lipdub.plugins.generator_stylesync import create, lipdub_generators
 
 from lipdub.errors import WeightsError
 from lipdub.model.checkpoint import (
@@ -19,6 +18,7 @@ from lipdub.model.checkpoint import (
 )
 from lipdub.model.config import FULL, LITE
 from lipdub.model.personal import apply_personal, save_personal
+from lipdub.plugins.generator_stylesync import create, lipdub_generators
 from lipdub.render.protocols import Generator
 from tests.model.model_helpers import make_clip, seeded_model
 
@@ -99,7 +99,7 @@ def test_audio_scale_comes_from_the_manifest_entry_unless_given(saved, tmp_path:
     opts = {"manifest": manifest, "device": "cpu"}
     assert create({**opts, "weights": None}).audio_scale == 2.5
     assert create({**opts, "weights": None, "audio_scale": 1.5}).audio_scale == 1.5
-    assert create({"weights": "random-init", "config": "lite", "device": "cpu"}).audio_scale == 1
+    assert create({"weights": "random-init", "model": "lite", "device": "cpu"}).audio_scale == 1
     plain = write_manifest(tmp_path, path, record["weights_sha256"])
     assert create({**opts, "manifest": plain, "weights": None}).audio_scale == 1.0
     for bad in ("0", "-1", "true", '"2"'):
@@ -152,11 +152,11 @@ def test_random_init_is_labelled_and_seeded() -> None:
         "weights",
         "batch_size",
         "compile",
-        "config",
+        "model",
         "personal",
     } <= set(choice.options)
-    a = create({"weights": "random-init", "config": "lite", "device": "cpu"})
-    b = create({"weights": "random-init", "config": "lite", "device": "cpu"})
+    a = create({"weights": "random-init", "model": "lite", "device": "cpu"})
+    b = create({"weights": "random-init", "model": "lite", "device": "cpu"})
     assert "UNTRAINED" in a.label
     sa, sb = a.model.state_dict(), b.model.state_dict()
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
@@ -186,3 +186,23 @@ def test_personal_file_round_trip(saved, tmp_path: Path) -> None:
     with pytest.raises(WeightsError, match="sha256"):
         apply_personal(seeded_model(LITE), personal)
     assert sha256_file(path) == record["weights_sha256"]
+
+
+def test_a_personal_file_is_verified_like_any_checkpoint(saved, tmp_path: Path) -> None:
+    """apply_personal goes through verified_record: its format, its SHA-256 and the generator
+    config it was made for are checked before a tensor is read; the base digest after."""
+    base, _, _ = saved
+    personal = tmp_path / "anna.safetensors"
+    save_personal(seeded_model(LITE), base.state_dict(), personal, actor="anna")
+    with pytest.raises(WeightsError, match="made for another generator config"):
+        apply_personal(seeded_model(FULL), personal)
+    record_path = personal.with_suffix(".json")
+    record = json.loads(record_path.read_text())
+    record_path.write_text(json.dumps({**record, "format": "lipdub-personal/0"}))
+    with pytest.raises(
+        WeightsError, match="'lipdub-personal/0' checkpoint, not 'lipdub-personal/1'"
+    ):
+        apply_personal(seeded_model(LITE), personal)
+    record_path.unlink()
+    with pytest.raises(WeightsError, match=r"its record anna\.json is missing"):
+        apply_personal(seeded_model(LITE), personal)

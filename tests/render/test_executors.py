@@ -73,13 +73,15 @@ def test_shot_events_reach_plugins_and_serialise(caplog: pytest.LogCaptureFixtur
     assert '"event": "finished"' in caplog.text and '"outputs": ["a.mov"]' in caplog.text
 
 
-def test_executor_options_are_checked_by_the_executor_that_reads_them():
-    from lipdub.errors import ConfigError
+def test_executor_options_are_checked_against_what_the_choice_declares():
+    from lipdub.errors import PluginError
     from lipdub.plugin_manager import PluginManager
 
     pm = PluginManager(autoload=False)
     ray = pm.create("executor", "ray", {"num_gpus": 1, "num_cpus": 2})
     assert (ray.num_gpus, ray.num_cpus, ray.address) == (1.0, 2.0, None)
     assert pm.create("executor", "ray").num_gpus is None  # One GPU a task where there are any.
-    with pytest.raises(ConfigError, match=r"unknown executor_options \['num_gpu'\]"):
+    with pytest.raises(PluginError, match=r"executor 'ray' has no option 'num_gpu'; did you mean"):
         pm.create("executor", "ray", {"num_gpu": 1})
+    with pytest.raises(PluginError, match=r"executor 'local' has no option 'num_gpus'.*none"):
+        pm.create("executor", "local", {"num_gpus": 1})

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from lipdub.analysis.pipeline import analyze_shot
+from lipdub.analysis.shot_analysis import analyze_shot
 from lipdub.analysis.trust import trusted_frames
 from lipdub.cli import main
 from lipdub.media.read import open_video

@@ -15,7 +15,7 @@ def test_each_generator_is_what_it_declares() -> None:
 
     passthrough = build("passthrough")
     assert isinstance(passthrough, UnchangedPicture) and isinstance(passthrough, Generator)
-    stylesync = build("stylesync", weights="random-init", config="lite", device="cpu")
+    stylesync = build("stylesync", weights="random-init", model="lite", device="cpu")
     assert isinstance(stylesync, Generator) and not isinstance(stylesync, UnchangedPicture)
     exemplar = build("exemplar")
     assert isinstance(exemplar, NativeGenerator) and not isinstance(exemplar, UnchangedPicture)

@@ -20,13 +20,13 @@ from lipdub.analysis.align import (
     transform_points,
 )
 from lipdub.analysis.masks import UShapePlanner
-from lipdub.analysis.pipeline import analyze_shot
 from lipdub.analysis.rest import plan_rest
+from lipdub.analysis.shot_analysis import analyze_shot
 from lipdub.cli import main
+from lipdub.config.settings import Settings
 from lipdub.media.audio import Audio, load_audio, save_wav
 from lipdub.media.read import open_video, probe
 from lipdub.model.checkpoint import load_manifest
-from lipdub.render.faces import FEATHER_FRACTION
 from tests.conftest import shared_data
 from tests.render.regions import lower_face
 
@@ -80,7 +80,7 @@ def test_render_changes_only_pixels_inside_the_mask(tmp_path: Path):
             m = similarity_to_template(track.landmarks[j], LITE)
             box = paste_region(m, LITE, before.shape)
             crop_mask = planner.plan(transform_points(m, track.landmarks[j]), LITE)
-            feather = FEATHER_FRACTION * LITE / scale_of(m)
+            feather = Settings.feather_fraction * LITE / scale_of(m)
             mask = np.zeros(before.shape[:2], np.float32)
             x0, y0, x1, y1 = box
             mask[y0:y1, x0:x1] = planner.blend_mask(crop_mask, m, box, feather)

@@ -11,8 +11,6 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from lipdub.plugins.generator_stylesync import RANDOM_INIT_SEED
-from lipdub.plugins.personalizer_stylesync import LOW_RANK_FILES
 
 from lipdub.cli.personalize import personalize as personalize_cmd
 from lipdub.config.project import ActorConfig
@@ -26,6 +24,8 @@ from lipdub.model.mel import MelFrontend
 from lipdub.model.personal import apply_personal, save_personal
 from lipdub.model.syncnet import SyncNet
 from lipdub.model.syncnet_file import syncnet_config_dict
+from lipdub.plugins.generator_stylesync import RANDOM_INIT_SEED
+from lipdub.plugins.personalizer_stylesync import LOW_RANK_FILES
 from lipdub.train import personal_eval as E
 from lipdub.train import personalize as P
 from lipdub.train.checkpoints import save_module
@@ -290,11 +290,10 @@ def test_progress_bar_shows_loss_and_held_out_metric() -> None:
 def test_the_discriminator_is_loaded_verified(tmp_path: Path) -> None:
     """By path: the JSON beside it, its kind, its SHA-256 and the generator it was made for are
     all checked before a tensor is loaded."""
-    from lipdub.plugins.personalizer_stylesync import load_discriminator
-
     from lipdub.errors import WeightsError
     from lipdub.model.checkpoint import load_manifest
     from lipdub.model.config import FULL
+    from lipdub.plugins.personalizer_stylesync import load_discriminator
 
     g = random_init()
     path = tmp_path / "d.safetensors"

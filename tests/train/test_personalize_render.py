@@ -19,16 +19,16 @@ from click.testing import CliRunner
 
 from lipdub.analysis.align import paste_region, scale_of, similarity_to_template, transform_points
 from lipdub.analysis.masks import UShapePlanner
-from lipdub.analysis.pipeline import analyze_shot
+from lipdub.analysis.shot_analysis import analyze_shot
 from lipdub.cli.personalize import personalize as personalize_cmd
 from lipdub.config.project import PERSONAL_FILE
+from lipdub.config.settings import Settings
 from lipdub.data.clips import load_clip
 from lipdub.media.read import open_video
 from lipdub.model.config import LITE
 from lipdub.model.engine import StyleSyncEngine
 from lipdub.model.personal import save_personal
 from lipdub.plugin_manager import BUILTIN_PLUGINS
-from lipdub.render.faces import FEATHER_FRACTION
 from lipdub.train import personal_eval as E
 from lipdub.train import personalize as P
 from tests.conftest import make_video, shared_data
@@ -62,7 +62,7 @@ def blend_masks(video: Path, cache: Path) -> list[np.ndarray]:
             m = similarity_to_template(track.landmarks[j], LITE.resolution)
             box = paste_region(m, LITE.resolution, frame.shape)
             crop_mask = planner.plan(transform_points(m, track.landmarks[j]), LITE.resolution)
-            feather = FEATHER_FRACTION * LITE.resolution / scale_of(m)
+            feather = Settings.feather_fraction * LITE.resolution / scale_of(m)
             mask = np.zeros(frame.shape[:2], np.float32)
             x0, y0, x1, y1 = box
             mask[y0:y1, x0:x1] = planner.blend_mask(crop_mask, m, box, feather)

@@ -1,9 +1,9 @@
 """Built-in generator plugin ``exemplar``: the lower face taken from real frames of the actor.
 
-Options (the render settings' ``exemplar`` block, passed to the factory under ``"exemplar"``):
+Options (the generator's block, ``stage_options.generator``, when the generator is exemplar):
 
-- ``driver``: audio → mouth-shape checkpoint (name in weights/manifest.toml or a path; absent:
-  the manifest's ``default_driver``);
+- ``driver``: audio → mouth-shape checkpoint (name in weights/manifest.toml or a path; None:
+  the manifest's ``default_driver``); ``manifest``: another manifest.toml (tests);
 - the :class:`~lipdub.exemplar.track.ExemplarSettings` fields: ``holdout`` (frames of the same
   source never shown within ±N of the output frame), ``fade`` (cross-fade half-width at joins),
   ``min_frames`` / ``min_spread`` (a thinner bank falls back to ``stylesync``), and the selection
@@ -15,6 +15,7 @@ actor in ``actors/NAME/bank/`` (their footage in lipdub.toml).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -80,9 +81,13 @@ def create(options: Mapping[str, Any]) -> ExemplarGenerator:
         ConfigError: an unknown or invalid exemplar option.
         WeightsError: the driver checkpoint is missing or does not verify.
     """
-    block = dict(options.get("exemplar") or {})
-    driver = load_driver(block.pop("driver", None), options.get("manifest"))
+    driver = load_driver(options.get("driver"), options.get("manifest"))
+    block = {k: v for k, v in options.items() if k in SETTING_DEFAULTS}
     return ExemplarGenerator(driver, ExemplarSettings.from_options(block))
+
+
+#: The ExemplarSettings fields and their defaults (the selection and fallback options).
+SETTING_DEFAULTS: dict[str, Any] = dataclasses.asdict(ExemplarSettings())
 
 
 @hookimpl
@@ -93,6 +98,6 @@ def lipdub_generators() -> list[StageChoice]:
             name="exemplar",
             factory=create,
             summary="the actor's own frames, selected by an audio driver, warped at native res",
-            options={"exemplar": {}, "manifest": None},
+            options={"driver": None, "manifest": None, **SETTING_DEFAULTS},
         )
     ]

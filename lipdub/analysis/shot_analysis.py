@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from lipdub.analysis import cache
+from lipdub.analysis.cuts import SceneDetectShots
 from lipdub.analysis.detection import smallest_face_px
 from lipdub.analysis.facepass import FacePass
 from lipdub.analysis.faces import DlibFaceDetector
@@ -25,7 +26,6 @@ from lipdub.analysis.masks import UShapePlanner
 from lipdub.analysis.protocols import FaceDetector, ShotDetector
 from lipdub.analysis.records import ShotAnalysis
 from lipdub.analysis.settings import AnalysisSettings
-from lipdub.analysis.shots import SceneDetectShots
 from lipdub.analysis.tracking import IouAppearanceTracker
 from lipdub.errors import MediaError
 from lipdub.media.read import open_video

@@ -1,4 +1,4 @@
-"""The shot pipeline on media made here: cuts, bad input, records on disk and the cache."""
+"""A shot's analysis on media made here: cuts, bad input, records on disk and the cache."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lipdub.analysis import cache, pipeline
-from lipdub.analysis.pipeline import analyze_shot, detect_cuts
+from lipdub.analysis import cache, shot_analysis
+from lipdub.analysis.cuts import SceneDetectShots
 from lipdub.analysis.records import FaceTrack, ShotAnalysis
 from lipdub.analysis.settings import AnalysisSettings
-from lipdub.analysis.shots import SceneDetectShots
+from lipdub.analysis.shot_analysis import analyze_shot, detect_cuts
 from lipdub.errors import MediaError
 from lipdub.media.write import VideoWriter, codec_for
 
@@ -118,13 +118,13 @@ def test_the_cache_is_keyed_by_content_range_and_settings(tmp_path, monkeypatch)
     clip = two_shot_clip(tmp_path / "c.mp4", 6, 6)
     cache_dir = tmp_path / "cache"
     calls = []
-    real = pipeline._analyze
+    real = shot_analysis._analyze
 
     def counting(*args, **kwargs):
         calls.append(args[2:4])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(pipeline, "_analyze", counting)
+    monkeypatch.setattr(shot_analysis, "_analyze", counting)
     first = analyze_shot(clip, 0, 12, cache_dir=cache_dir)
     again = analyze_shot(clip, 0, 12, cache_dir=cache_dir)
     assert len(calls) == 1 and again.seconds == 0.0 and again.cuts == first.cuts

@@ -20,10 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from lipdub.analysis.pipeline import analyze_shot
 from lipdub.analysis.records import FaceTrack
 from lipdub.analysis.rest import RestPlan, plan_rest
-from lipdub.analysis.settings import AnalysisSettings
+from lipdub.analysis.shot_analysis import analyze_shot
 from lipdub.analysis.trust import trusted_frames
 from lipdub.config.project import ACTOR_DIR, PERSONAL_FILE
 from lipdub.config.shots import Dub
@@ -32,16 +31,13 @@ from lipdub.media import audio as audio_io
 from lipdub.media.read import open_video
 from lipdub.media.stream import prefetch
 from lipdub.plugin_manager import PluginManager
-from lipdub.render.audio import dub_audio
 from lipdub.render.crop_track import CropTrack
 from lipdub.render.protocols import Generator, NativeGenerator, NativeTrack, TrackContext
 from lipdub.render.scratch import remove_scratch, scratch_dir
+from lipdub.render.shot_audio import dub_audio
 from lipdub.render.shot_job import ShotJob
 
 log = logging.getLogger(__name__)
-
-#: Default feather of the blend mask, as a fraction of the crop's size in frame pixels.
-FEATHER_FRACTION = 0.03
 
 
 @dataclass
@@ -80,16 +76,12 @@ class FaceWork:
         )
         self.fallbacks: list[str] = []  # Why tracks fell back to the crop generator.
         settings = self.shot.settings
-        options = dict(settings.analysis)
-        self.analysis_settings = AnalysisSettings.from_options(options)
-        stages = {
-            name: plugins.create(name, settings.stage(name), options)
-            for name in ("faces", "tracker", "masks")
-        }
+        self.analysis_settings = settings.analysis_settings()
+        stages = {name: plugins.build(name, settings) for name in ("faces", "tracker", "masks")}
         self.planner = stages["masks"]
         self.detector = stages["faces"]
-        self.blender = plugins.create("blender", settings.stage("blender"), dict(settings.blend))
-        self.feather = float(settings.blend.get("feather_fraction", FEATHER_FRACTION))
+        self.blender = plugins.build("blender", settings)
+        self.feather = float(settings.feather_fraction)
         self.warnings: list[str] = []
         self._scratch = scratch_dir(job.cache_dir, self.shot.id)
         try:

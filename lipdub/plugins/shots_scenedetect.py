@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from lipdub.analysis.settings import AnalysisSettings
+from lipdub.analysis.settings import STAGE_FIELDS, AnalysisSettings
 from lipdub.hookspecs import hookimpl
 from lipdub.stages import StageChoice
 
@@ -14,7 +14,7 @@ _DEFAULTS = AnalysisSettings()
 
 def build(options: Mapping[str, Any]) -> Any:
     """Build the detector from the analysis settings (``shot_*`` fields) and ``shot_method``."""
-    from lipdub.analysis.shots import SceneDetectShots
+    from lipdub.analysis.cuts import SceneDetectShots
 
     settings = AnalysisSettings.from_options(options)
     return SceneDetectShots(settings, method=str(options.get("shot_method", "adaptive")))
@@ -30,7 +30,7 @@ def lipdub_shot_detectors() -> list[StageChoice]:
             summary="PySceneDetect adaptive content detector (hard cuts, robust to camera moves)",
             options={
                 "shot_method": "adaptive",
-                **_DEFAULTS.options("shot_threshold", "shot_min_content", "shot_min_frames"),
+                **_DEFAULTS.options(*STAGE_FIELDS["shots"]),
             },
         )
     ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from lipdub.analysis.settings import AnalysisSettings
+from lipdub.analysis.settings import STAGE_FIELDS, AnalysisSettings
 from lipdub.hookspecs import hookimpl
 from lipdub.stages import StageChoice
 
@@ -27,13 +27,6 @@ def lipdub_mask_planners() -> list[StageChoice]:
             name="u-shape",
             factory=build,
             summary="U-shaped lower-face mask grown with mouth opening and head yaw",
-            options=_DEFAULTS.options(
-                "mask_side_margin",
-                "mask_chin_margin",
-                "mask_open_gain",
-                "mask_yaw_gain",
-                "mask_top",
-                "mask_soften_px",
-            ),
+            options=_DEFAULTS.options(*STAGE_FIELDS["masks"]),
         )
     ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from lipdub.analysis.settings import AnalysisSettings
+from lipdub.analysis.settings import STAGE_FIELDS, AnalysisSettings
 from lipdub.hookspecs import hookimpl
 from lipdub.stages import StageChoice
 
@@ -27,16 +27,6 @@ def lipdub_trackers() -> list[StageChoice]:
             name="iou-appearance",
             factory=build,
             summary="links faces by box overlap and colour; bridges gaps; One Euro smoothing",
-            options=_DEFAULTS.options(
-                "iou_threshold",
-                "appearance_weight",
-                "max_gap",
-                "min_track_frames",
-                "min_track_detections",
-                "smooth_min_cutoff",
-                "smooth_beta",
-                "smooth_d_cutoff",
-                "smooth_mouth_min_cutoff",
-            ),
+            options=_DEFAULTS.options(*STAGE_FIELDS["tracker"]),
         )
     ]

@@ -1,13 +1,16 @@
 """Built-in generator plugin ``stylesync``: the StyleSync generator with MaLS (lipdub.model).
 
-Options (resolved by the config layer, passed to the factory as a mapping):
+Options: ``device``, ``weights``, ``model``, ``batch_size``, ``compile``, ``precision`` and
+``audio_scale`` are the top-level render settings of those names (``SHARED_SETTINGS`` in
+:mod:`lipdub.config.stage_options`, routed by :meth:`lipdub.plugin_manager.PluginManager.build`);
+``personal`` and ``manifest`` are for callers that build it directly:
 
 - ``device``: "auto" | "cpu" | "cuda" | "cuda:N" (DeviceError if CUDA is asked for but absent).
 - ``weights``: a checkpoint name from weights/manifest.toml, a path to a ``.safetensors`` file,
   None for the manifest's ``default_generator``, or ``"random-init"`` for an *untrained* model
   with a fixed seed (tests and benchmarks only; its output is noise).
 - ``batch_size``: frames per batch. ``compile``: wrap the model in ``torch.compile``.
-- ``config``: "full" | "lite", the architecture used by ``"random-init"`` (a checkpoint carries
+- ``model``: "full" | "lite", the architecture used by ``"random-init"`` (a checkpoint carries
   its own config in the JSON beside it, verified against the safetensors and the manifest).
 - ``personal``: an actor's personalization file (ΔW MLP + ΔP), or None.
 - ``precision``: "auto" (bf16 on CUDA) | "fp32" | "bf16".
@@ -42,7 +45,7 @@ DEFAULTS: dict[str, Any] = {
     "weights": None,
     "batch_size": 16,
     "compile": False,
-    "config": "full",
+    "model": "full",
     "personal": None,
     "precision": "auto",
     "audio_scale": None,
@@ -58,7 +61,7 @@ def build_model(options: Mapping[str, Any]) -> tuple[StyleSyncGenerator, str]:
     """
     weights = options.get("weights")
     if weights == RANDOM_INIT:
-        cfg = get_config(options.get("config") or "full")
+        cfg = get_config(options.get("model") or "full")
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(RANDOM_INIT_SEED)
             model = StyleSyncGenerator(cfg)

@@ -9,7 +9,7 @@ discriminator named in the options or in weights/manifest.toml), resumes a stopp
 the card ``actors/<name>/CARD.md``.
 
 Options (see :class:`lipdub.train.personalize.PersonalSettings` for all): ``weights``,
-``config``, ``device``, ``steps``, ``minutes``, ``resume``, ``batch_size``, ``lr``,
+``model``, ``device``, ``steps``, ``minutes``, ``resume``, ``batch_size``, ``lr``,
 ``lambda_p``, ``tune``, ``rank``, ``held_out``, ``syncnet``, ``discriminator``, ``vgg19``,
 ``general_data``, ``general_split``, ``sync_reg``, ``seed``.
 """
@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from lipdub.plugins.generator_stylesync import build_model
 from safetensors.torch import load_file
 
 from lipdub.config.project import PERSONAL_FILE, REJECTED_FILE, ActorConfig
@@ -46,6 +45,7 @@ from lipdub.model.engine import select_device
 from lipdub.model.generator import StyleSyncGenerator
 from lipdub.model.personal import save_personal
 from lipdub.model.syncnet_file import resolve_syncnet
+from lipdub.plugins.generator_stylesync import build_model
 from lipdub.stages import StageChoice
 from lipdub.train import personal_eval as E
 from lipdub.train import personalize as P
@@ -341,7 +341,7 @@ def create(options: Mapping[str, Any]) -> StyleSyncPersonalizer:
 
 DEFAULTS: dict[str, Any] = {
     "weights": None,
-    "config": "full",
+    "model": "full",
     "device": "auto",
     "tune": "high-res",
     "rank": 0,

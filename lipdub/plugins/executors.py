@@ -13,7 +13,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from lipdub.cluster import ray_session, task_gpus
-from lipdub.errors import ConfigError
 from lipdub.events import ShotEvent
 from lipdub.hookspecs import hookimpl
 from lipdub.render.protocols import JobResult
@@ -77,22 +76,11 @@ def job_id(job: Any) -> str:
 
 
 #: The ray executor's options and their defaults (num_gpus None: one GPU per task where the
-#: cluster has GPUs, none where it has not).
-RAY_OPTIONS: dict[str, Any] = {"address": None, "num_gpus": None, "num_cpus": 1}
-
-
-def _local(options: Mapping[str, Any]) -> LocalExecutor:
-    if options:
-        raise ConfigError(f"executor 'local' takes no executor_options (got {sorted(options)})")
-    return LocalExecutor()
+#: cluster has GPUs, none where it has not). The plugin manager refuses any other option.
+RAY_OPTIONS: dict[str, Any] = {"address": None, "num_gpus": None, "num_cpus": 1.0}
 
 
 def _ray(options: Mapping[str, Any]) -> RayExecutor:
-    unknown = sorted(set(options) - set(RAY_OPTIONS))
-    if unknown:
-        raise ConfigError(
-            f"executor 'ray': unknown executor_options {unknown} (known: {', '.join(RAY_OPTIONS)})"
-        )
     return RayExecutor(
         address=options.get("address"),
         num_gpus=None if options.get("num_gpus") is None else float(options["num_gpus"]),
@@ -104,7 +92,7 @@ def _ray(options: Mapping[str, Any]) -> RayExecutor:
 def lipdub_executors() -> list[StageChoice]:
     """Offer ``local`` and ``ray``."""
     return [
-        StageChoice("local", _local, "one shot after another, in process"),
+        StageChoice("local", lambda _o: LocalExecutor(), "one shot after another, in process"),
         StageChoice(
             "ray",
             _ray,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from lipdub.analysis.settings import AnalysisSettings
+from lipdub.analysis.settings import STAGE_FIELDS, AnalysisSettings
 from lipdub.hookspecs import hookimpl
 from lipdub.stages import StageChoice
 
@@ -34,12 +34,12 @@ def lipdub_face_detectors() -> list[StageChoice]:
             name="dlib-hog",
             factory=_factory("hog"),
             summary="dlib HOG + SVM frontal faces, 68 landmarks, 128-d descriptors (fast on CPU)",
-            options=_DEFAULTS.options("detect_upsample"),
+            options=_DEFAULTS.options(*STAGE_FIELDS["faces"]),
         ),
         StageChoice(
             name="dlib-cnn",
             factory=_factory("cnn"),
             summary="dlib mmod CNN faces (more poses; ~60x slower than HOG on CPU), 68 landmarks",
-            options=_DEFAULTS.options("detect_upsample"),
+            options=_DEFAULTS.options(*STAGE_FIELDS["faces"]),
         ),
     ]
