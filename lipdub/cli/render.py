@@ -101,20 +101,7 @@ def render(
     fails does not stop the others (exit code 1 at the end). Outputs appear under their final
     name only when complete.
     """
-    one_clip = any(x is not None for x in (video, audio, output))
-    if one_clip and shots_file:
-        raise ConfigError("give either SHOTS_FILE or --video/--audio/-o, not both")
-    if not one_clip and not shots_file:
-        raise ConfigError("nothing to render: give SHOTS_FILE, or --video V --audio A -o OUT")
-    if one_clip and None in (video, audio, output):
-        raise ConfigError("the one-clip form needs all of --video, --audio and -o")
-    if shots_file is not None and shots_file.suffix.lower() in ADAPTERS:
-        raise ConfigError(
-            f"{shots_file} is an editorial cut; make it a shots file first: lipdub shots import "
-            f"{shots_file} --dub 'NAME=audio/NAME/{{id}}.wav' (see docs/timeline.md)"
-        )
-    if actors and not one_clip:
-        raise ConfigError("--actor is for the one-clip form; a shots file names actors per shot")
+    one_clip = _check_form(shots_file, (video, audio, output), actors)
     near = shots_file.parent if shots_file else None
     project = resolve_project(project_dir, near)
     cli = cli_settings(
@@ -138,14 +125,7 @@ def render(
     else:
         plan = load_plan(shots_file, project, cli, cut_detector(plugins, project, cli))
     jobs = [
-        ShotJob(
-            job_id=s.id,
-            shot=s,
-            project_root=project.root,
-            cache_dir=project.cache_dir,
-            actors=tuple(project.actors.values()),
-            force=force,
-        )
+        ShotJob(s.id, s, project.root, project.cache_dir, tuple(project.actors.values()), force)
         for s in plan.select(tuple(shot_ids))
     ]
     # The device is checked only where the jobs will run: here, with the local executor.
@@ -160,13 +140,38 @@ def render(
         return
     results = _run(plan, jobs, plugins, wants_json(as_json), warnings, run_job, executor)
     if timeline_out is not None:
-        failed = {r.job_id: r.error or "failed" for r in results if not r.ok}
-        assert plan.timeline is not None and plan.shots_file is not None
-        written = export_cut(plan.timeline, plan.shots_file, plan.shots, failed, timeline_out)
-        for name, path in written.items():
-            click.echo(f"timeline ({name}): {path}", err=True)
+        _export(plan, results, timeline_out)
     if any(not r.ok for r in results):
         raise SystemExit(EXIT_JOB_FAILED)
+
+
+def _check_form(shots_file: Path | None, one_clip_paths: tuple[Any, ...], actors: Any) -> bool:
+    """Refuse a mix of the two forms (or half of the one-clip form); True for the one-clip
+    form."""
+    one_clip = any(x is not None for x in one_clip_paths)
+    if one_clip and shots_file:
+        raise ConfigError("give either SHOTS_FILE or --video/--audio/-o, not both")
+    if not one_clip and not shots_file:
+        raise ConfigError("nothing to render: give SHOTS_FILE, or --video V --audio A -o OUT")
+    if one_clip and None in one_clip_paths:
+        raise ConfigError("the one-clip form needs all of --video, --audio and -o")
+    if shots_file is not None and shots_file.suffix.lower() in ADAPTERS:
+        raise ConfigError(
+            f"{shots_file} is an editorial cut; make it a shots file first: lipdub shots import "
+            f"{shots_file} --dub 'NAME=audio/NAME/{{id}}.wav' (see docs/timeline.md)"
+        )
+    if actors and not one_clip:
+        raise ConfigError("--actor is for the one-clip form; a shots file names actors per shot")
+    return one_clip
+
+
+def _export(plan: Plan, results: list[JobResult], timeline_out: Path) -> None:
+    """The cut again, per dub, with what this run (and earlier ones) rendered relinked."""
+    failed = {r.job_id: r.error or "failed" for r in results if not r.ok}
+    assert plan.timeline is not None and plan.shots_file is not None
+    written = export_cut(plan.timeline, plan.shots_file, plan.shots, failed, timeline_out)
+    for name, path in written.items():
+        click.echo(f"timeline ({name}): {path}", err=True)
 
 
 def _executor(plan: Plan, jobs: list[ShotJob]) -> tuple[str, dict[str, Any]]:
