@@ -54,6 +54,32 @@ def trainer_options(
     return apply
 
 
+def validation_options(
+    every: int, kept: str
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """--val-speakers (held out of training, validated on; ``kept`` says what is kept) and
+    --val-every, for the trainers that validate; --val-speakers reaches the command as the
+    comma-separated text, :func:`speakers` splits it."""
+
+    def apply(command: Callable[..., None]) -> Callable[..., None]:
+        command = click.option(
+            "--val-every", type=int, default=every, show_default=True,
+            help="Steps between validations.",
+        )(command)  # fmt: skip
+        return click.option(
+            "--val-speakers",
+            default="",
+            help=f"Comma-separated speakers held out of training and validated on; {kept} is kept.",
+        )(command)
+
+    return apply
+
+
+def speakers(text: str) -> tuple[str, ...]:
+    """The speakers of a comma-separated --val-speakers."""
+    return tuple(s.strip() for s in text.split(",") if s.strip())
+
+
 @train.command("syncnet")
 @trainer_options("Output folder.", 32, "Pairs per step.")
 @click.option("--lr", type=float, default=1e-3, show_default=True, help="Adam learning rate.")
@@ -132,15 +158,7 @@ def train_landmarks_cmd(
 @click.option(
     "--components", type=int, default=8, show_default=True, help="Mouth-shape PCA size K."
 )
-@click.option(
-    "--val-speakers",
-    default="",
-    help="Comma-separated speakers held out of training, validated on; the weights with the best "
-    "validation mouth-opening correlation are kept.",
-)
-@click.option(
-    "--val-every", type=int, default=100, show_default=True, help="Steps between validations."
-)
+@validation_options(100, "the checkpoint with the best validation mouth-opening correlation")
 @click.option(
     "--log",
     "log_path",
@@ -182,7 +200,7 @@ def train_driver_cmd(
         out,
         settings,
         DriverConfig(components=components),
-        val_speakers=tuple(s.strip() for s in val_speakers.split(",") if s.strip()),
+        val_speakers=speakers(val_speakers),
         device=device,
         train_split=train_split,
         test_split=test_split or None,
@@ -249,14 +267,10 @@ def train_driver_cmd(
     "but also the target's mouth shape); 0.35 are closed mouths far from it, the rest random "
     "far frames.",
 )
-@click.option(
-    "--val-speakers",
-    default="",
-    help="Comma-separated speakers held out of training and validated on; the checkpoint with "
-    "the best margin over the zeroed-audio and copy-reference LMD is kept in OUT/best/.",
-)
-@click.option(
-    "--val-every", type=int, default=500, show_default=True, help="Steps between validations."
+@validation_options(
+    500,
+    "the checkpoint with the best margin over the zeroed-audio and copy-reference LMD "
+    "(in OUT/best/)",
 )
 @click.option(
     "--reference-gate",
@@ -318,7 +332,7 @@ def train_generator_cmd(
         lambda_lmk=lambda_lmk,
         lambda_gap=lambda_gap,
         lambda_sync=lambda_sync,
-        val_speakers=tuple(s.strip() for s in val_speakers.split(",") if s.strip()),
+        val_speakers=speakers(val_speakers),
         val_every=val_every,
         near_reference=near_reference,
         ema_half_life=ema_half_life,
