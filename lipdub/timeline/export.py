@@ -97,7 +97,7 @@ def export_cut(
             if not isinstance(item, otio.schema.Clip):
                 continue
             shot = by_index.get(index)
-            why = refused.get(index) if shot is None else _why_not(shot, name, failed)
+            why = refused.get(index) if shot is None else _why_not(shot, name, failed, item)
             if shot is not None and why is None:
                 _relink(item, shot, next(d for d in shot.dubs if d.name == name))
             elif why is not None:
@@ -107,8 +107,15 @@ def export_cut(
     return written
 
 
-def _why_not(shot: Shot, dub: str, failed: Mapping[str, str]) -> str | None:
-    """Why ``shot`` has no ``dub`` output to link (None: it has one)."""
+def _why_not(shot: Shot, dub: str, failed: Mapping[str, str], clip: otio.schema.Clip) -> str | None:
+    """Why ``clip`` cannot play ``shot``'s ``dub`` output (None: it can)."""
+    shown = clip.trimmed_range()
+    first = _source_frame(shot, shown.start_time.value)
+    if first < shot.start or first + round(shown.duration.value) > shot.stop:
+        return (
+            f"shot {shot.id} no longer covers the clip (its in/out were changed after the "
+            "import; import the cut again)"
+        )
     if shot.id in failed:
         return f"shot {shot.id} failed: {failed[shot.id]}"
     output = next((d.output for d in shot.dubs if d.name == dub), None)
@@ -126,9 +133,8 @@ def _relink(clip: otio.schema.Clip, shot: Shot, dub: Dub) -> None:
     shown = clip.trimmed_range()
     rate = shown.start_time.rate
     tc = shot.start_timecode
-    source_origin = parse_timecode(tc, shot.fps) if tc else 0
-    output_origin = source_origin + shot.start if tc else 0
-    first = round(shown.start_time.value) - source_origin - shot.start + output_origin
+    output_origin = parse_timecode(tc, shot.fps) + shot.start if tc else 0
+    first = _source_frame(shot, shown.start_time.value) - shot.start + output_origin
     clip.source_range = otio.opentime.TimeRange(
         otio.opentime.RationalTime(first, rate), shown.duration
     )
@@ -145,6 +151,13 @@ def _relink(clip: otio.schema.Clip, shot: Shot, dub: Dub) -> None:
     cmx.pop("comments", None)  # The original's "TO CLIP:" line would name the old file.
     clip.metadata["cmx_3600"] = cmx
     clip.metadata[META] = {"shot": shot.id, "dub": dub.name, "source": str(shot.source)}
+
+
+def _source_frame(shot: Shot, value: float) -> int:
+    """A clip's source time (in its media's own timecode, as the cut holds it) as a frame of
+    the shot's source file (0 = its first)."""
+    tc = shot.start_timecode
+    return round(value) - (parse_timecode(tc, shot.fps) if tc else 0)
 
 
 def _mark(clip: otio.schema.Clip, text: str) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 import opentimelineio as otio
 
 from lipdub.config.timecode import format_timecode, parse_timecode
-from lipdub.errors import MediaError
+from lipdub.errors import ConfigError, MediaError
 from lipdub.media.read import VideoInfo, probe
 from lipdub.timeline.cut import record_range, snap_rate
 from lipdub.timeline.media import MediaFinder, reel_of
@@ -76,6 +76,7 @@ def read_track(
 ) -> TrackReading:
     """The track's clips as shot candidates, with ``handles`` extra frames each side where the
     media has them (fewer, with a note, where it does not)."""
+    _check_ranges(track)
     clips: list[CutClip] = []
     skipped: list[str] = []
     probed: dict[Path, VideoInfo | str] = {}
@@ -101,6 +102,24 @@ def read_track(
     if gaps:
         skipped.append(f"{gaps} gap{'s' * (gaps > 1)} (no picture), skipped")
     return TrackReading(tuple(clips), tuple(skipped))
+
+
+def _check_ranges(track: otio.schema.Track) -> None:
+    """Every clip must have a length (its source range, or its media's known extent): one that
+    has none leaves the place of every clip after it unknown, so the cut cannot be read.
+
+    Raises:
+        ConfigError: naming the first such clip by event and name.
+    """
+    clips = [item for item in track if isinstance(item, otio.schema.Clip)]
+    for event, clip in enumerate(clips, 1):
+        try:
+            clip.trimmed_range()
+        except otio.exceptions.OTIOError as exc:
+            raise ConfigError(
+                f"event {event} (clip {clip.name!r}) has no length: neither a source range nor "
+                f"a known extent of its media ({exc}); the cut is incomplete"
+            ) from None
 
 
 def _bare(

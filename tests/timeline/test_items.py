@@ -7,8 +7,10 @@ from fractions import Fraction
 from pathlib import Path
 
 import opentimelineio as otio
+import pytest
 from opentimelineio.opentime import RationalTime, TimeRange
 
+from lipdub.errors import ConfigError
 from lipdub.timeline.items import read_track
 from lipdub.timeline.media import VIDEO_SUFFIXES, MediaFinder
 from tests.conftest import make_video
@@ -55,3 +57,18 @@ def test_black_nested_freeze_and_rate_mismatch_are_each_named(tmp_path: Path):
     assert "slug" not in by_name and "inside" not in by_name
     assert any("'slug'" in s and "black" in s for s in reading.skipped)
     assert any("'montage'" in s and "nested stack" in s for s in reading.skipped)
+
+
+def test_a_clip_with_no_range_anywhere_is_an_error_naming_it(tmp_path: Path):
+    timeline = otio.schema.Timeline("t")
+    track = otio.schema.Track("V1")
+    timeline.tracks.append(track)
+    track.append(_clip("good", "a.mov", 0, 10))
+    track.append(  # Neither a source range nor a known extent of its media.
+        otio.schema.Clip(
+            name="open", media_reference=otio.schema.ExternalReference(target_url="b.mov")
+        )
+    )
+    make_video(tmp_path / "a.mov", 20, Fraction(25))
+    with pytest.raises(ConfigError, match=r"event 2 \(clip 'open'\) has no length"):
+        read_track(timeline, track, MediaFinder(tmp_path, (), VIDEO_SUFFIXES))

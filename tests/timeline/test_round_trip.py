@@ -213,6 +213,14 @@ def test_export_marks_failed_shots_and_refuses_a_changed_cut(tmp_path: Path, aud
     assert markers["sh020"] == ["lipdub: not dubbed (de): shot 002_sh020 failed: boom"]
     assert "is not rendered" in markers["sh010"][0]  # Nothing was rendered yet.
 
+    # Someone moved a shot's in point past its clip's first frame after the import: that
+    # shot's file no longer holds the clip, so it is marked, not linked to the wrong frames.
+    shots.write_text(shots.read_text().replace("in: 00:00:00:10", "in: 00:00:00:15", 1))
+    plan = load_plan(shots, default_project(root), {})
+    written = export_cut(plan.timeline, shots, plan.shots, {}, root / "edited.otio")
+    marks = {c.name: [m.name for m in c.markers] for c in read_cut(written["de"]).find_clips()}
+    assert "no longer covers the clip" in marks["sh010"][0]
+
     cut.write_text(cut.read_text() + "\n")  # Editorial sent a new version of the cut.
     result = invoke("render", str(shots), "--generator", "passthrough", "--timeline-out", "x.otio")
     assert result.exit_code == 2 and "changed since the shots were imported" in result.output
