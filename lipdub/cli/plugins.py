@@ -6,6 +6,7 @@ import json
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from lipdub.cli.common import json_option, project_option, resolve_project
@@ -60,7 +61,7 @@ def list_plugins(project_dir, as_json: bool) -> None:
         return
     table = Table(title="lipdub stages and their choices (* = selected)")
     for col in ("stage", "choice", "from", "what it does", "options ([stage_options.STAGE])"):
-        table.add_column(col)
+        table.add_column(escape(col))  # Not rich markup: the brackets are TOML's.
     for row in rows:
         mark = "* " if row["selected"] else "  "
         options = ", ".join(row.get("options", {}))

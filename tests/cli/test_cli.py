@@ -257,3 +257,9 @@ def test_one_audio_fit_default_and_the_audio_fit_option(tmp_path: Path, dub_wav:
     assert res.exit_code != 0 and "audio_fit" in res.output, res.output
     res = run(*common, "-o", str(tmp_path / "b.mov"), "--audio-fit", "pad")
     assert res.exit_code == 0 and "padded" in res.output, res.output
+
+
+def test_plugins_table_names_where_options_go(reel: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("COLUMNS", "200")  # The table's header on one line.
+    res = run("plugins", "list", "--project", str(reel))
+    assert res.exit_code == 0 and "options ([stage_options.STAGE])" in res.output
