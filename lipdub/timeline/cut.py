@@ -14,6 +14,7 @@ from pathlib import Path
 import opentimelineio as otio
 
 from lipdub.errors import ConfigError
+from lipdub.media.atomic import atomic_output
 
 #: Suffix -> OTIO adapter name.
 ADAPTERS = {".otio": "otio_json", ".edl": "cmx_3600", ".xml": "fcp_xml"}
@@ -111,10 +112,8 @@ def write_cut(timeline: otio.schema.Timeline, path: Path, rate: Fraction) -> Non
         if adapter == "fcp_xml":
             _fill_available_ranges(timeline)
         text = otio.adapters.write_to_string(timeline, adapter)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(text)
-    partial.replace(path)
+    with atomic_output(path) as partial:
+        partial.write_text(text)
 
 
 def _start_records_at_global_start(timeline: otio.schema.Timeline) -> None:

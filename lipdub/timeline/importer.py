@@ -24,10 +24,11 @@ import yaml
 
 from lipdub.config.timecode import format_timecode
 from lipdub.errors import ConfigError, MediaError
+from lipdub.media.atomic import atomic_output
 from lipdub.media.read import probe
 from lipdub.timeline.cut import adapter_for, audio_track, read_cut, record_range, video_track
 from lipdub.timeline.items import CutClip, read_track
-from lipdub.timeline.media import AUDIO_SUFFIXES, VIDEO_SUFFIXES, MediaFinder
+from lipdub.timeline.media import AUDIO_SUFFIXES, VIDEO_SUFFIXES, MediaFinder, media_files
 
 _SLUG = re.compile(r"[^A-Za-z0-9_.-]+")
 #: Fields a ``--dub`` pattern can name.
@@ -69,14 +70,15 @@ def import_cut(cut: Path, out: Path, options: ImportOptions) -> ImportResult:
         raise ConfigError("give at least one dub: --dub de=audio/de/{id}.wav or --dub-track de=A2")
     for name, pattern in options.dubs:
         _check_pattern(name, pattern)
-    video_finder = MediaFinder(cut.parent, options.media_dirs, VIDEO_SUFFIXES)
+    files = media_files(options.media_dirs)
+    video_finder = MediaFinder(cut.parent, options.media_dirs, VIDEO_SUFFIXES, files)
     rate = options.rate
     if adapter_for(cut) == "cmx_3600" and rate is None:
         rate = _media_rate(cut, video_finder)
     timeline = read_cut(cut, rate)
     number, track = video_track(timeline, options.track)
     reading = read_track(timeline, track, video_finder, options.handles)
-    audio_finder = MediaFinder(cut.parent, options.media_dirs, AUDIO_SUFFIXES)
+    audio_finder = MediaFinder(cut.parent, options.media_dirs, AUDIO_SUFFIXES, files)
     result = ImportResult(data={}, skipped=list(reading.skipped))
     ids = _ids(reading.clips)
     _check_actor_keys(options.actors, reading.clips, ids)
@@ -117,10 +119,8 @@ def write_shots(result: ImportResult, out: Path, cut: Path) -> None:
         "# `timeline.refused` lists the clips that are not shots, and why.\n"
     )
     text = head + yaml.safe_dump(result.data, sort_keys=False, allow_unicode=True, width=100)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(f".{out.name}.partial")
-    partial.write_text(text)
-    partial.replace(out)
+    with atomic_output(out) as partial:
+        partial.write_text(text)
 
 
 def _media_rate(cut: Path, finder: MediaFinder) -> Fraction:

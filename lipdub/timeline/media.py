@@ -38,19 +38,37 @@ def reel_of(clip: otio.schema.Clip) -> str | None:
     )
 
 
+def media_files(media_dirs: tuple[Path, ...]) -> list[Path]:
+    """Every picture or sound file under ``media_dirs`` (one walk of each folder)."""
+    suffixes = {*VIDEO_SUFFIXES, *AUDIO_SUFFIXES}
+    return [
+        path
+        for folder in media_dirs
+        for path in sorted(folder.rglob("*"))
+        if path.suffix.lower() in suffixes and path.is_file()
+    ]
+
+
 class MediaFinder:
     """Finds media for clips; indexes the ``--media`` folders once (file stem and name, case
     folded) so a 1,500-clip cut does not walk them per clip."""
 
-    def __init__(self, cut_dir: Path, media_dirs: tuple[Path, ...], suffixes: tuple[str, ...]):
+    def __init__(
+        self,
+        cut_dir: Path,
+        media_dirs: tuple[Path, ...],
+        suffixes: tuple[str, ...],
+        files: list[Path] | None = None,
+    ):
+        """``files``: the media folders' files as :func:`media_files` lists them, when a
+        finder for another kind of media has walked them already."""
         self.cut_dir = cut_dir
         self.media_dirs = media_dirs
         self._index: dict[str, list[Path]] = defaultdict(list)
-        for folder in media_dirs:
-            for path in sorted(folder.rglob("*")):
-                if path.suffix.lower() in suffixes and path.is_file():
-                    self._index[path.stem.lower()].append(path)
-                    self._index[path.name.lower()].append(path)
+        for path in media_files(media_dirs) if files is None else files:
+            if path.suffix.lower() in suffixes:
+                self._index[path.stem.lower()].append(path)
+                self._index[path.name.lower()].append(path)
 
     def files(self) -> list[Path]:
         """Every indexed file, once."""
