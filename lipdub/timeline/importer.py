@@ -217,7 +217,7 @@ def _dubs(
 def _track_dub(
     clip: CutClip, timeline: otio.schema.Timeline, track: otio.schema.Track, finder: MediaFinder
 ) -> tuple[Path, float] | str:
-    """The audio clip of ``track`` under the shot's first frame, and the offset that lines its
+    """The audio clip of ``track`` under the clip's record in point, and the offset that lines its
     file up with the shot (seconds; negative: the file starts before the shot)."""
     shot_start = clip.record[0] - clip.head
     for item in track:
@@ -235,7 +235,7 @@ def _track_dub(
         into_file = rng.start_time.to_seconds() - origin
         offset = float((rec_in - shot_start) / clip.rate) - into_file
         return path, round(offset, 6)
-    return "no audio clip under the shot's first frame"
+    return "no audio clip under the clip's record in point"
 
 
 def _shot(
