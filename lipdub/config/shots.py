@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from lipdub.config.settings import Settings, check_layer, did_you_mean
-from lipdub.config.timecode import TimecodeError, format_timecode, parse_timecode
+from lipdub.config.timecode import TimecodeError, file_timecode, parse_timecode, start_frame
 from lipdub.config.yamlfile import LineDict, load_yaml
 from lipdub.errors import ConfigError, MediaError
 
@@ -93,9 +93,7 @@ class Shot:
     def timecode_at(self, frame: int) -> str:
         """Label of absolute source ``frame``: the source's start TC plus ``frame``, in the
         source's own drop/non-drop style (00:00:00:00 and the rate's default without a TC)."""
-        origin = parse_timecode(self.start_timecode, self.fps) if self.start_timecode else 0
-        drop = ";" in self.start_timecode if self.start_timecode else None
-        return format_timecode(origin + frame, self.fps, drop_frame=drop)
+        return file_timecode(frame, self.fps, self.start_timecode)
 
 
 @dataclass(frozen=True)
@@ -184,7 +182,7 @@ def frame_of(value: Any, fps: Fraction, start_tc: str | None, where: str, key: s
         return int(value)
     try:
         frame = parse_timecode(value, fps)
-        origin = parse_timecode(start_tc, fps) if start_tc else 0
+        origin = start_frame(start_tc, fps)
     except TimecodeError as exc:
         raise ConfigError(f"{where}: `{key}`: {exc}") from None
     if frame < origin:

@@ -53,6 +53,19 @@ def parse_timecode(text: str, fps: Fraction) -> int:
     return frames
 
 
+def start_frame(start_tc: str | None, fps: Fraction) -> int:
+    """The frame count of a file's start timecode (0 for a file without one): a frame of the
+    file plus this is its place on the timecode's count."""
+    return parse_timecode(start_tc, fps) if start_tc else 0
+
+
+def file_timecode(frame: int, fps: Fraction, start_tc: str | None) -> str:
+    """Label of a file's ``frame`` (0 = its first): its start timecode plus ``frame``, in that
+    timecode's own drop/non-drop style (from 00:00:00:00, in the rate's default, without one)."""
+    drop = ";" in start_tc if start_tc else None
+    return format_timecode(start_frame(start_tc, fps) + frame, fps, drop_frame=drop)
+
+
 def format_timecode(frame: int, fps: Fraction, drop_frame: bool | None = None) -> str:
     """Timecode label of ``frame`` (drop-frame by default at 29.97/59.94)."""
     base = nominal_fps(fps)

@@ -67,6 +67,12 @@ def snap_rate(value: float) -> Fraction | None:
     return None
 
 
+def editorial_rate(value: float) -> Fraction:
+    """A rate as OTIO holds it (a float), as the exact rate it stands for: an editorial rate
+    (29.97 is 30000/1001), else the nearest fraction over at most 1001."""
+    return snap_rate(value) or Fraction(value).limit_denominator(1001)
+
+
 def read_cut(path: Path, rate: Fraction | None = None) -> otio.schema.Timeline:
     """The timeline in ``path``; an EDL is read at ``rate`` (required for one).
 

@@ -10,20 +10,19 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import opentimelineio as otio
 
 from lipdub.config.shots import Dub, Shot
-from lipdub.config.timecode import parse_timecode
+from lipdub.config.timecode import start_frame
 from lipdub.errors import ConfigError
 from lipdub.timeline.cut import (
     adapter_for,
+    editorial_rate,
     parse_rate,
     read_cut,
-    snap_rate,
     video_track,
     write_cut,
 )
@@ -89,9 +88,10 @@ def export_cut(
     names = list(dict.fromkeys(d.name for s in shots for d in s.dubs))
     by_index = {int(s.timeline["index"]): s for s in shots if s.timeline}
     refused = {int(r["index"]): str(r["reason"]) for r in timeline_meta.get("refused") or []}
+    original = read_cut(cut, rate)
     written = {}
     for name, path in timeline_paths(out, names).items():
-        cut_timeline = read_cut(cut, rate)
+        cut_timeline = original.deepcopy()  # Each dub relinks its own copy.
         _, track = video_track(cut_timeline, str(timeline_meta.get("track", 1)))
         for index, item in enumerate(track):
             if not isinstance(item, otio.schema.Clip):
@@ -102,7 +102,7 @@ def export_cut(
                 _relink(item, shot, next(d for d in shot.dubs if d.name == name))
             elif why is not None:
                 _mark(item, f"lipdub: not dubbed ({name}): {why}")
-        write_cut(cut_timeline, path, rate or _rate_of(track))
+        write_cut(cut_timeline, path, rate or editorial_rate(track.duration().rate))
         written[name] = path
     return written
 
@@ -133,7 +133,7 @@ def _relink(clip: otio.schema.Clip, shot: Shot, dub: Dub) -> None:
     shown = clip.trimmed_range()
     rate = shown.start_time.rate
     tc = shot.start_timecode
-    output_origin = parse_timecode(tc, shot.fps) + shot.start if tc else 0
+    output_origin = start_frame(tc, shot.fps) + shot.start if tc else 0
     first = _source_frame(shot, shown.start_time.value) - shot.start + output_origin
     clip.source_range = otio.opentime.TimeRange(
         otio.opentime.RationalTime(first, rate), shown.duration
@@ -156,8 +156,7 @@ def _relink(clip: otio.schema.Clip, shot: Shot, dub: Dub) -> None:
 def _source_frame(shot: Shot, value: float) -> int:
     """A clip's source time (in its media's own timecode, as the cut holds it) as a frame of
     the shot's source file (0 = its first)."""
-    tc = shot.start_timecode
-    return round(value) - (parse_timecode(tc, shot.fps) if tc else 0)
+    return round(value) - start_frame(shot.start_timecode, shot.fps)
 
 
 def _mark(clip: otio.schema.Clip, text: str) -> None:
@@ -171,8 +170,3 @@ def _mark(clip: otio.schema.Clip, text: str) -> None:
             color=otio.schema.MarkerColor.RED,
         )
     )
-
-
-def _rate_of(track: otio.schema.Track) -> Fraction:
-    value = track.duration().rate
-    return snap_rate(value) or Fraction(value)

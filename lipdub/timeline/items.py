@@ -16,10 +16,10 @@ from pathlib import Path
 
 import opentimelineio as otio
 
-from lipdub.config.timecode import format_timecode, parse_timecode
+from lipdub.config.timecode import file_timecode, start_frame
 from lipdub.errors import ConfigError, MediaError
 from lipdub.media.read import VideoInfo, probe
-from lipdub.timeline.cut import record_range, snap_rate
+from lipdub.timeline.cut import editorial_rate, record_range
 from lipdub.timeline.media import MediaFinder, reel_of
 
 
@@ -54,10 +54,7 @@ class CutClip:
     def timecode(self, frame: int) -> str:
         """Label of media ``frame`` in the media's own timecode (its start TC + ``frame``)."""
         assert self.info is not None
-        tc = self.info.start_timecode
-        origin = parse_timecode(tc, self.info.fps) if tc else 0
-        drop = ";" in tc if tc else None
-        return format_timecode(origin + frame, self.info.fps, drop_frame=drop)
+        return file_timecode(frame, self.info.fps, self.info.start_timecode)
 
 
 @dataclass(frozen=True)
@@ -125,15 +122,13 @@ def _check_ranges(track: otio.schema.Track) -> None:
 def _bare(
     timeline: otio.schema.Timeline, clip: otio.schema.Clip, index: int, event: int
 ) -> CutClip:
-    value = clip.trimmed_range().duration.rate
-    rate = snap_rate(value) or Fraction(value).limit_denominator(1001)
     return CutClip(
         index=index,
         event=event,
         name=clip.name or f"event {event}",
         reel=reel_of(clip),
         record=record_range(timeline, clip),
-        rate=rate,
+        rate=editorial_rate(clip.trimmed_range().duration.rate),
     )
 
 
@@ -161,18 +156,14 @@ def _clip(
     info = _probed(media, probed)
     if isinstance(info, str):
         return refused(info)
-    found = replace(bare, media=media, info=info)
-    if abs(float(bare.rate) - float(info.fps)) > 0.005:
+    if not _same_rate(bare.rate, info.fps):
         return refused(
             f"the cut plays it at {float(bare.rate):.3f} fps, its media {media.name} runs at "
             f"{float(info.fps):.3f} fps"
         )
-    rng = clip.trimmed_range()
-    origin = parse_timecode(info.start_timecode, info.fps) if info.start_timecode else 0
-    start = round(rng.start_time.value) - origin
-    source = (start, start + round(rng.duration.value))
-    found = replace(found, source=source)
-    if source[0] < 0 or source[1] > info.frame_count:
+    source = _source(clip, info)
+    found = replace(bare, media=media, info=info, source=source)
+    if not _inside(source, info):
         label = "its start timecode " + (info.start_timecode or "(none: 00:00:00:00)")
         return refused(
             f"source {found.timecode(source[0])}-{found.timecode(source[1])} lies outside its "
@@ -195,12 +186,25 @@ def _holds(info: VideoInfo | str, clip: otio.schema.Clip) -> bool:
     """True when the file runs at the clip's rate and its timecode covers the clip's source."""
     if isinstance(info, str):
         return False
+    rate = clip.trimmed_range().start_time.rate
+    return _same_rate(rate, info.fps) and _inside(_source(clip, info), info)
+
+
+def _source(clip: otio.schema.Clip, info: VideoInfo) -> tuple[int, int]:
+    """The frames of the file ``clip`` shows (0 = the file's first): its source range, which
+    the cut gives in the file's own timecode."""
     rng = clip.trimmed_range()
-    if abs(rng.start_time.rate - float(info.fps)) > 0.005:
-        return False
-    origin = parse_timecode(info.start_timecode, info.fps) if info.start_timecode else 0
-    start = round(rng.start_time.value) - origin
-    return start >= 0 and start + round(rng.duration.value) <= info.frame_count
+    start = round(rng.start_time.value) - start_frame(info.start_timecode, info.fps)
+    return start, start + round(rng.duration.value)
+
+
+def _same_rate(a: float | Fraction, b: Fraction) -> bool:
+    """Within 0.005 fps: OTIO keeps rates as floats (29.97 for 30000/1001)."""
+    return abs(float(a) - float(b)) <= 0.005
+
+
+def _inside(source: tuple[int, int], info: VideoInfo) -> bool:
+    return source[0] >= 0 and source[1] <= info.frame_count
 
 
 def _speed_problem(clip: otio.schema.Clip) -> str | None:
