@@ -19,6 +19,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("lipdub", "lipdub.errors", "lipdub.events", "lipdub.cluster"),
     ("lipdub.media",),
     ("lipdub.speech",),
+    ("lipdub.phonetics",),
     ("lipdub.analysis",),
     ("lipdub.stages",),
     ("lipdub.config",),

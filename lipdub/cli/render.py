@@ -62,6 +62,12 @@ if TYPE_CHECKING:
     "both (pad-trim, the default); every pad or trim is reported.",
 )
 @click.option("--actor", "actors", multiple=True, help="One clip: whose face to dub (repeatable).")
+@click.option(
+    "--dub-text",
+    help="One clip: the dub's script (its words; @FILE reads them from a file). The mouth then "
+    "follows the script's phones, aligned to the audio, instead of recognised ones.",
+)
+@click.option("--dub-language", help="One clip: the dub's language, eSpeak NG's code (de, fr...).")
 @click.option("--no-personal", is_flag=True, help="Ignore actors' personalization files.")
 @click.option("--force", is_flag=True, help="Re-render shots whose outputs already exist.")
 @click.option(
@@ -87,6 +93,8 @@ def render(
     audio_scale,
     audio_fit,
     actors,
+    dub_text,
+    dub_language,
     no_personal,
     force,
     timeline_out,
@@ -102,6 +110,11 @@ def render(
     name only when complete.
     """
     one_clip = _check_form(shots_file, (video, audio, output), actors)
+    if not one_clip and (dub_text or dub_language):
+        raise ConfigError(
+            "--dub-text/--dub-language are for the one-clip form; in shots.yaml give the dub "
+            "`text:` (or `text_file:`) and `language:`"
+        )
     near = shots_file.parent if shots_file else None
     project = resolve_project(project_dir, near)
     cli = cli_settings(
@@ -121,7 +134,10 @@ def render(
     from lipdub.render.shot_job import ShotJob
 
     if one_clip:
-        plan = single_clip_plan(video, audio, output, project, cli, tuple(actors))
+        text = _read_text(dub_text)
+        plan = single_clip_plan(
+            video, audio, output, project, cli, tuple(actors), text, dub_language
+        )
     else:
         plan = load_plan(shots_file, project, cli, cut_detector(plugins, project, cli))
     jobs = [
@@ -256,3 +272,14 @@ def _run(
         skipped = sum(1 for r in results if r.skipped)
         click.echo(f"{done} rendered, {skipped} skipped, {len(failed)} failed", err=True)
     return list(results)
+
+
+def _read_text(value: str | None) -> str | None:
+    """``--dub-text``: the words, or ``@FILE``'s."""
+    if value is None or not value.startswith("@"):
+        return value
+    path = Path(value[1:])
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"--dub-text: cannot read {path} as UTF-8 text: {exc}") from None

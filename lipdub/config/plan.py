@@ -237,15 +237,7 @@ def _renamed(dub: Dub, sid: str, shot_id: str) -> Dub:
     name = dub.output.name.replace(sid, shot_id, 1)
     if name == dub.output.name:
         name = f"{dub.output.stem}_{shot_id}{dub.output.suffix}"
-    return Dub(
-        name=dub.name,
-        output=dub.output.with_name(name),
-        audio=dub.audio,
-        stems=dub.stems,
-        mix=dub.mix,
-        offset_s=dub.offset_s,
-        gain_db=dub.gain_db,
-    )
+    return replace(dub, output=dub.output.with_name(name))
 
 
 def _refuse_shared_outputs(shots: list[Shot], path: Path) -> None:
@@ -268,8 +260,13 @@ def single_clip_plan(
     project: ProjectConfig,
     cli: Mapping[str, Any],
     actors: tuple[str, ...] = (),
+    text: str | None = None,
+    language: str | None = None,
 ) -> Plan:
-    """The plan for ``lipdub render --video V --audio A -o OUT``: one shot, the whole clip."""
+    """The plan for ``lipdub render --video V --audio A -o OUT``: one shot, the whole clip.
+
+    ``text`` is the dub's script (``--dub-text``) in ``language`` (``--dub-language``); without
+    it a ``NAME.txt`` beside the audio is read, when a language is given."""
     cli_layer = check_layer(cli, "command line")
     settings = resolve(project.layer, cli_layer)
     video, audio, output = video.absolute(), audio.absolute(), output.absolute()
@@ -292,7 +289,18 @@ def single_clip_plan(
             f"{CODECS[settings.codec].containers[0]} file to keep {settings.codec!r}",
         )
         settings = replace(settings, codec=fitting)
-    dub = Dub(name=audio.stem, output=output, audio=audio)
+    if text is not None and not text.strip():
+        raise ConfigError("--dub-text: the script is empty")
+    if text is not None and language is None:
+        raise ConfigError("--dub-text needs --dub-language (eSpeak NG's code, e.g. de)")
+    dub = Dub(
+        name=audio.stem,
+        output=output,
+        audio=audio,
+        text=None if text is None else text.strip(),
+        text_origin="--dub-text",
+        language=language,
+    )
     shot = Shot(
         id=video.stem,
         source=video,

@@ -16,6 +16,8 @@ shots:
         offset: 0.0             # seconds; positive = the dub starts later
         gain_db: 0.0
         output: renders/sh010_de.mov   # default renders/<id>_<name><container>
+        text: "Papa bringt Brot."      # the dub's script (or text_file: ...; or a NAME.txt
+        language: de            # beside the audio); language: eSpeak NG's code, default the name
       - name: fr
         stems: {anna: audio/sh010_fr_anna.wav}   # one stem per character (dialogue)
         mix: audio/sh010_fr_mix.wav              # what the output carries (default: stems summed)
@@ -37,10 +39,26 @@ from lipdub.config.settings import Settings, check_layer, did_you_mean
 from lipdub.config.timecode import TimecodeError, file_timecode, parse_timecode, start_frame
 from lipdub.config.yamlfile import LineDict, load_yaml
 from lipdub.errors import ConfigError, MediaError
+from lipdub.phonetics.track import Script
 
 _TOP_KEYS = ("shots", "defaults", "timeline")
 _SHOT_KEYS = ("id", "source", "in", "out", "range", "actors", "dubs", "settings", "timeline")
-_DUB_KEYS = ("name", "audio", "stems", "mix", "offset", "gain_db", "output")
+_DUB_KEYS = (
+    "name",
+    "audio",
+    "stems",
+    "mix",
+    "offset",
+    "gain_db",
+    "output",
+    "text",
+    "text_file",
+    "language",
+)
+#: A dub name that reads as a language code ("de", "pt-br") is its script's language by default.
+_LANGUAGE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]+)?$")
+#: Suffix of a dub's script sidecar: ``dub_de.wav`` → ``dub_de.txt``.
+SCRIPT_SUFFIX = ".txt"
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -55,6 +73,22 @@ class Dub:
     mix: Path | None = None  # What the output carries when stems drive the actors.
     offset_s: float = 0.0  # Positive: the dub starts this much later than the shot.
     gain_db: float = 0.0  # Gain applied to the dub (and stems).
+    text: str | None = None  # The dub's script (`text:` or `text_file:`), for every actor.
+    text_origin: str = ""  # Where `text` came from (file:line or the text file).
+    language: str | None = None  # The script's language (eSpeak NG code); None: unknown.
+
+    def script_for(self, actor: str) -> Script | None:
+        """The script of what ``actor`` says: the dub's `text`, else a ``NAME.txt`` sidecar
+        beside the audio that drives them (None: no script, or no language to read it in)."""
+        if self.language is None:
+            return None
+        if self.text is not None:
+            return Script(self.text, self.language, self.text_origin)
+        sidecar = self.driving_audio(actor).with_suffix(SCRIPT_SUFFIX)
+        if sidecar.is_file():
+            text = sidecar.read_text(encoding="utf-8").strip()
+            return Script(text, self.language, str(sidecar)) if text else None
+        return None
 
     def driving_audio(self, actor: str) -> Path:
         """The audio that drives ``actor``'s mouth: their stem, else the full dub."""
@@ -222,6 +256,17 @@ def parse_dubs(item: LineDict, base: Path, where: str, sid: str, container: str)
         for key, value in (("offset", offset), ("gain_db", gain)):
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ConfigError(f"{dl(key)}: `{key}` must be a number, got {value!r}")
+        text, origin = _script_text(dub, base, dl)
+        language = dub.get("language")
+        if language is not None and not (isinstance(language, str) and language.strip()):
+            raise ConfigError(f"{dl('language')}: `language` must be a language code like de")
+        if language is None and _LANGUAGE.match(name):
+            language = name
+        if text is not None and language is None:
+            raise ConfigError(
+                f"{dl('text' if 'text' in dub else 'text_file')}: dub {name!r} has a script but "
+                "no language: add `language: de` (eSpeak NG's code) to the dub"
+            )
         output = dub.get("output") or f"renders/{sid}_{name}{container}"
         if not isinstance(output, str):
             raise ConfigError(f"{dl('output')}: `output` must be a path")
@@ -234,9 +279,35 @@ def parse_dubs(item: LineDict, base: Path, where: str, sid: str, container: str)
                 mix=mix,
                 offset_s=float(offset),
                 gain_db=float(gain),
+                text=text,
+                text_origin=origin,
+                language=language,
             )
         )
     return tuple(out)
+
+
+def _script_text(dub: LineDict, base: Path, dl: Any) -> tuple[str | None, str]:
+    """The dub's `text:` or `text_file:` and where it came from (both: a ConfigError)."""
+    if "text" in dub and "text_file" in dub:
+        raise ConfigError(
+            f"{dl('text_file')}: give the dub's script as `text` or `text_file`, not both"
+        )
+    if "text" in dub:
+        text = dub.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise ConfigError(f"{dl('text')}: `text` must be the dub's words")
+        return text.strip(), dl("text")
+    path = _existing(dub.get("text_file"), base, dl("text_file"), "text_file")
+    if path is None:
+        return None, ""
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{dl('text_file')}: cannot read {path} as UTF-8 text: {exc}") from None
+    if not text:
+        raise ConfigError(f"{dl('text_file')}: {path} is empty")
+    return text, str(path)
 
 
 def _existing(value: Any, base: Path, where: str, what: str) -> Path | None:

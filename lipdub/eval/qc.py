@@ -23,8 +23,17 @@ import cv2
 import numpy as np
 
 from lipdub.analysis.align import similarity_to_template, warp_to_crop
+from lipdub.eval.closures import (
+    check_closures,
+    closed_level,
+    closure_summary,
+    closure_warning,
+    lower_face_box,
+    missed_thumbnails,
+)
 from lipdub.media.audio import SILENT_DB, loudness_per_frame
 from lipdub.media.read import open_video
+from lipdub.phonetics.track import VisemeTrack
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +81,8 @@ class DubQC:
     av_offset: int | None = None  # Audio/video offset found by the search, frames.
     syncnet: str | None = None  # SyncNet that measured the three above.
     resting: dict[str, int] = field(default_factory=dict)  # Silent frames: source / rest crop.
+    bilabials: dict[str, Any] = field(default_factory=dict)  # The dub's p/b/m: found how, how
+    # many closed, thumbnails of those that did not (lipdub.eval.closures.closure_summary).
     thumbnails: dict[str, str] = field(default_factory=dict)  # before/after PNG paths.
     warnings: list[str] = field(default_factory=list)
 
@@ -98,6 +109,8 @@ def measure_dub(
     syncnet: tuple[str, Any] | None = None,
     resting: dict[str, int] | None = None,
     own_mouth: np.ndarray | None = None,
+    visemes: VisemeTrack | None = None,
+    bank_closed: int | None = None,
 ) -> DubQC:
     """Decode ``dub.output`` and measure it; ``tracks`` are the dubbed FaceTracks (or none).
 
@@ -107,6 +120,8 @@ def measure_dub(
     ``resting`` counts the frames the render rested on silence (see lipdub.analysis.rest), and
     ``own_mouth`` (per shot frame) marks those that show the actor's own mouth: the warning about
     a mouth more open on silence than on speech looks at the rendered frames only.
+    ``visemes`` (the dub's viseme track) has the p/b/m whose closure is checked on the output;
+    ``bank_closed`` counts the closed-lip frames the generator had to show them with.
     """
     output = Path(dub.output)
     qc = DubQC(
@@ -137,6 +152,8 @@ def measure_dub(
         qc.warnings.append("no dubbed face: mouth opening not measured")
     else:
         _judge_opening(qc, loud, own_mouth)
+        if visemes is not None:
+            _judge_closures(qc, visemes, track, output, bank_closed)
     if syncnet is None and track is not None:
         qc.warnings.append("LSE-C and AV offset not measured: no default_syncnet in the manifest")
     elif len(sync_crops) >= SYNC_MIN_FRAMES:
@@ -207,6 +224,32 @@ def _judge_opening(qc: DubQC, loud: np.ndarray, own_mouth: np.ndarray | None) ->
     backwards = opening_warning(values[:n], loud[:n], own_mouth)
     if backwards is not None:
         qc.warnings.append(backwards)
+
+
+def _judge_closures(
+    qc: DubQC, visemes: VisemeTrack, track: Any, output: Path, bank_closed: int | None
+) -> None:
+    """Which of the dub's p/b/m the delivered mouth closed on (:mod:`lipdub.eval.closures`)."""
+    from lipdub.analysis.masks import mouth_opening
+
+    gaps = np.array([np.nan if o is None else o for o in qc.mouth_opening], np.float64)
+    level = closed_level(np.array([mouth_opening(lm) for lm in track.landmarks]))
+    frames = [c.frame for c in visemes.closures]
+    check = None if level is None else check_closures(gaps, level, frames)
+    thumbs: list[str] = []
+    if check is not None and check.missed:
+        with open_video(output) as v:
+            shape = (v.info.height, v.info.width)
+        boxes = {
+            f: lower_face_box(track.landmarks[j], shape)
+            for f in check.missed
+            if (j := track.at(f)) is not None
+        }
+        thumbs = missed_thumbnails(output, list(check.missed), boxes, qc_path(output).parent)
+    qc.bilabials = closure_summary(check, visemes.summary(), thumbs, bank_closed)
+    warning = closure_warning(qc.bilabials)
+    if warning is not None:
+        qc.warnings.append(warning)
 
 
 @functools.cache

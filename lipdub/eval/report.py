@@ -99,6 +99,18 @@ def _resting(counts: dict[str, int]) -> str:
     return f"{counts.get('source_frames', 0)} / {counts.get('rest_frames', 0)}"
 
 
+def _bilabials(b: dict[str, Any]) -> str:
+    """ "7 of 9 (78 %), phones from the script" — or why nothing was measured."""
+    if not b:
+        return "n/a"
+    how = {"script": "phones from the script", "recognition": "phones recognised"}.get(
+        b.get("method", ""), ""
+    )
+    if b.get("share") is None:
+        return html.escape(f"{b.get('bilabials', 0)} in the dub, none measured; {how}")
+    return html.escape(f"{b['closed']} of {b['measured']} ({b['share']:.0%}), {how}")
+
+
 def _section(r: dict[str, Any], folder: Path) -> str:
     out = Path(r["output"])
     thumbs = qc_path(out).parent
@@ -117,9 +129,17 @@ def _section(r: dict[str, Any], folder: Path) -> str:
             "resting on silence: frames kept from the source / from the rest crop",
             _resting(r.get("resting") or {}),
         ),
+        ("p/b/m with closed lips", _bilabials(r.get("bilabials") or {})),
     ]
     table = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
     warnings = "".join(f"<li>{html.escape(w)}</li>" for w in r["warnings"]) or "<li>none</li>"
+    missed = "".join(
+        f'<figure><img src="{_rel(thumbs / name, folder)}"><figcaption>frame '
+        f"{int(name.rsplit('_', 1)[1].split('.')[0])}</figcaption></figure>"
+        for name in (r.get("bilabials") or {}).get("missed_thumbnails", [])
+    )
+    if missed:
+        missed = f'<h3>p/b/m left open</h3><div class="thumbs">{missed}</div>'
     before = _rel(thumbs / r["thumbnails"]["before"], folder)
     after = _rel(thumbs / r["thumbnails"]["after"], folder)
     return (
@@ -128,7 +148,7 @@ def _section(r: dict[str, Any], folder: Path) -> str:
         f'<figure><img src="{after}"><figcaption>after</figcaption></figure></div>'
         f"<p>dub loudness (grey, dBFS; dashed = silence threshold) and mouth opening (red, in "
         f"inter-ocular distances) per frame:</p>{_plot(r)}"
-        f"<table>{table}</table><h3>warnings</h3><ul>{warnings}</ul></section>"
+        f"<table>{table}</table>{missed}<h3>warnings</h3><ul>{warnings}</ul></section>"
     )
 
 

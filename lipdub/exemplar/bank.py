@@ -22,7 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from lipdub.analysis.masks import yaw_ratio
+from lipdub.analysis.masks import lip_gap, yaw_ratio
 from lipdub.analysis.mouth_shape import mouth_shape
 from lipdub.analysis.records import JAW, LEFT_EYE, MOUTH, RIGHT_EYE, FaceTrack
 from lipdub.analysis.trust import trusted_frames
@@ -36,7 +36,8 @@ BANK_DIR = "bank"
 SIDE_MARGIN, TOP_MARGIN, BOTTOM_MARGIN = 0.6, 0.1, 1.0
 #: A head turned further than this yaw ratio (−1..1) shows another side of the mouth: unusable.
 MAX_YAW = 0.45
-#: A mouth whose sharpness is below this share of the part's median is motion-blurred: unusable.
+#: A mouth whose sharpness is below this share of its reference (:func:`sharpness_reference`)
+#: is motion-blurred: unusable.
 MIN_SHARPNESS = 0.5
 NOSE_TIP = 30
 #: Points that must lie inside the frame for a frame to be usable: lower jaw and mouth.
@@ -102,6 +103,43 @@ def sharpness(image: np.ndarray, landmarks: np.ndarray) -> float:
     return float(cv2.Laplacian(grey.astype(np.float32), cv2.CV_32F).var())
 
 
+#: Frames either side (in order of mouth opening) whose median is a frame's sharpness reference.
+SHARPNESS_NEIGHBOURS = 10
+
+
+def sharpness_reference(sharp: np.ndarray, gaps: np.ndarray, usable: np.ndarray) -> np.ndarray:
+    """(N,) what each frame's lip sharpness is judged against: the median over the usable frames
+    of the same part whose mouth is open about as far (the :data:`SHARPNESS_NEIGHBOURS` nearest
+    in inner-lip gap each side).
+
+    Teeth and an open mouth's inner edges are most of the lips' edge energy, so a closed mouth
+    is always "less sharp" than the part's median: judged against that, every closed frame
+    counted as blurred and p/b/m had nothing to close with. Against mouths of its own opening,
+    only real motion blur stands out. Where no frame is usable the reference is 1.
+    """
+    sharp = np.asarray(sharp, np.float64)
+    ref = np.ones(len(sharp))
+    idx = np.flatnonzero(usable)
+    if idx.size == 0:
+        return ref
+    order = idx[np.argsort(np.asarray(gaps)[idx], kind="stable")]
+    values = sharp[order]
+    k = SHARPNESS_NEIGHBOURS
+    rank = np.empty(len(sharp), np.int64)
+    # Every frame (usable or not) is placed among the usable ones by its gap.
+    rank[:] = np.searchsorted(np.asarray(gaps)[order], np.asarray(gaps), side="left")
+    for i in range(len(sharp)):
+        a = max(0, min(rank[i], len(order)) - k)
+        ref[i] = max(float(np.median(values[a : rank[i] + k + 1])), 1e-9)
+    return ref
+
+
+def _gaps(raw: np.ndarray | None, smoothed: np.ndarray) -> np.ndarray:
+    """(N,) inner-lip gap in IOD of the unsmoothed landmarks (the smoothed where none)."""
+    lm = np.asarray(smoothed if raw is None else raw, np.float64).reshape(-1, 68, 2)
+    return lip_gap(lm) / iod(lm)
+
+
 @dataclass
 class BankPart:
     """Frames of one piece of the actor's footage; see the module doc."""
@@ -115,6 +153,9 @@ class BankPart:
     usable: np.ndarray  # (N,) bool.
     light: np.ndarray  # (N, 3) float32 mean skin colour.
     sharp: np.ndarray  # (N,) float32 lip sharpness.
+    # (N, 68, 2) float32 landmarks before temporal smoothing (None: a part saved before they
+    # were kept). Smoothing rounds off a 2-frame closure; the mouth's class is read from these.
+    raw_landmarks: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -146,6 +187,7 @@ class BankPart:
             usable=self.usable,
             light=self.light,
             sharp=self.sharp,
+            **({} if self.raw_landmarks is None else {"raw_landmarks": self.raw_landmarks}),
         )
         meta = {"format": FORMAT, "source": self.source, "frames": len(self)}
         (directory / "part.json").write_text(json.dumps(meta, indent=1))
@@ -234,11 +276,15 @@ class PartBuilder:
         t, b = self.track, self.boxes
         usable = self.seen & self.usable
         if usable.any():
-            usable &= self.sharp >= MIN_SHARPNESS * np.median(self.sharp[usable])
+            ref = sharpness_reference(self.sharp, _gaps(t.raw_landmarks, t.landmarks), usable)
+            usable &= self.sharp >= MIN_SHARPNESS * ref
         return BankPart(
             source=self.source,
             frames=np.asarray(t.frames, np.int64),
             landmarks=np.asarray(t.landmarks, np.float32),
+            raw_landmarks=None
+            if t.raw_landmarks is None
+            else np.asarray(t.raw_landmarks, np.float32),
             origins=self.boxes[:, :2].astype(np.int32),
             sizes=np.stack([b[:, 3] - b[:, 1], b[:, 2] - b[:, 0]], 1).astype(np.int32),
             patches=self.patches,
@@ -259,9 +305,13 @@ class Bank:
     pose: np.ndarray  # (N, 2) yaw ratio, nose length.
     light: np.ndarray  # (N, 3) mean skin colour.
     follows: np.ndarray  # (N,) bool: b is the source frame right after b − 1.
-    # (N,) lip sharpness over the median of its part's usable frames (parts differ in resolution
+    # (N,) lip sharpness over its reference (:func:`sharpness_reference`: mouths as open in the
+    # same part; parts differ in resolution
     # and compression, so sharpness is only compared within a part).
     sharp: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    # (N, 20, 2) mouth shapes of the landmarks before smoothing (the smoothed ones where a part
+    # has none): what the frame's pixels show, for its mouth class.
+    raw_shapes: np.ndarray = field(default_factory=lambda: np.zeros((0, 20, 2), np.float32))
 
     @classmethod
     def of(cls, parts: list[BankPart]) -> Bank:
@@ -289,21 +339,24 @@ class Bank:
             if len(part_a)
             else np.zeros((0, 3), np.float32)
         )
-        medians = [
-            float(np.median(bp.sharp[bp.usable])) if bp.usable.any() else 1.0 for bp in parts
+        refs = [
+            sharpness_reference(bp.sharp, _gaps(bp.raw_landmarks, bp.landmarks), bp.usable)
+            for bp in parts
         ]
         sharp = np.array(
-            [
-                parts[p].sharp[i] / max(medians[p], 1e-9)
-                for p, i in zip(part_a, local_a, strict=True)
-            ],
+            [parts[p].sharp[i] / refs[p][i] for p, i in zip(part_a, local_a, strict=True)],
             np.float32,
         )
+        raw = [
+            parts[p].landmarks[i] if parts[p].raw_landmarks is None else parts[p].raw_landmarks[i]
+            for p, i in zip(part_a, local_a, strict=True)
+        ]
         return cls(
             parts=parts,
             part=part_a,
             local=local_a,
             shapes=mouth_shape(lms),
+            raw_shapes=mouth_shape(np.stack(raw)) if raw else np.zeros((0, 20, 2), np.float32),
             pose=pose(lms).reshape(-1, 2),
             light=light,
             follows=follows,

@@ -6,11 +6,18 @@ pick a *sequence* that trades match quality against continuity. The cost of a pa
 
     Σ_t U_t(b_t) + Σ_t C(b_{t−1}, b_t)
 
-with the unary cost U (mouth shape, head pose, light; :func:`match_costs`) and the transition C:
+with the unary cost U (mouth shape, head pose, light; :func:`match_costs`; the dub's visemes,
+:func:`viseme_costs_over_time`; replaying the shot's own mouth, :func:`replay_costs`) and the
+transition C:
 ``run_bonus`` subtracted when b_t is the source frame right after b_{t−1} (a real run of the
 actor's own motion), ``hold`` when the frame repeats, ``jump`` for anything else. Because C takes
 only three values, the minimum over predecessors is the best of three candidates, so the pass is
 O(T·N), not O(T·N²).
+
+Each p/b/m of the dub is a hard constraint, not a cost (:func:`require_closed`): at its frame and
+the one before, every bank frame whose lips are apart is forbidden (U = ∞), so the path must pass
+through a closed mouth there whatever the other costs say. A soft cost can be outbid by a run
+or a pose; a director checks every closure.
 
 Where the selection jumps, :func:`fade_plan` cross-fades the two runs over a few frames.
 """
@@ -23,6 +30,8 @@ import numpy as np
 
 #: Standard deviations below this are floored (an actor who never moves a component).
 MIN_SIGMA = 1e-3
+#: Own-shot bank frames this close in time to the output frame count as replaying the original.
+REPLAY_FRAMES = 6
 
 
 @dataclass(frozen=True)
@@ -36,7 +45,10 @@ class SelectWeights:
     jump: float = 3.0  # Cost of cutting to an unrelated bank frame.
     hold: float = 0.6  # Cost of showing the same bank frame again.
     run_bonus: float = 0.3  # Reward for continuing with the next source frame.
-    sharp: float = 1.0  # Cost per halving of lip sharpness below its part's median (blur).
+    sharp: float = 1.0  # Cost per halving of lip sharpness below its reference (blur).
+    viseme: float = 3.0  # Per unit of viseme mismatch (mouth_class.viseme_costs) × posterior.
+    replay: float = 2.0  # Showing the shot's own frame within ±REPLAY_FRAMES of the output
+    # frame: that replays the original speech in sync with the picture (see replay_costs).
 
 
 def match_costs(
@@ -75,6 +87,64 @@ def match_costs(
         rel = np.maximum(np.asarray(bank_sharp, np.float64), 1e-6)
         cost += weights.sharp * np.maximum(0.0, -np.log2(rel))[None, :]
     return cost
+
+
+def viseme_costs_over_time(
+    posteriors: np.ndarray, bank_costs: np.ndarray, weight: float
+) -> np.ndarray:
+    """(T, N) cost of each bank frame against the dub's viseme posteriors.
+
+    Arguments:
+        posteriors: (T, C) per output frame (rows sum to at most 1; NEUTRAL's column costs 0).
+        bank_costs: (N, C) :func:`~lipdub.analysis.mouth_class.viseme_costs` of the bank.
+        weight: ``SelectWeights.viseme``.
+    """
+    return weight * np.asarray(posteriors, np.float64) @ np.asarray(bank_costs, np.float64).T
+
+
+def replay_costs(
+    out_frames: np.ndarray, bank_frames: np.ndarray, own: np.ndarray, weight: float
+) -> np.ndarray:
+    """(T, N) cost of showing the shot's own frame near the time it was filmed.
+
+    The shot's own frames match its pose and light best right where they were filmed, so without
+    this the path drifts onto the source's own run and its mouth says the original line in sync
+    with the picture: the original speech leaks through the dub. Frames of the shot within
+    ±:data:`REPLAY_FRAMES` of the output frame cost ``weight``; other parts of the bank, and the
+    shot's frames from other moments, cost nothing.
+
+    Arguments:
+        out_frames: (T,) shot frame of each output frame.
+        bank_frames: (N,) source frame of each bank frame.
+        own: (N,) bool, True where the bank frame comes from this shot.
+        weight: ``SelectWeights.replay``.
+    """
+    near = np.abs(np.asarray(out_frames)[:, None] - np.asarray(bank_frames)[None, :])
+    return weight * ((near <= REPLAY_FRAMES) & np.asarray(own, bool)[None, :])
+
+
+def require_closed(unary: np.ndarray, frames: list[int], closed: np.ndarray) -> list[int]:
+    """Forbid lips apart at ``frames`` (in place): U_t(b) = ∞ where b is not closed.
+
+    A frame where no closed bank frame is allowed (none in the bank, or all held out) is left
+    as it was and returned, so the caller can report it rather than fail.
+
+    Arguments:
+        unary: (T, N) costs, changed in place.
+        frames: output frames (0..T-1) that must show closed lips.
+        closed: (N,) bool, bank frames whose lips are closed.
+
+    Returns:
+        The frames that could not be given closed lips.
+    """
+    closed = np.asarray(closed, bool)
+    missed = []
+    for t in frames:
+        if not np.isfinite(unary[t, closed]).any():
+            missed.append(t)
+            continue
+        unary[t, ~closed] = np.inf
+    return missed
 
 
 def _sqdist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -122,13 +192,14 @@ def select_path(unary: np.ndarray, follows: np.ndarray, weights: SelectWeights) 
 
 
 def fade_plan(
-    path: np.ndarray, follows: np.ndarray, width: int
+    path: np.ndarray, follows: np.ndarray, width: int, pinned: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Cross-fades at the joins of a selected path.
 
     At a join (b_t not the continuation of b_{t−1}) the outgoing run is continued for ``width``
     frames past it and the incoming run is started ``width`` frames early, where the bank has
-    those frames, and the two are mixed with a linear ramp.
+    those frames, and the two are mixed with a linear ramp. ``pinned`` (T,) bool frames show
+    their own selected frame unmixed: a p/b/m's closed lips, which a fade would half open.
 
     Returns:
         ``(first, second, alpha)``: (T,) bank indices and (T,) weight of ``second``; the output
@@ -156,12 +227,13 @@ def fade_plan(
                 b -= 1
         return b
 
+    keep = np.zeros(t_len, bool) if pinned is None else np.asarray(pinned, bool)
     for t in range(1, t_len):
         if path[t] == path[t - 1] or (path[t] == path[t - 1] + 1 and follows[path[t]]):
             continue
         for k in range(-width, width):
             s = t + k
-            if not 0 <= s < t_len or alpha[s] > 0:
+            if not 0 <= s < t_len or alpha[s] > 0 or keep[s]:
                 continue
             # Before the join the path itself is the outgoing run; after it, the incoming one.
             out = int(path[s]) if s < t else run_of(int(path[t - 1]), s - (t - 1))

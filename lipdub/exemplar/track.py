@@ -10,7 +10,7 @@ colour-matched bank face and its soft mask at the source's own resolution.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -26,15 +26,32 @@ from lipdub.analysis.align import (
     transform_points,
 )
 from lipdub.analysis.masks import lip_gap
+from lipdub.analysis.mouth_class import (
+    MouthScale,
+    closed_to_show,
+    mouth_classes,
+    mouth_geometry,
+    viseme_costs,
+)
 from lipdub.analysis.mouth_shape import mouth_shape
 from lipdub.analysis.protocols import MaskPlanner
 from lipdub.analysis.records import FaceTrack
 from lipdub.analysis.rest import RestPlan
 from lipdub.errors import ConfigError
 from lipdub.exemplar.bank import Bank, BankPart, PartBuilder, iod, pose
-from lipdub.exemplar.select import SelectWeights, fade_plan, match_costs, select_path
+from lipdub.exemplar.select import (
+    SelectWeights,
+    fade_plan,
+    match_costs,
+    replay_costs,
+    require_closed,
+    select_path,
+    viseme_costs_over_time,
+)
 from lipdub.exemplar.warp import CONTROL, destination_landmarks, match_colour, piecewise_affine
 from lipdub.model.driver import Driver, map_to_actor
+from lipdub.phonetics.track import VisemeTrack
+from lipdub.phonetics.visemes import Viseme
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +67,7 @@ class ExemplarSettings:
 
     holdout: int = 0  # Never show a bank frame within ±this many frames of the output frame
     # of the same source (self-driven measurement: the true frame is not allowed).
-    fade: int = 2  # Cross-fade half-width at joins between selected runs, frames.
+    fade: int = 1  # Cross-fade half-width at joins between selected runs, frames.
     min_frames: int = 25  # Fewer usable bank frames than this is too thin: fall back.
     min_spread: float = 0.03  # Inner-lip gap spread (IOD, 10th–90th percentile) below this is
     # too thin (an actor who never opens their mouth): fall back.
@@ -61,6 +78,9 @@ class ExemplarSettings:
     jump: float = SelectWeights.jump
     hold: float = SelectWeights.hold
     run_bonus: float = SelectWeights.run_bonus
+    viseme: float = SelectWeights.viseme
+    replay: float = SelectWeights.replay
+    closure_lead: int = 1  # Frames before each p/b/m's start that must show closed lips too.
 
     @classmethod
     def from_options(cls, options: dict[str, Any], where: str = "exemplar") -> ExemplarSettings:
@@ -80,8 +100,27 @@ class ExemplarSettings:
     def weights(self) -> SelectWeights:
         """The selection weights."""
         return SelectWeights(
-            self.shape, self.yaw, self.pitch, self.light, self.jump, self.hold, self.run_bonus
+            self.shape,
+            self.yaw,
+            self.pitch,
+            self.light,
+            self.jump,
+            self.hold,
+            self.run_bonus,
+            viseme=self.viseme,
+            replay=self.replay,
         )
+
+
+@dataclass(frozen=True)
+class ClosureReport:
+    """What one dub's plan asked of the bank for its p/b/m, and what the bank could give."""
+
+    bilabials: int = 0  # The dub's p/b/m on this track's frames.
+    frames: int = 0  # Output frames required to show closed lips.
+    missed: int = 0  # Of those, frames no closed bank frame could be shown at.
+    bank_closed: int = 0  # Bank frames whose lips are closed (0: none to show).
+    bank_classes: dict[str, int] = field(default_factory=dict)  # Bank frames per mouth class.
 
 
 def thin_reason(parts_landmarks: list[np.ndarray], settings: ExemplarSettings) -> str | None:
@@ -137,6 +176,7 @@ class ExemplarTrack:
         self.builder = PartBuilder(source, track, frame_shape, file)
         self.bank: Bank | None = None
         self.plan_: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self.closures = ClosureReport()
 
     def add_frame(self, j: int, frame: np.ndarray) -> None:
         """Track frame ``j`` as the source streams past (first pass)."""
@@ -152,9 +192,34 @@ class ExemplarTrack:
         self.coef = self.driver.project(self.bank.shapes)
         self.sigma = self.coef.std(0)
         self.target_pose = pose(self.track.landmarks).reshape(-1, 2)
+        geom = mouth_geometry(self.bank.raw_shapes)
+        scale = MouthScale.of(geom)
+        self.closed = closed_to_show(geom, scale)
+        self.viseme_cost = viseme_costs(geom, scale)
+        self.classes = mouth_classes(geom, scale)
+        self.closures = self._report()
 
-    def plan(self, audio_16k: np.ndarray, fps: Fraction, rest: RestPlan | None) -> np.ndarray:
-        """Choose the bank frames for one dub; returns the (T,) selected bank indices."""
+    def _report(self, bilabials: int = 0, frames: int = 0, missed: int = 0) -> ClosureReport:
+        return ClosureReport(
+            bilabials=bilabials,
+            frames=frames,
+            missed=missed,
+            bank_closed=int(self.closed.sum()),
+            bank_classes={v.name.lower(): int((self.classes == int(v)).sum()) for v in Viseme},
+        )
+
+    def plan(
+        self,
+        audio_16k: np.ndarray,
+        fps: Fraction,
+        rest: RestPlan | None,
+        visemes: VisemeTrack | None = None,
+    ) -> np.ndarray:
+        """Choose the bank frames for one dub; returns the (T,) selected bank indices.
+
+        With ``visemes`` (the dub's viseme track, frames from the shot's first), the dub's visemes
+        add their cost and every p/b/m must show closed lips (:func:`require_closed`);
+        :attr:`closures` reports what was asked and granted."""
         assert self.bank is not None, "finish() first"
         t = self.track
         z = self.driver.predict(audio_16k, fps, t.frames)
@@ -177,15 +242,19 @@ class ExemplarTrack:
             self.settings.weights,
             self.bank.sharp,
         )
+        labels, frames = self.bank.sources()
+        same = np.array([lab == self.source for lab in labels], bool)
+        unary += replay_costs(np.asarray(t.frames), frames, same, self.settings.replay)
         if self.settings.holdout > 0:
-            labels, frames = self.bank.sources()
-            same = np.array([lab == self.source for lab in labels])
             near = np.abs(np.asarray(t.frames)[:, None] - frames[None, :]) <= self.settings.holdout
             unary[near & same[None, :]] = np.inf
             if not np.isfinite(unary).any(axis=1).all():
                 raise ValueError("holdout leaves no bank frame for some output frame")
+        self._pinned = np.zeros(len(t), bool)
+        if visemes is not None and self.settings.viseme > 0:
+            self._add_visemes(unary, visemes, rest)
         path = select_path(unary, self.bank.follows, self.settings.weights)
-        self.plan_ = fade_plan(path, self.bank.follows, self.settings.fade)
+        self.plan_ = fade_plan(path, self.bank.follows, self.settings.fade, self._pinned)
         step = np.diff(path)
         joins = int((~((step == 1) & self.bank.follows[path[1:]]) & (step != 0)).sum())
         log.info(
@@ -198,6 +267,32 @@ class ExemplarTrack:
             len(path) / (joins + 1),
         )
         return path
+
+    def _add_visemes(self, unary: np.ndarray, visemes: VisemeTrack, rest: RestPlan | None) -> None:
+        """Add the dub's viseme costs to ``unary`` and require closed lips on its p/b/m."""
+        t = self.track
+        shot_frames = np.asarray(t.frames)
+        inside = shot_frames < len(visemes.posteriors)
+        post = np.zeros((len(shot_frames), visemes.posteriors.shape[1]), np.float64)
+        post[inside] = visemes.posteriors[shot_frames[inside]]
+        unary += viseme_costs_over_time(post, self.viseme_cost, self.settings.viseme)
+        index = {int(f): j for j, f in enumerate(shot_frames)}
+        asked = [c for c in visemes.closures if c.frame in index]
+        wanted = sorted(
+            {
+                index[f]
+                for c in asked
+                for f in range(c.frame - self.settings.closure_lead, c.frame + 1)
+                if f in index
+            }
+        )
+        if rest is not None:  # Frames that rest on the source's own mouth need no closing.
+            wanted = [j for j in wanted if rest.generated[j] > 0]
+        missed = require_closed(unary, wanted, self.closed) if self.closed.any() else wanted
+        self._pinned[sorted(set(wanted) - set(missed))] = True
+        self.closures = self._report(len(asked), len(wanted), len(missed))
+        if not self.closed.any():
+            log.warning("track %d: no closed-lip frame in the bank", t.track_id)
 
     def _mask(
         self, j: int, dests: list[np.ndarray], shape: tuple[int, ...]
@@ -237,17 +332,30 @@ class ExemplarTrack:
         dest, pose_m = destination_landmarks(src_lm, self.track.landmarks[j])
         return part, i, src_lm, dest, pose_m
 
+    def _morphed(
+        self, j: int
+    ) -> list[tuple[tuple[BankPart, int, np.ndarray, np.ndarray, np.ndarray], float]]:
+        """The picks of track frame ``j``, each placed, and their weights. Across a join both
+        bank frames are warped onto one destination, the weighted mean of their own (a
+        landmark-guided morph): the lips of the two meet in one place and only their texture
+        cross-fades, instead of two mouths showing through each other."""
+        placed = [(self._placed(b, j), w) for b, w in self._picks(j)]
+        if len(placed) < 2:
+            return placed
+        dest = sum(w * p[3] for p, w in placed)
+        return [((part, i, src, dest, pose_m), w) for (part, i, src, _, pose_m), w in placed]
+
     def region(
         self, j: int, shape: tuple[int, ...]
     ) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
         """Frame box and soft blend mask of track frame ``j`` for the planned dub."""
-        return self._mask(j, [self._placed(b, j)[3] for b, _ in self._picks(j)], shape)
+        return self._mask(j, [p[3] for p, _ in self._morphed(j)], shape)
 
     def face(
         self, j: int, frame: np.ndarray
     ) -> tuple[tuple[int, int, int, int], np.ndarray, np.ndarray] | None:
         """The new lower face of track frame ``j``: frame box, face pixels and soft mask."""
-        placed = [(self._placed(b, j), w) for b, w in self._picks(j)]
+        placed = self._morphed(j)
         found = self._mask(j, [p[3] for p, _ in placed], frame.shape)
         if found is None:
             return None

@@ -6,8 +6,12 @@ Options (the generator's block, ``stage_options.generator``, when the generator 
   the manifest's ``default_driver``); ``manifest``: another manifest.toml (tests);
 - the :class:`~lipdub.exemplar.track.ExemplarSettings` fields: ``holdout`` (frames of the same
   source never shown within ±N of the output frame), ``fade`` (cross-fade half-width at joins),
-  ``min_frames`` / ``min_spread`` (a thinner bank falls back to ``stylesync``), and the selection
-  weights ``shape``, ``yaw``, ``pitch``, ``light``, ``jump``, ``hold``, ``run_bonus``.
+  ``min_frames`` / ``min_spread`` (a thinner bank falls back to ``stylesync``), the selection
+  weights ``shape``, ``yaw``, ``pitch``, ``light``, ``jump``, ``hold``, ``run_bonus``, and the
+  phonetic ones: ``viseme`` (the dub's visemes against each bank frame's mouth class; 0 turns
+  the phonetic selection off, p/b/m closures included), ``replay`` (the shot's own frames near
+  where they were filmed, which would replay the original line) and ``closure_lead`` (frames
+  before each p/b/m that show closed lips too).
 
 The bank is the track's own usable frames plus whatever ``lipdub personalize`` stored for the
 actor in ``actors/NAME/bank/`` (their footage in lipdub.toml).
@@ -97,7 +101,8 @@ def lipdub_generators() -> list[StageChoice]:
         StageChoice(
             name="exemplar",
             factory=create,
-            summary="the actor's own frames, selected by an audio driver, warped at native res",
+            summary="the actor's own frames, chosen by the dub's phones and an audio driver, "
+            "warped at native res",
             options={"driver": None, "manifest": None, **SETTING_DEFAULTS},
         )
     ]

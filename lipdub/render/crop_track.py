@@ -27,6 +27,7 @@ from lipdub.analysis.protocols import MaskPlanner
 from lipdub.analysis.records import FaceTrack
 from lipdub.analysis.rest import RestPlan
 from lipdub.model.track_clip import TrackClip
+from lipdub.phonetics.track import VisemeTrack
 from lipdub.render.protocols import Generator
 
 #: ``report(done, total)``: progress of one generation.
@@ -78,8 +79,15 @@ class CropTrack:
     def finish(self) -> None:
         """Nothing to build after the first pass."""
 
-    def plan(self, audio_16k: np.ndarray, fps: Fraction, rest: RestPlan | None) -> None:
+    def plan(
+        self,
+        audio_16k: np.ndarray,
+        fps: Fraction,
+        rest: RestPlan | None,
+        visemes: VisemeTrack | None = None,
+    ) -> None:
         """Generate the track's crops for one dub; where ``rest`` says so, mix in the rest crop.
+        (A crop generator is driven by the audio alone: ``visemes`` is not used.)
 
         Raises:
             RuntimeError: the generator gave another number of crops than the track has frames.

@@ -27,9 +27,12 @@ from lipdub.analysis.trust import trusted_frames
 from lipdub.config.project import ACTOR_DIR, PERSONAL_FILE
 from lipdub.config.shots import Dub
 from lipdub.events import ShotEvent
+from lipdub.exemplar.track import ClosureReport, ExemplarTrack
 from lipdub.media import audio as audio_io
 from lipdub.media.read import open_video
 from lipdub.media.stream import prefetch
+from lipdub.phonetics.recognizer import default_recognizer
+from lipdub.phonetics.track import VisemeTrack, viseme_track
 from lipdub.plugin_manager import PluginManager
 from lipdub.render.crop_track import CropTrack
 from lipdub.render.protocols import Generator, NativeGenerator, NativeTrack, TrackContext
@@ -83,6 +86,7 @@ class FaceWork:
         self.blender = plugins.build("blender", settings)
         self.feather = float(settings.feather_fraction)
         self.warnings: list[str] = []
+        self.visemes: VisemeTrack | None = None  # The last rendered dub's (first track's).
         self._scratch = scratch_dir(job.cache_dir, self.shot.id)
         try:
             self.analysis = analyze_shot(
@@ -249,18 +253,46 @@ class FaceWork:
 
     def render_dub(self, dub: Dub) -> Callable[[int, np.ndarray], np.ndarray]:
         """Generate (or plan) every track's faces for ``dub``; return the per-frame paste."""
+        self.visemes = None
         for d in self.tracks:
             audio, warning = dub_audio(self.shot, dub, dub.driving_audio(d.track.actor))
             if warning and d.track.actor in dub.stems:  # The mix's own fit is reported on encode.
                 self.emit(ShotEvent("warning", self.shot.id, message=warning))
             audio_16k = audio_io.to_model_audio(audio)
             d.rest = self._rest_plan(d, audio_16k)
+            visemes = self._visemes(dub, d.track.actor, audio_16k)
+            if self.visemes is None:
+                self.visemes = visemes  # QC reports the first dubbed track's.
             if isinstance(d.work, CropTrack):
                 d.work.label = dub.name
                 d.work.progress = self._progress(f"generate {dub.name} track {d.track.track_id}")
-            d.work.plan(audio_16k, self.shot.fps, d.rest)
+            d.work.plan(audio_16k, self.shot.fps, d.rest, visemes)
             d.planned = True
         return self._paste
+
+    def _visemes(self, dub: Dub, actor: str, audio_16k: np.ndarray) -> VisemeTrack:
+        """The dub's viseme track for ``actor`` (their script when the dub has one)."""
+        script = dub.script_for(actor)
+        track = viseme_track(
+            audio_16k, self.shot.fps, self.shot.frame_count, default_recognizer(), script
+        )
+        if track.note:
+            self.emit(ShotEvent("warning", self.shot.id, message=f"{dub.name}: {track.note}"))
+        log.info(
+            "%s %s: visemes by %s (%d p/b/m)",
+            self.shot.id,
+            dub.name,
+            track.method,
+            len(track.closures),
+        )
+        return track
+
+    def closure_report(self) -> ClosureReport | None:
+        """The first dubbed track's :class:`~lipdub.exemplar.track.ClosureReport` for the last
+        rendered dub (None: its generator does not select closures)."""
+        if not self.tracks or not isinstance(self.tracks[0].work, ExemplarTrack):
+            return None
+        return self.tracks[0].work.closures
 
     def resting(self) -> dict[str, int]:
         """Frames of the last rendered dub that rested on silence, summed over its tracks

@@ -15,9 +15,10 @@ the output looks and sounds like:
   not contents: they pick out which face is whose);
 - ``actor:NAME.personal`` / ``actor:NAME.bank``: the actor's personalization file and exemplar
   bank (``actors/NAME/``), when ``personal`` is on;
-- and per dub: ``audio``, ``mix``, ``stem:ACTOR`` (identities), ``offset``, ``gain_db`` and
+- and per dub: ``audio``, ``mix``, ``stem:ACTOR`` (identities), ``offset``, ``gain_db``,
   ``output`` (the file's name: its folder is where the sidecar is, and may be mounted
-  elsewhere on another farm node).
+  elsewhere on another farm node) and ``script`` (a digest of the dub's words and language,
+  from shots.yaml or a ``NAME.txt`` sidecar; absent when it has none).
 
 A file's identity is its size and content hash (blake2b, remembered by size and mtime in the
 analysis cache's ``hashes.json``), so a copied or touched file is still the same file and an
@@ -31,6 +32,7 @@ lipdub before fingerprints), and *todo* when it does not exist.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 from collections.abc import Iterable
@@ -237,6 +239,10 @@ def dub_fingerprint(
     p.parts["offset"] = dub.offset_s
     p.parts["gain_db"] = dub.gain_db
     p.parts["output"] = dub.output.name
+    scripts = {a: dub.script_for(a) for a in sorted({"", *dub.stems})}
+    words = {a: (s.language, s.text) for a, s in scripts.items() if s is not None}
+    if words:  # Only dubs with a script carry the key: others keep their old fingerprints.
+        p.parts["script"] = hashlib.sha256(json.dumps(words, sort_keys=True).encode()).hexdigest()
     shared, shared_files = shot_parts
     return Fingerprint(dub.name, shared, p.parts, {**shared_files, **p.files})
 

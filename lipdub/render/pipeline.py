@@ -119,6 +119,8 @@ def _qc(
         syncnet=default_syncnet() if tracks else None,
         resting=work.resting() if work is not None else None,
         own_mouth=work.own_mouth() if work is not None else None,
+        visemes=work.visemes if work is not None else None,
+        bank_closed=_bank_closed(work),
     )
     for w in qc.warnings:
         if w not in warnings:
@@ -132,8 +134,16 @@ def _qc(
         "detail_ratio": qc.detail_ratio,
         "lse_c": qc.lse_c,
         "av_offset": qc.av_offset,
+        "bilabials_closed": qc.bilabials.get("share"),
+        "visemes_by": qc.bilabials.get("method"),
         **qc.resting,
     }
+
+
+def _bank_closed(work: FaceWork | None) -> int | None:
+    """Closed-lip frames in the first dubbed track's bank (None: not an exemplar track)."""
+    report = work.closure_report() if work is not None else None
+    return None if report is None else report.bank_closed
 
 
 def _encode_dub(

@@ -17,6 +17,7 @@ import numpy as np
 from lipdub.analysis.records import FaceTrack
 from lipdub.analysis.rest import RestPlan
 from lipdub.model.track_clip import TrackClip
+from lipdub.phonetics.track import VisemeTrack
 
 if TYPE_CHECKING:
     from lipdub.analysis.protocols import MaskPlanner
@@ -73,8 +74,15 @@ class NativeTrack(Protocol):
         """Called once after the first pass."""
         ...
 
-    def plan(self, audio_16k: np.ndarray, fps: Fraction, rest: RestPlan | None) -> Any:
-        """Prepare one dub (audio as in :class:`TrackClip`; ``rest`` = the resting mouth)."""
+    def plan(
+        self,
+        audio_16k: np.ndarray,
+        fps: Fraction,
+        rest: RestPlan | None,
+        visemes: VisemeTrack | None = None,
+    ) -> Any:
+        """Prepare one dub (audio as in :class:`TrackClip`; ``rest`` = the resting mouth;
+        ``visemes`` = the dub's viseme track, frames counted from the shot's first)."""
         ...
 
     def region(

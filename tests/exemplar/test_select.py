@@ -5,7 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lipdub.exemplar.select import SelectWeights, fade_plan, match_costs, select_path
+from lipdub.exemplar.select import (
+    REPLAY_FRAMES,
+    SelectWeights,
+    fade_plan,
+    match_costs,
+    replay_costs,
+    require_closed,
+    select_path,
+    viseme_costs_over_time,
+)
 
 
 def brute_force(unary: np.ndarray, follows: np.ndarray, w: SelectWeights) -> float:
@@ -145,3 +154,46 @@ def test_fade_plan_crossfades_only_at_joins() -> None:
     assert first[6:10].tolist() == [8, 9, 10, 11]
     assert second[6:10].tolist() == [18, 19, 20, 21]
     assert np.array_equal(first[alpha == 0], path[alpha == 0])
+
+
+def test_every_bilabial_frame_gets_closed_lips_whatever_the_other_costs_say() -> None:
+    rng = np.random.default_rng(3)
+    t_len, n = 30, 12
+    unary = rng.uniform(0, 1, (t_len, n))
+    closed = np.zeros(n, bool)
+    closed[[4, 9]] = True
+    unary[:, closed] += 50.0  # The shape target would never pick a closed mouth.
+    follows = np.ones(n, bool)
+    wanted = [5, 6, 17, 18, 25]
+    missed = require_closed(unary, wanted, closed)
+    assert missed == []
+    path = select_path(unary, follows, SelectWeights())
+    assert closed[path[wanted]].all()
+    assert not closed[path[[0, 10, 12, 29]]].any()  # Elsewhere the costs still rule.
+
+
+def test_a_bank_with_no_allowed_closed_frame_is_reported_not_forced() -> None:
+    unary = np.zeros((5, 3))
+    unary[2, 1] = np.inf  # The only closed frame is held out at frame 2.
+    closed = np.array([False, True, False])
+    assert require_closed(unary, [1, 2], closed) == [2]
+    assert np.isinf(unary[1, [0, 2]]).all() and np.isfinite(unary[2, [0, 2]]).all()
+
+
+def test_the_shots_own_frames_cost_more_near_where_they_were_filmed() -> None:
+    out = np.array([10, 11, 12])
+    bank = np.array([10, 40, 11, 10])
+    own = np.array([True, True, True, False])  # The last frame is another shot's frame 10.
+    cost = replay_costs(out, bank, own, 2.0)
+    assert cost.shape == (3, 4)
+    assert (cost[:, 0] == 2.0).all() and (cost[:, 2] == 2.0).all()
+    assert (cost[:, 1] == 0).all() and (cost[:, 3] == 0).all()
+    far = replay_costs(np.array([10 + REPLAY_FRAMES + 1]), np.array([10]), np.array([True]), 2.0)
+    assert far[0, 0] == 0
+
+
+def test_viseme_cost_weighs_the_bank_by_the_dubs_posteriors() -> None:
+    posteriors = np.array([[0.0, 1.0, 0, 0, 0, 0], [0.5, 0, 0, 0, 0.5, 0]])
+    bank = np.array([[0.0, 0.0, 1, 1, 3, 1], [0.0, 4.0, 1, 1, 0, 1]])
+    cost = viseme_costs_over_time(posteriors, bank, 2.0)
+    np.testing.assert_allclose(cost, [[0.0, 8.0], [3.0, 0.0]])
