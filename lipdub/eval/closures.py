@@ -85,7 +85,7 @@ def check_closures(
         closed.append(hit)
     chance = None
     if speech is not None:
-        at = [_closed_near(g, level, f) for f in np.flatnonzero(speech)]
+        at = [_closed_near(g, level, int(f)) for f in np.flatnonzero(speech)]
         known = [a for a in at if a is not None]
         chance = float(np.mean(known)) if known else None
     missed = tuple(f for f, c in zip(frames, closed, strict=True) if not c)

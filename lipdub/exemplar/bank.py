@@ -178,17 +178,18 @@ class BankPart:
             self.patches.flush()  # Cut straight into place (PartBuilder's patches_file).
         else:
             np.save(target, np.asarray(self.patches))
-        np.savez(
-            directory / "part.npz",
-            frames=self.frames,
-            landmarks=self.landmarks,
-            origins=self.origins,
-            sizes=self.sizes,
-            usable=self.usable,
-            light=self.light,
-            sharp=self.sharp,
-            **({} if self.raw_landmarks is None else {"raw_landmarks": self.raw_landmarks}),
-        )
+        arrays = {
+            "frames": self.frames,
+            "landmarks": self.landmarks,
+            "origins": self.origins,
+            "sizes": self.sizes,
+            "usable": self.usable,
+            "light": self.light,
+            "sharp": self.sharp,
+        }
+        if self.raw_landmarks is not None:
+            arrays["raw_landmarks"] = self.raw_landmarks
+        np.savez(directory / "part.npz", allow_pickle=False, **arrays)
         meta = {"format": FORMAT, "source": self.source, "frames": len(self)}
         (directory / "part.json").write_text(json.dumps(meta, indent=1))
 

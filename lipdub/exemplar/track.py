@@ -342,7 +342,7 @@ class ExemplarTrack:
         placed = [(self._placed(b, j), w) for b, w in self._picks(j)]
         if len(placed) < 2:
             return placed
-        dest = sum(w * p[3] for p, w in placed)
+        dest = np.sum([w * p[3] for p, w in placed], axis=0)
         return [((part, i, src, dest, pose_m), w) for (part, i, src, _, pose_m), w in placed]
 
     def region(
