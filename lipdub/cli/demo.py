@@ -6,28 +6,33 @@ from pathlib import Path
 
 import click
 
-from lipdub.demo import build_demo
+from lipdub.demo import DEMO_SHOTS, build_demo
 
 
 @click.command()
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path), default="demo")
 @click.option(
     "--generator",
-    help="Generator for the demo render (default: stylesync with the manifest's "
-    "default_generator when one is bundled, else passthrough).",
+    help="Generator for the demo render (default: the built-in default, exemplar).",
 )
 @click.option("--json", "as_json", is_flag=True, help="JSON-line events.")
 @click.pass_context
 def demo(ctx: click.Context, folder: Path, generator: str | None, as_json: bool) -> None:
-    """Make a demo project in FOLDER (public-domain portrait + synthetic speech) and render it."""
+    """Make a demo project in FOLDER (real talking footage from the GRID corpus, CC BY 4.0, and
+    synthetic English and German dubs) and render it: one output per take and language."""
     from lipdub.cli.render import render
-    from lipdub.model.checkpoint import load_manifest
 
-    if generator is None:
-        generator = "stylesync" if load_manifest().default_generator else "passthrough"
+    def say(line: str) -> None:
+        click.echo(f"  {line}", err=True)
 
     click.echo(f"building the demo project in {folder} ...", err=True)
-    build_demo(folder, generator=generator)
+    build_demo(folder, generator=generator, progress=say)
+    outputs = sum(len(s.lines) for s in DEMO_SHOTS)
+    click.echo(
+        f"rendering {len(DEMO_SHOTS)} shots into {outputs} outputs in {folder / 'renders'} "
+        "(QC report: lipdub-qc.html there) ...",
+        err=True,
+    )
     if generator == "passthrough":
         click.echo(
             "NOTE: rendering with the 'passthrough' generator: the pipeline runs end to "

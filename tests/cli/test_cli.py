@@ -230,21 +230,6 @@ def test_personalize_an_unknown_actor_is_a_clear_error(reel: Path):
     assert res.exit_code == 2 and "unknown actor 'anna'" in res.output
 
 
-def test_demo_builds_and_renders(tmp_path: Path):
-    res = run("demo", str(tmp_path / "demo"), "--json")
-    assert res.exit_code == 0, res.output
-    for lang in ("en", "de"):
-        out = tmp_path / "demo" / "renders" / f"astronaut_{lang}.mov"
-        info = probe(out)
-        src = probe(tmp_path / "demo" / "footage" / "astronaut.mov")
-        assert (info.frame_count, info.fps, info.width) == (src.frame_count, src.fps, 512)
-        assert info.has_audio
-    # Only the dubs' own fit is worth saying: no alarms about the demo's own footage (the
-    # suit's patches were once taken for faces).
-    warnings = [e["message"] for e in events(res.output) if e["event"] == "warning"]
-    assert warnings and all("dub padded with silence" in w for w in warnings), warnings
-
-
 def test_one_audio_fit_default_and_the_audio_fit_option(tmp_path: Path, dub_wav: Path):
     """`project init` writes the same audio_fit the one-clip form defaults to, and --audio-fit
     overrides it: `error` refuses a dub of the wrong length, naming the setting."""
