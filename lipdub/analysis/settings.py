@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 #: Bumped whenever the stored analysis changes meaning, so old cache entries are not reused.
@@ -129,7 +130,9 @@ class AnalysisSettings:
         return {n: getattr(self, n) for n in names}
 
     @classmethod
-    def from_options(cls, options: object) -> AnalysisSettings:
+    def from_options(
+        cls, options: AnalysisSettings | Mapping[str, object] | None
+    ) -> AnalysisSettings:
         """Build settings from a mapping, ignoring keys that are not fields (stage options)."""
         if isinstance(options, AnalysisSettings):
             return options
