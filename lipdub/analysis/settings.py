@@ -14,6 +14,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 #: Bumped whenever the stored analysis changes meaning, so old cache entries are not reused.
 ANALYSIS_VERSION = 1
@@ -131,7 +132,7 @@ class AnalysisSettings:
 
     @classmethod
     def from_options(
-        cls, options: AnalysisSettings | Mapping[str, object] | None
+        cls, options: AnalysisSettings | Mapping[str, Any] | None
     ) -> AnalysisSettings:
         """Build settings from a mapping, ignoring keys that are not fields (stage options)."""
         if isinstance(options, AnalysisSettings):
