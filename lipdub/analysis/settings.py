@@ -131,9 +131,7 @@ class AnalysisSettings:
         return {n: getattr(self, n) for n in names}
 
     @classmethod
-    def from_options(
-        cls, options: AnalysisSettings | Mapping[str, Any] | None
-    ) -> AnalysisSettings:
+    def from_options(cls, options: AnalysisSettings | Mapping[str, Any] | None) -> AnalysisSettings:
         """Build settings from a mapping, ignoring keys that are not fields (stage options)."""
         if isinstance(options, AnalysisSettings):
             return options
