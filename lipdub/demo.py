@@ -80,7 +80,7 @@ def head_motion_frames(
         dx = 5.0 * math.sin(2 * math.pi * t / 3.0)
         dy = 3.0 * math.sin(2 * math.pi * t / 6.0)
         m = cv2.getRotationMatrix2D((w / 2, h * 0.4), angle, scale)
-        m[:, 2] += (dx, dy)
+        m[:, 2] += np.array((dx, dy))
         moved = cv2.warpAffine(
             image, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
         )

@@ -54,7 +54,7 @@ def synthesize(text: str, voice: str = "en", words_per_minute: int = 150) -> Aud
         lib, rate = _library()
         chunks: list[np.ndarray] = []
 
-        def on_audio(wav: ctypes.POINTER(ctypes.c_short), n: int, _events: int) -> int:
+        def on_audio(wav: ctypes._Pointer[ctypes.c_short], n: int, _events: int) -> int:
             if wav and n > 0:
                 chunks.append(np.ctypeslib.as_array(wav, shape=(n,)).copy())
             return 0  # 0 = continue.

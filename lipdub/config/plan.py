@@ -124,7 +124,7 @@ def load_plan(
         sid = str(item["id"])
         where = f"{shots_path}:{item.line}"
         settings = resolve(project.layer, defaults, raw.layer, cli_layer)
-        own = item.get("settings")
+        own = item.get("settings") or LineDict()
         origin = _origins(
             (project.layer, lambda k: f"{project.manifest or MANIFEST} ({k})"),
             (defaults, lambda k: f"{shots_path} `defaults:` ({k})"),
