@@ -31,6 +31,7 @@ def lipdub_shot_detectors() -> list[StageChoice]:
 
     The returned frame numbers are the first frames of new shots inside ``[start, stop)``.
     """
+    raise NotImplementedError  # pluggy calls the implementations, never a spec's body
 
 
 @hookspec
@@ -39,16 +40,19 @@ def lipdub_face_detectors() -> list[StageChoice]:
 
     See :class:`lipdub.analysis.protocols.FaceDetector` for the methods they provide.
     """
+    raise NotImplementedError  # pluggy calls the implementations, never a spec's body
 
 
 @hookspec
 def lipdub_trackers() -> list[StageChoice]:
     """Offer trackers: objects that link per-frame faces into tracks and smooth their landmarks."""
+    raise NotImplementedError  # pluggy calls the implementations, never a spec's body
 
 
 @hookspec
 def lipdub_mask_planners() -> list[StageChoice]:
     """Offer mask planners: objects that turn aligned landmarks into the lower-face mask."""
+    raise NotImplementedError  # pluggy calls the implementations, never a spec's body
 
 
 @hookspec
@@ -58,21 +62,25 @@ def lipdub_generators() -> list[StageChoice]:
     See :class:`lipdub.render.protocols.Generator`. ``passthrough`` (returns the input crops) is
     built in for testing the rest of the pipeline.
     """
+    raise NotImplementedError  # pluggy calls the implementations, never a spec's body
 
 
 @hookspec
 def lipdub_blenders() -> list[StageChoice]:
     """Offer blenders: objects that paste a generated face back into the full frame under a mask."""
+    raise NotImplementedError  # pluggy calls the implementations, never a spec's body
 
 
 @hookspec
 def lipdub_executors() -> list[StageChoice]:
     """Offer executors: objects that run a list of shot jobs (in process, on Ray, on a farm)."""
+    raise NotImplementedError  # pluggy calls the implementations, never a spec's body
 
 
 @hookspec
 def lipdub_personalizers() -> list[StageChoice]:
     """Offer personalizers: objects that fine-tune the generator on one actor's own footage."""
+    raise NotImplementedError  # pluggy calls the implementations, never a spec's body
 
 
 @hookspec

@@ -93,6 +93,7 @@ class PluginManager:
         for plugin, dist in self.pm.list_plugin_distinfo():
             if plugin not in before:
                 name = self.pm.get_name(plugin)
+                assert name is not None, "a listed plugin is registered, so it has a name"
                 self._sources[name] = f"entry point: {dist.project_name} {dist.version}"
 
     def choices(self, stage: str) -> dict[str, Registered]:

@@ -120,7 +120,9 @@ def synthesize_phones(
         phones: list[PhoneEvent] = []
         words = [-1]
 
-        def on_audio(wav: ctypes._Pointer, n: int, events: ctypes._Pointer) -> int:
+        def on_audio(
+            wav: ctypes._Pointer[ctypes.c_short], n: int, events: ctypes._Pointer[_Event]
+        ) -> int:
             if wav and n > 0:
                 chunks.append(np.ctypeslib.as_array(wav, shape=(n,)).copy())
             k = 0

@@ -77,6 +77,7 @@ class _Face:
         """A detection overlaps this face: reset misses, nudge ``rel`` towards its box."""
         centre, scale = _frame_of(landmarks)
         target = (np.asarray(det_box, np.float64) - np.tile(centre, 2)) / scale
+        assert self.rel is not None, "only a followed face is confirmed, and follow() sets rel"
         self.rel = (1 - REL_MOMENTUM) * self.rel + REL_MOMENTUM * target
         self.detected, self.score, self.misses = True, score, 0
 
@@ -144,6 +145,7 @@ class FacePass:
             ]
             self.detector_seconds += time.perf_counter() - t0
         cands = _dedupe([c for c in cands if self._usable(c.box)])
+        lms: np.ndarray | list[np.ndarray]
         lms = self.detector.landmarks(frame, [c.box for c in cands]) if cands else []
         self._verify(frame, cands, lms)
         obs = [

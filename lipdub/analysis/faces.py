@@ -18,11 +18,19 @@ import threading
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import cv2
 import dlib
 import numpy as np
 
+from lipdub.analysis.dlib_types import (
+    FaceDescriptorModel,
+    HogDetector,
+    MmodDetector,
+    Rect,
+    ShapePredictor,
+)
 from lipdub.errors import WeightsError
 
 log = logging.getLogger(__name__)
@@ -68,8 +76,11 @@ def model_path(name: str) -> Path:
 
 
 @cache
-def _load(kind: str, name: str) -> object:
-    """Load a dlib model once per process (they are read-only and thread-safe to call)."""
+def _load(kind: str, name: str) -> Any:
+    """Load a dlib model once per process (they are read-only and thread-safe to call).
+
+    Typed ``Any`` (what dlib gives); each caller states the protocol of the kind it asked for.
+    """
     path = str(model_path(name))
     log.debug("loading dlib model %s", path)
     if kind == "shape":
@@ -82,7 +93,7 @@ def _load(kind: str, name: str) -> object:
 
 
 @cache
-def _hog() -> object:
+def _hog() -> HogDetector:
     """dlib's HOG detector (building it takes most of a second); shared, used under a lock."""
     return dlib.get_frontal_face_detector()
 
@@ -102,9 +113,9 @@ class DlibFaceDetector:
         self.method = method
         self.upsample = int(upsample)
         self.window_px = HOG_WINDOW_PX if method == "hog" else MMOD_WINDOW_PX
-        self._hog = _hog() if method == "hog" else None
-        self._mmod = _load("mmod", MMOD_DETECTOR) if method == "cnn" else None
-        self._shape = _load("shape", LANDMARKS_68)
+        self._hog: HogDetector | None = _hog() if method == "hog" else None
+        self._mmod: MmodDetector | None = _load("mmod", MMOD_DETECTOR) if method == "cnn" else None
+        self._shape: ShapePredictor = _load("shape", LANDMARKS_68)
 
     def detect(self, image: np.ndarray) -> list[tuple[np.ndarray, float]]:
         """Faces in ``image`` as ``(box x0, y0, x1, y1, score)``, best first."""
@@ -115,7 +126,7 @@ class DlibFaceDetector:
                 rects, scores, _ = self._hog.run(image, self.upsample, HOG_MIN_SCORE)
             for r, s in zip(rects, scores, strict=True):
                 found.append((_rect_box(r), float(s)))
-        else:
+        elif self._mmod is not None:
             with _MMOD_LOCK:
                 dets = self._mmod(image, self.upsample)
             for d in dets:
@@ -135,7 +146,7 @@ class DlibFaceDetector:
 
     def descriptors(self, image: np.ndarray, landmarks: Sequence[np.ndarray]) -> np.ndarray:
         """(N, 128) float32 dlib ResNet descriptors of the faces with these landmarks."""
-        model = _load("descriptor", FACE_DESCRIPTOR)
+        model: FaceDescriptorModel = _load("descriptor", FACE_DESCRIPTOR)
         image = np.ascontiguousarray(image)
         out = np.zeros((len(landmarks), 128), np.float32)
         for i, lm in enumerate(landmarks):
@@ -149,7 +160,7 @@ class DlibFaceDetector:
         return out
 
 
-def _rect_box(r: dlib.rectangle) -> np.ndarray:
+def _rect_box(r: Rect) -> np.ndarray:
     return np.array([r.left(), r.top(), r.right() + 1, r.bottom() + 1], np.float64)
 
 

@@ -37,11 +37,17 @@ Gallery = dict[str, np.ndarray]
 
 
 class ActorRefs(Protocol):
-    """What identity needs to know of an actor (the config's actor record satisfies it)."""
+    """What identity needs to know of an actor (the config's actor record satisfies it).
 
-    name: str
-    footage: tuple[Path, ...]  # Videos of the actor alone on screen.
-    references: tuple[Path, ...]  # Still images of the actor's face.
+    Read-only members, so that the config's frozen record satisfies it.
+    """
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def footage(self) -> tuple[Path, ...]: ...  # Videos of the actor alone on screen.
+    @property
+    def references(self) -> tuple[Path, ...]: ...  # Still images of the actor's face.
 
 
 def image_descriptors(

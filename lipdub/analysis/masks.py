@@ -111,7 +111,7 @@ class UShapePlanner:
         mask = np.zeros((size, size), np.uint8)
         fixed = np.round(poly * (1 << SUBPIXEL_BITS)).astype(np.int32)
         cv2.fillPoly(mask, [fixed], 255, lineType=cv2.LINE_AA, shift=SUBPIXEL_BITS)
-        out = mask.astype(np.float32) / 255.0
+        out: np.ndarray = mask.astype(np.float32) / 255.0
         sigma = self.settings.mask_soften_px * size / REFERENCE_SIZE
         if sigma > 0:
             out = cv2.GaussianBlur(out, (0, 0), sigma)

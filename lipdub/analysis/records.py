@@ -137,7 +137,8 @@ class ShotAnalysis:
             "seconds": self.seconds,
         }
         # Arrays first, JSON last: a directory with analysis.json is complete.
-        np.savez_compressed(directory / "tracks.npz", **arrays)
+        # The keys are track fields ("t0_frames"), never numpy's own keyword "allow_pickle".
+        np.savez_compressed(directory / "tracks.npz", **arrays)  # type: ignore[arg-type]
         tmp = directory / "analysis.json.tmp"
         tmp.write_text(json.dumps(meta, indent=1))
         tmp.replace(directory / "analysis.json")

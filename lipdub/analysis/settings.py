@@ -12,7 +12,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 #: Bumped whenever the stored analysis changes meaning, so old cache entries are not reused.
 ANALYSIS_VERSION = 1
@@ -129,7 +131,7 @@ class AnalysisSettings:
         return {n: getattr(self, n) for n in names}
 
     @classmethod
-    def from_options(cls, options: object) -> AnalysisSettings:
+    def from_options(cls, options: AnalysisSettings | Mapping[str, Any] | None) -> AnalysisSettings:
         """Build settings from a mapping, ignoring keys that are not fields (stage options)."""
         if isinstance(options, AnalysisSettings):
             return options

@@ -102,7 +102,7 @@ class IouAppearanceTracker:
         if new_shot:
             self._done.extend(self._live)
             self._live = []
-        still = []
+        still: list[_Live] = []
         for t in self._live:
             (still if frame - t.last_frame <= s.max_gap + 1 else self._done).append(t)
         self._live = still
@@ -197,7 +197,7 @@ def _build(
     smooth = smooth_landmarks(
         lm, fps, s.smooth_min_cutoff, s.smooth_beta, s.smooth_d_cutoff, s.smooth_mouth_min_cutoff
     )
-    descriptors = [obs[f].descriptor for f in frames if obs[f].descriptor is not None]
+    descriptors = [d for d in (obs[f].descriptor for f in frames) if d is not None]
     if len(descriptors) > s.max_descriptors:  # Keep them spread over the whole track.
         picks = np.linspace(0, len(descriptors) - 1, s.max_descriptors).round().astype(int)
         descriptors = [descriptors[k] for k in picks]

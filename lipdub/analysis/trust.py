@@ -52,7 +52,7 @@ def trusted_frames(track: FaceTrack, frame_shape: tuple[int, ...]) -> np.ndarray
     pts = lm[:, OUTLINE]
     inside = (pts[..., 0] >= margin) & (pts[..., 0] <= w - 1 - margin)
     inside &= (pts[..., 1] >= margin) & (pts[..., 1] <= h - 1 - margin)
-    ok = inside.all(axis=1)
+    ok = np.asarray(inside.all(axis=1))
     if track.raw_landmarks is not None:
         raw = np.asarray(track.raw_landmarks, np.float64).reshape(-1, 68, 2)
         deviation = np.linalg.norm(lm - raw, axis=-1).mean(-1) / iod

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import click
 
+from lipdub.config.plan import CutDetector
 from lipdub.config.project import ProjectConfig, default_project, find_project, load_project
 from lipdub.config.settings import resolve
 from lipdub.errors import ConfigError
@@ -51,7 +52,7 @@ def cli_settings(**values: Any) -> dict[str, Any]:
 
 def cut_detector(
     plugins: PluginManager, project: ProjectConfig, cli: Mapping[str, Any]
-) -> Callable[[Path, int, int], list[int]]:
+) -> CutDetector:
     """The project's shot detector as a function, for shots with ``range: auto``."""
 
     def detect(path: Path, start: int, stop: int, conform: bool = False) -> list[int]:

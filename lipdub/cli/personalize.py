@@ -249,7 +249,7 @@ def personalize(
     run_options = cli_settings(
         steps=steps, minutes=minutes, resume=resume, keep_worse=keep_worse or None
     )
-    job = {
+    job: dict[str, Any] = {
         "choice": settings.stage("personalizer"),
         "stage_options": stage_options,
         "actor": actor_cfg,
@@ -257,7 +257,7 @@ def personalize(
         "run_options": run_options,
     }
     as_json = wants_json(as_json)
-    shots = ()
+    shots: tuple[Shot, ...] = ()
     if shots_file is not None:
         plugins = PluginManager(project.root)
         shots = load_plan(shots_file, project, {}, cut_detector(plugins, project, {})).shots

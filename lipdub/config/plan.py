@@ -34,6 +34,7 @@ from lipdub.config.shots import (
     source_error,
 )
 from lipdub.config.stage_options import LEGACY_BLOCKS
+from lipdub.config.yamlfile import LineDict
 from lipdub.errors import ConfigError, MediaError
 from lipdub.media.atomic import refuse_overwriting_source
 from lipdub.media.audio import Audio, fit_to_length, load_audio, samples_for_frames
@@ -123,11 +124,11 @@ def load_plan(
         sid = str(item["id"])
         where = f"{shots_path}:{item.line}"
         settings = resolve(project.layer, defaults, raw.layer, cli_layer)
-        own = item.get("settings")
+        own = item.get("settings") or LineDict()
         origin = _origins(
             (project.layer, lambda k: f"{project.manifest or MANIFEST} ({k})"),
             (defaults, lambda k: f"{shots_path} `defaults:` ({k})"),
-            (raw.layer, lambda k, own=own: f"{shots_path}:{own.line_of(k)} ({k})"),
+            (raw.layer, functools.partial(_line_in, shots_path, own)),
             (cli_layer, _option),
         )
         src_value = item.get("source")
@@ -179,6 +180,12 @@ def load_plan(
         origins=origins,
         timeline=timeline,
     )
+
+
+def _line_in(path: Path, block: LineDict, key: str) -> str:
+    """Where a shot's own ``settings:`` ``block`` sets ``key`` (a function of the key, as
+    :func:`_origins` takes; a lambda with a bound default is one a type checker cannot type)."""
+    return f"{path}:{block.line_of(key)} ({key})"
 
 
 def _option(key: str) -> str:

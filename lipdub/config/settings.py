@@ -106,7 +106,7 @@ SETTING_NAMES = tuple(f.name for f in dataclasses.fields(Settings))
 BLOCKS = ("analysis", "stage_options", *LEGACY_BLOCKS)
 #: Every key a settings layer may hold: the settings and the deprecated blocks.
 LAYER_KEYS = (*SETTING_NAMES, *LEGACY_BLOCKS)
-_TYPES: dict[str, tuple[type, ...]] = {
+_TYPES: Mapping[str, tuple[type[Any], ...]] = {  # Any: a checked value stays Any
     f.name: (
         (str, type(None))
         if f.name == "weights"

@@ -166,7 +166,8 @@ def load_shots_file(
     shots = data.get("shots")
     if not isinstance(shots, list) or not shots:
         raise ConfigError(f"{path}:{data.line_of('shots')}: `shots` must be a non-empty list")
-    raws, seen = [], {}
+    raws: list[RawShot] = []
+    seen: dict[str, int] = {}
     for item in shots:
         if not isinstance(item, LineDict):
             raise ConfigError(f"{path}:{data.line_of('shots')}: each shot must be a mapping")
@@ -247,7 +248,12 @@ def parse_dubs(item: LineDict, base: Path, where: str, sid: str, container: str)
         stems_raw = dub.get("stems") or {}
         if not isinstance(stems_raw, dict):
             raise ConfigError(f"{dl('stems')}: `stems` must map actor names to audio files")
-        stems = {str(k): _existing(v, base, dl("stems"), f"stem {k}") for k, v in stems_raw.items()}
+        stems: dict[str, Path] = {}
+        for k, v in stems_raw.items():
+            stem = _existing(v, base, dl("stems"), f"stem {k}")
+            if stem is None:  # `anna:` with no file would drive her mouth with nothing.
+                raise ConfigError(f"{dl('stems')}: stem {k} needs an audio file")
+            stems[str(k)] = stem
         if audio is None and not stems:
             raise ConfigError(
                 f"{dl('name')}: dub {name!r} of shot {sid!r} needs `audio` or `stems`"

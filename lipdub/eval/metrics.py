@@ -39,6 +39,7 @@ from skimage.metrics import structural_similarity
 from lipdub.analysis.masks import lip_gap
 from lipdub.analysis.records import MOUTH
 from lipdub.model.mel import MelFrontend
+from lipdub.model.syncnet import SyncNet
 
 VSHIFT = 15  # syncnet_python's offset search range, ±frames.
 SYNC_WINDOW = 5  # Frames per visual embedding.
@@ -164,7 +165,7 @@ class SyncScorer(Protocol):
         ...
 
 
-def syncnet_input(net: torch.nn.Module, frames: torch.Tensor) -> torch.Tensor:
+def syncnet_input(net: SyncNet, frames: torch.Tensor) -> torch.Tensor:
     """(N, 5, 3, S, S) aligned crops in [-1, 1] → the SyncNet's (N, 5, h, w) grey mouth boxes."""
     return net.mouths(frames)
 
@@ -172,7 +173,7 @@ def syncnet_input(net: torch.nn.Module, frames: torch.Tensor) -> torch.Tensor:
 class SyncNetScorer:
     """:class:`SyncScorer` over a :class:`lipdub.model.syncnet.SyncNet` (no gradients)."""
 
-    def __init__(self, net: torch.nn.Module, device: str | torch.device = "cpu") -> None:
+    def __init__(self, net: SyncNet, device: str | torch.device = "cpu") -> None:
         self.net = net.eval().to(device)
         self.device = torch.device(device)
 

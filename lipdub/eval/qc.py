@@ -156,7 +156,7 @@ def measure_dub(
             _judge_closures(qc, visemes, track, output, bank_closed)
     if syncnet is None and track is not None:
         qc.warnings.append("LSE-C and AV offset not measured: no default_syncnet in the manifest")
-    elif len(sync_crops) >= SYNC_MIN_FRAMES:
+    elif syncnet is not None and track is not None and len(sync_crops) >= SYNC_MIN_FRAMES:
         _measure_sync(qc, syncnet, np.stack(sync_crops), audio_16k, track.frames, shot.fps)
     elif track is not None:
         qc.warnings.append(f"LSE-C not measured: the face is on screen < {SYNC_MIN_FRAMES} frames")
@@ -197,12 +197,12 @@ def _read_output(
             if region is not None and before is not None:
                 seams.add(i, before, frame, *region)
             j = track.at(i) if track is not None else None
-            if j is not None and detector is not None:
+            if j is not None and track is not None and detector is not None:
                 lm = detector.landmarks(frame, [track.boxes[j]])[0]
                 opening.append(round(mouth_opening(lm), 4))
             else:
                 opening.append(None)
-            if j is not None and sync:
+            if j is not None and track is not None and sync:
                 sync_crops.append(_aligned(frame, track.landmarks[j]))
             if i == thumb_at:
                 _thumb(frame, thumbs_dir / f"{output.stem}_after.png")
@@ -382,7 +382,7 @@ def _edges(gray: np.ndarray) -> np.ndarray:
 def _ratio(out: list[float], src: list[float]) -> float | None:
     if not out or sum(src) <= 1e-6:
         return None
-    return round(float(np.mean(out) / max(np.mean(src), 1e-6)), 3)
+    return round(float(np.mean(out)) / max(float(np.mean(src)), 1e-6), 3)
 
 
 def _thumb(frame: np.ndarray, path: Path) -> None:

@@ -173,9 +173,10 @@ class BankPart:
         """Write the part into ``directory`` (created); arrays first, JSON last."""
         directory.mkdir(parents=True, exist_ok=True)
         target = directory / "patches.npy"
-        mapped = isinstance(self.patches, np.memmap) and self.patches.filename is not None
-        if mapped and Path(self.patches.filename).resolve() == target.resolve():
-            self.patches.flush()  # Cut straight into place (PartBuilder's patches_file).
+        mapped = self.patches if isinstance(self.patches, np.memmap) else None
+        path = mapped.filename if mapped is not None else None
+        if mapped is not None and path is not None and Path(path).resolve() == target.resolve():
+            mapped.flush()  # Cut straight into place (PartBuilder's patches_file).
         else:
             np.save(target, np.asarray(self.patches))
         arrays = {

@@ -23,7 +23,7 @@ from lipdub.errors import ConfigError
 try:
     import fcntl
 except ImportError:  # Not POSIX: no advisory locks, so nothing is ever reclaimed.
-    fcntl = None  # type: ignore[assignment]
+    fcntl = None  # type: ignore[assignment]  # The module or None; users check for None.
 
 PARTIAL_TAG = ".lipdub-partial"
 

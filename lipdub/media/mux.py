@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 from pathlib import Path
+from typing import Literal
 
 import av
 import numpy as np
@@ -29,7 +30,7 @@ AAC_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000, 64000
 S32_SCALE = 2**31 - 256
 
 
-def audio_codec_for(output: Path, audio: Audio) -> tuple[str, str]:
+def audio_codec_for(output: Path, audio: Audio) -> tuple[Literal["pcm_s24le", "aac"], str]:
     """(encoder, sample format) for the dub in ``output``'s container.
 
     PCM where the container allows it (MOV, MKV), so the dub is carried at its own rate with no

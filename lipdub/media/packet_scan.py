@@ -22,6 +22,8 @@ from pathlib import Path
 
 import av
 import numpy as np
+from av.sidedata.sidedata import SideDataContainer
+from av.sidedata.sidedata import Type as SideDataType
 
 from lipdub.errors import MediaError
 
@@ -169,7 +171,7 @@ def _refuse_short_duration(path: Path, stream: av.VideoStream, pts: list[int], e
     """
     claimed = _matroska_duration(stream.metadata.get("DURATION"))
     rate = stream.guessed_rate or stream.average_rate
-    if claimed is None or not rate:
+    if claimed is None or not rate or stream.time_base is None:
         return
     tb = Fraction(stream.time_base)
     found_end = float(end * tb)
@@ -208,8 +210,10 @@ def _decoded(ctx: av.VideoCodecContext, packets: list[av.Packet]) -> set[int]:
 
 def _display_matrix(frame: av.VideoFrame) -> tuple[float, bool]:
     """The display matrix's rotation (degrees counterclockwise) and whether it mirrors."""
-    for data in frame.side_data:
-        if data.type == av.sidedata.sidedata.Type.DISPLAYMATRIX:
+    # PyAV's stub types ``side_data`` as a dict of motion vectors; it is this container.
+    side: SideDataContainer = frame.side_data  # type: ignore[assignment]
+    for data in side:
+        if data.type == SideDataType.DISPLAYMATRIX:
             # FFmpeg's 3x3 matrix [a b u; c d v; x y w] (a-d in 16.16 fixed point); the angle
             # is av_display_rotation_get's: counterclockwise, in (-180, 180].
             m = np.frombuffer(bytes(data), dtype=np.int32).astype(np.float64) / 65536

@@ -107,6 +107,8 @@ class VideoSource:
             self._stream = self._container.streams.video[0]
             self._stream.thread_type = "AUTO"
             scan = _scan(self._container, self._stream, path)
+            if self._stream.time_base is None:  # FFmpeg's demuxers always set one.
+                raise MediaError(f"{path}: the video stream has no time base")
             grid = frame_grid(
                 scan.pts,
                 Fraction(self._stream.time_base),

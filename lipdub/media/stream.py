@@ -58,6 +58,7 @@ def prefetch(items: Iterable[T], depth: int = DEFAULT_DEPTH) -> Iterator[T]:
                 return
             if isinstance(item, _Failure):
                 raise item.exc
+            # The queue is of objects (T and the two sentinels, handled above): this one is a T.
             yield item  # type: ignore[misc]
     finally:
         stop.set()
@@ -81,7 +82,7 @@ class BackgroundSink(Generic[T]):
                 return
             if self._error is None:
                 try:
-                    self._consume(item)  # type: ignore[arg-type]
+                    self._consume(item)  # type: ignore[arg-type]  # Not _DONE, so a put() T.
                 except BaseException as exc:  # Re-raised in the caller's thread.
                     self._error = exc
 

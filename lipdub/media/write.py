@@ -111,10 +111,13 @@ class VideoWriter:
         try:
             # bitexact: no random file ids or dates, so a re-render of the same inputs gives
             # the same bytes (farm re-runs, Ray vs local, caches keyed by content).
-            self._container = av.open(str(path), mode="w", options={"fflags": "+bitexact"})
+            self._container: av.container.OutputContainer | None = av.open(
+                str(path), mode="w", options={"fflags": "+bitexact"}
+            )
             stream = self._container.add_stream(codec.encoder, rate=fps)
         except av.error.FFmpegError as exc:
             raise MediaError(f"{path}: cannot open for writing ({exc})") from exc
+        assert isinstance(stream, av.VideoStream), f"{codec.encoder}: CODECS holds video encoders"
         stream.width = width
         stream.height = height
         stream.pix_fmt = codec.pix_fmt
@@ -142,6 +145,8 @@ class VideoWriter:
             raise ValueError(
                 f"frame must be uint8 {(*self._size, 3)}, got {frame.dtype} {frame.shape}"
             )
+        if self._container is None:
+            raise ValueError(f"{self.path}: write() after close()")
         vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
         vf.pts = self.frames_written
         vf.time_base = self._frame_tb

@@ -72,7 +72,7 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def load_manifest(path: Path | None = None) -> Manifest:
+def load_manifest(path: str | Path | None = None) -> Manifest:
     """Parse weights/manifest.toml (or another manifest).
 
     Raises:

@@ -105,6 +105,9 @@ class DriverConfig:
 class MouthDriverNet(nn.Module):
     """(B, T + 2r, 1, n_mels, W) mel windows → (B, T, K) z-scores; holds the PCA basis too."""
 
+    mean_shape: torch.Tensor  # Buffers: μ (40,) and B (K, 40), see set_basis.
+    basis: torch.Tensor
+
     def __init__(self, cfg: DriverConfig = DriverConfig()) -> None:
         super().__init__()
         if cfg.kernel % 2 != 1:
@@ -173,7 +176,8 @@ class BandStats:
         Raises:
             ValueError: no windows.
         """
-        total, total_sq, n = 0.0, 0.0, 0
+        total = total_sq = torch.zeros((), dtype=torch.float64)  # Broadcasts to (n_mels,).
+        n = 0
         for w in windows:
             x = w.double().transpose(-1, -2).reshape(-1, w.shape[-2])  # (K·W, n_mels)
             total, total_sq, n = total + x.sum(0), total_sq + (x**2).sum(0), n + len(x)

@@ -132,7 +132,8 @@ class StyleSyncEngine:
             torch.backends.cudnn.benchmark = False  # Autotuning may pick other kernels per run.
         model = model.eval().requires_grad_(False).to(self.device)
         if self.channels_last:
-            model = model.to(memory_format=torch.channels_last)
+            # Documented (nn.Module.to(memory_format=...)), but absent from torch's overloads.
+            model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.model = model
         self._general: dict[str, torch.Tensor] | None = None  # Weights before any actor file.
         self._personal: Path | None = None  # The actor file applied now, if any.

@@ -192,6 +192,7 @@ class SynthesisNetwork(nn.Module):
             x = self.layers[i1](x, ws[:, i1], noises[i1])
             y = torgb(x, ws[:, i1]).float()
             img = y if img is None else upsample2d(img) + y
+        assert img is not None, "a synthesis network has at least one block"
         return img
 
 

@@ -51,7 +51,7 @@ def frame_center_samples(frames: np.ndarray, fps: Fraction, sample_rate: int) ->
     return (sample_rate * (2 * k + 1) * q + p) // (2 * p)
 
 
-def hz_to_mel(f: np.ndarray) -> np.ndarray:
+def hz_to_mel(f: np.ndarray | float) -> np.ndarray:
     """Slaney's mel scale: linear below 1 kHz (200/3 Hz per mel), logarithmic above."""
     f = np.asarray(f, dtype=np.float64)
     f_sp, min_log_hz = 200.0 / 3.0, 1000.0

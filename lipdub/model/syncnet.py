@@ -84,6 +84,8 @@ class AudioTower(nn.Module):
 class SyncNet(nn.Module):
     """Audio-visual sync scorer: P_sync = σ(s·cos(v, a) + b)."""
 
+    luma: torch.Tensor  # Buffer: RGB → grey weights, (1, 1, 3, 1, 1).
+
     def __init__(
         self,
         cfg: SyncNetConfig,  # Architecture numbers.

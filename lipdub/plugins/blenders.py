@@ -101,7 +101,8 @@ class LaplacianBlender:
         levels = max(1, min(self.levels, int(np.log2(max(2, min(h, w)))) - 2))
         a, b = frame.astype(np.float32), match_colour(frame, face, mask).astype(np.float32)
         m = mask.astype(np.float32)
-        la, lb, gm = _laplacian(a, levels), _laplacian(b, levels), [m]
+        la, lb = _laplacian(a, levels), _laplacian(b, levels)
+        gm: list[np.ndarray] = [m]
         for _ in range(levels):
             gm.append(cv2.pyrDown(gm[-1]))
         mixed = [

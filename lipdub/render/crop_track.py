@@ -115,7 +115,7 @@ class CropTrack:
             raise RuntimeError(f"generator returned {done} crops for {n} frames")
         if rest is not None and rest.rest_frame is not None:
             rest_crop = np.asarray(self.crops[rest.rest_frame], np.float32)
-            for j in np.flatnonzero(rest.rest > 0):
+            for j in np.flatnonzero(rest.rest > 0).tolist():
                 g, r = float(rest.generated[j]), float(rest.rest[j])
                 mixed = (g * gen[j].astype(np.float32) + r * rest_crop) / (g + r)
                 gen[j] = np.clip(mixed.round(), 0, 255).astype(np.uint8)

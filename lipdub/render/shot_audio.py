@@ -30,8 +30,9 @@ def dub_audio(shot: Shot, dub: Dub, path: Path) -> tuple[audio_io.Audio, str | N
 def output_audio(shot: Shot, dub: Dub) -> tuple[audio_io.Audio, list[str]]:
     """What the output file carries: the dub, the given mix, or the stems summed."""
     warnings: list[str] = []
-    if dub.audio is not None or dub.mix is not None:
-        audio, warning = dub_audio(shot, dub, dub.mix or dub.audio)
+    given = dub.mix or dub.audio  # A mix given wins over the dub.
+    if given is not None:
+        audio, warning = dub_audio(shot, dub, given)
         return audio, [warning] if warning else []
     fitted = []
     for path in dub.stems.values():

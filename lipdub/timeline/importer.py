@@ -196,7 +196,8 @@ def _dubs(
     base: Path,
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """The shot's dubs, and a note for each dub that has no audio for it."""
-    dubs, missing = [], []
+    dubs: list[dict[str, Any]] = []
+    missing: list[str] = []
     fields = {"id": sid, "event": clip.event, "clip": clip.name, "reel": clip.reel or ""}
     for name, pattern in options.dubs:
         path = Path(pattern.format(**fields))

@@ -169,7 +169,8 @@ def _clip(
             f"source {found.timecode(source[0])}-{found.timecode(source[1])} lies outside its "
             f"media {media.name} ({info.frame_count} frames from {label})"
         )
-    return _handles(found, *track.handles_of_child(clip), handles)
+    head, tail = track.handles_of_child(clip)  # The dissolves' (in, out) halves, or None.
+    return _handles(found, head, tail, handles)
 
 
 def _probed(path: Path, cache: dict[Path, VideoInfo | str]) -> VideoInfo | str:

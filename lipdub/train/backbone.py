@@ -192,7 +192,9 @@ def _run(
             logf.flush()
 
     first, seconds_before = trainer.step_count, trainer.seconds
-    intervals = [(settings.val_every, lambda _: validation.run(trainer, provenance))]
+    intervals = (
+        [(settings.val_every, lambda _: validation.run(trainer, provenance))] if validation else []
+    )
     with open(out_dir / "train_log.jsonl", "a") as logf:
         return train_loop(
             step,
@@ -200,7 +202,7 @@ def _run(
             max_minutes=settings.max_minutes,
             start=first,
             log_every=settings.log_every,
-            intervals=intervals if validation else (),
+            intervals=intervals,
             save=lambda _: trainer.save(out_dir, provenance),
             save_every_s=settings.save_every_s,
             after_step=after_step,

@@ -212,7 +212,8 @@ class _KeepBest:
     ):
         self.net, self.val_items, self.dev, self.logf = net, val_items, dev, logf
         self.unproject = _unproject(basis.mean, basis.basis)
-        self.step, self.r_gap, self.state = 0, -np.inf, None
+        self.step, self.r_gap = 0, -np.inf
+        self.state: dict[str, Any] | None = None  # The best weights so far.
 
     def score(self) -> dict[str, Any]:
         predicted = predict_cached(self.net, self.val_items, self.dev)

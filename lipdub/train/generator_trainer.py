@@ -22,6 +22,7 @@ from lipdub.model.checkpoint import (
 from lipdub.model.config import GeneratorConfig
 from lipdub.model.discriminator import Discriminator
 from lipdub.model.generator import REF_GATES, StyleSyncGenerator
+from lipdub.model.syncnet import SyncNet
 from lipdub.train import losses
 from lipdub.train.checkpoints import (
     load_state_file,
@@ -31,7 +32,7 @@ from lipdub.train.checkpoints import (
     save_state,
 )
 from lipdub.train.dataset import NEAR_REF_PROB, Augment
-from lipdub.train.landmarks import landmark_loss
+from lipdub.train.landmarks import MouthLandmarkNet, landmark_loss
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ LAMBDA_LMK = 0.5
 
 
 def discriminator_step(
-    d: torch.nn.Module,
+    d: Discriminator,
     opt_d: torch.optim.Optimizer,
     real: torch.Tensor,
     fake: torch.Tensor,
@@ -102,10 +103,10 @@ class GeneratorTrainer:
         cfg: GeneratorConfig,
         settings: GenTrainSettings,
         device: torch.device,
-        syncnet: torch.nn.Module | None = None,
+        syncnet: SyncNet | None = None,
         vgg19: Path | None = None,
         init: StyleSyncGenerator | None = None,
-        landmark_net: torch.nn.Module | None = None,
+        landmark_net: MouthLandmarkNet | None = None,
     ) -> None:
         torch.manual_seed(settings.seed)
         self.cfg, self.s, self.dev = cfg, settings, device
@@ -117,7 +118,8 @@ class GeneratorTrainer:
         self.g.to(device)
         if self.g.delta_w is not None:  # ΔW stays exactly zero in the general model.
             torch.nn.init.zeros_(self.g.delta_w.fc1.weight)
-            torch.nn.init.zeros_(self.g.delta_w.fc1.bias)
+            if self.g.delta_w.fc1.bias is not None:
+                torch.nn.init.zeros_(self.g.delta_w.fc1.bias)
             self.g.delta_w.requires_grad_(False)
         self.d = Discriminator(cfg).to(device)
         self.opt_g = torch.optim.Adam(self._g_param_groups(), betas=BETAS)

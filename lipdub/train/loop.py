@@ -63,7 +63,8 @@ class LoopResult:
         """Every loss term's mean over this run's last (or ``first``) ``n`` steps."""
         if not self.history:
             return {}
-        return {k: self.mean(k, first, n) for k in self.history[0]}  # type: ignore[misc]
+        means = {k: self.mean(k, first, n) for k in self.history[0]}
+        return {k: m for k, m in means.items() if m is not None}  # None: n = 0 steps.
 
 
 def train_loop(

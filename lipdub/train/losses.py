@@ -86,12 +86,15 @@ def feature_matching(fake: list[torch.Tensor], real: list[torch.Tensor]) -> torc
 class VGG19Perceptual(nn.Module):
     """The paper's perceptual loss on VGG19 features from a user-supplied weight file."""
 
+    mean: torch.Tensor  # Buffers: ImageNet normalisation, (1, 3, 1, 1).
+    std: torch.Tensor
+
     def __init__(self, weights: Path) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         c = 3
         for v in VGG_CFG:
-            if v == "M":
+            if isinstance(v, str):  # "M"
                 layers.append(nn.MaxPool2d(2, 2))
             else:
                 layers += [nn.Conv2d(c, v, 3, padding=1), nn.ReLU(inplace=False)]

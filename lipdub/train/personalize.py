@@ -37,7 +37,9 @@ from torch.utils.data import default_collate
 
 from lipdub.data.clips import Clip
 from lipdub.errors import ConfigError
+from lipdub.model.discriminator import Discriminator
 from lipdub.model.generator import StyleSyncGenerator
+from lipdub.model.syncnet import SyncNet
 from lipdub.train import loop, losses
 from lipdub.train.checkpoints import optimizer_tensors, restore_optimizer
 from lipdub.train.dataset import WINDOW, Augment, GeneratorWindows
@@ -157,6 +159,8 @@ class DeltaCapture:
     """Forward hook on MLP_Δw keeping ΔW − ΔW_general of the last batch (for Σ‖ΔW‖²)."""
 
     def __init__(self, model: StyleSyncGenerator) -> None:
+        if model.delta_w is None:
+            raise ValueError("personalization trains MLP_Δw: build the generator with_delta_w")
         self.general = copy.deepcopy(model.delta_w).requires_grad_(False)
         self.value: torch.Tensor | None = None
         self.module = model.delta_w
@@ -182,8 +186,8 @@ class PersonalTrainer:
         model: StyleSyncGenerator,
         settings: PersonalSettings,
         device: torch.device,
-        syncnet: nn.Module | None = None,
-        discriminator: nn.Module | None = None,
+        syncnet: SyncNet | None = None,
+        discriminator: Discriminator | None = None,
         vgg19: nn.Module | None = None,
     ) -> None:
         self.s, self.dev = settings, device
@@ -205,8 +209,8 @@ class PersonalTrainer:
             else:
                 p.requires_grad_(True)
                 self.dense[name] = (p, p.detach().clone())
-        model.delta_w.requires_grad_(True)
         self.capture = DeltaCapture(model)
+        self.capture.module.requires_grad_(True)
         self.trainable = {n: p for n, p in model.named_parameters() if p.requires_grad}
         self.opt = torch.optim.Adam(self.trainable.values(), lr=settings.lr, betas=BETAS)
         self.syncnet = syncnet.to(device).eval().requires_grad_(False) if syncnet else None
@@ -269,7 +273,7 @@ class PersonalTrainer:
         l_p.backward()
         self.opt.step()
         l_d = zero
-        if self.d is not None:
+        if self.d is not None and self.opt_d is not None:
             l_d = discriminator_step(self.d, self.opt_d, flat_real, flat_fake, self.step_count)
         self.step_count += 1
         values = {"L_p": l_p, "L1": l1, "L_perc": l_perc, "L_adv": l_adv, "L_sync": l_sync}
@@ -284,7 +288,7 @@ class PersonalTrainer:
         """Everything a resume needs: trained tensors, optimizer state, D and its optimizer."""
         out = {f"p.{k}": v.detach() for k, v in self.trainable.items()}
         out |= optimizer_tensors(self.opt, "opt")
-        if self.d is not None:
+        if self.d is not None and self.opt_d is not None:
             out |= {f"d.{k}": v for k, v in self.d.state_dict().items()}
             out |= optimizer_tensors(self.opt_d, "opt_d")
         return out
@@ -295,7 +299,11 @@ class PersonalTrainer:
             for k, p in self.trainable.items():
                 p.copy_(tensors[f"p.{k}"])
         restore_optimizer(self.opt, tensors, "opt")
-        if self.d is not None and any(k.startswith("d.") for k in tensors):
+        if (
+            self.d is not None
+            and self.opt_d is not None
+            and any(k.startswith("d.") for k in tensors)
+        ):
             self.d.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("d.")})
             restore_optimizer(self.opt_d, tensors, "opt_d")
 
@@ -308,6 +316,7 @@ class PersonalTrainer:
             self.capture.attach()
         for module in list(model.modules()):
             if parametrize.is_parametrized(module):
+                assert isinstance(module.parametrizations, nn.ModuleDict)  # As torch sets it.
                 for name in list(module.parametrizations):
                     parametrize.remove_parametrizations(module, name, leave_parametrized=True)
         return model

@@ -236,9 +236,9 @@ def train_syncnet(
         save=save,
         save_every_s=settings.save_every_s,
     )
-    step, train_s = done.steps, done.seconds
+    steps, train_s = done.steps, done.seconds
     provenance.update(
-        steps=step + int(earlier.get("steps", 0)),
+        steps=steps + int(earlier.get("steps", 0)),
         seconds=round(train_s + float(earlier.get("seconds", 0.0)), 1),
         device=str(dev),
         batch_size=settings.batch_size,
@@ -247,10 +247,10 @@ def train_syncnet(
     save_module(net, path, "syncnet", syncnet_config_dict(cfg), provenance)
     report: dict[str, Any] = {
         "checkpoint": str(path),
-        "steps": step,
+        "steps": steps,
         "train_seconds": round(train_s, 1),
-        "steps_per_s": round(step / max(train_s, 1e-9), 3),
-        "samples_per_s": round(step * settings.batch_size / max(train_s, 1e-9), 2),
+        "steps_per_s": round(steps / max(train_s, 1e-9), 3),
+        "samples_per_s": round(steps * settings.batch_size / max(train_s, 1e-9), 2),
         "first_loss": done.mean("loss", first=True, n=20),
         "last_loss": done.mean("loss", n=20),
     }

@@ -200,3 +200,10 @@ def test_yaml_and_structure_errors(project: Path):
 
 def test_cli_settings_are_checked_too(project: Path):
     assert "codec = 'h265' is not one of" in _error(project, cli={"codec": "h265"})
+
+
+def test_a_stem_without_a_file_is_refused(project: Path):
+    # Found by the type check: `stems: {anna: }` gave a Dub whose stem for anna was None, and the
+    # render failed on it only after analysis, far from the line that caused it.
+    msg = _error(project, shots=GOOD_SHOTS.replace("{anna: audio/fr_anna.wav}", "{anna: }"))
+    assert "shots.yaml:15:" in msg and "stem anna needs an audio file" in msg

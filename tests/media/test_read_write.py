@@ -11,7 +11,7 @@ import pytest
 
 from lipdub.errors import MediaError
 from lipdub.media.read import open_video, probe
-from lipdub.media.write import CODECS, codec_for
+from lipdub.media.write import CODECS, VideoWriter, codec_for
 from tests.conftest import counter_frame, make_video, read_counter
 
 RATES = [Fraction(24000, 1001), Fraction(25), Fraction(30000, 1001)]
@@ -136,3 +136,14 @@ def test_a_file_is_scanned_once_per_content(tmp_path: Path, monkeypatch: pytest.
     with open_video(path) as v:
         assert v.info.frame_count == 8
     assert len(calls) == 2
+
+
+def test_a_frame_written_after_close_is_refused_by_name(tmp_path: Path):
+    path = tmp_path / "closed.mp4"
+    writer = VideoWriter(path, 32, 32, Fraction(25), CODECS["h264"])
+    writer.write(np.zeros((32, 32, 3), np.uint8))
+    writer.close()
+    writer.close()  # A second close is a no-op.
+    with pytest.raises(ValueError, match=r"closed\.mp4: write\(\) after close\(\)"):
+        writer.write(np.zeros((32, 32, 3), np.uint8))
+    assert probe(path).frame_count == 1

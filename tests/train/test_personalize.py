@@ -162,6 +162,12 @@ def test_settings_refuse_bad_options() -> None:
         P.PersonalSettings.from_options({"tune": "everything"})
 
 
+def test_a_generator_without_mlp_delta_w_is_refused_by_name() -> None:
+    model = StyleSyncGenerator(LITE, with_delta_w=False)
+    with pytest.raises(ValueError, match="personalization trains MLP_Δw"):
+        P.DeltaCapture(model)
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A project whose actor's footage is already prepared (as `lipdub personalize` caches it)."""
