@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Callable
+import signal
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +24,7 @@ from lipdub.cli.common import (
 from lipdub.cli.reporting import Reporter
 from lipdub.config.plan import Plan, load_plan, single_clip_plan
 from lipdub.config.settings import preset_names
-from lipdub.errors import EXIT_JOB_FAILED, ConfigError
+from lipdub.errors import EXIT_JOB_FAILED, ConfigError, Terminated
 from lipdub.events import ShotEvent
 from lipdub.media.audio import FIT_POLICIES
 from lipdub.plugin_manager import PluginManager
@@ -227,6 +230,25 @@ def _list(jobs: list[ShotJob], as_json: bool, warnings: dict[str, list[str]]) ->
                 click.echo(f"{'':<16} warning: {w}")
 
 
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """While jobs run, SIGTERM (a farm cancelling the task) ends the run like Ctrl-C: every
+    job's claims, partial files and scratch are cleaned up, a ``failed`` event says so, and the
+    exit code is 143 (:class:`~lipdub.errors.Terminated`)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(_signum: int, _frame: object) -> None:
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _run(
     plan: Plan,
     jobs: list[ShotJob],
@@ -237,7 +259,7 @@ def _run(
     executor_choice: tuple[str, dict[str, Any]] = ("local", {}),
 ) -> list[JobResult]:
     executor = plugins.create("executor", *executor_choice)
-    with Reporter(as_json) as reporter:
+    with _sigterm_as_interrupt(), Reporter(as_json) as reporter:
 
         def emit(event):
             reporter(event)

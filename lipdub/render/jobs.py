@@ -29,6 +29,7 @@ from lipdub.media.write import codec_for
 from lipdub.model.checkpoint import existing_sidecar, load_manifest
 from lipdub.model.engine import select_device
 from lipdub.plugin_manager import PluginManager
+from lipdub.render.claim import Claims
 from lipdub.render.fingerprint import (
     NO_FINGERPRINT,
     model_files,
@@ -139,11 +140,46 @@ def _check_weights(plan: Plan, shot: Shot) -> None:
 
 def run_job(job: ShotJob, emit: Callable[[ShotEvent], None]) -> JobResult:
     """Render every dub of ``job``'s shot that is not done; never raises for the shot's own
-    failure."""
+    failure (an interrupt is reported as ``failed`` and raised on).
+
+    The job first claims its outputs (:mod:`lipdub.render.claim`): when another live renderer
+    holds one of them, the job is skipped, saying who holds it; the claims are released however
+    the job ends.
+    """
     t0 = time.perf_counter()
     started = time.time()
     reclaim_scratch(job.cache_dir, started)
     outputs = tuple(str(d.output) for d in job.shot.dubs)
+    try:
+        claims = Claims([d.output for d in job.shot.dubs]).acquire()
+    except OSError as exc:
+        message = f"cannot claim the outputs ({exc}); is the output folder writable?"
+        emit(ShotEvent("failed", job.job_id, message=message))
+        return JobResult(job.job_id, ok=False, error=message)
+    with claims:
+        if claims.blocked is not None:
+            message = f"claimed by {claims.blocked.describe()}: another render is at work on it"
+            emit(ShotEvent("skipped", job.job_id, message=message, outputs=outputs))
+            return JobResult(job.job_id, ok=True, outputs=outputs, skipped=True)
+        for warning in claims.warnings:
+            emit(ShotEvent("warning", job.job_id, message=warning))
+        try:
+            return _run_claimed(job, emit, t0, started, outputs)
+        except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: say so, then let it end the run.
+            why = str(exc) or "SIGINT"
+            message = f"interrupted ({why}); no partial output of it is left"
+            emit(ShotEvent("failed", job.job_id, message=message))
+            raise
+
+
+def _run_claimed(
+    job: ShotJob,
+    emit: Callable[[ShotEvent], None],
+    t0: float,
+    started: float,
+    outputs: tuple[str, ...],
+) -> JobResult:
+    """:func:`run_job` once the job holds its outputs' claims."""
     try:
         prints = job.fingerprints()
         states = job.states(prints)
