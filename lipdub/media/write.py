@@ -18,6 +18,13 @@ from lipdub.errors import ConfigError, MediaError
 from lipdub.media.audio import Audio
 from lipdub.media.mux import AudioMuxer
 
+#: Encoder threads, the same on every machine. Left at 0 (FFmpeg's "auto"), the count follows the
+#: CPUs this process may use (``sched_getaffinity``), and libx264 makes other bytes with another
+#: count: a farm node with a 4-core cgroup and an artist's 16-core workstation wrote different
+#: files from the same inputs. libx264's frame threads are deterministic for a fixed count;
+#: ProRes and FFV1 cut each frame into slices whose number this fixes as well.
+ENCODER_THREADS = 4
+
 
 @dataclass(frozen=True)
 class VideoCodec:
@@ -119,6 +126,7 @@ class VideoWriter:
         stream.height = height
         stream.pix_fmt = codec.pix_fmt
         stream.options = dict(codec.options)
+        stream.codec_context.thread_count = ENCODER_THREADS  # Bytes independent of the machine.
         if timecode:
             stream.metadata["timecode"] = timecode
         self._stream = stream
