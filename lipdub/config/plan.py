@@ -166,6 +166,7 @@ def load_plan(
                     dubs=shot_dubs,
                     settings=settings,
                     auto_range=len(ranges) > 1 or item.get("range") == "auto",
+                    dub_span=(ranges[0][0], ranges[-1][1]) if len(ranges) > 1 else None,
                     line=item.line,
                     start_timecode=info.start_timecode,
                     timeline=item.get("timeline"),
@@ -386,7 +387,8 @@ def _check_fit(summary: AudioSummary, shot: Shot, dub: Dub, what: str) -> None:
     """Refuse now what :func:`~lipdub.media.audio.fit_to_length` would refuse mid-render."""
     shift = round(dub.offset_s * summary.rate)  # As apply_offset_gain shifts the dub.
     have = max(summary.samples + shift, 0)
-    need = samples_for_frames(shot.frame_count, shot.fps, summary.rate)
+    first, last = shot.dub_frames  # A sub-shot's dub is judged over the whole span.
+    need = samples_for_frames(last - first, shot.fps, summary.rate)
     # A zero-stride stand-in as long as the shifted dub: fit_to_length looks only at its shape.
     stand_in = Audio(np.broadcast_to(np.zeros((1, 1), np.float32), (1, have)), summary.rate)
     fit_to_length(stand_in, need, shot.settings.audio_fit, what)

@@ -175,6 +175,8 @@ def shot_fingerprint_parts(
     p.parts["lipdub"] = __version__
     p.file("source", shot.source)
     p.parts["range"] = [shot.start, shot.stop]
+    if shot.dub_span is not None:  # A sub-shot plays its part of the dub from this span.
+        p.parts["dub_span"] = list(shot.dub_span)
     for key, value in dataclasses.asdict(shot.settings).items():
         if key == "stage_options":
             value = {k: v for k, v in value.items() if k not in IGNORED_STAGE_OPTIONS}

@@ -6,6 +6,8 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
+import numpy as np
+
 from lipdub.config.shots import Dub, Shot
 from lipdub.media import audio as audio_io
 
@@ -18,13 +20,25 @@ def _decoded(path: Path, mtime_ns: int) -> audio_io.Audio:
 
 
 def dub_audio(shot: Shot, dub: Dub, path: Path) -> tuple[audio_io.Audio, str | None]:
-    """``path`` decoded, offset and gain applied, fitted to the shot's length."""
+    """``path`` decoded, offset and gain applied, fitted to the shot's length.
+
+    A sub-shot of ``range: auto`` hears its own part of the dub: the dub is fitted to the whole
+    span it covers (:attr:`Shot.dub_span`; that is what ``audio_fit`` judges), then cut from the
+    sub-shot's first frame, so that the sub-shots' audio laid end to end is the whole dub.
+    """
     raw = _decoded(path.resolve(), path.stat().st_mtime_ns)
     shifted = audio_io.apply_offset_gain(raw, dub.offset_s, dub.gain_db)
-    samples = audio_io.samples_for_frames(shot.frame_count, shot.fps, shifted.rate)
-    return audio_io.fit_to_length(
+    first, last = shot.dub_frames
+    rate = shifted.rate
+    samples = audio_io.samples_for_frames(last - first, shot.fps, rate)
+    fitted, warning = audio_io.fit_to_length(
         shifted, samples, shot.settings.audio_fit, f"shot {shot.id} dub {dub.name} ({path.name})"
     )
+    if (first, last) == (shot.start, shot.stop):
+        return fitted, warning
+    a = audio_io.samples_for_frames(shot.start - first, shot.fps, rate)
+    b = audio_io.samples_for_frames(shot.stop - first, shot.fps, rate)
+    return audio_io.Audio(np.ascontiguousarray(fitted.samples[:, a:b]), rate), warning
 
 
 def output_audio(shot: Shot, dub: Dub) -> tuple[audio_io.Audio, list[str]]:
