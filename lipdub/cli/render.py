@@ -226,6 +226,9 @@ def _list(jobs: list[ShotJob], as_json: bool, warnings: dict[str, list[str]]) ->
                 f"{d['id']:<16} {d['status']}{why}  frames {d['in']}-{d['out']} ({d['frames']}) "
                 f"@ {d['fps']}  -> {', '.join(d['outputs'])}"
             )
+            for dub in d["dubs"]:  # Where each dub sits against the shot's first frame.
+                files = ", ".join(Path(a).name for a in dub["audio"])
+                click.echo(f"{'':<16} dub {dub['name']}: {files} at {dub['offset']:+.3f} s")
             for w in d["warnings"]:
                 click.echo(f"{'':<16} warning: {w}")
 

@@ -28,11 +28,15 @@ class DubState:
 
     def record(self) -> dict[str, Any]:
         """JSON-able form, for ``--list --json``."""
+        dub = self.dub
         return {
-            "name": self.dub.name,
-            "output": str(self.dub.output),
+            "name": dub.name,
+            "output": str(dub.output),
             "status": self.status,
             "changed": list(self.changed),
+            # Where the dub starts against the shot's first frame (seconds; positive: later).
+            "offset": dub.offset_s,
+            "audio": [str(p) for p in (dub.audio, dub.mix, *dub.stems.values()) if p],
         }
 
 

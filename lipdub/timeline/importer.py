@@ -46,6 +46,9 @@ class ImportOptions:
     dubs: tuple[tuple[str, str], ...] = ()  # (dub name, file pattern with {id} {event}...).
     dub_tracks: tuple[tuple[str, str], ...] = ()  # (dub name, audio track: A2 or its name).
     actors: tuple[tuple[str | None, str], ...] = ()  # (shot id / event / clip, or None: all).
+    # The --dub files start at the shot's first frame (they carry the handles' audio); False:
+    # they start at the clip's record in point, so the head handle is silence.
+    dub_preroll: bool = False
 
 
 @dataclass
@@ -198,10 +201,16 @@ def _dubs(
     """The shot's dubs, and a note for each dub that has no audio for it."""
     dubs, missing = [], []
     fields = {"id": sid, "event": clip.event, "clip": clip.name, "reel": clip.reel or ""}
+    assert clip.info is not None
+    # A clip's own dub starts at its record in point, which is `head` frames into the shot.
+    at_cut = 0.0 if options.dub_preroll else round(float(clip.head / clip.info.fps), 6)
     for name, pattern in options.dubs:
         path = Path(pattern.format(**fields))
         if path.is_file():
-            dubs.append({"name": name, "audio": _relative(path, base)})
+            dub: dict[str, Any] = {"name": name, "audio": _relative(path, base)}
+            if at_cut:
+                dub["offset"] = at_cut
+            dubs.append(dub)
         else:
             missing.append(f"dub {name}: {path} does not exist")
     for name, which in options.dub_tracks:
