@@ -68,6 +68,11 @@ if TYPE_CHECKING:
 @click.option("--no-personal", is_flag=True, help="Ignore actors' personalization files.")
 @click.option("--force", is_flag=True, help="Re-render shots whose outputs already exist.")
 @click.option(
+    "--allow-still",
+    is_flag=True,
+    help="Render a still image given as a video (as a one-frame clip) instead of refusing it.",
+)
+@click.option(
     "--timeline-out",
     type=click.Path(dir_okay=False, path_type=Path),
     help="After the render, write the cut the shots were imported from with every dubbed shot "
@@ -92,6 +97,7 @@ def render(
     actors,
     no_personal,
     force,
+    allow_still,
     timeline_out,
     as_json,
     project_dir,
@@ -134,7 +140,9 @@ def render(
     # The device is checked only where the jobs will run: here, with the local executor.
     executor = _executor(plan, jobs)
     runs_here = not list_only and executor[0] == "local"
-    warnings = check_jobs(plan, jobs, plugins, device_here=runs_here)
+    warnings = check_jobs(
+        plan, jobs, plugins, device_here=runs_here, writing=not list_only, allow_still=allow_still
+    )
     if timeline_out is not None:  # Before any frame: a cut that changed is found now.
         timeline_paths(timeline_out, [d.name for s in plan.shots for d in s.dubs])
         cut_of(plan.timeline, plan.shots_file)

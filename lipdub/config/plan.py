@@ -86,7 +86,7 @@ class Plan:
         return tuple(by_id[sid] for sid in ids)
 
 
-def _probe(path: Path, where: str, conform: bool) -> VideoInfo:
+def probe_source(path: Path, where: str, conform: bool) -> VideoInfo:
     """The source's VideoInfo, read once per file version: a cut imported from a feature's EDL
     has ~1,500 shots over a few dozen files."""
     try:
@@ -137,7 +137,7 @@ def load_plan(
         src_where = f"{shots_path}:{item.line_of('source')}"
         if not source.is_file():
             raise ConfigError(f"{src_where}: source file {source} does not exist")
-        info = _probe(source, src_where, settings.conform_vfr)
+        info = probe_source(source, src_where, settings.conform_vfr)
         actors = item.get("actors") or []
         if isinstance(actors, str):
             actors = [actors]
@@ -281,7 +281,7 @@ def single_clip_plan(
     refuse_overwriting_source(output, video, audio)
     for actor in actors:
         project.actor(actor, "--actor")
-    info = _probe(video, "--video", settings.conform_vfr)
+    info = probe_source(video, "--video", settings.conform_vfr)
     notes: tuple[str, ...] = ()
     # A suffix no codec fits is left to the render's up-front checks (analysis writes no file).
     fitting = codec_fitting(settings.codec, output)

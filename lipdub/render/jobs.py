@@ -37,6 +37,7 @@ from lipdub.render.fingerprint import (
     write_fingerprint,
 )
 from lipdub.render.pipeline import render_shot
+from lipdub.render.preflight import check_output_folders, check_sources
 from lipdub.render.protocols import JobResult
 from lipdub.render.scratch import reclaim_scratch
 from lipdub.render.shot_job import DubState, ShotJob
@@ -46,12 +47,19 @@ log = logging.getLogger(__name__)
 
 
 def check_jobs(
-    plan: Plan, jobs: Sequence[ShotJob], plugins: PluginManager, device_here: bool
+    plan: Plan,
+    jobs: Sequence[ShotJob],
+    plugins: PluginManager,
+    device_here: bool,
+    writing: bool = False,
+    allow_still: bool = False,
 ) -> dict[str, list[str]]:
     """Check everything that can be checked before the first frame, for every job: each stage's
     plugin name and options block, the weights the settings name (files present, no model
-    loaded), the device (when ``device_here``: the jobs run on this machine) and every dub file
-    (:func:`~lipdub.config.plan.check_dub_audio`).
+    loaded), the device (when ``device_here``: the jobs run on this machine), every dub file
+    (:func:`~lipdub.config.plan.check_dub_audio`), the sources (a still image, unless
+    ``allow_still``; a frame size the codec cannot encode) and, when ``writing`` (a render, not
+    a listing), that every output folder takes a new file (:mod:`lipdub.render.preflight`).
 
     Returns:
         Warnings by job id, to report before rendering.
@@ -84,7 +92,11 @@ def check_jobs(
                     f"{plan.where(shot, 'codec')}: shot {shot.id!r}: {exc}; name the output "
                     "for the codec or set the shot's `codec`"
                 ) from None
-    warnings = check_dub_audio(plan, [j.shot for j in jobs], plan.project.cache_dir)
+    shots = [j.shot for j in jobs]
+    check_sources(plan, shots, allow_still)
+    if writing:
+        check_output_folders(plan, shots)
+    warnings = check_dub_audio(plan, shots, plan.project.cache_dir)
     for job in jobs:
         if job.shot.notes:
             warnings[job.job_id] = [*job.shot.notes, *warnings.get(job.job_id, [])]
