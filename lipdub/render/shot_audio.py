@@ -10,6 +10,7 @@ import numpy as np
 
 from lipdub.config.shots import Dub, Shot
 from lipdub.media import audio as audio_io
+from lipdub.media.mux import fit_channels
 
 
 @functools.lru_cache(maxsize=4)
@@ -42,14 +43,19 @@ def dub_audio(shot: Shot, dub: Dub, path: Path) -> tuple[audio_io.Audio, str | N
 
 
 def output_audio(shot: Shot, dub: Dub) -> tuple[audio_io.Audio, list[str]]:
-    """What the output file carries: the dub, the given mix, or the stems summed."""
+    """What the output file carries: the dub, the given mix, or the stems summed; with every
+    channel the output's container can carry (a 5.1 dub stays 5.1 in MOV/MKV), else downmixed
+    to stereo with a warning (:func:`~lipdub.media.mux.fit_channels`)."""
     warnings: list[str] = []
     if dub.audio is not None or dub.mix is not None:
         audio, warning = dub_audio(shot, dub, dub.mix or dub.audio)
-        return audio, [warning] if warning else []
-    fitted = []
-    for path in dub.stems.values():
-        audio, warning = dub_audio(shot, dub, path)
-        fitted.append(audio)
         warnings += [warning] if warning else []
-    return audio_io.mix(fitted), warnings
+    else:
+        fitted = []
+        for path in dub.stems.values():
+            stem, warning = dub_audio(shot, dub, path)
+            fitted.append(stem)
+            warnings += [warning] if warning else []
+        audio = audio_io.mix(fitted)
+    audio, warning = fit_channels(dub.output, audio)
+    return audio, warnings + ([warning] if warning else [])
