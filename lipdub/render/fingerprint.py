@@ -109,6 +109,26 @@ class Fingerprint:
     shot_parts: dict[str, Any]  # Part name -> JSON value, shared by every dub of the shot.
     dub_parts: dict[str, Any]  # Part name -> JSON value, this dub's own.
     files: dict[str, dict[str, Any]]  # Part name -> {path, size, mtime_ns} of file parts.
+    # A shot that names no actors dubs whoever the analysis finds: the actors its render found
+    # (their personal files and banks are the ones that count); None: every part counts.
+    found: tuple[str, ...] | None = None
+
+    def only_found(self, found: tuple[str, ...] | None) -> Fingerprint:
+        """This fingerprint with the personal files and banks of actors not in ``found`` left
+        out (a change to an actor the shot does not show leaves it done); None: unchanged."""
+        if found is None:
+            return self
+        keep = set(found)
+
+        def counts(name: str) -> bool:
+            for kind in (".personal", ".bank"):
+                if name.startswith("actor:") and name.endswith(kind):
+                    return name[len("actor:") : -len(kind)] in keep
+            return True
+
+        shot = {k: v for k, v in self.shot_parts.items() if counts(k)}
+        files = {k: v for k, v in self.files.items() if counts(k.split("/")[0])}
+        return dataclasses.replace(self, shot_parts=shot, files=files, found=tuple(sorted(keep)))
 
     def changed(self, old: Fingerprint | None) -> list[str]:
         """What differs from ``old`` (the sidecar): shot parts by name, dub parts as
@@ -128,6 +148,7 @@ class Fingerprint:
             "shot": self.shot_parts,
             "parts": self.dub_parts,
             "files": self.files,
+            "found": None if self.found is None else list(self.found),
         }
         return json.dumps(record, indent=1, sort_keys=True) + "\n"
 
@@ -269,6 +290,13 @@ def read_fingerprint(output: Path) -> Fingerprint | None:
         record = json.loads(sidecar_path(output).read_text())
         if record.get("format") != FORMAT:
             return None
-        return Fingerprint(record["dub"], record["shot"], record["parts"], record["files"])
+        found = record.get("found")
+        return Fingerprint(
+            record["dub"],
+            record["shot"],
+            record["parts"],
+            record["files"],
+            None if found is None else tuple(found),
+        )
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None

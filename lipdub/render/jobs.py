@@ -19,6 +19,7 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from lipdub.config.plan import Plan, check_dub_audio
 from lipdub.config.shots import Shot
@@ -220,6 +221,7 @@ def _run_claimed(
         before[st.dub.name] = _stat(st.dub.output)
     # The pipeline renders every dub of the shot it is given (force): give it the ones to do.
     shot = dataclasses.replace(job.shot, dubs=tuple(st.dub for st in todo))
+    report: dict[str, Any] = {}
     try:
         report = render_shot(dataclasses.replace(job, shot=shot, force=True), emit)
     except LipdubError as exc:
@@ -230,10 +232,11 @@ def _run_claimed(
     else:
         message = ""
     finally:
+        found = _found_actors(job, report)
         for st in todo:  # Those written by this run, even when a later dub failed.
             now = _stat(st.dub.output)
             if now is not None and now != before[st.dub.name]:
-                write_fingerprint(st.dub.output, prints[st.dub.name])
+                write_fingerprint(st.dub.output, prints[st.dub.name].only_found(found))
         _remove_partials(job, started)
     seconds = time.perf_counter() - t0
     if message:
@@ -241,6 +244,15 @@ def _run_claimed(
         return JobResult(job.job_id, ok=False, error=message, seconds=seconds)
     emit(ShotEvent("finished", job.job_id, outputs=outputs, data={"seconds": seconds, **report}))
     return JobResult(job.job_id, ok=True, outputs=outputs, seconds=seconds, report=report)
+
+
+def _found_actors(job: ShotJob, report: dict[str, Any]) -> tuple[str, ...] | None:
+    """For a shot that names no actors, the project's actors its render dubbed (from the
+    report's tracks); None when the shot names them, or the render did not get that far."""
+    if job.names_actors() or "generator" not in report:
+        return None
+    project = {a.name for a in job.actors}
+    return tuple(sorted({t["actor"] for t in report.get("tracks", [])} & project))
 
 
 def _why(state: DubState) -> str:

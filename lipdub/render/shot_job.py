@@ -57,6 +57,10 @@ class ShotJob:
         named = set(self.shot.actors) | {a for d in self.shot.dubs for a in d.stems}
         return [a for a in self.actors if a.name in named] if named else list(self.actors)
 
+    def names_actors(self) -> bool:
+        """True when the shot says whose faces it dubs (``actors``, or stems per actor)."""
+        return bool(self.shot.actors) or any(d.stems for d in self.shot.dubs)
+
     def fingerprints(self) -> dict[str, Fingerprint]:
         """Each dub's fingerprint as its inputs are now, by dub name.
 
@@ -78,7 +82,11 @@ class ShotJob:
             if not dub.output.exists() or prints is None:
                 out.append(DubState(dub, "todo"))
                 continue
-            changed = prints[dub.name].changed(read_fingerprint(dub.output))
+            old = read_fingerprint(dub.output)
+            now = prints[dub.name]
+            if old is not None and not self.names_actors():
+                now = now.only_found(old.found)  # Only the actors its render found count.
+            changed = now.changed(old)
             out.append(DubState(dub, "stale" if changed else "done", tuple(changed)))
         return out
 
