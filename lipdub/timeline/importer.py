@@ -26,7 +26,14 @@ from lipdub.config.timecode import format_timecode
 from lipdub.errors import ConfigError, MediaError
 from lipdub.media.atomic import atomic_output
 from lipdub.media.read import probe
-from lipdub.timeline.cut import adapter_for, audio_track, read_cut, record_range, video_track
+from lipdub.timeline.cut import (
+    adapter_for,
+    audio_track,
+    read_cut,
+    record_range,
+    unread_edl_lines,
+    video_track,
+)
 from lipdub.timeline.items import CutClip, read_track
 from lipdub.timeline.media import AUDIO_SUFFIXES, VIDEO_SUFFIXES, MediaFinder, media_files
 
@@ -83,6 +90,8 @@ def import_cut(cut: Path, out: Path, options: ImportOptions) -> ImportResult:
     reading = read_track(timeline, track, video_finder, options.handles)
     audio_finder = MediaFinder(cut.parent, options.media_dirs, AUDIO_SUFFIXES, files)
     result = ImportResult(data={}, skipped=list(reading.skipped))
+    if adapter_for(cut) == "cmx_3600":  # What the reader dropped without a word.
+        result.skipped += unread_edl_lines(cut)
     ids = _ids(reading.clips)
     _check_actor_keys(options.actors, reading.clips, ids)
     for clip in reading.clips:

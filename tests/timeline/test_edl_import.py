@@ -20,7 +20,7 @@ from lipdub.config.timecode import parse_timecode
 from lipdub.media.audio import load_audio, samples_for_frames, save_wav
 from lipdub.media.read import open_video
 from lipdub.render.shot_audio import dub_audio
-from lipdub.timeline.cut import read_cut, record_range
+from lipdub.timeline.cut import parse_rate, read_cut, record_range
 from lipdub.timeline.export import export_cut
 from tests.conftest import make_video, read_counter, tone
 
@@ -230,3 +230,32 @@ def test_a_pattern_dub_starts_at_the_clips_record_in_point(tmp_path: Path):
     out.unlink()
     result = import_edl(root, out, media, "--rate", "23.976", "--handles", "6", "--dub-preroll")
     assert "offset" not in yaml.safe_load(out.read_text())["shots"][0]["dubs"][0]
+
+
+def test_a_line_the_edl_reader_would_drop_is_reported(tmp_path: Path):
+    root, media = _project(tmp_path)
+    lines = FILM_EDL.splitlines()
+    lines.insert(5, "garbled by a mail client")
+    (root / "cut.edl").write_text("\n".join(lines) + "\n")
+    out = root / "shots.yaml"
+    result = import_edl(root, out, media, "--rate", "23.976")
+    assert result.exit_code == 0, result.output
+    assert "cut.edl:6: not an EDL line, ignored: 'garbled by a mail client'" in result.output
+    skipped = yaml.safe_load(out.read_text())["timeline"]["skipped"]
+    assert any("garbled" in s for s in skipped)
+
+
+@pytest.mark.parametrize(
+    ("edl", "rate", "mode"),
+    [(FILM_EDL, "23.976", "NON-DROP FRAME"), (DF_EDL, "29.97", "DROP FRAME")],
+)
+def test_the_exported_edl_keeps_its_fcm_line(tmp_path: Path, edl: str, rate: str, mode: str):
+    root, media = _project(tmp_path)
+    (root / "cut.edl").write_text(edl)
+    out = root / "shots.yaml"
+    assert import_edl(root, out, media, "--rate", rate).exit_code == 0
+    plan = load_plan(out, default_project(root), {})
+    written = export_cut(plan.timeline, out, plan.shots, {}, root / "dub.edl")["de"]
+    lines = written.read_text().splitlines()
+    assert lines[0].startswith("TITLE:") and lines[1] == f"FCM: {mode}"
+    assert read_cut(written, parse_rate(rate)).find_clips()  # Still an EDL the reader takes.
