@@ -283,7 +283,7 @@ def personalize(
     as_json = wants_json(as_json)
     remembered = project.root / actor_cfg.personal_dir / BANK_SHOTS
     shots_file = _bank_shots(shots_file, remembered, as_json)
-    shots = ()
+    shots: tuple[Shot, ...] = ()
     if shots_file is not None:
         plugins = PluginManager(project.root)
         shots = load_plan(shots_file, project, {}, cut_detector(plugins, project, {})).shots

@@ -54,7 +54,7 @@ def fit_channels(output: Path, audio: Audio) -> tuple[Audio, str | None]:
     source = LAYOUTS.get(audio.channels)
     if source is None:  # No named layout: an equal-power fold of every channel into both.
         mono = audio.samples.sum(0, keepdims=True) / np.sqrt(audio.channels)
-        mixed = np.repeat(np.clip(mono, -1.0, 1.0), 2, 0).astype(np.float32)
+        mixed: np.ndarray = np.repeat(np.clip(mono, -1.0, 1.0), 2, 0).astype(np.float32)
     else:
         frame = av.AudioFrame.from_ndarray(
             np.ascontiguousarray(audio.samples, np.float32), format="fltp", layout=source
@@ -63,7 +63,7 @@ def fit_channels(output: Path, audio: Audio) -> tuple[Audio, str | None]:
         resampler = av.AudioResampler(format="fltp", layout="stereo", rate=audio.rate)
         parts = [f.to_ndarray() for f in resampler.resample(frame)]
         parts += [f.to_ndarray() for f in resampler.resample(None)]
-        mixed = np.concatenate(parts, axis=1)[:, : audio.samples.shape[1]]
+        mixed = np.concatenate(parts, axis=1)[:, : audio.samples.shape[1]].astype(np.float32)
     warning = (
         f"{output.name}: the dub's {audio.channels} channels were downmixed to stereo "
         f"({output.suffix} cannot carry them as they are; .mov or .mkv keep every channel)"

@@ -48,7 +48,9 @@ def output_audio(shot: Shot, dub: Dub) -> tuple[audio_io.Audio, list[str]]:
     to stereo with a warning (:func:`~lipdub.media.mux.fit_channels`)."""
     warnings: list[str] = []
     if dub.audio is not None or dub.mix is not None:
-        audio, warning = dub_audio(shot, dub, dub.mix or dub.audio)
+        path = dub.mix or dub.audio
+        assert path is not None
+        audio, warning = dub_audio(shot, dub, path)
         warnings += [warning] if warning else []
     else:
         fitted = []

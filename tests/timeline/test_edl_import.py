@@ -219,10 +219,12 @@ def test_a_pattern_dub_starts_at_the_clips_record_in_point(tmp_path: Path):
     assert dubs["001_sh100"]["offset"] == pytest.approx(float(head), abs=1e-6)
     plan = load_plan(out, default_project(root), {})
     shot = plan.shots[0]
-    heard, _ = dub_audio(shot, shot.dubs[0], shot.dubs[0].audio)
+    wav_path = shot.dubs[0].audio
+    assert wav_path is not None
+    heard, _ = dub_audio(shot, shot.dubs[0], wav_path)
     cut = samples_for_frames(6, FILM, heard.rate)
     assert not heard.samples[:, :cut].any()  # The head handle: silence.
-    wav = load_audio(shot.dubs[0].audio).samples
+    wav = load_audio(wav_path).samples
     np.testing.assert_array_equal(heard.samples[:, cut : cut + 4800], wav[:, :4800])
     listing = invoke("render", str(out), "--list", "--json")
     job = json.loads(listing.output.splitlines()[0])
@@ -255,6 +257,7 @@ def test_the_exported_edl_keeps_its_fcm_line(tmp_path: Path, edl: str, rate: str
     out = root / "shots.yaml"
     assert import_edl(root, out, media, "--rate", rate).exit_code == 0
     plan = load_plan(out, default_project(root), {})
+    assert plan.timeline is not None
     written = export_cut(plan.timeline, out, plan.shots, {}, root / "dub.edl")["de"]
     lines = written.read_text().splitlines()
     assert lines[0].startswith("TITLE:") and lines[1] == f"FCM: {mode}"
