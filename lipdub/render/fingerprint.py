@@ -44,6 +44,7 @@ from lipdub.config.project import ACTOR_DIR, PERSONAL_FILE, ActorConfig
 from lipdub.config.settings import Settings
 from lipdub.config.shots import Dub, Shot
 from lipdub.exemplar.bank import BANK_DIR
+from lipdub.media.atomic import process_tag
 from lipdub.model.checkpoint import (
     RANDOM_INIT,
     ManifestEntry,
@@ -273,7 +274,7 @@ def write_fingerprint(output: Path, fingerprint: Fingerprint) -> None:
     """Store ``fingerprint`` beside ``output`` (call only once ``output`` is in place)."""
     path = sidecar_path(output)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}{process_tag()}.tmp")  # Private to this process.
     tmp.write_text(fingerprint.to_json(output))
     os.replace(tmp, path)
 

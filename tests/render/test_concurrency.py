@@ -19,6 +19,7 @@ from lipdub.media.audio import save_wav
 from lipdub.media.read import probe
 from lipdub.render import claim
 from lipdub.render.claim import Claims, Holder, claim_path
+from lipdub.render.scratch import LOCK_NAME, reclaim_scratch, scratch_root
 from tests.conftest import REPO, make_video, tone
 
 #: A project-local plugin: a passthrough generator that, once this process holds a job, waits
@@ -170,3 +171,16 @@ def test_partial_files_are_private_to_their_process(tmp_path: Path):
     mine = partial_path(out)
     assert str(os.getpid()) in mine.name and socket.gethostname() in mine.name
     assert mine != partial_path(out, ".other") and mine.suffix == ".mov"
+
+
+def test_another_hosts_scratch_is_left_alone_until_it_is_a_day_old(tmp_path: Path):
+    cache = tmp_path / ".lipdub" / "cache"
+    folder = scratch_root(cache) / "a-xyz"
+    folder.mkdir(parents=True)
+    (folder / LOCK_NAME).write_text("4242 other-node\n")  # Its flock may not reach us (NFS).
+    hours_ago = time.time() - 2 * 3600
+    os.utime(folder, (hours_ago, hours_ago))
+    assert reclaim_scratch(cache, time.time()) == [] and folder.is_dir()
+    days_ago = time.time() - 2 * 24 * 3600
+    os.utime(folder, (days_ago, days_ago))
+    assert reclaim_scratch(cache, time.time()) == [folder]
