@@ -10,6 +10,7 @@ from typing import Any
 
 from lipdub.config.project import ActorConfig
 from lipdub.config.shots import Dub, Shot
+from lipdub.render.claim import holder_of
 from lipdub.render.fingerprint import (
     Fingerprint,
     dub_fingerprint,
@@ -108,6 +109,11 @@ class ShotJob:
             "changed": changed,
             "done": status == "done",
             "dubs": [st.record() for st in states],
+            # Renderers at work on its outputs now (`HOST:PID since ...`): a farm can tell a
+            # running job from one to dispatch.
+            "claimed_by": sorted(
+                {h.describe() for h in map(holder_of, (d.output for d in s.dubs)) if h}
+            ),
             "preset": s.settings.preset,
             "generator": s.settings.stage("generator"),
         }

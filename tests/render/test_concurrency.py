@@ -184,3 +184,20 @@ def test_another_hosts_scratch_is_left_alone_until_it_is_a_day_old(tmp_path: Pat
     days_ago = time.time() - 2 * 24 * 3600
     os.utime(folder, (days_ago, days_ago))
     assert reclaim_scratch(cache, time.time()) == [folder]
+
+
+def test_a_listing_says_who_holds_a_job(project: Path):
+    out = project / "renders" / "a_de.mov"
+    with Claims([out]).acquire():
+        res = subprocess.run(
+            [sys.executable, "-m", "lipdub", "render", "shots.yaml", "--list", "--json"],
+            cwd=project,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    jobs = {j["id"]: j for j in map(json.loads, res.stdout.splitlines())}
+    (held,) = jobs["a"]["claimed_by"]
+    assert held.startswith(f"{socket.gethostname()}:{os.getpid()} since ")
+    assert jobs["b"]["claimed_by"] == []
