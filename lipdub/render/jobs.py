@@ -95,9 +95,9 @@ def check_jobs(
                 ) from None
     shots = [j.shot for j in jobs]
     check_sources(plan, shots, allow_still)
-    if writing:
-        check_output_folders(plan, shots)
     warnings = check_dub_audio(plan, shots, plan.project.cache_dir)
+    if writing:  # Last: every other check has passed, so what follows is the render.
+        check_output_folders(plan, shots)
     for job in jobs:
         if job.shot.notes:
             warnings[job.job_id] = [*job.shot.notes, *warnings.get(job.job_id, [])]

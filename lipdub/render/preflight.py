@@ -13,6 +13,7 @@ for analysis, so that a problem ends the run with exit 2 and one line naming the
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterable
 
@@ -58,16 +59,22 @@ def check_sources(plan: Plan, shots: Iterable[Shot], allow_still: bool = False) 
 
 
 def check_output_folders(plan: Plan, shots: Iterable[Shot]) -> None:
-    """Every output folder exists (or can be made) and takes a new file.
+    """Every output folder takes a new file: a file is created and removed in it or, where it
+    does not exist yet, in the nearest folder above it that does (the render makes the rest;
+    nothing is left behind by the check).
 
     Raises:
         ConfigError: naming the folder, the reason and the fix.
     """
     folders = sorted({dub.output.parent for shot in shots for dub in shot.dubs})
     for folder in folders:
-        probe = folder / f".lipdub-write-check{process_tag()}"
+        existing = folder
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        probe = existing / f".lipdub-write-check{process_tag()}"
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            if not existing.is_dir():
+                raise NotADirectoryError(errno.ENOTDIR, f"{existing} is a file")
             fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             os.close(fd)
             probe.unlink()
