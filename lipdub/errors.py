@@ -12,6 +12,10 @@ import difflib
 EXIT_OK = 0
 EXIT_JOB_FAILED = 1
 EXIT_USAGE = 2
+#: Exit code of a run stopped by SIGINT (Ctrl-C), as a shell reports it: 128 + 2.
+EXIT_INTERRUPTED = 130
+#: Exit code of a run stopped by SIGTERM (a farm cancelling a task): 128 + 15.
+EXIT_TERMINATED = 143
 
 
 class LipdubError(Exception):
@@ -50,3 +54,11 @@ def did_you_mean(word: str, options: list[str] | tuple[str, ...]) -> str:
     """A ``; did you mean 'x'?`` suffix for an unknown word (empty when nothing is close)."""
     close = difflib.get_close_matches(word, options, n=1)
     return f"; did you mean {close[0]!r}?" if close else ""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread like Ctrl-C so that every ``finally`` (claims, partial
+    files, scratch folders) runs before the process ends."""
+
+    def __init__(self) -> None:
+        super().__init__("SIGTERM")

@@ -13,11 +13,18 @@ from typing import Any
 import click
 
 from lipdub import __version__
-from lipdub.errors import EXIT_USAGE, LipdubError
+from lipdub.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+    LipdubError,
+    Terminated,
+)
 
 
 class LipdubGroup(click.Group):
-    """A group that turns :class:`LipdubError` into a one-line message and its exit code."""
+    """A group that turns :class:`LipdubError` into a one-line message and its exit code, and
+    an interrupt into the code a shell expects (130 for SIGINT, 143 for SIGTERM)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -25,6 +32,10 @@ class LipdubGroup(click.Group):
         except LipdubError as exc:
             click.echo(f"error: {exc}", err=True)
             ctx.exit(exc.exit_code)
+        except KeyboardInterrupt as exc:
+            terminated = isinstance(exc, Terminated)
+            click.echo(f"interrupted ({'SIGTERM' if terminated else 'SIGINT'})", err=True)
+            ctx.exit(EXIT_TERMINATED if terminated else EXIT_INTERRUPTED)
 
 
 @click.group(cls=LipdubGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -103,6 +103,30 @@ def _bank_progress(actor: str, as_json: bool) -> Callable[[int, int], None]:
     return report
 
 
+#: In the actor's folder: the shots file the bank was last built with (``--shots``), so that a
+#: later ``personalize`` without it rebuilds the same bank instead of a smaller one.
+BANK_SHOTS = "bank-shots.txt"
+
+
+def _bank_shots(given: Path | None, remembered: Path, as_json: bool) -> Path | None:
+    """The shots file to bank: the one given, else the one the bank was last built with.
+
+    Raises:
+        ConfigError: the remembered shots file is gone (say how to go on).
+    """
+    if given is not None or not remembered.is_file():
+        return given
+    path = Path(remembered.read_text().strip())
+    if not path.is_file():
+        raise ConfigError(
+            f"{remembered}: the actor's bank was built with --shots {path}, which is gone; "
+            f"give --shots FILE, or delete {remembered.name} to bank the footage only"
+        )
+    message = f"bank: also the actor's shots in {path}, as the bank was built (--shots)"
+    click.echo(json.dumps({"event": "note", "message": message}) if as_json else message)
+    return path
+
+
 def _bank(
     actor: ActorConfig,
     project: ProjectConfig,
@@ -257,11 +281,16 @@ def personalize(
         "run_options": run_options,
     }
     as_json = wants_json(as_json)
+    remembered = project.root / actor_cfg.personal_dir / BANK_SHOTS
+    shots_file = _bank_shots(shots_file, remembered, as_json)
     shots: tuple[Shot, ...] = ()
     if shots_file is not None:
         plugins = PluginManager(project.root)
         shots = load_plan(shots_file, project, {}, cut_detector(plugins, project, {})).shots
     _bank(actor_cfg, project, shots, as_json, required=bank_only)
+    if shots_file is not None:  # The next run without --shots banks the same shots.
+        remembered.parent.mkdir(parents=True, exist_ok=True)
+        remembered.write_text(f"{shots_file.resolve()}\n")
     if bank_only:
         return
     if executor == "ray":

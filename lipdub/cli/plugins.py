@@ -60,12 +60,19 @@ def list_plugins(project_dir, as_json: bool) -> None:
         for row in rows:
             click.echo(json.dumps(row, default=str))
         return
-    table = Table(title="lipdub stages and their choices (* = selected)")
-    for col in ("stage", "choice", "from", "what it does", "options ([stage_options.STAGE])"):
-        table.add_column(escape(col))  # Not rich markup: the brackets are TOML's.
+    table = Table(
+        title="lipdub stages and their choices (* = selected)",
+        caption=escape("options are set in lipdub.toml under [stage_options.STAGE]"),
+    )
+    # The options column is what a user copies into lipdub.toml: one name a line, never cut
+    # (it is as wide as the longest name); the prose columns wrap into what is left.
+    longest = max((len(o) for row in rows for o in row.get("options", {})), default=0)
+    for col in ("stage", "choice", "from", "what it does"):
+        table.add_column(col, overflow="fold")
+    table.add_column("options", min_width=longest, no_wrap=True)
     for row in rows:
         mark = "* " if row["selected"] else "  "
-        options = ", ".join(row.get("options", {}))
+        options = "\n".join(row.get("options", {}))
         table.add_row(row["stage"], mark + row["name"], row["source"], row["summary"], options)
     Console().print(table)
     for stage, info in STAGES.items():

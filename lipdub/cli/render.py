@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Callable
+import signal
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +24,7 @@ from lipdub.cli.common import (
 from lipdub.cli.reporting import Reporter
 from lipdub.config.plan import Plan, load_plan, single_clip_plan
 from lipdub.config.settings import preset_names
-from lipdub.errors import EXIT_JOB_FAILED, ConfigError
+from lipdub.errors import EXIT_JOB_FAILED, ConfigError, Terminated
 from lipdub.events import ShotEvent
 from lipdub.media.audio import FIT_POLICIES
 from lipdub.plugin_manager import PluginManager
@@ -71,6 +74,11 @@ if TYPE_CHECKING:
 @click.option("--no-personal", is_flag=True, help="Ignore actors' personalization files.")
 @click.option("--force", is_flag=True, help="Re-render shots whose outputs already exist.")
 @click.option(
+    "--allow-still",
+    is_flag=True,
+    help="Render a still image given as a video (as a one-frame clip) instead of refusing it.",
+)
+@click.option(
     "--timeline-out",
     type=click.Path(dir_okay=False, path_type=Path),
     help="After the render, write the cut the shots were imported from with every dubbed shot "
@@ -97,6 +105,7 @@ def render(
     dub_language,
     no_personal,
     force,
+    allow_still,
     timeline_out,
     as_json,
     project_dir,
@@ -147,7 +156,9 @@ def render(
     # The device is checked only where the jobs will run: here, with the local executor.
     executor = _executor(plan, jobs)
     runs_here = not list_only and executor[0] == "local"
-    warnings = check_jobs(plan, jobs, plugins, device_here=runs_here)
+    warnings = check_jobs(
+        plan, jobs, plugins, device_here=runs_here, writing=not list_only, allow_still=allow_still
+    )
     if timeline_out is not None:  # Before any frame: a cut that changed is found now.
         timeline_paths(timeline_out, [d.name for s in plan.shots for d in s.dubs])
         cut_of(plan.timeline, plan.shots_file)
@@ -239,8 +250,30 @@ def _list(jobs: list[ShotJob], as_json: bool, warnings: dict[str, list[str]]) ->
                 f"{d['id']:<16} {d['status']}{why}  frames {d['in']}-{d['out']} ({d['frames']}) "
                 f"@ {d['fps']}  -> {', '.join(d['outputs'])}"
             )
+            for dub in d["dubs"]:  # Where each dub sits against the shot's first frame.
+                files = ", ".join(Path(a).name for a in dub["audio"])
+                click.echo(f"{'':<16} dub {dub['name']}: {files} at {dub['offset']:+.3f} s")
             for w in d["warnings"]:
                 click.echo(f"{'':<16} warning: {w}")
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """While jobs run, SIGTERM (a farm cancelling the task) ends the run like Ctrl-C: every
+    job's claims, partial files and scratch are cleaned up, a ``failed`` event says so, and the
+    exit code is 143 (:class:`~lipdub.errors.Terminated`)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(_signum: int, _frame: object) -> None:
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _run(
@@ -253,7 +286,7 @@ def _run(
     executor_choice: tuple[str, dict[str, Any]] = ("local", {}),
 ) -> list[JobResult]:
     executor = plugins.create("executor", *executor_choice)
-    with Reporter(as_json) as reporter:
+    with _sigterm_as_interrupt(), Reporter(as_json) as reporter:
 
         def emit(event):
             reporter(event)

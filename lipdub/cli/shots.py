@@ -60,6 +60,12 @@ def _pairs(values: tuple[str, ...], option: str, what: str) -> tuple[tuple[str, 
     "{reel}; repeatable, one per language).",
 )
 @click.option(
+    "--dub-preroll",
+    is_flag=True,
+    help="The --dub files start at the shot's first handle frame (they carry the handles' "
+    "audio). Default: each starts at its clip's record in point; the head handle is silence.",
+)
+@click.option(
     "--dub-track",
     "dub_tracks",
     multiple=True,
@@ -73,7 +79,9 @@ def _pairs(values: tuple[str, ...], option: str, what: str) -> tuple[tuple[str, 
     "repeatable. Default: every face, matched to actors by identity.",
 )
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
-def import_(cut, out, track, media_dirs, rate, handles, dubs, dub_tracks, actors, force) -> None:
+def import_(
+    cut, out, track, media_dirs, rate, handles, dubs, dub_preroll, dub_tracks, actors, force
+) -> None:
     """Turn each clip of CUT's video track into a shot (.otio, .edl, .xml).
 
     Clips that cannot be dubbed (a speed change, a freeze frame, missing media, a source range
@@ -89,6 +97,7 @@ def import_(cut, out, track, media_dirs, rate, handles, dubs, dub_tracks, actors
         rate=parse_rate(rate) if rate else None,
         handles=handles,
         dubs=_pairs(dubs, "--dub", "PATTERN"),
+        dub_preroll=dub_preroll,
         dub_tracks=_pairs(dub_tracks, "--dub-track", "TRACK"),
         actors=tuple(
             (key, name) if sep else (None, key)

@@ -87,7 +87,7 @@ class Plan:
         return tuple(by_id[sid] for sid in ids)
 
 
-def _probe(path: Path, where: str, conform: bool) -> VideoInfo:
+def probe_source(path: Path, where: str, conform: bool) -> VideoInfo:
     """The source's VideoInfo, read once per file version: a cut imported from a feature's EDL
     has ~1,500 shots over a few dozen files."""
     try:
@@ -138,7 +138,7 @@ def load_plan(
         src_where = f"{shots_path}:{item.line_of('source')}"
         if not source.is_file():
             raise ConfigError(f"{src_where}: source file {source} does not exist")
-        info = _probe(source, src_where, settings.conform_vfr)
+        info = probe_source(source, src_where, settings.conform_vfr)
         actors = item.get("actors") or []
         if isinstance(actors, str):
             actors = [actors]
@@ -167,6 +167,7 @@ def load_plan(
                     dubs=shot_dubs,
                     settings=settings,
                     auto_range=len(ranges) > 1 or item.get("range") == "auto",
+                    dub_span=(ranges[0][0], ranges[-1][1]) if len(ranges) > 1 else None,
                     line=item.line,
                     start_timecode=info.start_timecode,
                     timeline=item.get("timeline"),
@@ -284,7 +285,7 @@ def single_clip_plan(
     refuse_overwriting_source(output, video, audio)
     for actor in actors:
         project.actor(actor, "--actor")
-    info = _probe(video, "--video", settings.conform_vfr)
+    info = probe_source(video, "--video", settings.conform_vfr)
     notes: tuple[str, ...] = ()
     # A suffix no codec fits is left to the render's up-front checks (analysis writes no file).
     fitting = codec_fitting(settings.codec, output)
@@ -401,7 +402,8 @@ def _check_fit(summary: AudioSummary, shot: Shot, dub: Dub, what: str) -> None:
     """Refuse now what :func:`~lipdub.media.audio.fit_to_length` would refuse mid-render."""
     shift = round(dub.offset_s * summary.rate)  # As apply_offset_gain shifts the dub.
     have = max(summary.samples + shift, 0)
-    need = samples_for_frames(shot.frame_count, shot.fps, summary.rate)
+    first, last = shot.dub_frames  # A sub-shot's dub is judged over the whole span.
+    need = samples_for_frames(last - first, shot.fps, summary.rate)
     # A zero-stride stand-in as long as the shifted dub: fit_to_length looks only at its shape.
     stand_in = Audio(np.broadcast_to(np.zeros((1, 1), np.float32), (1, have)), summary.rate)
     fit_to_length(stand_in, need, shot.settings.audio_fit, what)

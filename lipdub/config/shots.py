@@ -118,11 +118,20 @@ class Shot:
     # Where the shot sits in the editor's cut it was imported from (`lipdub shots import`):
     # the clip's place on the track, event, name, record timecodes. Read by lipdub.timeline.
     timeline: Mapping[str, Any] | None = None
+    # A sub-shot of `range: auto`: the source frames [a, b) its dubs cover as a whole (the
+    # unsplit shot). The dub's offset counts from frame a, and this sub-shot plays its own part
+    # of it, from frame ``start``. None: the dubs start with this shot.
+    dub_span: tuple[int, int] | None = None
 
     @property
     def frame_count(self) -> int:
         """Number of frames in the shot."""
         return self.stop - self.start
+
+    @property
+    def dub_frames(self) -> tuple[int, int]:
+        """The source frames [a, b) the dubs cover as a whole (:attr:`dub_span`, or the shot)."""
+        return self.dub_span or (self.start, self.stop)
 
     def timecode_at(self, frame: int) -> str:
         """Label of absolute source ``frame``: the source's start TC plus ``frame``, in the

@@ -28,8 +28,16 @@ except ImportError:  # Not POSIX: no advisory locks, so nothing is ever reclaime
 PARTIAL_TAG = ".lipdub-partial"
 
 
-def partial_path(final: Path, tag: str = "") -> Path:
-    """The temporary name used while ``final`` is being written (same folder, same suffix)."""
+def process_tag() -> str:
+    """``.HOST-PID``: what makes a temporary name private to this process, so that two
+    processes writing one output (two farm nodes on one network folder) never share a file."""
+    return f".{socket.gethostname()}-{os.getpid()}"
+
+
+def partial_path(final: Path, tag: str | None = None) -> Path:
+    """The temporary name used while ``final`` is being written (same folder, same suffix,
+    private to this process unless ``tag`` says otherwise)."""
+    tag = process_tag() if tag is None else tag
     return final.with_name(f".{final.stem}{PARTIAL_TAG}{tag}{final.suffix}")
 
 
@@ -72,10 +80,12 @@ def is_held(path: Path) -> bool:
 
 
 @contextlib.contextmanager
-def atomic_output(final: Path, tag: str = "") -> Iterator[Path]:
+def atomic_output(final: Path, tag: str | None = None) -> Iterator[Path]:
     """Yield a temporary path; on success move it onto ``final``, on failure delete it.
 
-    The temporary file is locked while it is written (see :func:`remove_stale_partials`).
+    The temporary file's name is private to this process (:func:`partial_path`) and locked
+    while it is written (see :func:`remove_stale_partials`); ``os.replace`` makes the move
+    atomic, so ``final`` is always a complete file, the old one or the new one.
     """
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = partial_path(final, tag)

@@ -26,6 +26,20 @@ SILENT_DB = -45.0
 FIT_POLICIES = ("error", "pad", "trim", "pad-trim")
 
 
+#: The layout N channels are written with (FFmpeg's default layout for N: the order decoders
+#: hand channels out in, e.g. 5.1 = FL FR FC LFE BL BR).
+CHANNEL_LAYOUTS = {
+    1: "mono",
+    2: "stereo",
+    3: "3.0",
+    4: "4.0",
+    5: "5.0",
+    6: "5.1",
+    7: "6.1",
+    8: "7.1",
+}
+
+
 @dataclass(frozen=True)
 class Audio:
     """Decoded audio: float32 samples in [-1, 1], shaped (channels, samples)."""
@@ -182,9 +196,9 @@ def _fit_length(samples: np.ndarray, n: int) -> np.ndarray:
 
 
 def save_wav(audio: Audio, path: Path) -> None:
-    """Write ``audio`` as 16-bit PCM WAV."""
-    layout = "mono" if audio.channels == 1 else "stereo"
-    pcm = (np.clip(audio.samples[:2], -1.0, 1.0) * 32767).astype(np.int16)
+    """Write ``audio`` as 16-bit PCM WAV, every channel (up to 7.1: :data:`CHANNEL_LAYOUTS`)."""
+    layout = CHANNEL_LAYOUTS[audio.channels]
+    pcm = (np.clip(audio.samples, -1.0, 1.0) * 32767).astype(np.int16)
     with av.open(str(path), mode="w") as out:
         stream = out.add_stream("pcm_s16le", rate=audio.rate, layout=layout)
         frame = av.AudioFrame.from_ndarray(

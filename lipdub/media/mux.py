@@ -15,7 +15,7 @@ import av
 import numpy as np
 
 from lipdub.errors import MediaError
-from lipdub.media.audio import Audio
+from lipdub.media.audio import CHANNEL_LAYOUTS, Audio
 
 #: Audio frames are written in chunks of this many samples.
 AUDIO_CHUNK = 1024
@@ -28,6 +28,48 @@ AAC_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000, 64000
 
 #: 24-bit PCM stored in 32-bit words; this keeps full scale just inside the integer range.
 S32_SCALE = 2**31 - 256
+
+
+LAYOUTS = CHANNEL_LAYOUTS
+#: Channel counts FFmpeg's AAC encoder (MP4) takes; PCM (MOV, MKV) takes every one of LAYOUTS.
+AAC_CHANNELS = (1, 2, 3, 4, 5, 6, 8)
+
+
+def carried_channels(output: Path, channels: int) -> int:
+    """How many of a dub's ``channels`` ``output``'s container carries as they are: all where
+    its codec has a layout for them (PCM in MOV/MKV up to 7.1; AAC in MP4: 1-6 and 8), else 2
+    (the caller downmixes, see :func:`fit_channels`)."""
+    pcm = output.suffix.lower() in PCM_CONTAINERS
+    if channels in LAYOUTS and (pcm or channels in AAC_CHANNELS):
+        return channels
+    return min(channels, 2)
+
+
+def fit_channels(output: Path, audio: Audio) -> tuple[Audio, str | None]:
+    """``audio`` with the channels ``output`` can carry: unchanged where it can carry them all,
+    else downmixed to stereo by FFmpeg's matrix (centre and surrounds folded into left and
+    right, not dropped), with a warning saying so."""
+    keep = carried_channels(output, audio.channels)
+    if keep == audio.channels:
+        return audio, None
+    source = LAYOUTS.get(audio.channels)
+    if source is None:  # No named layout: an equal-power fold of every channel into both.
+        mono = audio.samples.sum(0, keepdims=True) / np.sqrt(audio.channels)
+        mixed: np.ndarray = np.repeat(np.clip(mono, -1.0, 1.0), 2, 0).astype(np.float32)
+    else:
+        frame = av.AudioFrame.from_ndarray(
+            np.ascontiguousarray(audio.samples, np.float32), format="fltp", layout=source
+        )
+        frame.sample_rate = audio.rate
+        resampler = av.AudioResampler(format="fltp", layout="stereo", rate=audio.rate)
+        parts = [f.to_ndarray() for f in resampler.resample(frame)]
+        parts += [f.to_ndarray() for f in resampler.resample(None)]
+        mixed = np.concatenate(parts, axis=1)[:, : audio.samples.shape[1]].astype(np.float32)
+    warning = (
+        f"{output.name}: the dub's {audio.channels} channels were downmixed to stereo "
+        f"({output.suffix} cannot carry them as they are; .mov or .mkv keep every channel)"
+    )
+    return Audio(np.ascontiguousarray(mixed, np.float32), audio.rate), warning
 
 
 def audio_codec_for(output: Path, audio: Audio) -> tuple[Literal["pcm_s24le", "aac"], str]:
@@ -53,8 +95,12 @@ class AudioMuxer:
 
     def __init__(self, container: av.container.OutputContainer, output: Path, audio: Audio):
         encoder, self._fmt = audio_codec_for(output, audio)
-        samples = audio.samples if audio.channels <= 2 else audio.samples[:2]
-        self._layout = "mono" if samples.shape[0] == 1 else "stereo"
+        if carried_channels(output, audio.channels) != audio.channels:
+            raise MediaError(  # fit_channels first: never drop channels silently.
+                f"{output}: cannot carry {audio.channels} audio channels; downmix them first"
+            )
+        samples = audio.samples
+        self._layout = LAYOUTS[samples.shape[0]]
         self._container = container
         self._samples = samples
         self._rate = audio.rate

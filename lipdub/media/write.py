@@ -18,6 +18,13 @@ from lipdub.errors import ConfigError, MediaError
 from lipdub.media.audio import Audio
 from lipdub.media.mux import AudioMuxer
 
+#: Encoder threads, the same on every machine. Left at 0 (FFmpeg's "auto"), the count follows the
+#: CPUs this process may use (``sched_getaffinity``), and libx264 makes other bytes with another
+#: count: a farm node with a 4-core cgroup and an artist's 16-core workstation wrote different
+#: files from the same inputs. libx264's frame threads are deterministic for a fixed count;
+#: ProRes and FFV1 cut each frame into slices whose number this fixes as well.
+ENCODER_THREADS = 4
+
 
 @dataclass(frozen=True)
 class VideoCodec:
@@ -75,6 +82,21 @@ def codec_for(name: str, output: Path) -> VideoCodec:
     return codec
 
 
+#: Chroma subsampling of the encoded pixel formats: (horizontal, vertical) factors; a frame's
+#: width and height must be multiples of them (4:2:0 halves both, 4:2:2 the width only).
+SUBSAMPLING: dict[str, tuple[int, int]] = {"yuv420p": (2, 2), "yuv422p10le": (2, 1)}
+
+
+def size_problem(codec: VideoCodec, width: int, height: int) -> str | None:
+    """Why ``codec`` cannot encode ``width``×``height`` frames as they are (libx264 fails deep
+    in ``avcodec_open2`` on an odd size in 4:2:0), or None."""
+    sx, sy = SUBSAMPLING.get(codec.pix_fmt, (1, 1))
+    if width % sx == 0 and height % sy == 0:
+        return None
+    need = "width and height" if (sx, sy) == (2, 2) else "width"
+    return f"{codec.name!r} ({codec.pix_fmt}) needs an even {need}, the source is {width}×{height}"
+
+
 def codec_fitting(name: str, output: Path) -> str | None:
     """``name`` if ``output``'s container can hold it, else the first codec of :data:`CODECS`
     that it can (H.264 first: what a user naming ``.mp4`` expects), else None.
@@ -122,6 +144,7 @@ class VideoWriter:
         stream.height = height
         stream.pix_fmt = codec.pix_fmt
         stream.options = dict(codec.options)
+        stream.codec_context.thread_count = ENCODER_THREADS  # Bytes independent of the machine.
         if timecode:
             stream.metadata["timecode"] = timecode
         self._stream = stream

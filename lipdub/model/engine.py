@@ -10,7 +10,9 @@ about ``batch_size + r`` frames of encoder maps, whatever the track length.
 
 On CUDA the model runs channels-last under bf16 autocast (MaLS and the demodulation
 coefficients stay fp32), optionally through ``torch.compile``. cuDNN autotuning is switched off
-so that the same inputs, weights and device give the same output.
+so that the same inputs, weights and device give the same output. On the CPU the model runs
+with a fixed number of threads (:data:`CPU_THREADS`): torch splits its reductions by the thread
+count, and one thread gave other pixels (±1/255) than two or four on the same machine.
 """
 
 from __future__ import annotations
@@ -33,7 +35,23 @@ from lipdub.model.track_clip import TrackClip
 log = logging.getLogger(__name__)
 
 REFERENCE_SAMPLES = 64  # Frames sampled (evenly) when choosing the reference.
+#: Intra-op threads for the model on the CPU, whatever the machine or OMP_NUM_THREADS says, so
+#: that a 1-CPU farm slot and a workstation write the same bytes (see the module docstring).
+CPU_THREADS = 4
 REFERENCE_SIZE = 32  # Side the crops are block-averaged to for that choice.
+
+
+@contextlib.contextmanager
+def _torch_threads(count: int) -> Iterator[None]:
+    """Run torch's CPU kernels on ``count`` threads inside the block."""
+    before = torch.get_num_threads()
+    if before != count:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        if before != count:
+            torch.set_num_threads(before)
 
 
 def select_device(spec: str = "auto") -> torch.device:
@@ -166,10 +184,20 @@ class StyleSyncEngine:
             log.info("stylesync: applied personalization %s", path)
         self._personal = path
 
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.precision == "bf16":
-            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+    def _threads(self) -> contextlib.AbstractContextManager:
+        """On the CPU, the fixed thread count (:data:`CPU_THREADS`); elsewhere nothing."""
+        if self.device.type == "cpu":
+            return _torch_threads(CPU_THREADS)
         return contextlib.nullcontext()
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        """bf16 autocast where the precision asks for it; on the CPU, also the fixed thread
+        count (:data:`CPU_THREADS`), restored afterwards for the rest of the process."""
+        stack = contextlib.ExitStack()
+        stack.enter_context(self._threads())
+        if self.precision == "bf16":
+            stack.enter_context(torch.autocast(self.device.type, dtype=torch.bfloat16))
+        return stack
 
     def _images(self, crops: np.ndarray) -> torch.Tensor:
         """(B, S, S, 3) uint8 → (B, 3, S, S) float32 in [-1, 1] on the device."""
@@ -237,7 +265,8 @@ class StyleSyncEngine:
             if ready <= n_out:
                 continue
             ws_all = torch.cat(ws_buf)  # Frames [ws_lo, n_enc).
-            smooth = m.mals(ws_all[None])[0]  # MaLS in fp32, on the window only.
+            with self._threads():
+                smooth = m.mals(ws_all[None])[0]  # MaLS in fp32, on the window only.
             feats_all = [torch.cat(f) for f in zip(*(p[0] for p in pending), strict=True)]
             mask_all = torch.cat([p[1] for p in pending])
             for a in range(n_out, ready, bs):

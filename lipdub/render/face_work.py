@@ -50,6 +50,7 @@ class _TrackData:
     rest: RestPlan | None = None  # Generated / rest crop / source weights, per dub.
     planned: bool = False  # The track has been planned (generated) for the current dub.
     trusted: np.ndarray | None = None  # (T,) bool: frames whose landmarks can be pasted on.
+    speaking: np.ndarray | None = None  # (T,) bool: the current dub is not silent there.
 
 
 class FaceWork:
@@ -87,6 +88,9 @@ class FaceWork:
         self.feather = float(settings.feather_fraction)
         self.warnings: list[str] = []
         self.visemes: VisemeTrack | None = None  # The last rendered dub's (first track's).
+        # Shot frames of the current dub where a dubbed face shows the source picture although
+        # its dub speaks there, by why (see source_while_speaking).
+        self._kept: dict[str, set[int]] = {}
         self._scratch = scratch_dir(job.cache_dir, self.shot.id)
         try:
             self.analysis = analyze_shot(
@@ -254,11 +258,16 @@ class FaceWork:
     def render_dub(self, dub: Dub) -> Callable[[int, np.ndarray], np.ndarray]:
         """Generate (or plan) every track's faces for ``dub``; return the per-frame paste."""
         self.visemes = None
+        self._kept = {"no tracked face": set(), "landmarks not trusted": set(), "no face": set()}
+        speaking_by_actor: dict[str, np.ndarray] = {}
         for d in self.tracks:
             audio, warning = dub_audio(self.shot, dub, dub.driving_audio(d.track.actor))
             if warning and d.track.actor in dub.stems:  # The mix's own fit is reported on encode.
                 self.emit(ShotEvent("warning", self.shot.id, message=warning))
             audio_16k = audio_io.to_model_audio(audio)
+            loud = audio_io.loudness_per_frame(audio_16k, self.shot.frame_count, self.shot.fps)
+            speaking_by_actor[d.track.actor] = loud >= audio_io.SILENT_DB
+            d.speaking = speaking_by_actor[d.track.actor][d.track.frames]
             d.rest = self._rest_plan(d, audio_16k)
             visemes = self._visemes(dub, d.track.actor, audio_16k)
             if self.visemes is None:
@@ -268,6 +277,14 @@ class FaceWork:
                 d.work.progress = self._progress(f"generate {dub.name} track {d.track.track_id}")
             d.work.plan(audio_16k, self.shot.fps, d.rest, visemes)
             d.planned = True
+        for actor, speaking in speaking_by_actor.items():  # Holes between an actor's tracks.
+            covered = np.zeros(self.shot.frame_count, bool)
+            spans = [d.track.frames for d in self.tracks if d.track.actor == actor]
+            for frames in spans:
+                covered[frames] = True
+            first, last = min(int(f[0]) for f in spans), max(int(f[-1]) for f in spans)
+            hole = ~covered[first : last + 1] & speaking[first : last + 1]
+            self._kept["no tracked face"] |= {first + int(i) for i in np.flatnonzero(hole)}
         return self._paste
 
     def _visemes(self, dub: Dub, actor: str, audio_16k: np.ndarray) -> VisemeTrack:
@@ -293,6 +310,19 @@ class FaceWork:
         if not self.tracks or not isinstance(self.tracks[0].work, ExemplarTrack):
             return None
         return self.tracks[0].work.closures
+    def source_while_speaking(self, dub: Dub) -> str | None:
+        """After ``dub`` was encoded: the frames where a dubbed actor's face was left as the
+        source although the dub speaks there, counted by why, with where; None when there are
+        none. (The per-track warnings count only what one check found; this is the total an
+        editor sees in the picture.)"""
+        total = set().union(*self._kept.values()) if self._kept else set()
+        if not total:
+            return None
+        parts = [f"{len(f)} {why}" for why, f in self._kept.items() if f]
+        return (
+            f"shot {self.shot.id} dub {dub.name}: {len(total)} frame(s) where the dub speaks "
+            f"show the source mouth ({', '.join(parts)}; frames {_ranges(sorted(total))})"
+        )
 
     def resting(self) -> dict[str, int]:
         """Frames of the last rendered dub that rested on silence, summed over its tracks
@@ -345,13 +375,20 @@ class FaceWork:
         """Blend every dubbed track's new face into frame ``i`` of the shot."""
         for d in self.tracks:
             j = d.track.at(i)
-            if j is None or (d.trusted is not None and not d.trusted[j]):
-                continue  # No face there, or none to trust: the source, untouched.
+            if j is None:
+                continue  # No face there: the source, untouched.
+            speaking = d.speaking is not None and bool(d.speaking[j])
+            if d.trusted is not None and not d.trusted[j]:
+                if speaking:
+                    self._kept["landmarks not trusted"].add(i)
+                continue  # No landmarks to trust: the source, untouched.
             weight = 1.0 if d.rest is None else float(d.rest.paste_weight[j])
             if weight <= 0.0:
                 continue  # The source's own closed mouth, untouched.
             found = self._face(d, i, frame)
             if found is None:
+                if speaking:
+                    self._kept["no face"].add(i)
                 continue
             box, face, mask = found
             if weight < 1.0:
@@ -361,3 +398,15 @@ class FaceWork:
                 frame = frame.copy()
             frame[y0:y1, x0:x1] = self.blender.blend(frame[y0:y1, x0:x1], face, mask)
         return frame
+
+
+def _ranges(frames: list[int]) -> str:
+    """``3-7, 12, 20-31``: sorted shot frames as runs (at most eight, then "...")."""
+    runs: list[tuple[int, int]] = []
+    for f in frames:
+        if runs and f == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], f)
+        else:
+            runs.append((f, f))
+    text = [f"{a}-{b}" if b > a else f"{a}" for a, b in runs[:8]]
+    return ", ".join(text) + (", ..." if len(runs) > 8 else "")

@@ -46,6 +46,7 @@ from lipdub.config.project import ACTOR_DIR, PERSONAL_FILE, ActorConfig
 from lipdub.config.settings import Settings
 from lipdub.config.shots import Dub, Shot
 from lipdub.exemplar.bank import BANK_DIR
+from lipdub.media.atomic import process_tag
 from lipdub.model.checkpoint import (
     RANDOM_INIT,
     ManifestEntry,
@@ -111,6 +112,26 @@ class Fingerprint:
     shot_parts: dict[str, Any]  # Part name -> JSON value, shared by every dub of the shot.
     dub_parts: dict[str, Any]  # Part name -> JSON value, this dub's own.
     files: dict[str, dict[str, Any]]  # Part name -> {path, size, mtime_ns} of file parts.
+    # A shot that names no actors dubs whoever the analysis finds: the actors its render found
+    # (their personal files and banks are the ones that count); None: every part counts.
+    found: tuple[str, ...] | None = None
+
+    def only_found(self, found: tuple[str, ...] | None) -> Fingerprint:
+        """This fingerprint with the personal files and banks of actors not in ``found`` left
+        out (a change to an actor the shot does not show leaves it done); None: unchanged."""
+        if found is None:
+            return self
+        keep = set(found)
+
+        def counts(name: str) -> bool:
+            for kind in (".personal", ".bank"):
+                if name.startswith("actor:") and name.endswith(kind):
+                    return name[len("actor:") : -len(kind)] in keep
+            return True
+
+        shot = {k: v for k, v in self.shot_parts.items() if counts(k)}
+        files = {k: v for k, v in self.files.items() if counts(k.split("/")[0])}
+        return dataclasses.replace(self, shot_parts=shot, files=files, found=tuple(sorted(keep)))
 
     def changed(self, old: Fingerprint | None) -> list[str]:
         """What differs from ``old`` (the sidecar): shot parts by name, dub parts as
@@ -130,6 +151,7 @@ class Fingerprint:
             "shot": self.shot_parts,
             "parts": self.dub_parts,
             "files": self.files,
+            "found": None if self.found is None else list(self.found),
         }
         return json.dumps(record, indent=1, sort_keys=True) + "\n"
 
@@ -177,6 +199,8 @@ def shot_fingerprint_parts(
     p.parts["lipdub"] = __version__
     p.file("source", shot.source)
     p.parts["range"] = [shot.start, shot.stop]
+    if shot.dub_span is not None:  # A sub-shot plays its part of the dub from this span.
+        p.parts["dub_span"] = list(shot.dub_span)
     for key, value in dataclasses.asdict(shot.settings).items():
         if key == "stage_options":
             value = {k: v for k, v in value.items() if k not in IGNORED_STAGE_OPTIONS}
@@ -256,7 +280,7 @@ def write_fingerprint(output: Path, fingerprint: Fingerprint) -> None:
     """Store ``fingerprint`` beside ``output`` (call only once ``output`` is in place)."""
     path = sidecar_path(output)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}{process_tag()}.tmp")  # Private to this process.
     tmp.write_text(fingerprint.to_json(output))
     os.replace(tmp, path)
 
@@ -273,6 +297,13 @@ def read_fingerprint(output: Path) -> Fingerprint | None:
         record = json.loads(sidecar_path(output).read_text())
         if record.get("format") != FORMAT:
             return None
-        return Fingerprint(record["dub"], record["shot"], record["parts"], record["files"])
+        found = record.get("found")
+        return Fingerprint(
+            record["dub"],
+            record["shot"],
+            record["parts"],
+            record["files"],
+            None if found is None else tuple(found),
+        )
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None

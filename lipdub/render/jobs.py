@@ -19,6 +19,7 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from lipdub.config.plan import Plan, check_dub_audio
 from lipdub.config.shots import Shot
@@ -29,6 +30,7 @@ from lipdub.media.write import codec_for
 from lipdub.model.checkpoint import existing_sidecar, load_manifest
 from lipdub.model.engine import select_device
 from lipdub.plugin_manager import PluginManager
+from lipdub.render.claim import Claims
 from lipdub.render.fingerprint import (
     NO_FINGERPRINT,
     model_files,
@@ -36,6 +38,7 @@ from lipdub.render.fingerprint import (
     write_fingerprint,
 )
 from lipdub.render.pipeline import render_shot
+from lipdub.render.preflight import check_output_folders, check_sources
 from lipdub.render.protocols import JobResult
 from lipdub.render.scratch import reclaim_scratch
 from lipdub.render.shot_job import DubState, ShotJob
@@ -45,12 +48,19 @@ log = logging.getLogger(__name__)
 
 
 def check_jobs(
-    plan: Plan, jobs: Sequence[ShotJob], plugins: PluginManager, device_here: bool
+    plan: Plan,
+    jobs: Sequence[ShotJob],
+    plugins: PluginManager,
+    device_here: bool,
+    writing: bool = False,
+    allow_still: bool = False,
 ) -> dict[str, list[str]]:
     """Check everything that can be checked before the first frame, for every job: each stage's
     plugin name and options block, the weights the settings name (files present, no model
-    loaded), the device (when ``device_here``: the jobs run on this machine) and every dub file
-    (:func:`~lipdub.config.plan.check_dub_audio`).
+    loaded), the device (when ``device_here``: the jobs run on this machine), every dub file
+    (:func:`~lipdub.config.plan.check_dub_audio`), the sources (a still image, unless
+    ``allow_still``; a frame size the codec cannot encode) and, when ``writing`` (a render, not
+    a listing), that every output folder takes a new file (:mod:`lipdub.render.preflight`).
 
     Returns:
         Warnings by job id, to report before rendering.
@@ -83,7 +93,11 @@ def check_jobs(
                     f"{plan.where(shot, 'codec')}: shot {shot.id!r}: {exc}; name the output "
                     "for the codec or set the shot's `codec`"
                 ) from None
-    warnings = check_dub_audio(plan, [j.shot for j in jobs], plan.project.cache_dir)
+    shots = [j.shot for j in jobs]
+    check_sources(plan, shots, allow_still)
+    warnings = check_dub_audio(plan, shots, plan.project.cache_dir)
+    if writing:  # Last: every other check has passed, so what follows is the render.
+        check_output_folders(plan, shots)
     for job in jobs:
         if job.shot.notes:
             warnings[job.job_id] = [*job.shot.notes, *warnings.get(job.job_id, [])]
@@ -139,11 +153,46 @@ def _check_weights(plan: Plan, shot: Shot) -> None:
 
 def run_job(job: ShotJob, emit: Callable[[ShotEvent], None]) -> JobResult:
     """Render every dub of ``job``'s shot that is not done; never raises for the shot's own
-    failure."""
+    failure (an interrupt is reported as ``failed`` and raised on).
+
+    The job first claims its outputs (:mod:`lipdub.render.claim`): when another live renderer
+    holds one of them, the job is skipped, saying who holds it; the claims are released however
+    the job ends.
+    """
     t0 = time.perf_counter()
     started = time.time()
     reclaim_scratch(job.cache_dir, started)
     outputs = tuple(str(d.output) for d in job.shot.dubs)
+    try:
+        claims = Claims([d.output for d in job.shot.dubs]).acquire()
+    except OSError as exc:
+        message = f"cannot claim the outputs ({exc}); is the output folder writable?"
+        emit(ShotEvent("failed", job.job_id, message=message))
+        return JobResult(job.job_id, ok=False, error=message)
+    with claims:
+        if claims.blocked is not None:
+            message = f"claimed by {claims.blocked.describe()}: another render is at work on it"
+            emit(ShotEvent("skipped", job.job_id, message=message, outputs=outputs))
+            return JobResult(job.job_id, ok=True, outputs=outputs, skipped=True)
+        for warning in claims.warnings:
+            emit(ShotEvent("warning", job.job_id, message=warning))
+        try:
+            return _run_claimed(job, emit, t0, started, outputs)
+        except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: say so, then let it end the run.
+            why = str(exc) or "SIGINT"
+            message = f"interrupted ({why}); no partial output of it is left"
+            emit(ShotEvent("failed", job.job_id, message=message))
+            raise
+
+
+def _run_claimed(
+    job: ShotJob,
+    emit: Callable[[ShotEvent], None],
+    t0: float,
+    started: float,
+    outputs: tuple[str, ...],
+) -> JobResult:
+    """:func:`run_job` once the job holds its outputs' claims."""
     try:
         prints = job.fingerprints()
         states = job.states(prints)
@@ -172,6 +221,7 @@ def run_job(job: ShotJob, emit: Callable[[ShotEvent], None]) -> JobResult:
         before[st.dub.name] = _stat(st.dub.output)
     # The pipeline renders every dub of the shot it is given (force): give it the ones to do.
     shot = dataclasses.replace(job.shot, dubs=tuple(st.dub for st in todo))
+    report: dict[str, Any] = {}
     try:
         report = render_shot(dataclasses.replace(job, shot=shot, force=True), emit)
     except LipdubError as exc:
@@ -182,10 +232,11 @@ def run_job(job: ShotJob, emit: Callable[[ShotEvent], None]) -> JobResult:
     else:
         message = ""
     finally:
+        found = _found_actors(job, report)
         for st in todo:  # Those written by this run, even when a later dub failed.
             now = _stat(st.dub.output)
             if now is not None and now != before[st.dub.name]:
-                write_fingerprint(st.dub.output, prints[st.dub.name])
+                write_fingerprint(st.dub.output, prints[st.dub.name].only_found(found))
         _remove_partials(job, started)
     seconds = time.perf_counter() - t0
     if message:
@@ -193,6 +244,15 @@ def run_job(job: ShotJob, emit: Callable[[ShotEvent], None]) -> JobResult:
         return JobResult(job.job_id, ok=False, error=message, seconds=seconds)
     emit(ShotEvent("finished", job.job_id, outputs=outputs, data={"seconds": seconds, **report}))
     return JobResult(job.job_id, ok=True, outputs=outputs, seconds=seconds, report=report)
+
+
+def _found_actors(job: ShotJob, report: dict[str, Any]) -> tuple[str, ...] | None:
+    """For a shot that names no actors, the project's actors its render dubbed (from the
+    report's tracks); None when the shot names them, or the render did not get that far."""
+    if job.names_actors() or "generator" not in report:
+        return None
+    project = {a.name for a in job.actors}
+    return tuple(sorted({t["actor"] for t in report.get("tracks", [])} & project))
 
 
 def _why(state: DubState) -> str:

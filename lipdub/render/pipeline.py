@@ -67,6 +67,10 @@ def render_shot(job: ShotJob, emit: Callable[[ShotEvent], None]) -> dict[str, An
         for dub in todo:
             frame_fn = work.render_dub(dub)
             warnings = report["warnings"] + _encode_dub(shot, dub, emit, frame_fn=frame_fn)
+            kept = work.source_while_speaking(dub)
+            if kept is not None:  # Counted while pasting: the total an editor will see.
+                emit(ShotEvent("warning", shot.id, message=kept))
+                warnings.append(kept)
             _keep_warnings(report, warnings)
             _qc(shot, dub, gen_name, work, warnings, report, emit)
     return report

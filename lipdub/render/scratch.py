@@ -4,13 +4,16 @@ A shot's memory-mapped crops live in ``.lipdub/tmp/<shot>-XXXXXXXX/`` (tens of M
 renders and go when it is done. A killed render cannot clean up, so the next render reclaims every
 scratch folder that is older than itself and not held by a live process: each folder holds a
 ``.lock`` file locked (``flock``) by the process that made it, so a concurrent farm task's scratch
-is never touched, and the kernel drops the lock however that process ends.
+is never touched, and the kernel drops the lock however that process ends. The lock file also
+names its host: where ``flock`` does not reach across machines (some NFS mounts), another host's
+folder is left alone until it is :data:`OTHER_HOST_GRACE_S` old.
 """
 
 from __future__ import annotations
 
 import logging
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 
@@ -23,6 +26,10 @@ LOCK_NAME = ".lock"
 #: A folder without a lock file (made by a lipdub before locks) is reclaimed only when it has not
 #: changed for this long, in seconds.
 UNLOCKED_GRACE_S = 60.0
+
+#: Another host's scratch folder (its live renderer cannot be seen from here) is reclaimed only
+#: when it has not changed for this long, in seconds (a shot renders in minutes, not a day).
+OTHER_HOST_GRACE_S = 24 * 3600.0
 
 _held: dict[Path, int | None] = {}  # Scratch folder -> descriptor holding its lock.
 
@@ -72,9 +79,20 @@ def reclaim_scratch(cache_dir: Path, before: float) -> list[Path]:
             continue
         if changed >= (before if locked else before - UNLOCKED_GRACE_S):
             continue
+        if locked and _other_host(lock) and changed >= before - OTHER_HOST_GRACE_S:
+            continue
         if locked and is_held(lock):
             continue
         shutil.rmtree(folder, ignore_errors=True)
         removed.append(folder)
         log.info("removed %s (scratch of a killed render)", folder)
     return removed
+
+
+def _other_host(lock: Path) -> bool:
+    """True when ``lock`` ("PID HOST") was written on another machine."""
+    try:
+        words = lock.read_text().split()
+    except OSError:
+        return False
+    return len(words) >= 2 and words[1] != socket.gethostname()

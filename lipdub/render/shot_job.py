@@ -10,6 +10,7 @@ from typing import Any
 
 from lipdub.config.project import ActorConfig
 from lipdub.config.shots import Dub, Shot
+from lipdub.render.claim import holder_of
 from lipdub.render.fingerprint import (
     Fingerprint,
     dub_fingerprint,
@@ -28,11 +29,15 @@ class DubState:
 
     def record(self) -> dict[str, Any]:
         """JSON-able form, for ``--list --json``."""
+        dub = self.dub
         return {
-            "name": self.dub.name,
-            "output": str(self.dub.output),
+            "name": dub.name,
+            "output": str(dub.output),
             "status": self.status,
             "changed": list(self.changed),
+            # Where the dub starts against the shot's first frame (seconds; positive: later).
+            "offset": dub.offset_s,
+            "audio": [str(p) for p in (dub.audio, dub.mix, *dub.stems.values()) if p],
         }
 
 
@@ -52,6 +57,10 @@ class ShotJob:
         project actor when the shot names none (then any face found may be one of them)."""
         named = set(self.shot.actors) | {a for d in self.shot.dubs for a in d.stems}
         return [a for a in self.actors if a.name in named] if named else list(self.actors)
+
+    def names_actors(self) -> bool:
+        """True when the shot says whose faces it dubs (``actors``, or stems per actor)."""
+        return bool(self.shot.actors) or any(d.stems for d in self.shot.dubs)
 
     def fingerprints(self) -> dict[str, Fingerprint]:
         """Each dub's fingerprint as its inputs are now, by dub name.
@@ -74,7 +83,11 @@ class ShotJob:
             if not dub.output.exists() or prints is None:
                 out.append(DubState(dub, "todo"))
                 continue
-            changed = prints[dub.name].changed(read_fingerprint(dub.output))
+            old = read_fingerprint(dub.output)
+            now = prints[dub.name]
+            if old is not None and not self.names_actors():
+                now = now.only_found(old.found)  # Only the actors its render found count.
+            changed = now.changed(old)
             out.append(DubState(dub, "stale" if changed else "done", tuple(changed)))
         return out
 
@@ -96,6 +109,11 @@ class ShotJob:
             "changed": changed,
             "done": status == "done",
             "dubs": [st.record() for st in states],
+            # Renderers at work on its outputs now (`HOST:PID since ...`): a farm can tell a
+            # running job from one to dispatch.
+            "claimed_by": sorted(
+                {h.describe() for h in map(holder_of, (d.output for d in s.dubs)) if h}
+            ),
             "preset": s.settings.preset,
             "generator": s.settings.stage("generator"),
         }

@@ -28,6 +28,36 @@ EDITORIAL_RATES = tuple(
 _M2_DROP = re.compile(r"^(M2\s.*\d\d:\d\d:\d\d);(\d\d)\s*$")
 
 
+# Lines of an EDL that the CMX 3600 reader reads or knows: the title, the frame-code mode, events
+# (an event number), comments (``*``), speed (M2), split edits, and the notes some editors add.
+_EDL_KNOWN = re.compile(
+    r"^(TITLE:|FCM:|SPLIT:|M2\s|\*|>>>|AUD\s|EFFECTS NAME|FINAL CUT PRO REEL|\d)", re.IGNORECASE
+)
+
+
+def unread_edl_lines(path: Path) -> list[str]:
+    """The lines of the EDL at ``path`` that the reader drops without a word (it takes any line
+    after an event for a comment), each as ``NAME:LINE: ...``, so an import can report them."""
+    return [
+        f"{path.name}:{n}: not an EDL line, ignored: {line.strip()!r}"
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if line.strip() and not _EDL_KNOWN.match(line.strip())
+    ]
+
+
+def _with_fcm(text: str) -> str:
+    """The EDL ``text`` with its frame-code mode line after the title (the writer leaves it out;
+    an editor's system reads the record timecodes by it): DROP FRAME where they are drop-frame
+    labels (``;``), else NON-DROP FRAME."""
+    lines = text.splitlines()
+    if any(line.startswith("FCM:") for line in lines):
+        return text
+    events = [line for line in lines if line[:1].isdigit()]
+    mode = "DROP FRAME" if any(";" in line for line in events) else "NON-DROP FRAME"
+    at = 1 if lines and lines[0].startswith("TITLE:") else 0
+    return "\n".join([*lines[:at], f"FCM: {mode}", *lines[at:]]) + "\n"
+
+
 def adapter_for(path: Path) -> str:
     """The OTIO adapter for ``path``'s suffix.
 
@@ -113,6 +143,7 @@ def write_cut(timeline: otio.schema.Timeline, path: Path, rate: Fraction) -> Non
     if adapter == "cmx_3600":
         _start_records_at_global_start(timeline)
         text = otio.adapters.write_to_string(timeline, adapter, rate=float(rate), reelname_len=None)
+        text = _with_fcm(text)
     else:
         _global_start_from_track_offset(timeline)
         if adapter == "fcp_xml":

@@ -26,7 +26,14 @@ from lipdub.config.timecode import format_timecode
 from lipdub.errors import ConfigError, MediaError
 from lipdub.media.atomic import atomic_output
 from lipdub.media.read import probe
-from lipdub.timeline.cut import adapter_for, audio_track, read_cut, record_range, video_track
+from lipdub.timeline.cut import (
+    adapter_for,
+    audio_track,
+    read_cut,
+    record_range,
+    unread_edl_lines,
+    video_track,
+)
 from lipdub.timeline.items import CutClip, read_track
 from lipdub.timeline.media import AUDIO_SUFFIXES, VIDEO_SUFFIXES, MediaFinder, media_files
 
@@ -46,6 +53,9 @@ class ImportOptions:
     dubs: tuple[tuple[str, str], ...] = ()  # (dub name, file pattern with {id} {event}...).
     dub_tracks: tuple[tuple[str, str], ...] = ()  # (dub name, audio track: A2 or its name).
     actors: tuple[tuple[str | None, str], ...] = ()  # (shot id / event / clip, or None: all).
+    # The --dub files start at the shot's first frame (they carry the handles' audio); False:
+    # they start at the clip's record in point, so the head handle is silence.
+    dub_preroll: bool = False
 
 
 @dataclass
@@ -80,6 +90,8 @@ def import_cut(cut: Path, out: Path, options: ImportOptions) -> ImportResult:
     reading = read_track(timeline, track, video_finder, options.handles)
     audio_finder = MediaFinder(cut.parent, options.media_dirs, AUDIO_SUFFIXES, files)
     result = ImportResult(data={}, skipped=list(reading.skipped))
+    if adapter_for(cut) == "cmx_3600":  # What the reader dropped without a word.
+        result.skipped += unread_edl_lines(cut)
     ids = _ids(reading.clips)
     _check_actor_keys(options.actors, reading.clips, ids)
     for clip in reading.clips:
@@ -199,10 +211,16 @@ def _dubs(
     dubs: list[dict[str, Any]] = []
     missing: list[str] = []
     fields = {"id": sid, "event": clip.event, "clip": clip.name, "reel": clip.reel or ""}
+    assert clip.info is not None
+    # A clip's own dub starts at its record in point, which is `head` frames into the shot.
+    at_cut = 0.0 if options.dub_preroll else round(float(clip.head / clip.info.fps), 6)
     for name, pattern in options.dubs:
         path = Path(pattern.format(**fields))
         if path.is_file():
-            dubs.append({"name": name, "audio": _relative(path, base)})
+            dub: dict[str, Any] = {"name": name, "audio": _relative(path, base)}
+            if at_cut:
+                dub["offset"] = at_cut
+            dubs.append(dub)
         else:
             missing.append(f"dub {name}: {path} does not exist")
     for name, which in options.dub_tracks:

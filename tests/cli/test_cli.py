@@ -245,6 +245,19 @@ def test_one_audio_fit_default_and_the_audio_fit_option(tmp_path: Path, dub_wav:
 
 
 def test_plugins_table_names_where_options_go(reel: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("COLUMNS", "200")  # The table's header on one line.
+    monkeypatch.setenv("COLUMNS", "200")  # The table's caption on one line.
     res = run("plugins", "list", "--project", str(reel))
-    assert res.exit_code == 0 and "options ([stage_options.STAGE])" in res.output
+    assert res.exit_code == 0 and "under [stage_options.STAGE]" in res.output
+
+
+def test_plugins_table_at_80_columns_shows_every_option_whole(
+    reel: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("COLUMNS", "80")
+    res = run("plugins", "list", "--project", str(reel))
+    assert res.exit_code == 0 and "…" not in res.output
+    assert max(len(line) for line in res.output.splitlines()) <= 80
+    listed = run("plugins", "list", "--json", "--project", str(reel))
+    names = {o for x in listed.output.splitlines() for o in json.loads(x).get("options", {})}
+    cells = {part.strip() for line in res.output.splitlines() for part in line.split("│")}
+    assert names and names <= cells  # Each option name whole, in a cell of its own.

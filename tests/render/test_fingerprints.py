@@ -210,3 +210,27 @@ def test_a_stale_partial_beside_a_skipped_output_is_removed_a_live_one_kept(proj
         assert not stale.exists() and live.exists()
     finally:
         release(fd)
+
+
+def test_a_change_to_one_actors_bank_leaves_shots_without_that_actor_done(project: Path):
+    (project / "lipdub.toml").write_text(
+        (project / "lipdub.toml").read_text() + '[actors.bob]\nfootage = ["in.mov"]\n'
+    )
+    # Shot a names anna; shot b names nobody (whoever the analysis finds): here no face at all.
+    (project / "shots.yaml").write_text(
+        SHOTS + "  - id: b\n    source: in.mov\n    dubs: [{name: de, audio: dub_de.wav}]\n"
+    )
+    render(project)
+    res = run("render", str(project / "shots.yaml"), "--list", "--json")
+    assert [j["status"] for j in events(res)] == ["done", "done"]
+    bank = project / PERSONAL_FILE.format(name="bob").rsplit("/", 1)[0] / "bank" / "shot-x"
+    bank.mkdir(parents=True)
+    (bank / "part.json").write_text("{}")  # `lipdub personalize --actor bob` built his bank.
+    res = run("render", str(project / "shots.yaml"), "--list", "--json")
+    assert [(j["id"], j["status"]) for j in events(res)] == [("a", "done"), ("b", "done")]
+    anna = project / PERSONAL_FILE.format(name="anna").rsplit("/", 1)[0] / "bank" / "shot-y"
+    anna.mkdir(parents=True)
+    (anna / "part.json").write_text("{}")
+    res = run("render", str(project / "shots.yaml"), "--list", "--json")
+    jobs = {j["id"]: j for j in events(res)}
+    assert jobs["a"]["changed"] == ["actor:anna.bank"] and jobs["b"]["status"] == "done"

@@ -4,9 +4,12 @@ with its event and clip named while the rest of the cut is imported."""
 
 from __future__ import annotations
 
+import json
 from fractions import Fraction
 from pathlib import Path
 
+import numpy as np
+import pytest
 import yaml
 from click.testing import CliRunner
 
@@ -14,9 +17,10 @@ from lipdub.cli import main
 from lipdub.config.plan import load_plan
 from lipdub.config.project import default_project
 from lipdub.config.timecode import parse_timecode
-from lipdub.media.audio import save_wav
+from lipdub.media.audio import load_audio, samples_for_frames, save_wav
 from lipdub.media.read import open_video
-from lipdub.timeline.cut import read_cut, record_range
+from lipdub.render.shot_audio import dub_audio
+from lipdub.timeline.cut import parse_rate, read_cut, record_range
 from lipdub.timeline.export import export_cut
 from tests.conftest import make_video, read_counter, tone
 
@@ -202,3 +206,59 @@ def test_a_cut_short_reel_finds_the_camera_file_that_holds_its_timecode(tmp_path
     shot = yaml.safe_load(out.read_text())["shots"][0]
     assert shot["source"] == "camera/A001C003_220101_R1AC.mov"
     assert _frames(out)["001_sh200"] == (25, 50)
+
+
+def test_a_pattern_dub_starts_at_the_clips_record_in_point(tmp_path: Path):
+    root, media = _project(tmp_path)
+    (root / "cut.edl").write_text(FILM_EDL)
+    out = root / "shots.yaml"
+    result = import_edl(root, out, media, "--rate", "23.976", "--handles", "6")
+    assert result.exit_code == 0, result.output
+    dubs = {s["id"]: s["dubs"][0] for s in yaml.safe_load(out.read_text())["shots"]}
+    head = 6 * Fraction(1001, 24000)  # Six handle frames at 23.976 before the cut.
+    assert dubs["001_sh100"]["offset"] == pytest.approx(float(head), abs=1e-6)
+    plan = load_plan(out, default_project(root), {})
+    shot = plan.shots[0]
+    wav_path = shot.dubs[0].audio
+    assert wav_path is not None
+    heard, _ = dub_audio(shot, shot.dubs[0], wav_path)
+    cut = samples_for_frames(6, FILM, heard.rate)
+    assert not heard.samples[:, :cut].any()  # The head handle: silence.
+    wav = load_audio(wav_path).samples
+    np.testing.assert_array_equal(heard.samples[:, cut : cut + 4800], wav[:, :4800])
+    listing = invoke("render", str(out), "--list", "--json")
+    job = json.loads(listing.output.splitlines()[0])
+    assert job["dubs"][0]["offset"] == pytest.approx(float(head), abs=1e-6)
+    out.unlink()
+    result = import_edl(root, out, media, "--rate", "23.976", "--handles", "6", "--dub-preroll")
+    assert "offset" not in yaml.safe_load(out.read_text())["shots"][0]["dubs"][0]
+
+
+def test_a_line_the_edl_reader_would_drop_is_reported(tmp_path: Path):
+    root, media = _project(tmp_path)
+    lines = FILM_EDL.splitlines()
+    lines.insert(5, "garbled by a mail client")
+    (root / "cut.edl").write_text("\n".join(lines) + "\n")
+    out = root / "shots.yaml"
+    result = import_edl(root, out, media, "--rate", "23.976")
+    assert result.exit_code == 0, result.output
+    assert "cut.edl:6: not an EDL line, ignored: 'garbled by a mail client'" in result.output
+    skipped = yaml.safe_load(out.read_text())["timeline"]["skipped"]
+    assert any("garbled" in s for s in skipped)
+
+
+@pytest.mark.parametrize(
+    ("edl", "rate", "mode"),
+    [(FILM_EDL, "23.976", "NON-DROP FRAME"), (DF_EDL, "29.97", "DROP FRAME")],
+)
+def test_the_exported_edl_keeps_its_fcm_line(tmp_path: Path, edl: str, rate: str, mode: str):
+    root, media = _project(tmp_path)
+    (root / "cut.edl").write_text(edl)
+    out = root / "shots.yaml"
+    assert import_edl(root, out, media, "--rate", rate).exit_code == 0
+    plan = load_plan(out, default_project(root), {})
+    assert plan.timeline is not None
+    written = export_cut(plan.timeline, out, plan.shots, {}, root / "dub.edl")["de"]
+    lines = written.read_text().splitlines()
+    assert lines[0].startswith("TITLE:") and lines[1] == f"FCM: {mode}"
+    assert read_cut(written, parse_rate(rate)).find_clips()  # Still an EDL the reader takes.
