@@ -32,6 +32,7 @@ from lipdub.analysis.records import FaceTrack
 from lipdub.analysis.rest import RestPlan
 from lipdub.errors import ConfigError
 from lipdub.exemplar.bank import Bank, BankPart, PartBuilder, iod, pose
+from lipdub.exemplar.face_bound import bound_mask, lower_face_outline
 from lipdub.exemplar.select import SelectWeights, fade_plan, match_costs, select_path
 from lipdub.exemplar.warp import CONTROL, destination_landmarks, match_colour, piecewise_affine
 from lipdub.model.driver import Driver, map_to_actor
@@ -202,7 +203,11 @@ class ExemplarTrack:
     def _mask(
         self, j: int, dests: list[np.ndarray], shape: tuple[int, ...]
     ) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
-        """Frame box and soft mask covering the target's lower face and every new one."""
+        """Frame box and soft mask covering the target's lower face and every new one.
+
+        The planner's mask is cut by the face's own outline (:mod:`lipdub.exemplar.face_bound`):
+        nothing beyond the jaw line or above the line under the nose is ever blended.
+        """
         target = self.track.landmarks[j]
         matrix = similarity_to_template(target, MASK_SIZE)
         crop = self.planner.plan(transform_points(matrix, target), MASK_SIZE)
@@ -213,6 +218,8 @@ class ExemplarTrack:
             return None
         feather_px = self.feather * MASK_SIZE / scale_of(matrix)
         mask = self.planner.blend_mask(crop, matrix, box, feather_px)
+        outlines = [lower_face_outline(lm) for lm in (target, *dests)]
+        mask *= bound_mask(outlines, box, feather_px)
         ys, xs = np.nonzero(mask)
         if len(ys) == 0:
             return None
