@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from lipdub.analysis.align import similarity_to_template, warp_to_crop
+from lipdub.eval.metrics import SyncNetScorer, av_sync, laplacian_energy, lips_box
 from lipdub.media.audio import SILENT_DB, loudness_per_frame
 from lipdub.media.read import open_video
 
@@ -42,10 +43,23 @@ THUMB_WIDTH = 320
 SYNC_CROP = 128
 #: Fewest tracked frames for a sync measurement (SyncNet's 5-frame window, and some margin).
 SYNC_MIN_FRAMES = 10
-#: A detail ratio (edge energy inside the mask, output / source) below this is a warning.
+#: A lip detail ratio (Laplacian energy in a tight box round the lips, output / source) below
+#: this is a warning: exemplar renders measure 0.70–0.88, the old demo's blurred mouth 0.21.
 DETAIL_WARN = 0.6
-#: An AV offset beyond this many frames is reported as a warning.
+#: A flicker ratio above this is a warning (bench/quality.py's goal is ≤ 1.1; 1.5 is a mouth
+#: that visibly quivers where the actor's was still).
+FLICKER_WARN = 1.5
+#: A seam ratio above this is a warning (edges on the mask's border half again the source's).
+SEAM_WARN = 1.5
+#: An AV offset beyond this many frames is reported as a warning, when it is confident.
 OFFSET_WARN = 2
+#: Confidence of the offset: (d of the best offset more than 1 frame from the minimum − d min)
+#: over (median d − d min). 1: the minimum stands alone; 0: another offset fits as well. An
+#: offset is only reported below :data:`OFFSET_PEAK` when this reaches it.
+OFFSET_PEAK = 0.5
+#: Fewest loud frames (≥ LOUD_DB) the measured span of the dub must have for an offset to mean
+#: anything: SyncNet's window is 5 frames, and a silent dub has none.
+OFFSET_MIN_SPEECH = 10
 #: Mean opening on silent frames above the loud frames' by more than this (IOD) is a warning.
 OPENING_MARGIN = 0.02
 
@@ -66,11 +80,16 @@ class DubQC:
     loud_opening: float | None = None  # Mean opening on loud frames.
     seam_ratio: float | None = None  # Edge energy on the mask's border, output / source.
     flicker_ratio: float | None = None  # Change inside the mask on silent frames, out / src.
-    detail_ratio: float | None = None  # Edge energy inside the mask, out / src.
+    detail_ratio: float | None = None  # Lips' Laplacian energy (tight box), out / src.
+    mask_detail_ratio: float | None = None  # Edge energy inside the whole mask, out / src.
     lse_c: float | None = None  # Sync confidence: median − min SyncNet distance over offsets.
     lse_d: float | None = None  # Min SyncNet distance over offsets.
     av_offset: int | None = None  # Audio/video offset found by the search, frames.
+    offset_peak: float | None = None  # Confidence of that offset (see OFFSET_PEAK), 0..1.
+    speech_frames: int | None = None  # Loud frames of the dub within the measured span.
     syncnet: str | None = None  # SyncNet that measured the three above.
+    rendered_silent_opening: float | None = None  # Mean opening, silent rendered frames.
+    rendered_loud_opening: float | None = None  # Mean opening, loud rendered frames.
     resting: dict[str, int] = field(default_factory=dict)  # Silent frames: source / rest crop.
     thumbnails: dict[str, str] = field(default_factory=dict)  # before/after PNG paths.
     warnings: list[str] = field(default_factory=list)
@@ -123,16 +142,14 @@ def measure_dub(
     qc.loudness_db = [round(float(x), 2) for x in loud]
     track = tracks[0] if tracks else None
     seams = _SeamFlicker(loud < SILENT_DB)
+    lips = _LipDetail(loud >= LOUD_DB)
     sync_crops = _read_output(
         qc, shot, output, int(np.argmax(loud)) if loud.size else 0, track, detector, region_fn,
-        seams, syncnet is not None,
+        seams, syncnet is not None, lips,
     )  # fmt: skip
-    qc.seam_ratio, qc.flicker_ratio, qc.detail_ratio = seams.ratios()
-    if qc.detail_ratio is not None and qc.detail_ratio < DETAIL_WARN:
-        qc.warnings.append(
-            f"the regenerated mouth is soft: {qc.detail_ratio:.0%} of the source's detail inside "
-            f"the mask, below {DETAIL_WARN:.0%} (check it at full size before delivery)"
-        )
+    qc.seam_ratio, qc.flicker_ratio, qc.mask_detail_ratio = seams.ratios()
+    qc.detail_ratio = lips.ratio()
+    qc.warnings += measure_warnings(qc)
     if track is None:
         qc.warnings.append("no dubbed face: mouth opening not measured")
     else:
@@ -140,6 +157,8 @@ def measure_dub(
     if syncnet is None and track is not None:
         qc.warnings.append("LSE-C and AV offset not measured: no default_syncnet in the manifest")
     elif len(sync_crops) >= SYNC_MIN_FRAMES:
+        span = np.asarray(track.frames[: len(sync_crops)], np.int64)
+        qc.speech_frames = int((loud[span[span < len(loud)]] >= LOUD_DB).sum())
         _measure_sync(qc, syncnet, np.stack(sync_crops), audio_16k, track.frames, shot.fps)
     elif track is not None:
         qc.warnings.append(f"LSE-C not measured: the face is on screen < {SYNC_MIN_FRAMES} frames")
@@ -157,6 +176,7 @@ def _read_output(
     region_fn: Callable[[int, tuple[int, ...]], Any] | None,
     seams: _SeamFlicker,
     sync: bool,
+    lips: _LipDetail | None = None,
 ) -> list[np.ndarray]:
     """One pass over the output (and the source in lockstep when seams are measured): frame
     count, mouth opening per frame, seams and flicker, the loudest frame's thumbnails; returns
@@ -180,6 +200,8 @@ def _read_output(
             if region is not None and before is not None:
                 seams.add(i, before, frame, *region)
             j = track.at(i) if track is not None else None
+            if j is not None and before is not None and lips is not None:
+                lips.add(i, before, frame, track.landmarks[j])
             if j is not None and detector is not None:
                 lm = detector.landmarks(frame, [track.boxes[j]])[0]
                 opening.append(round(mouth_opening(lm), 4))
@@ -204,6 +226,9 @@ def _judge_opening(qc: DubQC, loud: np.ndarray, own_mouth: np.ndarray | None) ->
         qc.silent_opening = round(float(np.nanmean(values[:n][silent])), 4)
     if np.isfinite(values[:n][speech]).any():
         qc.loud_opening = round(float(np.nanmean(values[:n][speech])), 4)
+    qc.rendered_silent_opening, qc.rendered_loud_opening = rendered_openings(
+        values[:n], loud[:n], own_mouth
+    )
     backwards = opening_warning(values[:n], loud[:n], own_mouth)
     if backwards is not None:
         qc.warnings.append(backwards)
@@ -231,7 +256,6 @@ def _measure_sync(
     frames: np.ndarray,
     fps: Fraction,
 ) -> None:
-    from lipdub.eval.metrics import SyncNetScorer, av_sync
     from lipdub.model.mel import MelFrontend
 
     name, net = syncnet
@@ -244,12 +268,61 @@ def _measure_sync(
         res.offset,
         name,
     )
-    if abs(res.offset) > OFFSET_WARN:
-        late = "late" if res.offset > 0 else "early"
-        qc.warnings.append(
-            f"lip sync looks {abs(res.offset)} frames off (the audio is {late}; more than "
-            f"{OFFSET_WARN} is reported)"
+    qc.offset_peak = round(offset_peak(res.curve), 3)
+    warning = offset_warning(qc.av_offset, qc.offset_peak, qc.speech_frames)
+    if warning is not None:
+        qc.warnings.append(warning)
+
+
+def offset_peak(curve: np.ndarray) -> float:
+    """Confidence of the offset search's minimum (see :data:`OFFSET_PEAK`): how far the best
+    offset more than one frame away lies above the minimum, over the median's distance above it
+    (0 for a flat curve, such as a silent dub gives)."""
+    d = np.asarray(curve, np.float64)
+    best = int(np.argmin(d))
+    spread = float(np.median(d) - d[best])
+    others = np.abs(np.arange(len(d)) - best) > 1
+    if spread <= 1e-9 or not others.any():
+        return 0.0
+    return float(np.clip((d[others].min() - d[best]) / spread, 0.0, 1.0))
+
+
+def offset_warning(offset: int | None, peak: float | None, speech_frames: int | None) -> str | None:
+    """The AV-offset warning, or None: only for an offset beyond :data:`OFFSET_WARN` that the
+    search is confident of (peak ≥ :data:`OFFSET_PEAK`) on a dub with speech in at least
+    :data:`OFFSET_MIN_SPEECH` of the measured frames. Its numbers are the JSON's."""
+    if offset is None or peak is None or abs(offset) <= OFFSET_WARN:
+        return None
+    if speech_frames is None or speech_frames < OFFSET_MIN_SPEECH or peak < OFFSET_PEAK:
+        return None
+    late = "late" if offset > 0 else "early"
+    return (
+        f"lip sync looks {abs(offset)} frames off (av_offset {offset}: the audio is {late}; "
+        f"offset_peak {peak}; more than {OFFSET_WARN} frames with a peak of at least "
+        f"{OFFSET_PEAK} is reported)"
+    )
+
+
+def measure_warnings(qc: DubQC) -> list[str]:
+    """Warnings for the lips' detail, the flicker and the seam beyond their thresholds; each
+    quotes the JSON's value as stored."""
+    out = []
+    if qc.detail_ratio is not None and qc.detail_ratio < DETAIL_WARN:
+        out.append(
+            f"the lips are soft: detail_ratio {qc.detail_ratio} (Laplacian energy round the lips, "
+            f"output / source) is below {DETAIL_WARN} (check it at full size before delivery)"
         )
+    if qc.flicker_ratio is not None and qc.flicker_ratio > FLICKER_WARN:
+        out.append(
+            f"the mouth moves on silence: flicker_ratio {qc.flicker_ratio} (output / source) is "
+            f"above {FLICKER_WARN}"
+        )
+    if qc.seam_ratio is not None and qc.seam_ratio > SEAM_WARN:
+        out.append(
+            f"a seam may show: seam_ratio {qc.seam_ratio} (edges on the mask's border, output / "
+            f"source) is above {SEAM_WARN}"
+        )
+    return out
 
 
 class _SeamFlicker:
@@ -312,18 +385,56 @@ def opening_warning(
         own_mouth: (T,) True where the frame shows the actor's own mouth (kept from the source
             or the rest crop): those say nothing about the render and are left out.
     """
+    quiet, loud = rendered_openings(opening, loudness_db, own_mouth)
+    if quiet is None or loud is None or quiet <= loud + OPENING_MARGIN:
+        return None
+    return (
+        f"the rendered mouth is more open on the dub's silent frames (rendered_silent_opening "
+        f"{quiet} IOD) than on its loud ones (rendered_loud_opening {loud}; more than "
+        f"{OPENING_MARGIN} apart): it may follow the wrong audio"
+    )
+
+
+def rendered_openings(
+    opening: np.ndarray, loudness_db: np.ndarray, own_mouth: np.ndarray | None
+) -> tuple[float | None, float | None]:
+    """Mean opening (IOD, 4 decimals) on the silent and on the loud frames that were rendered
+    (not the actor's own mouth); see :func:`opening_warning` for the arguments."""
     n = min(len(opening), len(loudness_db))
     rendered = np.ones(n, bool) if own_mouth is None else ~np.asarray(own_mouth, bool)[:n]
     silent, speech = loudness_db[:n] < SILENT_DB, loudness_db[:n] >= LOUD_DB
     quiet = _mean(opening[:n][silent & rendered])
     loud = _mean(opening[:n][speech & rendered])
-    if quiet is None or loud is None or quiet <= loud + OPENING_MARGIN:
-        return None
     return (
-        f"the rendered mouth is more open on the dub's silent frames ({quiet:.3f} IOD) than on "
-        f"its loud ones ({loud:.3f}; more than {OPENING_MARGIN} apart): it may follow the wrong "
-        f"audio"
+        None if quiet is None else round(quiet, 4),
+        None if loud is None else round(loud, 4),
     )
+
+
+class _LipDetail:
+    """Lip detail: Laplacian energy (:func:`lipdub.eval.metrics.laplacian_energy`) in a tight
+    box round the lips (:func:`lipdub.eval.metrics.lips_box` of the track's landmarks), output
+    vs source, on the dub's loud frames. The whole mask's edge energy is mostly cheek and chin,
+    which a blurred mouth barely changes (0.79 for the old demo's, whose lips measure 0.21)."""
+
+    def __init__(self, loud: np.ndarray) -> None:
+        self.loud = loud
+        self.out: list[float] = []
+        self.src: list[float] = []
+
+    def add(self, i: int, src: np.ndarray, out: np.ndarray, landmarks: np.ndarray) -> None:
+        if i >= len(self.loud) or not self.loud[i]:
+            return
+        try:
+            x0, y0, x1, y1 = lips_box(landmarks, src.shape)
+        except ValueError:  # The lips are off the picture.
+            return
+        self.src.append(laplacian_energy(src[y0:y1, x0:x1]))
+        self.out.append(laplacian_energy(out[y0:y1, x0:x1]))
+
+    def ratio(self) -> float | None:
+        """Output / source (None when no loud frame showed the lips)."""
+        return _ratio(self.out, self.src)
 
 
 def _mean(values: np.ndarray) -> float | None:

@@ -83,6 +83,7 @@ def test_a_thin_bank_falls_back_to_stylesync_and_says_so(tmp_path: Path) -> None
     assert any("too thin for the exemplar path" in w for w in warnings), warnings
     record = json.loads((tmp_path / "renders" / ".qc" / "s1_de.mkv.json").read_text())
     assert any("fallback generator" in w for w in record["warnings"])
+    assert record["generator"] == "stylesync"  # What made the face, not what was asked for.
     # Every warning of the QC report reached the events and the finished event's report too.
     (finished,) = [e for e in events if e["event"] == "finished"]
     for w in record["warnings"]:
