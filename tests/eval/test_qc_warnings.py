@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
+from lipdub.eval.metrics import lips_box
 from lipdub.eval.qc import (
     OFFSET_MIN_SPEECH,
     DubQC,
@@ -26,7 +27,6 @@ from lipdub.eval.qc import (
     qc_path,
     rendered_openings,
 )
-from lipdub.eval.metrics import lips_box
 from lipdub.eval.report import write_report
 from tests.exemplar.faces import face_landmarks
 
