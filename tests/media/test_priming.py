@@ -11,6 +11,7 @@ import pytest
 from scipy.signal import correlate
 
 from lipdub.media.audio import load_audio
+from tests.media.encode import encode_mono
 
 RATE = 48_000
 
@@ -22,25 +23,6 @@ def _speechlike(seconds: float = 2.0) -> np.ndarray:
     envelope = (np.sin(2 * np.pi * 3.1 * t) > 0.2) * (0.5 + 0.5 * rng.random(t.size))
     tone = sum(np.sin(2 * np.pi * f * t) / k for k, f in enumerate((180, 360, 540, 900), 1))
     return (0.2 * envelope * tone).astype(np.float32)
-
-
-def _encode(path: Path, codec: str, x: np.ndarray, options: dict[str, str] | None = None) -> None:
-    with av.open(str(path), "w", options=options or {}) as out:
-        stream = out.add_stream(codec, rate=RATE, layout="mono")
-        fmt = stream.codec_context.format.name
-        step = stream.codec_context.frame_size or 1024
-        for i in range(0, len(x), step):
-            seg = x[i : i + step]
-            if fmt.startswith("s16"):
-                data = (seg * 32767).astype(np.int16)
-            elif fmt.startswith("s32"):
-                data = (seg * 2147483647).astype(np.int32)
-            else:
-                data = seg
-            frame = av.AudioFrame.from_ndarray(data[None], format=fmt, layout="mono")
-            frame.sample_rate, frame.pts = RATE, i
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
 
 
 @pytest.mark.parametrize(
@@ -60,7 +42,7 @@ def test_every_container_starts_on_the_same_sample(
     x = _speechlike()
     path = tmp_path / name
     try:
-        _encode(path, codec, x, options)
+        encode_mono(path, codec, x, RATE, options)
     except (av.error.FFmpegError, ValueError) as exc:  # An FFmpeg built without the encoder.
         pytest.skip(f"cannot encode {codec}: {exc}")
     y = load_audio(path).samples[0]
