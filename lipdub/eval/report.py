@@ -29,16 +29,21 @@ from lipdub.eval.qc import (
 from lipdub.media.audio import SILENT_DB
 
 REPORT_NAME = "lipdub-qc"
+#: Where other sidecars are looked for under the report's folder: its own outputs' and those of
+#: up to two folder levels below (``renders/<generator>/``), not a walk of a whole disk.
+SIDECAR_GLOBS = (".qc/*.json", "*/.qc/*.json", "*/*/.qc/*.json")
 PLOT_W, PLOT_H = 640, 140
 
 
 def collect(outputs: list[Path], folder: Path | None = None) -> list[dict[str, Any]]:
     """The QC records of those ``outputs`` that have one, then of every other output in
-    ``folder`` (and below it) whose sidecar and file are both there, in path order."""
+    ``folder`` (see :data:`SIDECAR_GLOBS`) whose sidecar and file are both there, in path
+    order."""
     sides = [qc_path(out) for out in outputs]
     if folder is not None and folder.is_dir():
         known = {s.resolve() for s in sides}
-        found = sorted(p for p in folder.rglob(".qc/*.json") if p.resolve() not in known)
+        every = {p for pattern in SIDECAR_GLOBS for p in folder.glob(pattern)}
+        found = sorted(p for p in every if p.resolve() not in known)
         sides += [p for p in found if (p.parent.parent / p.name[: -len(".json")]).is_file()]
     records = []
     for side in sides:
