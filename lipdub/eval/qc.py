@@ -161,7 +161,7 @@ def measure_dub(
         _judge_opening(qc, loud, own_mouth)
     if syncnet is None and track is not None:
         qc.warnings.append("LSE-C and AV offset not measured: no default_syncnet in the manifest")
-    elif len(sync_crops) >= SYNC_MIN_FRAMES:
+    elif len(sync_crops) >= SYNC_MIN_FRAMES and track is not None and syncnet is not None:
         span = np.asarray(track.frames[: len(sync_crops)], np.int64)
         qc.speech_frames = int((loud[span[span < len(loud)]] >= LOUD_DB).sum())
         _measure_sync(qc, syncnet, np.stack(sync_crops), audio_16k, track.frames, shot.fps)
@@ -205,15 +205,18 @@ def _read_output(
             if region is not None and before is not None:
                 seams.add(i, before, frame, *region)
             j = track.at(i) if track is not None else None
-            if j is not None and before is not None and lips is not None:
-                lips.add(i, before, frame, track.landmarks[j])
-            if j is not None and detector is not None:
+            if track is None or j is None:
+                opening.append(None)
+            elif detector is not None:
                 lm = detector.landmarks(frame, [track.boxes[j]])[0]
                 opening.append(round(mouth_opening(lm), 4))
             else:
                 opening.append(None)
-            if j is not None and sync:
-                sync_crops.append(_aligned(frame, track.landmarks[j]))
+            if track is not None and j is not None:
+                if before is not None and lips is not None:
+                    lips.add(i, before, frame, track.landmarks[j])
+                if sync:
+                    sync_crops.append(_aligned(frame, track.landmarks[j]))
             if i == thumb_at:
                 _thumb(frame, thumbs_dir / f"{output.stem}_after.png")
     qc.thumbnails = {"before": f"{output.stem}_before.png", "after": f"{output.stem}_after.png"}
@@ -455,7 +458,7 @@ def _edges(gray: np.ndarray) -> np.ndarray:
 def _ratio(out: list[float], src: list[float]) -> float | None:
     if not out or sum(src) <= 1e-6:
         return None
-    return round(float(np.mean(out) / max(np.mean(src), 1e-6)), 3)
+    return round(float(np.mean(out)) / max(float(np.mean(src)), 1e-6), 3)
 
 
 def _thumb(frame: np.ndarray, path: Path) -> None:

@@ -145,7 +145,8 @@ def _plot(r: dict[str, Any]) -> str:
         return PLOT_H - 4 - (PLOT_H - 8) * min(max(v, 0.0), 0.6) / 0.6
 
     loud_pts = " ".join(f"{x(i):.1f},{y_db(v):.1f}" for i, v in enumerate(loud))
-    segments, current = [], []
+    segments: list[list[str]] = []
+    current: list[str] = []
     for i, v in enumerate(mouth):
         if v is None:
             if current:

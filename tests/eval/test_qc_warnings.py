@@ -88,8 +88,8 @@ def test_every_number_in_a_message_is_the_jsons() -> None:
 def test_a_soft_mouth_is_flagged_by_the_lips_own_detail() -> None:
     lm = face_landmarks(centre=(100, 90), scale=1.5, opening=0.2)
     rng = np.random.default_rng(3)
-    src = rng.integers(60, 200, (220, 200, 3)).astype(np.uint8)
-    src = cv2.GaussianBlur(src, (0, 0), 0.7)  # Skin-like fine texture.
+    noise = rng.integers(60, 200, (220, 200, 3)).astype(np.uint8)
+    src = np.asarray(cv2.GaussianBlur(noise, (0, 0), 0.7), np.uint8)  # Skin-like fine texture.
     soft = src.copy()
     x0, y0, x1, y1 = lips_box(lm, src.shape)  # Blur round the lips only.
     soft[y0:y1, x0:x1] = cv2.GaussianBlur(src[y0:y1, x0:x1], (0, 0), 3)

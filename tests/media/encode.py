@@ -15,8 +15,10 @@ def encode_mono(
     ``options`` go to the muxer, e.g. ``write_xing``)."""
     with av.open(str(path), "w", options=options or {}) as out:
         stream = out.add_stream(codec, rate=rate, layout="mono")
-        fmt = stream.codec_context.format.name
-        step = stream.codec_context.frame_size or 1024
+        assert isinstance(stream, av.AudioStream)
+        context = stream.codec_context
+        fmt = context.format.name
+        step = context.frame_size or 1024
         for i in range(0, len(x), step):
             seg = x[i : i + step]
             if fmt.startswith("s16"):
