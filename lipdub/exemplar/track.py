@@ -32,7 +32,7 @@ from lipdub.analysis.records import FaceTrack
 from lipdub.analysis.rest import RestPlan
 from lipdub.errors import ConfigError
 from lipdub.exemplar.bank import Bank, BankPart, PartBuilder, iod, pose
-from lipdub.exemplar.face_bound import bound_mask, lower_face_outline
+from lipdub.exemplar.face_bound import bound_mask
 from lipdub.exemplar.select import SelectWeights, fade_plan, match_costs, select_path
 from lipdub.exemplar.warp import CONTROL, destination_landmarks, match_colour, piecewise_affine
 from lipdub.model.driver import Driver, map_to_actor
@@ -218,8 +218,7 @@ class ExemplarTrack:
             return None
         feather_px = self.feather * MASK_SIZE / scale_of(matrix)
         mask = self.planner.blend_mask(crop, matrix, box, feather_px)
-        outlines = [lower_face_outline(lm) for lm in (target, *dests)]
-        mask *= bound_mask(outlines, box, feather_px)
+        mask *= bound_mask(target, dests, box, feather_px)
         ys, xs = np.nonzero(mask)
         if len(ys) == 0:
             return None

@@ -60,18 +60,22 @@ def test_the_mask_never_leaves_the_face_or_reaches_the_nose() -> None:
 
 
 def test_the_bound_ramps_inside_the_outline() -> None:
-    target = face_landmarks(centre=(200, 140), scale=2.0)
+    target = face_landmarks(centre=(200, 140), scale=2.0)  # IOD 80 px.
     outline = lower_face_outline(target)
     feather = 10.0
-    b = bound_mask([outline], (0, 0, SHAPE[1], SHAPE[0]), feather)
+    b = bound_mask(target, [], (0, 0, SHAPE[1], SHAPE[0]), feather)
     inside = _filled(outline)
     assert not (b[~inside] > 0).any()
     # Deep inside (the mouth's centre is ≥ 20 px from every edge here): fully the new face.
     mx, my = np.round(target[48:60].mean(0)).astype(int)
     assert b[my, mx] == 1.0
-    # The top edge lies NOSE_CLEARANCE IOD below the nose's lowest point.
+    # The top edge lies NOSE_CLEARANCE IOD below the nose's lowest point, and the ramp under it
+    # is done before the upper lip: the lip is pasted whole, never mixed with the source's.
     top = outline[0, 1]
     assert abs(top - (target[31:36, 1].max() + NOSE_CLEARANCE * 80.0)) < 1e-6
+    lip_top = int(np.ceil(target[49:54, 1].min()))
+    assert (b[lip_top:my, mx] > 0.99).all()
+    assert b[int(top) - 1, mx] == 0
 
 
 def test_the_chin_moves_along_the_face_and_the_jaw_keeps_its_shape() -> None:
