@@ -4,8 +4,10 @@ Measured from the *output file* (decoded again), so it reports what was delivere
 per frame (dlib landmarks fitted in the tracked face boxes) against the dub's loudness, the
 opening on the dub's silent frames vs its loud frames (a mouth that quivers during silence is the
 most reported lip-sync defect), LSE-C and the AV offset of the delivered mouth against the dub
-(lipdub's SyncNet on crops aligned with the track's smoothed landmarks, ±15-frame search),
-before/after thumbnails, and the render's warnings.
+(lipdub's SyncNet on crops aligned with the track's smoothed landmarks, ±15-frame search, and
+how confident that search is), the seam, flicker and the lips' own detail against the source,
+before/after thumbnails, and the render's warnings. What is warned about, at which threshold,
+is :mod:`lipdub.eval.qc_checks`.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ import cv2
 import numpy as np
 
 from lipdub.analysis.align import similarity_to_template, warp_to_crop
-from lipdub.eval.metrics import SyncNetScorer, av_sync, laplacian_energy, lips_box
+from lipdub.eval.metrics import SyncNetScorer, av_sync
+from lipdub.eval.qc_checks import LipDetail, measure_warnings, offset_peak, offset_warning, ratio
 from lipdub.media.audio import SILENT_DB, loudness_per_frame
 from lipdub.media.read import open_video
 
@@ -43,28 +46,6 @@ THUMB_WIDTH = 320
 SYNC_CROP = 128
 #: Fewest tracked frames for a sync measurement (SyncNet's 5-frame window, and some margin).
 SYNC_MIN_FRAMES = 10
-#: A lip detail ratio (Laplacian energy in a tight box round the lips, output / source) below
-#: this is a warning: exemplar renders measure 0.70–0.88, the old demo's blurred mouth 0.21.
-DETAIL_WARN = 0.6
-#: A flicker ratio above this is a warning (bench/quality.py's goal is ≤ 1.1; 1.5 is a mouth
-#: that visibly quivers where the actor's was still).
-FLICKER_WARN = 1.5
-#: A seam ratio above this is a warning (edges on the mask's border half again the source's).
-SEAM_WARN = 1.5
-#: An AV offset beyond this many frames is reported as a warning, when it is confident.
-OFFSET_WARN = 2
-#: Confidence of the offset: (d of the best offset more than :data:`PEAK_NEIGHBOURS` frames
-#: from the minimum − d min) over (median d − d min). 1: the minimum stands alone; 0: another
-#: offset fits as well. An offset is reported only when this reaches OFFSET_PEAK. Measured with
-#: the shipped SyncNet on 75 frames of the aoc test clip: its own speech (shifted by 0, ±6, +10
-#: frames) 0.73–0.81; dubs in other languages and a silent dub 0.0–0.40.
-OFFSET_PEAK = 0.5
-#: Offsets this close to the minimum are its own shoulder, not rivals: SyncNet's 5-frame window
-#: overlaps its neighbours', so d(o) is smooth over ±2 frames.
-PEAK_NEIGHBOURS = 2
-#: Fewest loud frames (≥ LOUD_DB) the measured span of the dub must have for an offset to mean
-#: anything: SyncNet's window is 5 frames, and a silent dub has none.
-OFFSET_MIN_SPEECH = 10
 #: Mean opening on silent frames above the loud frames' by more than this (IOD) is a warning.
 OPENING_MARGIN = 0.02
 
@@ -147,14 +128,14 @@ def measure_dub(
     qc.loudness_db = [round(float(x), 2) for x in loud]
     track = tracks[0] if tracks else None
     seams = _SeamFlicker(loud < SILENT_DB)
-    lips = _LipDetail(loud >= LOUD_DB)
+    lips = LipDetail(loud >= LOUD_DB)
     sync_crops = _read_output(
         qc, shot, output, int(np.argmax(loud)) if loud.size else 0, track, detector, region_fn,
         seams, syncnet is not None, lips,
     )  # fmt: skip
     qc.seam_ratio, qc.flicker_ratio, qc.mask_detail_ratio = seams.ratios()
     qc.detail_ratio = lips.ratio()
-    qc.warnings += measure_warnings(qc)
+    qc.warnings += measure_warnings(qc.detail_ratio, qc.flicker_ratio, qc.seam_ratio)
     if track is None:
         qc.warnings.append("no dubbed face: mouth opening not measured")
     else:
@@ -181,7 +162,7 @@ def _read_output(
     region_fn: Callable[[int, tuple[int, ...]], Any] | None,
     seams: _SeamFlicker,
     sync: bool,
-    lips: _LipDetail | None = None,
+    lips: LipDetail | None = None,
 ) -> list[np.ndarray]:
     """One pass over the output (and the source in lockstep when seams are measured): frame
     count, mouth opening per frame, seams and flicker, the loudest frame's thumbnails; returns
@@ -282,57 +263,6 @@ def _measure_sync(
         qc.warnings.append(warning)
 
 
-def offset_peak(curve: np.ndarray) -> float:
-    """Confidence of the offset search's minimum (see :data:`OFFSET_PEAK`): how far the best
-    offset more than :data:`PEAK_NEIGHBOURS` frames away lies above the minimum, over the
-    median's distance above it (0 for a flat curve, such as a silent dub gives)."""
-    d = np.asarray(curve, np.float64)
-    best = int(np.argmin(d))
-    spread = float(np.median(d) - d[best])
-    others = np.abs(np.arange(len(d)) - best) > PEAK_NEIGHBOURS
-    if spread <= 1e-9 or not others.any():
-        return 0.0
-    return float(np.clip((d[others].min() - d[best]) / spread, 0.0, 1.0))
-
-
-def offset_warning(offset: int | None, peak: float | None, speech_frames: int | None) -> str | None:
-    """The AV-offset warning, or None: only for an offset beyond :data:`OFFSET_WARN` that the
-    search is confident of (peak ≥ :data:`OFFSET_PEAK`) on a dub with speech in at least
-    :data:`OFFSET_MIN_SPEECH` of the measured frames. Its numbers are the JSON's."""
-    if offset is None or peak is None or abs(offset) <= OFFSET_WARN:
-        return None
-    if speech_frames is None or speech_frames < OFFSET_MIN_SPEECH or peak < OFFSET_PEAK:
-        return None
-    late = "late" if offset > 0 else "early"
-    return (
-        f"lip sync looks {abs(offset)} frames off (av_offset {offset}: the audio is {late}; "
-        f"offset_peak {peak}; more than {OFFSET_WARN} frames with a peak of at least "
-        f"{OFFSET_PEAK} is reported)"
-    )
-
-
-def measure_warnings(qc: DubQC) -> list[str]:
-    """Warnings for the lips' detail, the flicker and the seam beyond their thresholds; each
-    quotes the JSON's value as stored."""
-    out = []
-    if qc.detail_ratio is not None and qc.detail_ratio < DETAIL_WARN:
-        out.append(
-            f"the lips are soft: detail_ratio {qc.detail_ratio} (Laplacian energy round the lips, "
-            f"output / source) is below {DETAIL_WARN} (check it at full size before delivery)"
-        )
-    if qc.flicker_ratio is not None and qc.flicker_ratio > FLICKER_WARN:
-        out.append(
-            f"the mouth moves on silence: flicker_ratio {qc.flicker_ratio} (output / source) is "
-            f"above {FLICKER_WARN}"
-        )
-    if qc.seam_ratio is not None and qc.seam_ratio > SEAM_WARN:
-        out.append(
-            f"a seam may show: seam_ratio {qc.seam_ratio} (edges on the mask's border, output / "
-            f"source) is above {SEAM_WARN}"
-        )
-    return out
-
-
 class _SeamFlicker:
     """Seam: Sobel edge energy on the blend mask's feathered border, output vs source (1 = no
     visible edge). Flicker: mean frame-to-frame change inside the mask over consecutive silent
@@ -375,9 +305,9 @@ class _SeamFlicker:
 
     def ratios(self) -> tuple[float | None, float | None, float | None]:
         """(seam, flicker, detail) ratios, output / source (None where nothing was measured)."""
-        seam = _ratio(self.edge_out, self.edge_src)
-        flicker = _ratio(self.move_out, self.move_src)
-        detail = _ratio(self.detail_out, self.detail_src)
+        seam = ratio(self.edge_out, self.edge_src)
+        flicker = ratio(self.move_out, self.move_src)
+        detail = ratio(self.detail_out, self.detail_src)
         return seam, flicker, detail
 
 
@@ -419,32 +349,6 @@ def rendered_openings(
     )
 
 
-class _LipDetail:
-    """Lip detail: Laplacian energy (:func:`lipdub.eval.metrics.laplacian_energy`) in a tight
-    box round the lips (:func:`lipdub.eval.metrics.lips_box` of the track's landmarks), output
-    vs source, on the dub's loud frames. The whole mask's edge energy is mostly cheek and chin,
-    which a blurred mouth barely changes (0.79 for the old demo's, whose lips measure 0.21)."""
-
-    def __init__(self, loud: np.ndarray) -> None:
-        self.loud = loud
-        self.out: list[float] = []
-        self.src: list[float] = []
-
-    def add(self, i: int, src: np.ndarray, out: np.ndarray, landmarks: np.ndarray) -> None:
-        if i >= len(self.loud) or not self.loud[i]:
-            return
-        try:
-            x0, y0, x1, y1 = lips_box(landmarks, src.shape)
-        except ValueError:  # The lips are off the picture.
-            return
-        self.src.append(laplacian_energy(src[y0:y1, x0:x1]))
-        self.out.append(laplacian_energy(out[y0:y1, x0:x1]))
-
-    def ratio(self) -> float | None:
-        """Output / source (None when no loud frame showed the lips)."""
-        return _ratio(self.out, self.src)
-
-
 def _mean(values: np.ndarray) -> float | None:
     """Mean of the finite values, None when there are none."""
     finite = values[np.isfinite(values)]
@@ -453,12 +357,6 @@ def _mean(values: np.ndarray) -> float | None:
 
 def _edges(gray: np.ndarray) -> np.ndarray:
     return np.hypot(cv2.Sobel(gray, cv2.CV_32F, 1, 0), cv2.Sobel(gray, cv2.CV_32F, 0, 1))
-
-
-def _ratio(out: list[float], src: list[float]) -> float | None:
-    if not out or sum(src) <= 1e-6:
-        return None
-    return round(float(np.mean(out)) / max(float(np.mean(src)), 1e-6), 3)
 
 
 def _thumb(frame: np.ndarray, path: Path) -> None:

@@ -16,16 +16,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from lipdub.eval.qc import (
-    DETAIL_WARN,
-    FLICKER_WARN,
-    LOUD_DB,
-    OFFSET_PEAK,
-    OFFSET_WARN,
-    OPENING_MARGIN,
-    SEAM_WARN,
-    qc_path,
-)
+from lipdub.eval.qc import LOUD_DB, OPENING_MARGIN, qc_path
+from lipdub.eval.qc_checks import DETAIL_WARN, FLICKER_WARN, OFFSET_PEAK, OFFSET_WARN, SEAM_WARN
 from lipdub.media.audio import SILENT_DB
 
 REPORT_NAME = "lipdub-qc"

@@ -239,10 +239,16 @@ def test_demo_builds_and_renders(tmp_path: Path):
         src = probe(tmp_path / "demo" / "footage" / "astronaut.mov")
         assert (info.frame_count, info.fps, info.width) == (src.frame_count, src.fps, 512)
         assert info.has_audio
-    # Only the dubs' own fit is worth saying: no alarms about the demo's own footage (the
-    # suit's patches were once taken for faces).
+    # Only the dubs' own fit and QC's verdict on the painted mouth are worth saying: no alarms
+    # about the demo's own footage (the suit's patches were once taken for faces).
     warnings = [e["message"] for e in events(res.output) if e["event"] == "warning"]
-    assert warnings and all("dub padded with silence" in w for w in warnings), warnings
+    fits = [w for w in warnings if "dub padded with silence" in w]
+    soft = [w for w in warnings if "the lips are soft" in w]
+    assert fits and len(fits) + len(soft) == len(warnings), warnings
+    # The CPU-trained `lite-v4` paints a soft mouth (README: lip detail 0.09 of the source's):
+    # QC must say so (issue 27); `passthrough` (no bundled generator) pastes nothing to judge.
+    qc = json.loads((tmp_path / "demo" / "renders" / ".qc" / "astronaut_de.mov.json").read_text())
+    assert soft or qc["generator"] == "passthrough", warnings
 
 
 def test_one_audio_fit_default_and_the_audio_fit_option(tmp_path: Path, dub_wav: Path):

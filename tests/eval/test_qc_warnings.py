@@ -15,17 +15,19 @@ import pytest
 
 from lipdub.eval.metrics import lips_box
 from lipdub.eval.qc import (
-    OFFSET_MIN_SPEECH,
     DubQC,
-    _LipDetail,
     _measure_sync,
     default_syncnet,
-    measure_warnings,
-    offset_peak,
-    offset_warning,
     opening_warning,
     qc_path,
     rendered_openings,
+)
+from lipdub.eval.qc_checks import (
+    OFFSET_MIN_SPEECH,
+    LipDetail,
+    measure_warnings,
+    offset_peak,
+    offset_warning,
 )
 from lipdub.eval.report import write_report
 from tests.exemplar.faces import face_landmarks
@@ -70,7 +72,7 @@ def test_only_a_confident_offset_on_speech_is_reported() -> None:
 
 def test_every_number_in_a_message_is_the_jsons() -> None:
     qc = _qc(detail_ratio=0.213, flicker_ratio=2.9, seam_ratio=1.02)
-    messages = measure_warnings(qc)
+    messages = measure_warnings(qc.detail_ratio, qc.flicker_ratio, qc.seam_ratio)
     assert len(messages) == 2  # Soft lips and flicker; the seam is within its threshold.
     assert "detail_ratio 0.213" in messages[0] and "flicker_ratio 2.9" in messages[1]
     # The opening warning quotes the rendered frames' means, which the JSON now holds: before,
@@ -93,14 +95,14 @@ def test_a_soft_mouth_is_flagged_by_the_lips_own_detail() -> None:
     soft = src.copy()
     x0, y0, x1, y1 = lips_box(lm, src.shape)  # Blur round the lips only.
     soft[y0:y1, x0:x1] = cv2.GaussianBlur(src[y0:y1, x0:x1], (0, 0), 3)
-    same, blurred = _LipDetail(np.ones(3, bool)), _LipDetail(np.ones(3, bool))
+    same, blurred = LipDetail(np.ones(3, bool)), LipDetail(np.ones(3, bool))
     for i in range(3):
         same.add(i, src, src, lm)
         blurred.add(i, src, soft, lm)
     assert same.ratio() == 1.0
     ratio = blurred.ratio()
     assert ratio is not None and ratio < 0.3
-    assert measure_warnings(_qc(detail_ratio=ratio))
+    assert measure_warnings(ratio, None, None)
 
 
 def _sidecar(folder: Path, name: str, **values: object) -> Path:
