@@ -258,7 +258,7 @@ def _measure_sync(
         name,
     )
     qc.offset_peak = round(offset_peak(res.curve), 3)
-    warning = offset_warning(qc.av_offset, qc.offset_peak, qc.speech_frames)
+    warning = offset_warning(qc.av_offset, qc.offset_peak, qc.lse_c, qc.speech_frames)
     if warning is not None:
         qc.warnings.append(warning)
 

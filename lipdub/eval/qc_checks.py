@@ -39,6 +39,12 @@ PEAK_NEIGHBOURS = 2
 #: Fewest loud frames (≥ LOUD_DB) the measured span of the dub must have for an offset to mean
 #: anything: SyncNet's window is 5 frames, and a silent dub has none.
 OFFSET_MIN_SPEECH = 10
+#: LSE-C (median d − min d) below this is a curve too shallow to name an offset, however its
+#: minimum stands out. With the shipped syncnet-lite-v2: the aoc clip's own speech (real mouth,
+#: shifted by 0, ±6, +10 frames) 0.12–0.14; 29 exemplar renders, cross- and self-driven
+#: (bench/quality.py and bench/face_leak.py), 0.005–0.068, 7 of them with a peak ≥ 0.5 and
+#: minima from −9 to +15. A SyncNet of another scale needs this measured again.
+OFFSET_MIN_LSE_C = 0.08
 
 
 def offset_peak(curve: np.ndarray) -> float:
@@ -54,19 +60,29 @@ def offset_peak(curve: np.ndarray) -> float:
     return float(np.clip((d[others].min() - d[best]) / spread, 0.0, 1.0))
 
 
-def offset_warning(offset: int | None, peak: float | None, speech_frames: int | None) -> str | None:
+def offset_confident(peak: float | None, lse_c: float | None) -> bool:
+    """Whether the offset search named an offset: its minimum stands out from every rival
+    (peak ≥ :data:`OFFSET_PEAK`) on a curve deep enough (LSE-C ≥ :data:`OFFSET_MIN_LSE_C`)."""
+    return (
+        peak is not None and lse_c is not None and peak >= OFFSET_PEAK and lse_c >= OFFSET_MIN_LSE_C
+    )
+
+
+def offset_warning(
+    offset: int | None, peak: float | None, lse_c: float | None, speech_frames: int | None
+) -> str | None:
     """The AV-offset warning, or None: only for an offset beyond :data:`OFFSET_WARN` that the
-    search is confident of (peak ≥ :data:`OFFSET_PEAK`) on a dub with speech in at least
+    search is confident of (:func:`offset_confident`) on a dub with speech in at least
     :data:`OFFSET_MIN_SPEECH` of the measured frames. Its numbers are the JSON's."""
-    if offset is None or peak is None or abs(offset) <= OFFSET_WARN:
+    if offset is None or abs(offset) <= OFFSET_WARN or not offset_confident(peak, lse_c):
         return None
-    if speech_frames is None or speech_frames < OFFSET_MIN_SPEECH or peak < OFFSET_PEAK:
+    if speech_frames is None or speech_frames < OFFSET_MIN_SPEECH:
         return None
     late = "late" if offset > 0 else "early"
     return (
         f"lip sync looks {abs(offset)} frames off (av_offset {offset}: the audio is {late}; "
-        f"offset_peak {peak}; more than {OFFSET_WARN} frames with a peak of at least "
-        f"{OFFSET_PEAK} is reported)"
+        f"offset_peak {peak}, lse_c {lse_c}; more than {OFFSET_WARN} frames is reported where "
+        f"the peak is at least {OFFSET_PEAK} and LSE-C at least {OFFSET_MIN_LSE_C})"
     )
 
 

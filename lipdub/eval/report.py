@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from lipdub.eval.qc import LOUD_DB, OPENING_MARGIN, qc_path
-from lipdub.eval.qc_checks import DETAIL_WARN, FLICKER_WARN, OFFSET_PEAK, OFFSET_WARN, SEAM_WARN
+from lipdub.eval.qc_checks import (
+    DETAIL_WARN,
+    FLICKER_WARN,
+    OFFSET_MIN_LSE_C,
+    OFFSET_PEAK,
+    OFFSET_WARN,
+    SEAM_WARN,
+    offset_confident,
+)
 from lipdub.media.audio import SILENT_DB
 
 REPORT_NAME = "lipdub-qc"
@@ -73,8 +81,7 @@ def scores(r: dict[str, Any]) -> dict[str, float]:
     quiet, loud = r.get("rendered_silent_opening"), r.get("rendered_loud_opening")
     if quiet is not None and loud is not None:
         out["rendered_silent_opening"] = (float(quiet) - float(loud)) / OPENING_MARGIN
-    peak = r.get("offset_peak")
-    if r.get("av_offset") is not None and peak is not None and peak >= OFFSET_PEAK:
+    if r.get("av_offset") is not None and offset_confident(r.get("offset_peak"), r.get("lse_c")):
         out["av_offset"] = abs(int(r["av_offset"])) / OFFSET_WARN
     return out
 
@@ -108,7 +115,8 @@ def _ranking(records: list[dict[str, Any]]) -> str:
         "threshold, higher = past it): detail_ratio below "
         f"{DETAIL_WARN}, flicker_ratio above {FLICKER_WARN}, seam_ratio above {SEAM_WARN}, the "
         f"silent frames' opening over the loud frames' by more than {OPENING_MARGIN} IOD, a "
-        f"confident av_offset beyond {OFFSET_WARN} frames.</p>"
+        f"av_offset beyond {OFFSET_WARN} frames where the search is confident (offset_peak "
+        f"&ge; {OFFSET_PEAK}, lse_c &ge; {OFFSET_MIN_LSE_C}).</p>"
         '<table class="rank"><tr><th>shot</th><th>dub</th><th>worst measure</th>'
         "<th>value</th><th>vs threshold</th><th>warnings</th></tr>" + "".join(rows) + "</table>"
     )

@@ -63,11 +63,15 @@ def test_only_a_confident_offset_on_speech_is_reported() -> None:
     assert offset_peak(clear) == 1.0
     assert offset_peak(flat_ish) < 0.5
     many = OFFSET_MIN_SPEECH
-    assert offset_warning(6, round(offset_peak(flat_ish), 3), many) is None
-    assert offset_warning(6, 1.0, 0) is None  # A silent dub.
-    assert offset_warning(2, 1.0, many) is None  # Within the tolerance.
-    message = offset_warning(6, 1.0, many)
+    deep = 0.14  # LSE-C of the aoc clip's own speech, shipped SyncNet.
+    assert offset_warning(6, round(offset_peak(flat_ish), 3), deep, many) is None
+    assert offset_warning(6, 1.0, deep, 0) is None  # A silent dub.
+    assert offset_warning(2, 1.0, deep, many) is None  # Within the tolerance.
+    # A minimum that stands out on a shallow curve (exemplar renders: LSE-C ≤ 0.068).
+    assert offset_warning(15, 0.669, 0.0212, many) is None
+    message = offset_warning(6, 1.0, deep, many)
     assert message is not None and "av_offset 6" in message and "offset_peak 1.0" in message
+    assert "lse_c 0.14" in message
 
 
 def test_every_number_in_a_message_is_the_jsons() -> None:
