@@ -42,7 +42,7 @@ OFFSET_MIN_SPEECH = 10
 #: LSE-C (median d − min d) below this is a curve too shallow to name an offset, however its
 #: minimum stands out. With the shipped syncnet-lite-v2: the aoc clip's own speech (real mouth,
 #: shifted by 0, ±6, +10 frames) 0.12–0.14; 29 exemplar renders, cross- and self-driven
-#: (bench/quality.py and bench/face_leak.py), 0.005–0.068, 7 of them with a peak ≥ 0.5 and
+#: (bench/quality.py and bench/face_leak.py), 0.005–0.068, 8 of them with a peak ≥ 0.5 and
 #: minima from −9 to +15. A SyncNet of another scale needs this measured again.
 OFFSET_MIN_LSE_C = 0.08
 
