@@ -4,8 +4,10 @@ Measured from the *output file* (decoded again), so it reports what was delivere
 per frame (dlib landmarks fitted in the tracked face boxes) against the dub's loudness, the
 opening on the dub's silent frames vs its loud frames (a mouth that quivers during silence is the
 most reported lip-sync defect), LSE-C and the AV offset of the delivered mouth against the dub
-(lipdub's SyncNet on crops aligned with the track's smoothed landmarks, ±15-frame search),
-before/after thumbnails, and the render's warnings.
+(lipdub's SyncNet on crops aligned with the track's smoothed landmarks, ±15-frame search, and
+how confident that search is), the seam, flicker and the lips' own detail against the source,
+before/after thumbnails, and the render's warnings. What is warned about, at which threshold,
+is :mod:`lipdub.eval.qc_checks`.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from lipdub.eval.closures import (
     lower_face_box,
     missed_thumbnails,
 )
+from lipdub.eval.metrics import SyncNetScorer, av_sync
+from lipdub.eval.qc_checks import LipDetail, measure_warnings, offset_peak, offset_warning, ratio
 from lipdub.media.audio import SILENT_DB, loudness_per_frame
 from lipdub.media.read import open_video
 from lipdub.phonetics.track import VisemeTrack
@@ -51,10 +55,6 @@ THUMB_WIDTH = 320
 SYNC_CROP = 128
 #: Fewest tracked frames for a sync measurement (SyncNet's 5-frame window, and some margin).
 SYNC_MIN_FRAMES = 10
-#: A detail ratio (edge energy inside the mask, output / source) below this is a warning.
-DETAIL_WARN = 0.6
-#: An AV offset beyond this many frames is reported as a warning.
-OFFSET_WARN = 2
 #: Mean opening on silent frames above the loud frames' by more than this (IOD) is a warning.
 OPENING_MARGIN = 0.02
 
@@ -75,11 +75,16 @@ class DubQC:
     loud_opening: float | None = None  # Mean opening on loud frames.
     seam_ratio: float | None = None  # Edge energy on the mask's border, output / source.
     flicker_ratio: float | None = None  # Change inside the mask on silent frames, out / src.
-    detail_ratio: float | None = None  # Edge energy inside the mask, out / src.
+    detail_ratio: float | None = None  # Lips' Laplacian energy (tight box), out / src.
+    mask_detail_ratio: float | None = None  # Edge energy inside the whole mask, out / src.
     lse_c: float | None = None  # Sync confidence: median − min SyncNet distance over offsets.
     lse_d: float | None = None  # Min SyncNet distance over offsets.
     av_offset: int | None = None  # Audio/video offset found by the search, frames.
+    offset_peak: float | None = None  # Confidence of that offset (see OFFSET_PEAK), 0..1.
+    speech_frames: int | None = None  # Loud frames of the dub within the measured span.
     syncnet: str | None = None  # SyncNet that measured the three above.
+    rendered_silent_opening: float | None = None  # Mean opening, silent rendered frames.
+    rendered_loud_opening: float | None = None  # Mean opening, loud rendered frames.
     resting: dict[str, int] = field(default_factory=dict)  # Silent frames: source / rest crop.
     bilabials: dict[str, Any] = field(default_factory=dict)  # The dub's p/b/m: found how, how
     # many closed, thumbnails of those that did not (lipdub.eval.closures.closure_summary).
@@ -138,16 +143,14 @@ def measure_dub(
     qc.loudness_db = [round(float(x), 2) for x in loud]
     track = tracks[0] if tracks else None
     seams = _SeamFlicker(loud < SILENT_DB)
+    lips = LipDetail(loud >= LOUD_DB)
     sync_crops = _read_output(
         qc, shot, output, int(np.argmax(loud)) if loud.size else 0, track, detector, region_fn,
-        seams, syncnet is not None,
+        seams, syncnet is not None, lips,
     )  # fmt: skip
-    qc.seam_ratio, qc.flicker_ratio, qc.detail_ratio = seams.ratios()
-    if qc.detail_ratio is not None and qc.detail_ratio < DETAIL_WARN:
-        qc.warnings.append(
-            f"the regenerated mouth is soft: {qc.detail_ratio:.0%} of the source's detail inside "
-            f"the mask, below {DETAIL_WARN:.0%} (check it at full size before delivery)"
-        )
+    qc.seam_ratio, qc.flicker_ratio, qc.mask_detail_ratio = seams.ratios()
+    qc.detail_ratio = lips.ratio()
+    qc.warnings += measure_warnings(qc.detail_ratio, qc.flicker_ratio, qc.seam_ratio)
     if track is None:
         qc.warnings.append("no dubbed face: mouth opening not measured")
     else:
@@ -156,7 +159,9 @@ def measure_dub(
             _judge_closures(qc, visemes, track, output, bank_closed)
     if syncnet is None and track is not None:
         qc.warnings.append("LSE-C and AV offset not measured: no default_syncnet in the manifest")
-    elif syncnet is not None and track is not None and len(sync_crops) >= SYNC_MIN_FRAMES:
+    elif len(sync_crops) >= SYNC_MIN_FRAMES and track is not None and syncnet is not None:
+        span = np.asarray(track.frames[: len(sync_crops)], np.int64)
+        qc.speech_frames = int((loud[span[span < len(loud)]] >= LOUD_DB).sum())
         _measure_sync(qc, syncnet, np.stack(sync_crops), audio_16k, track.frames, shot.fps)
     elif track is not None:
         qc.warnings.append(f"LSE-C not measured: the face is on screen < {SYNC_MIN_FRAMES} frames")
@@ -174,6 +179,7 @@ def _read_output(
     region_fn: Callable[[int, tuple[int, ...]], Any] | None,
     seams: _SeamFlicker,
     sync: bool,
+    lips: LipDetail | None = None,
 ) -> list[np.ndarray]:
     """One pass over the output (and the source in lockstep when seams are measured): frame
     count, mouth opening per frame, seams and flicker, the loudest frame's thumbnails; returns
@@ -197,13 +203,18 @@ def _read_output(
             if region is not None and before is not None:
                 seams.add(i, before, frame, *region)
             j = track.at(i) if track is not None else None
-            if j is not None and track is not None and detector is not None:
+            if track is None or j is None:
+                opening.append(None)
+            elif detector is not None:
                 lm = detector.landmarks(frame, [track.boxes[j]])[0]
                 opening.append(round(mouth_opening(lm), 4))
             else:
                 opening.append(None)
-            if j is not None and track is not None and sync:
-                sync_crops.append(_aligned(frame, track.landmarks[j]))
+            if track is not None and j is not None:
+                if before is not None and lips is not None:
+                    lips.add(i, before, frame, track.landmarks[j])
+                if sync:
+                    sync_crops.append(_aligned(frame, track.landmarks[j]))
             if i == thumb_at:
                 _thumb(frame, thumbs_dir / f"{output.stem}_after.png")
     qc.thumbnails = {"before": f"{output.stem}_before.png", "after": f"{output.stem}_after.png"}
@@ -221,6 +232,9 @@ def _judge_opening(qc: DubQC, loud: np.ndarray, own_mouth: np.ndarray | None) ->
         qc.silent_opening = round(float(np.nanmean(values[:n][silent])), 4)
     if np.isfinite(values[:n][speech]).any():
         qc.loud_opening = round(float(np.nanmean(values[:n][speech])), 4)
+    qc.rendered_silent_opening, qc.rendered_loud_opening = rendered_openings(
+        values[:n], loud[:n], own_mouth
+    )
     backwards = opening_warning(values[:n], loud[:n], own_mouth)
     if backwards is not None:
         qc.warnings.append(backwards)
@@ -274,7 +288,6 @@ def _measure_sync(
     frames: np.ndarray,
     fps: Fraction,
 ) -> None:
-    from lipdub.eval.metrics import SyncNetScorer, av_sync
     from lipdub.model.mel import MelFrontend
 
     name, net = syncnet
@@ -287,12 +300,10 @@ def _measure_sync(
         res.offset,
         name,
     )
-    if abs(res.offset) > OFFSET_WARN:
-        late = "late" if res.offset > 0 else "early"
-        qc.warnings.append(
-            f"lip sync looks {abs(res.offset)} frames off (the audio is {late}; more than "
-            f"{OFFSET_WARN} is reported)"
-        )
+    qc.offset_peak = round(offset_peak(res.curve), 3)
+    warning = offset_warning(qc.av_offset, qc.offset_peak, qc.lse_c, qc.speech_frames)
+    if warning is not None:
+        qc.warnings.append(warning)
 
 
 class _SeamFlicker:
@@ -337,9 +348,9 @@ class _SeamFlicker:
 
     def ratios(self) -> tuple[float | None, float | None, float | None]:
         """(seam, flicker, detail) ratios, output / source (None where nothing was measured)."""
-        seam = _ratio(self.edge_out, self.edge_src)
-        flicker = _ratio(self.move_out, self.move_src)
-        detail = _ratio(self.detail_out, self.detail_src)
+        seam = ratio(self.edge_out, self.edge_src)
+        flicker = ratio(self.move_out, self.move_src)
+        detail = ratio(self.detail_out, self.detail_src)
         return seam, flicker, detail
 
 
@@ -355,17 +366,29 @@ def opening_warning(
         own_mouth: (T,) True where the frame shows the actor's own mouth (kept from the source
             or the rest crop): those say nothing about the render and are left out.
     """
+    quiet, loud = rendered_openings(opening, loudness_db, own_mouth)
+    if quiet is None or loud is None or quiet <= loud + OPENING_MARGIN:
+        return None
+    return (
+        f"the rendered mouth is more open on the dub's silent frames (rendered_silent_opening "
+        f"{quiet} IOD) than on its loud ones (rendered_loud_opening {loud}; more than "
+        f"{OPENING_MARGIN} apart): it may follow the wrong audio"
+    )
+
+
+def rendered_openings(
+    opening: np.ndarray, loudness_db: np.ndarray, own_mouth: np.ndarray | None
+) -> tuple[float | None, float | None]:
+    """Mean opening (IOD, 4 decimals) on the silent and on the loud frames that were rendered
+    (not the actor's own mouth); see :func:`opening_warning` for the arguments."""
     n = min(len(opening), len(loudness_db))
     rendered = np.ones(n, bool) if own_mouth is None else ~np.asarray(own_mouth, bool)[:n]
     silent, speech = loudness_db[:n] < SILENT_DB, loudness_db[:n] >= LOUD_DB
     quiet = _mean(opening[:n][silent & rendered])
     loud = _mean(opening[:n][speech & rendered])
-    if quiet is None or loud is None or quiet <= loud + OPENING_MARGIN:
-        return None
     return (
-        f"the rendered mouth is more open on the dub's silent frames ({quiet:.3f} IOD) than on "
-        f"its loud ones ({loud:.3f}; more than {OPENING_MARGIN} apart): it may follow the wrong "
-        f"audio"
+        None if quiet is None else round(quiet, 4),
+        None if loud is None else round(loud, 4),
     )
 
 
@@ -377,12 +400,6 @@ def _mean(values: np.ndarray) -> float | None:
 
 def _edges(gray: np.ndarray) -> np.ndarray:
     return np.hypot(cv2.Sobel(gray, cv2.CV_32F, 1, 0), cv2.Sobel(gray, cv2.CV_32F, 0, 1))
-
-
-def _ratio(out: list[float], src: list[float]) -> float | None:
-    if not out or sum(src) <= 1e-6:
-        return None
-    return round(float(np.mean(out)) / max(float(np.mean(src)), 1e-6), 3)
 
 
 def _thumb(frame: np.ndarray, path: Path) -> None:

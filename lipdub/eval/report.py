@@ -1,8 +1,12 @@
 """The QC report of a render: one HTML page (and a JSON file) over every shot's QC sidecar.
 
 Farm tasks render shots separately; each leaves a sidecar beside its output, and whoever writes
-the report (every ``lipdub render`` run does) collects all sidecars of the plan's outputs, so the
-page is complete however the shots were distributed.
+the report (every ``lipdub render`` run does) collects every sidecar in the report's folder (and
+those of the plan's outputs), so the page is complete however the shots were distributed, and a
+one-clip render beside earlier ones adds itself to the page instead of replacing it.
+
+The page opens with one table of every shot and dub ranked by its worst measure against that
+measure's threshold, so a supervisor sees what to check first.
 """
 
 from __future__ import annotations
@@ -12,34 +16,110 @@ import json
 from pathlib import Path
 from typing import Any
 
-from lipdub.eval.qc import LOUD_DB, qc_path
+from lipdub.eval.qc import LOUD_DB, OPENING_MARGIN, qc_path
+from lipdub.eval.qc_checks import (
+    DETAIL_WARN,
+    FLICKER_WARN,
+    OFFSET_MIN_LSE_C,
+    OFFSET_PEAK,
+    OFFSET_WARN,
+    SEAM_WARN,
+    offset_confident,
+)
 from lipdub.media.audio import SILENT_DB
 
 REPORT_NAME = "lipdub-qc"
+#: Where other sidecars are looked for under the report's folder: its own outputs' and those of
+#: up to two folder levels below (``renders/<generator>/``), not a walk of a whole disk.
+SIDECAR_GLOBS = (".qc/*.json", "*/.qc/*.json", "*/*/.qc/*.json")
 PLOT_W, PLOT_H = 640, 140
 
 
-def collect(outputs: list[Path]) -> list[dict[str, Any]]:
-    """The QC records of those ``outputs`` that have one."""
+def collect(outputs: list[Path], folder: Path | None = None) -> list[dict[str, Any]]:
+    """The QC records of those ``outputs`` that have one, then of every other output in
+    ``folder`` (see :data:`SIDECAR_GLOBS`) whose sidecar and file are both there, in path
+    order."""
+    sides = [qc_path(out) for out in outputs]
+    if folder is not None and folder.is_dir():
+        known = {s.resolve() for s in sides}
+        every = {p for pattern in SIDECAR_GLOBS for p in folder.glob(pattern)}
+        found = sorted(p for p in every if p.resolve() not in known)
+        sides += [p for p in found if (p.parent.parent / p.name[: -len(".json")]).is_file()]
     records = []
-    for out in outputs:
-        side = qc_path(out)
+    for side in sides:
         if side.is_file():
             records.append(json.loads(side.read_text(encoding="utf-8")))
     return records
 
 
 def write_report(folder: Path, outputs: list[Path], title: str) -> Path | None:
-    """Write ``folder/lipdub-qc.html`` and ``.json`` for ``outputs``; None when none has QC."""
-    records = collect(outputs)
+    """Write ``folder/lipdub-qc.html`` and ``.json`` for ``outputs`` and every other sidecar in
+    ``folder``; None when none has QC."""
+    records = collect(outputs, folder)
     if not records:
         return None
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{REPORT_NAME}.json").write_text(json.dumps(records, indent=1), encoding="utf-8")
     page = folder / f"{REPORT_NAME}.html"
-    sections = "\n".join(_section(r, folder) for r in records)
-    page.write_text(_PAGE.format(title=html.escape(title), body=sections), encoding="utf-8")
+    sections = "\n".join(_section(r, folder, k) for k, r in enumerate(records))
+    body = _ranking(records) + sections
+    page.write_text(_PAGE.format(title=html.escape(title), body=body), encoding="utf-8")
     return page
+
+
+def scores(r: dict[str, Any]) -> dict[str, float]:
+    """Each measure of a QC record against its threshold: 1 is at the threshold, above 1 is
+    past it (worse), whichever way the measure points. Measures not taken are left out; an AV
+    offset counts only where it is confident (as QC warns)."""
+    out: dict[str, float] = {}
+    if r.get("detail_ratio") is not None:
+        out["detail_ratio"] = DETAIL_WARN / max(float(r["detail_ratio"]), 1e-6)
+    if r.get("flicker_ratio") is not None:
+        out["flicker_ratio"] = float(r["flicker_ratio"]) / FLICKER_WARN
+    if r.get("seam_ratio") is not None:
+        out["seam_ratio"] = float(r["seam_ratio"]) / SEAM_WARN
+    quiet, loud = r.get("rendered_silent_opening"), r.get("rendered_loud_opening")
+    if quiet is not None and loud is not None:
+        out["rendered_silent_opening"] = (float(quiet) - float(loud)) / OPENING_MARGIN
+    if r.get("av_offset") is not None and offset_confident(r.get("offset_peak"), r.get("lse_c")):
+        out["av_offset"] = abs(int(r["av_offset"])) / OFFSET_WARN
+    return out
+
+
+def worst(r: dict[str, Any]) -> tuple[str, float] | None:
+    """(measure, score) of the record's worst measure, or None when none was taken."""
+    s = scores(r)
+    return max(s.items(), key=lambda kv: kv[1]) if s else None
+
+
+def _ranking(records: list[dict[str, Any]]) -> str:
+    """The opening table: every shot and dub, worst first."""
+    order = sorted(
+        range(len(records)), key=lambda k: -(worst(records[k]) or ("", float("-inf")))[1]
+    )
+    rows = []
+    for k in order:
+        r = records[k]
+        w = worst(r)
+        name, score = w if w is not None else ("n/a", None)
+        value = _fmt(r.get(name)) if w is not None else "n/a"
+        flag = ' class="past"' if score is not None and score > 1 else ""
+        rows.append(
+            f'<tr{flag}><td><a href="#dub{k}">{html.escape(r["shot"])}</a></td>'
+            f"<td>{html.escape(r['dub'])}</td><td>{html.escape(name)}</td><td>{value}</td>"
+            f"<td>{'n/a' if score is None else f'{score:.2f}'}</td>"
+            f"<td>{len(r.get('warnings', []))}</td></tr>"
+        )
+    return (
+        "<h2>worst first</h2><p>Each dub's worst measure against its threshold (1.00 = at the "
+        "threshold, higher = past it): detail_ratio below "
+        f"{DETAIL_WARN}, flicker_ratio above {FLICKER_WARN}, seam_ratio above {SEAM_WARN}, the "
+        f"silent frames' opening over the loud frames' by more than {OPENING_MARGIN} IOD, a "
+        f"av_offset beyond {OFFSET_WARN} frames where the search is confident (offset_peak "
+        f"&ge; {OFFSET_PEAK}, lse_c &ge; {OFFSET_MIN_LSE_C}).</p>"
+        '<table class="rank"><tr><th>shot</th><th>dub</th><th>worst measure</th>'
+        "<th>value</th><th>vs threshold</th><th>warnings</th></tr>" + "".join(rows) + "</table>"
+    )
 
 
 def _rel(path: Path, folder: Path) -> str:
@@ -112,7 +192,7 @@ def _bilabials(b: dict[str, Any]) -> str:
     return html.escape(f"{b['closed']} of {b['measured']} ({b['share']:.0%}), {how}")
 
 
-def _section(r: dict[str, Any], folder: Path) -> str:
+def _section(r: dict[str, Any], folder: Path, k: int) -> str:
     out = Path(r["output"])
     thumbs = qc_path(out).parent
     rows = [
@@ -123,9 +203,11 @@ def _section(r: dict[str, Any], folder: Path) -> str:
         (f"mouth opening, loud frames (&ge; {LOUD_DB:.0f} dBFS)", _fmt(r["loud_opening"])),
         ("seam: edge energy on the mask border, output / source", _fmt(r.get("seam_ratio"))),
         ("flicker on silent frames inside the mask, output / source", _fmt(r.get("flicker_ratio"))),
-        ("detail: edge energy inside the mask, output / source", _fmt(r.get("detail_ratio"))),
+        ("detail: lips' Laplacian energy, output / source", _fmt(r.get("detail_ratio"))),
+        ("detail: edge energy inside the mask, output / source", _fmt(r.get("mask_detail_ratio"))),
         ("LSE-C", _fmt(r["lse_c"])),
         ("AV offset (frames)", _fmt(r["av_offset"])),
+        ("AV offset confidence (peak, 0..1)", _fmt(r.get("offset_peak"))),
         (
             "resting on silence: frames kept from the source / from the rest crop",
             _resting(r.get("resting") or {}),
@@ -144,7 +226,7 @@ def _section(r: dict[str, Any], folder: Path) -> str:
     before = _rel(thumbs / r["thumbnails"]["before"], folder)
     after = _rel(thumbs / r["thumbnails"]["after"], folder)
     return (
-        f"<section><h2>{html.escape(r['shot'])} — {html.escape(r['dub'])}</h2>"
+        f'<section id="dub{k}"><h2>{html.escape(r["shot"])} — {html.escape(r["dub"])}</h2>'
         f'<div class="thumbs"><figure><img src="{before}"><figcaption>before</figcaption></figure>'
         f'<figure><img src="{after}"><figcaption>after</figcaption></figure></div>'
         f"<p>dub loudness (grey, dBFS; dashed = silence threshold) and mouth opening (red, in "
@@ -160,6 +242,7 @@ body {{ font-family: sans-serif; margin: 2em; max-width: 60em; }}
 section {{ border-top: 1px solid #ccc; padding-top: 1em; margin-top: 1em; }}
 .thumbs {{ display: flex; gap: 1em; }} figure {{ margin: 0; }} img {{ max-width: 320px; }}
 th {{ text-align: left; padding-right: 1em; font-weight: normal; color: #555; }}
+table.rank td {{ padding-right: 1em; }} tr.past td {{ color: #b00; font-weight: bold; }}
 </style></head>
 <body><h1>{title}</h1>
 {body}

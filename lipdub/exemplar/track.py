@@ -39,6 +39,7 @@ from lipdub.analysis.records import FaceTrack
 from lipdub.analysis.rest import RestPlan
 from lipdub.errors import ConfigError
 from lipdub.exemplar.bank import Bank, BankPart, PartBuilder, iod, pose
+from lipdub.exemplar.face_bound import bound_mask
 from lipdub.exemplar.select import (
     SelectWeights,
     fade_plan,
@@ -297,7 +298,11 @@ class ExemplarTrack:
     def _mask(
         self, j: int, dests: list[np.ndarray], shape: tuple[int, ...]
     ) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
-        """Frame box and soft mask covering the target's lower face and every new one."""
+        """Frame box and soft mask covering the target's lower face and every new one.
+
+        The planner's mask is cut by the face's own outline (:mod:`lipdub.exemplar.face_bound`):
+        nothing beyond the jaw line or above the line under the nose is ever blended.
+        """
         target = self.track.landmarks[j]
         matrix = similarity_to_template(target, MASK_SIZE)
         crop = self.planner.plan(transform_points(matrix, target), MASK_SIZE)
@@ -308,6 +313,7 @@ class ExemplarTrack:
             return None
         feather_px = self.feather * MASK_SIZE / scale_of(matrix)
         mask = self.planner.blend_mask(crop, matrix, box, feather_px)
+        mask *= bound_mask(target, dests, box, feather_px)
         ys, xs = np.nonzero(mask)
         if len(ys) == 0:
             return None

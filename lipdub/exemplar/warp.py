@@ -5,9 +5,12 @@ landmarks. Here that is two steps, both at the source's own resolution:
 
 1. **Destination landmarks** (:func:`destination_landmarks`). A similarity fitted on the points
    that do not move when the actor speaks (eye corners, nose) aligns the bank frame's landmarks
-   to the target's pose. The new mouth and chin are the *bank's* (that is the shape selection
-   chose), the upper jaw line, nose and eyes stay the *target's*, with a short ramp between, so
-   the pasted jaw meets the target's own face outline (no double chin, no seam along the jaw).
+   to the target's pose. The new mouth is the *bank's* (that is the shape selection chose);
+   nose, eyes and the jaw contour stay the *target's*, except that the chin moves along the
+   face's down axis by as much as the bank's chin sits lower or higher (a wider-open mouth drops
+   it), fading out along the jaw to nothing at the upper jaw line. The contour keeps the
+   target's shape: the bank's own jaw points (noisy, and another head's outline against the
+   background) never move it sideways, so the jaw line does not wobble from frame to frame.
 2. **Piecewise-affine warp** (:func:`piecewise_affine`) of the bank patch from its landmarks to
    the destination landmarks over a Delaunay triangulation; pixels outside every triangle follow
    the pose similarity. Sampling is bicubic, once, so the texture keeps its detail.
@@ -23,16 +26,19 @@ import numpy as np
 from scipy.spatial import Delaunay
 
 from lipdub.analysis.records import JAW, MOUTH
+from lipdub.exemplar.face_bound import down_axis
 
 #: Landmarks that do not move with speech: eye corners, nose bridge and nose (dlib 68 indices).
 STABLE = (36, 39, 42, 45, 27, 28, 29, 30, 31, 33, 35)
-#: Per jaw point (0..16), how much of the destination comes from the bank (1) vs the target (0):
-#: the chin and lower jaw move with the mouth, the upper jaw line keeps the target's outline.
+#: Per jaw point (0..16), how much of the chin's drop (bank vs target, along the face's down
+#: axis) it takes: the chin and lower jaw move with the mouth, the upper jaw line stays put.
 JAW_FROM_BANK = np.array(
     [0, 0, 0, 0.15, 0.45, 0.8, 1, 1, 1, 1, 1, 0.8, 0.45, 0.15, 0, 0, 0], np.float64
 )
 #: Control points of the warp: jaw, nose, eye corners and mouth.
 CONTROL = (*range(0, 17), *range(27, 36), 36, 39, 42, 45, *range(48, 68))
+#: Chin points (dlib 68) whose mean displacement is the chin's drop.
+CHIN = (7, 8, 9)
 #: Colour gains are kept within this range (a larger one means another scene, not a light).
 GAIN_RANGE = (0.7, 1.4)
 
@@ -82,8 +88,9 @@ def destination_landmarks(
     aligned = apply(pose, bank)
     dest = target.copy()
     dest[MOUTH] = aligned[MOUTH]
-    w = JAW_FROM_BANK[:, None]
-    dest[JAW] = w * aligned[JAW] + (1.0 - w) * target[JAW]
+    down = down_axis(target)
+    drop = float((aligned[list(CHIN)] - target[list(CHIN)]).mean(0) @ down)
+    dest[JAW] = target[JAW] + JAW_FROM_BANK[:, None] * drop * down
     return dest, pose
 
 

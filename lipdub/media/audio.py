@@ -24,6 +24,12 @@ MODEL_RATE = 16_000  # The model's audio rate (DESIGN.md: 16 kHz mono).
 SILENT_DB = -45.0
 #: How a dub whose length differs from the shot's is made to fit (manifest key `audio_fit`).
 FIT_POLICIES = ("error", "pad", "trim", "pad-trim")
+#: Samples an MP3 decode starts late by when the file has no Xing/LAME header to say so: LAME's
+#: encoder delay (576) plus the MP3 decoder's own (529). With the header FFmpeg trims them.
+MP3_PRIMING = 576 + 529
+#: Samples a raw ADTS AAC stream starts late by: one frame of encoder priming, which only an
+#: MP4 edit list would carry (FFmpeg trims it from an .m4a that has one).
+AAC_PRIMING = 1024
 
 
 #: The layout N channels are written with (FFmpeg's default layout for N: the order decoders
@@ -79,6 +85,9 @@ def load_audio(path: str | Path, stream_index: int = 0) -> Audio:
         channels = stream.codec_context.channels or 1
         layout = "mono" if channels == 1 else "stereo" if channels == 2 else None
         resampler = av.AudioResampler(format="fltp", layout=layout, rate=rate)
+        priming = priming_samples(
+            stream.codec_context.name, container.format.name, stream.start_time
+        )
         chunks = []
         try:
             for frame in container.decode(stream):
@@ -91,7 +100,28 @@ def load_audio(path: str | Path, stream_index: int = 0) -> Audio:
     if not chunks:
         raise MediaError(f"{path}: the audio stream is empty")
     samples = np.concatenate(chunks, axis=1).astype(np.float32, copy=False)
-    return Audio(samples=samples, rate=int(rate))
+    return Audio(samples=samples[:, priming:], rate=int(rate))
+
+
+def priming_samples(codec: str, container_format: str, start_time: int | None) -> int:
+    """Encoder/decoder delay at the start of a decoded stream that FFmpeg left in (0: none).
+
+    The same speech in wav, flac, mp3 and m4a must start on the same sample, or everything timed
+    from the dub (the model's mouth, QC's AV offset) moves with the container. FFmpeg already
+    trims the delay an MP3's LAME header or an MP4's edit list declares (it then reports the
+    MP3 stream as starting late, ``start_time`` > 0); what is left is an MP3 without that header
+    and a raw ADTS AAC stream, whose delays are the encoders' standard ones.
+
+    Arguments:
+        codec: the decoder's name (``mp3float``, ``aac``...).
+        container_format: the demuxer's name (``mp3``, ``aac``, ``mov,mp4,...``).
+        start_time: the stream's start time in its time base (None when unknown).
+    """
+    if codec.startswith("mp3") and container_format == "mp3" and not start_time:
+        return MP3_PRIMING
+    if codec == "aac" and container_format == "aac":
+        return AAC_PRIMING
+    return 0
 
 
 def resample(audio: Audio, rate: int, mono: bool = False) -> Audio:

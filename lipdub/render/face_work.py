@@ -310,6 +310,7 @@ class FaceWork:
         if not self.tracks or not isinstance(self.tracks[0].work, ExemplarTrack):
             return None
         return self.tracks[0].work.closures
+
     def source_while_speaking(self, dub: Dub) -> str | None:
         """After ``dub`` was encoded: the frames where a dubbed actor's face was left as the
         source although the dub speaks there, counted by why, with where; None when there are

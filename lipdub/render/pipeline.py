@@ -21,6 +21,7 @@ from lipdub.media.read import open_video
 from lipdub.media.stream import BackgroundSink, prefetch
 from lipdub.media.write import VideoWriter, codec_for
 from lipdub.plugin_manager import PluginManager
+from lipdub.render.crop_track import CropTrack
 from lipdub.render.face_work import FaceWork
 from lipdub.render.protocols import UnchangedPicture
 from lipdub.render.shot_audio import dub_audio, output_audio
@@ -114,7 +115,7 @@ def _qc(
     qc = measure_dub(
         shot=shot,
         dub=dub,
-        generator=generator,
+        generator=measured_generator(generator, work),
         audio_16k=audio_io.to_model_audio(audio),
         tracks=tracks,
         detector=work.detector if work is not None else None,
@@ -148,6 +149,14 @@ def _bank_closed(work: FaceWork | None) -> int | None:
     """Closed-lip frames in the first dubbed track's bank (None: not an exemplar track)."""
     report = work.closure_report() if work is not None else None
     return None if report is None else report.bank_closed
+
+
+def measured_generator(chosen: str, work: FaceWork | None) -> str:
+    """The generator that made the face QC measures (the first dubbed track): the fallback's
+    name where that track fell back from the chosen native generator to crops."""
+    if work is None or not work.tracks or not work.fallbacks:
+        return chosen
+    return FALLBACK_GENERATOR if isinstance(work.tracks[0].work, CropTrack) else chosen
 
 
 def _encode_dub(

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from lipdub.analysis.shot_analysis import analyze_shot
 from lipdub.cli import main
+from lipdub.eval.qc_checks import DETAIL_WARN
 from lipdub.media.read import open_video, probe
 from tests.conftest import shared_data
 from tests.render.regions import lower_face
@@ -58,8 +59,10 @@ def test_exemplar_changes_only_the_lower_face(tmp_path: Path) -> None:
     record = json.loads((tmp_path / "renders" / ".qc" / "s1_de.mkv.json").read_text())
     assert record["generator"] == "exemplar"
     assert not any("fallback" in w for w in record["warnings"])
-    # Real pixels of the actor: the lips keep the source's detail (QC: edge energy in the mask).
-    assert record["detail_ratio"] is not None and record["detail_ratio"] > 0.7
+    # Real pixels of the actor: QC does not call the lips soft (their own Laplacian energy,
+    # output / source; exemplar renders of this clip measure 0.61–0.72, the demo's painted
+    # mouth 0.15).
+    assert record["detail_ratio"] is not None and record["detail_ratio"] >= DETAIL_WARN
 
     analysis = analyze_shot(video, 0, frames, cache_dir=tmp_path / ".lipdub" / "cache")
     (track,) = analysis.tracks
@@ -83,6 +86,7 @@ def test_a_thin_bank_falls_back_to_stylesync_and_says_so(tmp_path: Path) -> None
     assert any("too thin for the exemplar path" in w for w in warnings), warnings
     record = json.loads((tmp_path / "renders" / ".qc" / "s1_de.mkv.json").read_text())
     assert any("fallback generator" in w for w in record["warnings"])
+    assert record["generator"] == "stylesync"  # What made the face, not what was asked for.
     # Every warning of the QC report reached the events and the finished event's report too.
     (finished,) = [e for e in events if e["event"] == "finished"]
     for w in record["warnings"]:
@@ -114,4 +118,4 @@ def test_personalize_stores_a_bank_that_renders_draw_on(tmp_path: Path) -> None:
     record = json.loads((tmp_path / "renders" / ".qc" / "s1_de.mkv.json").read_text())
     assert record["generator"] == "exemplar"
     assert not any("fallback" in w for w in record["warnings"]), record["warnings"]
-    assert record["detail_ratio"] is not None and record["detail_ratio"] > 0.7
+    assert record["detail_ratio"] is not None and record["detail_ratio"] >= DETAIL_WARN
