@@ -1,9 +1,11 @@
 """The per-frame face work of a shot: detect, follow, fit landmarks, track, describe.
 
-The face detector runs on every ``detect_every``-th frame (and the first frame after a cut) on a
-resized copy; between those frames each face is carried by its landmarks: the box it was detected
-with is kept relative to its landmarks and re-placed around the previous frame's landmarks, and
-the 68 landmarks are fitted again on every frame at full resolution. A followed face the detector
+The face detector runs on every ``detect_every``-th frame (and the first frame after a cut, and
+the frame after one where the landmarker's presence score of a face fell below
+``redetect_below``) on a resized copy; between those frames each face is carried by its
+landmarks: the box it was detected with is kept relative to its landmarks and re-placed around
+the previous frame's landmarks, and the 68 landmarks are fitted again on every frame at full
+resolution by the landmarker stage. A followed face the detector
 misses gets a second look (the mmod CNN around it, then its descriptor); one missed
 ``max_missed_detections`` times in a row is dropped (its unconfirmed frames trimmed by the
 tracker).
@@ -99,13 +101,15 @@ class FacePass:
     ) -> None:
         self.detector, self.tracker, self.s = detector, tracker, settings
         self.fallback: FaceDetector | None = None
-        if settings.cnn_fallback and getattr(detector, "name", "") == "dlib-hog":
+        own = getattr(detector, "detector", detector)  # The detector behind a landmarker.
+        if settings.cnn_fallback and getattr(own, "name", "") == "dlib-hog":
             self.fallback = DlibFaceDetector("cnn")
         self.width, self.height = width, height
         self.faces: list[tuple[_Face, np.ndarray]] = []  # Previous frame's faces and landmarks.
         self.small: list[float] = []  # Sides of detections ignored as too small.
         self.desc_last: dict[int, int] = {}
         self.detector_seconds = 0.0
+        self.unsure = False  # The landmarker's score of a face fell: detect on the next frame.
 
     def step(self, i: int, frame: np.ndarray, new_shot: bool) -> None:
         """Find, carry, fit and track the faces of shot frame ``i``."""
@@ -115,7 +119,7 @@ class FacePass:
         carried = [f.follow(lm) for f, lm in self.faces]
         prev_lms = [lm for _, lm in self.faces]
         cands = carried
-        if new_shot or i % s.detect_every == 0:
+        if new_shot or i % s.detect_every == 0 or self.unsure:
             t0 = time.perf_counter()
             dropped: list[float] = []
             dets = detect_in_frame(frame, self.detector, s, dropped)
@@ -145,6 +149,8 @@ class FacePass:
             self.detector_seconds += time.perf_counter() - t0
         cands = _dedupe([c for c in cands if self._usable(c.box)])
         lms = self.detector.landmarks(frame, [c.box for c in cands]) if cands else []
+        scores = getattr(self.detector, "scores", None) if cands else None
+        self.unsure = scores is not None and bool((scores < s.redetect_below).any())
         self._verify(frame, cands, lms)
         obs = [
             FaceObservation(

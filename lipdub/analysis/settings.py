@@ -59,6 +59,8 @@ class AnalysisSettings:
 
     # Detection.
     detect_every: int = 5  # Run the face detector on every Nth frame; landmarks carry between.
+    redetect_below: float = 0.5  # ...and on the next frame when a landmarker that keeps presence
+    # scores (the mesh's face flag, 0..1) scores a followed face lower than this.
     detect_max_side: int = 1280  # Frames larger than this are downscaled for the detector.
     detect_min_side: int = 320  # Frames with a smaller short side are upscaled for it.
     detect_upsample: int = 0  # Extra 2x pyramid levels inside the detector (finds smaller faces).

@@ -52,6 +52,7 @@ def list_plugins(project_dir, as_json: bool) -> None:
                     "source": reg.source,
                     "plugin": reg.plugin,
                     "summary": reg.choice.summary,
+                    "licence": reg.choice.licence or "no model (code only)",
                     "options": dict(reg.choice.options),
                 }
             )
@@ -60,12 +61,27 @@ def list_plugins(project_dir, as_json: bool) -> None:
             click.echo(json.dumps(row, default=str))
         return
     table = Table(title="lipdub stages and their choices (* = selected)")
-    for col in ("stage", "choice", "from", "what it does", "options ([stage_options.STAGE])"):
+    columns = (
+        "stage",
+        "choice",
+        "from",
+        "what it does",
+        "licence",
+        "options ([stage_options.STAGE])",
+    )
+    for col in columns:
         table.add_column(escape(col))  # Not rich markup: the brackets are TOML's.
     for row in rows:
         mark = "* " if row["selected"] else "  "
         options = ", ".join(row.get("options", {}))
-        table.add_row(row["stage"], mark + row["name"], row["source"], row["summary"], options)
+        table.add_row(
+            row["stage"],
+            mark + row["name"],
+            row["source"],
+            row["summary"],
+            row.get("licence", ""),
+            options,
+        )
     Console().print(table)
     for stage, info in STAGES.items():
         if chosen[stage] not in manager.choices(stage):
