@@ -23,6 +23,7 @@ import threading
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import cv2
 import dlib
@@ -78,7 +79,7 @@ def model_path(name: str) -> Path:
 
 
 @cache
-def _load(kind: str, name: str) -> object:
+def _load(kind: str, name: str) -> Any:
     """Load a dlib model once per process (they are read-only and thread-safe to call)."""
     path = str(model_path(name))
     log.debug("loading dlib model %s", path)
@@ -93,7 +94,7 @@ def _load(kind: str, name: str) -> object:
 
 
 @cache
-def _hog() -> object:
+def _hog() -> Any:
     """dlib's HOG detector (building it takes most of a second); shared, used under a lock."""
     return dlib.get_frontal_face_detector()
 
@@ -172,7 +173,7 @@ class Dlib68Landmarker:
 
 def fit_68(image: np.ndarray, boxes: Sequence[np.ndarray]) -> np.ndarray:
     """(N, 68, 2) float32: dlib's 68-point shape predictor inside each box."""
-    shape_model = _load("shape", LANDMARKS_68)
+    shape_model: Any = _load("shape", LANDMARKS_68)
     gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
     out = np.zeros((len(boxes), 68, 2), np.float32)
     for i, box in enumerate(boxes):

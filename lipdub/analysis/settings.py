@@ -59,8 +59,12 @@ class AnalysisSettings:
 
     # Detection.
     detect_every: int = 5  # Run the face detector on every Nth frame; landmarks carry between.
-    redetect_below: float = 0.5  # ...and on the next frame when a landmarker that keeps presence
-    # scores (the mesh's face flag, 0..1) scores a followed face lower than this.
+    # With a landmarker that scores its faces (the mesh's presence score, 0..1): the whole frame
+    # is searched every Nth frame, the detect_every frames between confirm the followed faces in
+    # a region around each, and a face scored below redetect_below has the whole frame searched
+    # on the next frame.
+    detect_every_scored: int = 25
+    redetect_below: float = 0.5
     detect_max_side: int = 1280  # Frames larger than this are downscaled for the detector.
     detect_min_side: int = 320  # Frames with a smaller short side are upscaled for it.
     detect_upsample: int = 0  # Extra 2x pyramid levels inside the detector (finds smaller faces).
@@ -102,7 +106,13 @@ class AnalysisSettings:
     mask_soften_px: float = 2.0  # Edge softening of the crop mask at 256 (scaled with size).
 
     def __post_init__(self) -> None:
-        positive = ("detect_every", "detect_max_side", "crop_size", "descriptor_every")
+        positive = (
+            "detect_every",
+            "detect_every_scored",
+            "detect_max_side",
+            "crop_size",
+            "descriptor_every",
+        )
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"analysis setting {name} must be >= 1")

@@ -176,8 +176,8 @@ def _analyze(
     shots = stages["shots"]
     session = shots.session(info.fps) if hasattr(shots, "session") else None
     cuts = [] if session is not None else detect_cuts(source, start, stop, shots, conform)
-    faces = FacesWithLandmarker(stages["faces"], stages["landmarker"])
-    face_pass = FacePass(faces, stages["tracker"], settings, info.width, info.height)
+    detector = FacesWithLandmarker(stages["faces"], stages["landmarker"])
+    face_pass = FacePass(detector, stages["tracker"], settings, info.width, info.height)
     total = stop - start
     # The face pass runs `lag` frames behind the cut detector, so it knows a cut before it.
     lag = session.lag if session is not None else 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 from rich.console import Console
@@ -31,7 +32,7 @@ def list_plugins(project_dir, as_json: bool) -> None:
         **{k: v.default for k, v in STAGES.items()},
         **{k: v for k, v in project.layer.items() if k in STAGES},
     }
-    rows = []
+    rows: list[dict[str, Any]] = []
     for stage, choices in manager.all_choices().items():
         if not choices:
             rows.append(

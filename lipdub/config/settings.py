@@ -64,6 +64,7 @@ class Settings:
     # Stage choices (see lipdub.stages.STAGES); "" means the stage's default.
     shots: str = ""
     faces: str = ""
+    landmarker: str = ""
     tracker: str = ""
     masks: str = ""
     generator: str = ""
