@@ -1,0 +1,109 @@
+"""The landmarker stage: the bundled mesh model is verified before it loads, runs the same on any
+thread count, reads as dlib's 68 points through a table on the mesh's own contours; the default
+analysis never touches dlib's 68-point model, and choosing it warns about its terms."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from skimage import data as skimage_data
+
+from lipdub.analysis import faces as dlib_faces
+from lipdub.analysis.mesh import MODEL_NAME, MeshLandmarker, load_mesh_landmarker
+from lipdub.analysis.mesh68 import (
+    INNER_LIP_CONTOUR,
+    INNER_LIPS,
+    MESH_TO_68,
+    OUTER_LIPS,
+)
+from lipdub.analysis.settings import AnalysisSettings
+from lipdub.analysis.shot_analysis import default_stages
+from lipdub.errors import WeightsError
+from lipdub.manifest import MANIFEST_PATH, load_manifest
+from lipdub.testing.contract import ASTRONAUT_FACE
+
+#: The outer-lip contour of the mesh (MediaPipe's lip outline), corner to corner and back.
+OUTER_CONTOUR = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291,
+                 375, 321, 405, 314, 17, 84, 181, 91, 146)  # fmt: skip
+
+
+def _copy_weights(tmp_path: Path) -> Path:
+    """The manifest and the mesh model's files copied to ``tmp_path``; returns the manifest."""
+    entry = load_manifest().entries[MODEL_NAME]
+    for path in (MANIFEST_PATH, entry.file, entry.config):
+        shutil.copy(path, tmp_path / path.name)
+    return tmp_path / MANIFEST_PATH.name
+
+
+def test_the_bundled_model_loads_from_a_copy_of_the_weights(tmp_path: Path):
+    lm = load_mesh_landmarker(manifest=_copy_weights(tmp_path))
+    assert lm.name.startswith("mediapipe-mesh@")
+
+
+def test_a_tampered_model_file_is_refused(tmp_path: Path):
+    manifest = _copy_weights(tmp_path)
+    model = tmp_path / load_manifest().entries[MODEL_NAME].file.name
+    data = bytearray(model.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # One flipped byte in the weights.
+    model.write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match="sha256 mismatch"):
+        load_mesh_landmarker(manifest=manifest)
+
+
+def test_model_bytes_that_differ_from_the_checked_digest_are_refused():
+    entry = load_manifest().entries[MODEL_NAME]
+    data = entry.file.read_bytes()
+    with pytest.raises(WeightsError, match="hash to"):
+        MeshLandmarker(data[:-1] + bytes([data[-1] ^ 1]), entry.sha256)
+
+
+def test_the_points_do_not_depend_on_the_thread_count():
+    image = skimage_data.astronaut()
+    one = load_mesh_landmarker(1).landmarks(image, [ASTRONAUT_FACE])
+    two = load_mesh_landmarker(2).landmarks(image, [ASTRONAUT_FACE])
+    assert np.array_equal(one, two)  # The analysis cache's promise: same input, same points.
+
+
+def test_the_presence_score_is_high_on_a_face_and_low_on_a_wall():
+    lm = load_mesh_landmarker()
+    lm.landmarks(skimage_data.astronaut(), [ASTRONAUT_FACE])
+    face = float(lm.scores[0])
+    lm.landmarks(np.full((512, 512, 3), 128, np.uint8), [ASTRONAUT_FACE])
+    assert face > AnalysisSettings().redetect_below > float(lm.scores[0])
+
+
+def test_the_table_reads_the_lips_off_the_mesh_s_own_lip_contours():
+    assert len(MESH_TO_68) == 68 and len(set(MESH_TO_68.tolist())) == 68
+    assert set(INNER_LIPS) <= set(INNER_LIP_CONTOUR)  # 60..67: the inner-lip contour only.
+    assert set(OUTER_LIPS) <= set(OUTER_CONTOUR)
+    assert MESH_TO_68[60:68].tolist() == list(INNER_LIPS)
+
+
+def test_the_default_analysis_never_loads_dlib_s_68_point_model(monkeypatch):
+    loaded: list[str] = []
+    real = dlib_faces._load
+
+    def spy(kind: str, name: str):
+        loaded.append(name)
+        return real(kind, name)
+
+    monkeypatch.setattr(dlib_faces, "_load", spy)
+    stages = default_stages(AnalysisSettings())
+    image = skimage_data.astronaut()
+    boxes = [box for box, _ in stages["faces"].detect(image)]
+    points = stages["landmarker"].landmarks(image, boxes)
+    stages["faces"].descriptors(image, points)
+    assert dlib_faces.LANDMARKS_68 not in loaded
+    assert dlib_faces.FACE_DESCRIPTOR in loaded  # The spy sees dlib's loads.
+
+
+def test_choosing_dlib68_warns_about_its_terms_when_it_loads(caplog):
+    dlib_faces._load.cache_clear()  # As in a fresh process.
+    with caplog.at_level(logging.WARNING, logger="lipdub.analysis.faces"):
+        points = dlib_faces.Dlib68Landmarker().landmarks(skimage_data.astronaut(), [ASTRONAUT_FACE])
+    assert points.shape == (1, 68, 2)
+    assert any("300-W" in r.getMessage() and "commercial" in r.getMessage() for r in caplog.records)
