@@ -1,15 +1,22 @@
-"""The default landmarker: MediaPipe's Face Mesh model (468 points, Apache-2.0), run by LiteRT.
+"""The default landmarker: MediaPipe's Face Mesh with attention (Apache-2.0), run by LiteRT.
 
-The model (``weights/mediapipe-face-mesh-v1.tflite``, MediaPipe's ``face_landmark.tflite`` as
-shipped in the mediapipe 0.10.21 wheel) maps a 192×192 RGB crop in [0, 1] around one face to 468
-points (x, y in crop pixels, z) and a face-presence logit. lipdub runs it through
-``ai-edge-litert`` (Google's maintained TFLite runtime) and never imports mediapipe.
+The model (``weights/mediapipe-face-mesh-attention-v1.tflite``, MediaPipe's
+``face_landmark_with_attention.tflite`` as shipped in the mediapipe 0.10.21 wheel) maps a 192×192
+RGB crop in [0, 1] around one face to 468 points (x, y in crop pixels, z), a face-presence logit,
+and 80 lip points refined on a crop of its own features around the mouth. lipdub runs it through
+``ai-edge-litert`` (Google's maintained TFLite runtime) with the model's three custom operations
+in numpy (:mod:`lipdub.analysis.mesh_graph`), and never imports mediapipe. The plain mesh
+(``mediapipe-face-mesh-v1``, no refinement) runs the same way; its inner lips do not meet on a
+closed mouth (bench/results.md), so it is not the default.
 
-Per face two passes, as MediaPipe's own graph does between frames: the first crop is the detector's
-(or the carried) box, enlarged by :data:`BOX_SCALE`; the second is turned so the eye corners lie
-level and framed on the first pass's points (:data:`MESH_SCALE`), the crop the model was trained
-on. The 468 points are mapped onto dlib's 68 by :mod:`lipdub.analysis.mesh68`, so every consumer
-of the 68-point scheme keeps working; the inner lips come from the mesh's inner-lip contour.
+Per face two passes, as MediaPipe's own graph does between frames: the first crop is the
+detector's (or the carried) box, enlarged by :data:`BOX_SCALE`, and runs only the model's first
+segment (the coarse mesh); the second is turned so the eye corners lie level and framed on the
+first pass's points (:data:`MESH_SCALE`), the crop the model was trained on, and runs the whole
+model. Its lip points replace the mesh's (MediaPipe's refinement,
+:data:`lipdub.analysis.mesh68.LIP_REFINEMENT`); the 468 points are read as dlib's 68 by
+:mod:`lipdub.analysis.mesh68`, so every consumer of the 68-point scheme keeps working; the inner
+lips come from the mesh's inner-lip contour.
 
 The model file is checked against ``weights/manifest.toml`` (SHA-256, and the JSON record beside
 it) before the runtime sees its bytes: a tampered file is refused with a ``WeightsError``.
@@ -20,22 +27,22 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
 
 import cv2
 import numpy as np
-from ai_edge_litert.interpreter import Interpreter
 
-from lipdub.analysis.mesh68 import MESH_EYE_CORNERS, MESH_TO_68
+from lipdub.analysis.mesh68 import LIP_REFINEMENT, MESH_EYE_CORNERS, MESH_TO_68
+from lipdub.analysis.mesh_graph import SplitGraph
 from lipdub.errors import WeightsError
 from lipdub.manifest import load_manifest, verified_record
 
 log = logging.getLogger(__name__)
 
-#: The manifest name and kind of the bundled model.
-MODEL_NAME = "mediapipe-face-mesh-v1"
+#: The manifest name of the default model, and the kind of every face landmark model.
+MODEL_NAME = "mediapipe-face-mesh-attention-v1"
 MODEL_KIND = "face-landmarker"
 #: Side of the model's square input (pixels).
 INPUT_PX = 192
@@ -45,9 +52,6 @@ BOX_SCALE = 1.6
 #: The second crop's side, in the long side of the first pass's points seen level (MediaPipe's
 #: face_landmark_landmarks_to_roi uses 1.5).
 MESH_SCALE = 1.5
-#: The face-presence output is a logit; its sigmoid is the score.
-FACE_FLAG = "conv2d_31"
-LANDMARKS = "conv2d_21"
 
 
 class MeshLandmarker:
@@ -56,22 +60,23 @@ class MeshLandmarker:
     Arguments:
         model: the .tflite file's bytes (already checked against the manifest).
         sha256: their SHA-256, part of :attr:`name` so the analysis cache tells models apart.
+        outputs: the model's output tensors by role: "landmarks", "face_flag" and, for a model
+            that refines the lips, "lips" (its JSON record's ``config.outputs``).
         threads: CPU threads the runtime uses (1 or 2 is plenty for a 192² network).
     """
 
     licence = "Apache-2.0 (MediaPipe Face Mesh model)"
 
-    def __init__(self, model: bytes, sha256: str, threads: int = 1) -> None:
+    def __init__(
+        self, model: bytes, sha256: str, outputs: Mapping[str, str], threads: int = 1
+    ) -> None:
         got = hashlib.sha256(model).hexdigest()
         if got != sha256:
-            raise WeightsError(f"{MODEL_NAME}: model bytes hash to {got[:12]}…, not {sha256[:12]}…")
+            raise WeightsError(f"face mesh: model bytes hash to {got[:12]}…, not {sha256[:12]}…")
         self.name = f"mediapipe-mesh@{sha256[:12]}"
         self.threads = int(threads)
-        self._interp = Interpreter(model_content=model, num_threads=self.threads)
-        self._interp.allocate_tensors()
-        self._input = self._interp.get_input_details()[0]["index"]
-        outputs = {d["name"]: d["index"] for d in self._interp.get_output_details()}
-        self._points, self._flag = outputs[LANDMARKS], outputs[FACE_FLAG]
+        self._graph = SplitGraph(model, self.threads)
+        self._outputs = dict(outputs)
         #: Presence score (0..1) of each face of the last :meth:`landmarks` call.
         self.scores = np.zeros(0, np.float32)
 
@@ -90,16 +95,17 @@ class MeshLandmarker:
             b = np.asarray(box, np.float64)
             centre = (b[:2] + b[2:4]) / 2
             side = float(max(b[2] - b[0], b[3] - b[1])) * BOX_SCALE
-            first, _ = self._run(image, centre, side, 0.0)
+            first, _ = self._run(image, centre, side, 0.0, coarse=True)
             centre, side, angle = roi_from_points(first[:, :2])
-            out[i], scores[i] = self._run(image, centre, side, angle)
+            out[i], scores[i] = self._run(image, centre, side, angle, coarse=False)
         return out, scores
 
     def _run(
-        self, image: np.ndarray, centre: np.ndarray, side: float, angle: float
+        self, image: np.ndarray, centre: np.ndarray, side: float, angle: float, coarse: bool
     ) -> tuple[np.ndarray, float]:
         """The model on the square crop of ``side`` px turned by ``angle`` (radians) about
-        ``centre``; the points come back in frame pixels."""
+        ``centre``; the points come back in frame pixels. ``coarse``: the mesh before any
+        refinement (the model's first segment only)."""
         to_crop = crop_matrix(centre, side, angle)
         crop = cv2.warpAffine(
             image,
@@ -108,10 +114,12 @@ class MeshLandmarker:
             flags=cv2.INTER_AREA if side > 2 * INPUT_PX else cv2.INTER_LINEAR,
             borderMode=cv2.BORDER_CONSTANT,
         )
-        self._interp.set_tensor(self._input, (crop[None].astype(np.float32) / 255.0))
-        self._interp.invoke()
-        pts = self._interp.get_tensor(self._points).reshape(468, 3).astype(np.float64)
-        logit = float(self._interp.get_tensor(self._flag).reshape(-1)[0])
+        got = self._graph.run(crop[None].astype(np.float32) / 255.0, first_segment_only=coarse)
+        pts = got[self._outputs["landmarks"]].reshape(468, 3).astype(np.float64)
+        lips = self._outputs.get("lips")
+        if lips is not None and not coarse:  # MediaPipe's refinement: its lips replace the mesh's.
+            pts[LIP_REFINEMENT, :2] = got[lips].reshape(len(LIP_REFINEMENT), 2)
+        logit = float(got[self._outputs["face_flag"]].reshape(-1)[0])
         back = cv2.invertAffineTransform(to_crop)
         xy = pts[:, :2] @ back[:, :2].T + back[:, 2]
         z = pts[:, 2:] * side / INPUT_PX
@@ -142,23 +150,28 @@ def roi_from_points(points: np.ndarray) -> tuple[np.ndarray, float, float]:
 
 
 @cache
-def _model(manifest: Path | None) -> tuple[bytes, str]:
-    """The model's bytes and SHA-256, checked against the manifest (once per process)."""
-    entry = load_manifest(manifest).entries.get(MODEL_NAME)
+def _model(name: str, manifest: Path | None) -> tuple[bytes, str, dict[str, str]]:
+    """The model's bytes, SHA-256 and outputs by role, checked against the manifest (once per
+    process and file)."""
+    m = load_manifest(manifest)
+    entry = m.entries.get(name)
     if entry is None or entry.kind != MODEL_KIND:
-        raise WeightsError(f"weights/manifest.toml: no {MODEL_KIND} named {MODEL_NAME!r}")
-    verified_record(entry.file, MODEL_KIND, "face landmark model", entry.sha256)
+        known = [n for n, e in m.entries.items() if e.kind == MODEL_KIND]
+        raise WeightsError(f"{m.path}: no {MODEL_KIND} named {name!r} (listed: {known})")
+    record = verified_record(entry.file, MODEL_KIND, "face landmark model", entry.sha256)
     data = entry.file.read_bytes()
     log.debug("loaded %s (%d bytes)", entry.file, len(data))
-    return data, entry.sha256
+    return data, entry.sha256, dict(record["config"]["outputs"])
 
 
-def load_mesh_landmarker(threads: int = 1, manifest: Path | None = None) -> MeshLandmarker:
-    """The bundled MediaPipe landmarker; the file is verified against ``manifest`` (default
-    weights/manifest.toml) first.
+def load_mesh_landmarker(
+    threads: int = 1, manifest: Path | None = None, model: str = MODEL_NAME
+) -> MeshLandmarker:
+    """The MediaPipe landmarker with the bundled ``model`` (a ``face-landmarker`` of the
+    manifest), its file verified against ``manifest`` (default weights/manifest.toml) first.
 
     Raises:
         WeightsError: the file is missing, or its SHA-256 or record does not match.
     """
-    data, sha = _model(manifest)
-    return MeshLandmarker(data, sha, threads)
+    data, sha, outputs = _model(model, manifest)
+    return MeshLandmarker(data, sha, outputs, threads)

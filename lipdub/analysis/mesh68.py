@@ -47,4 +47,16 @@ MESH_EYE_CORNERS = (33, 263)
 INNER_LIP_CONTOUR = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308,
                      324, 318, 402, 317, 14, 87, 178, 88, 95)  # fmt: skip
 
+#: MediaPipe's lip refinement: the mesh index of each of the attention model's 80 lip points, in
+#: the model's output order (lower outer, upper outer, lower inner, upper inner, then the same
+#: four for the semi-outer and semi-inner rings), as in MediaPipe's
+#: tensors_to_face_landmarks_with_attention.pbtxt.
+LIP_REFINEMENT = np.array(
+    [61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 185, 40, 39, 37, 0, 267, 269, 270, 409,
+     78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308, 191, 80, 81, 82, 13, 312, 311, 310, 415,
+     76, 77, 90, 180, 85, 16, 315, 404, 320, 307, 306, 184, 74, 73, 72, 11, 302, 303, 304, 408,
+     62, 96, 89, 179, 86, 15, 316, 403, 319, 325, 292, 183, 42, 41, 38, 12, 268, 271, 272, 407],
+    np.intp,
+)  # fmt: skip
+
 assert len(MESH_TO_68) == 68 and len(set(MESH_TO_68.tolist())) == 68

@@ -1,7 +1,7 @@
 """Built-in landmarkers: "mediapipe" (the default, Apache-2.0) and "dlib68" (research-only).
 
-``mediapipe`` runs MediaPipe's Face Mesh model (468 points, bundled in weights/ and checked
-against the manifest) through LiteRT and reads dlib's 68 points off it
+``mediapipe`` runs MediaPipe's Face Mesh with attention (468 points, lips refined; bundled in
+weights/ and checked against the manifest) through LiteRT and reads dlib's 68 points off it
 (:mod:`lipdub.analysis.mesh68`). ``dlib68`` is dlib's 68-point shape predictor, trained on iBUG
 300-W, whose terms exclude commercial use: it warns when it loads.
 """
@@ -12,14 +12,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from lipdub.analysis.faces import DLIB68_TERMS, Dlib68Landmarker
-from lipdub.analysis.mesh import MeshLandmarker, load_mesh_landmarker
+from lipdub.analysis.mesh import MODEL_NAME, MeshLandmarker, load_mesh_landmarker
 from lipdub.hookspecs import hookimpl
 from lipdub.stages import StageChoice
 
 
 def _mesh(options: Mapping[str, Any]) -> MeshLandmarker:
     """Build the MediaPipe landmarker (its model verified against weights/manifest.toml)."""
-    return load_mesh_landmarker(int(options["threads"]))
+    return load_mesh_landmarker(int(options["threads"]), model=str(options["model"]))
 
 
 def _dlib68(options: Mapping[str, Any]) -> Dlib68Landmarker:
@@ -34,9 +34,12 @@ def lipdub_landmarkers() -> list[StageChoice]:
         StageChoice(
             name="mediapipe",
             factory=_mesh,
-            summary="MediaPipe Face Mesh (468 points, LiteRT) read as dlib's 68; inner lips "
-            "from the mesh's inner-lip contour; presence score drives re-detection",
-            options={"threads": 1},  # CPU threads of the runtime (results do not depend on it).
+            summary="MediaPipe Face Mesh with attention (468 points, lips refined; LiteRT) read "
+            "as dlib's 68; inner lips from the mesh's inner-lip contour; its presence score "
+            "drives re-detection",
+            # CPU threads of the runtime (the points do not depend on it); the face-landmarker
+            # model of weights/manifest.toml ("mediapipe-face-mesh-v1": no lip refinement).
+            options={"threads": 1, "model": MODEL_NAME},
             licence=MeshLandmarker.licence,
         ),
         StageChoice(

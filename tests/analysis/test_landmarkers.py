@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from ai_edge_litert.interpreter import Interpreter
 from skimage import data as skimage_data
 
 from lipdub.analysis import faces as dlib_faces
@@ -17,8 +18,15 @@ from lipdub.analysis.mesh import MODEL_NAME, MeshLandmarker, load_mesh_landmarke
 from lipdub.analysis.mesh68 import (
     INNER_LIP_CONTOUR,
     INNER_LIPS,
+    LIP_REFINEMENT,
     MESH_TO_68,
     OUTER_LIPS,
+)
+from lipdub.analysis.mesh_graph import SplitGraph
+from lipdub.analysis.mesh_ops import (
+    landmarks_to_transform_matrix,
+    transform_landmarks,
+    transform_tensor_bilinear,
 )
 from lipdub.analysis.settings import AnalysisSettings
 from lipdub.analysis.shot_analysis import default_stages
@@ -57,8 +65,50 @@ def test_a_tampered_model_file_is_refused(tmp_path: Path):
 def test_model_bytes_that_differ_from_the_checked_digest_are_refused():
     entry = load_manifest().entries[MODEL_NAME]
     data = entry.file.read_bytes()
+    outputs = {"landmarks": "output_mesh_identity", "face_flag": "conv_faceflag"}
     with pytest.raises(WeightsError, match="hash to"):
-        MeshLandmarker(data[:-1] + bytes([data[-1] ^ 1]), entry.sha256)
+        MeshLandmarker(data[:-1] + bytes([data[-1] ^ 1]), entry.sha256, outputs)
+
+
+def test_a_bilinear_crop_by_the_identity_is_the_feature_map_itself():
+    features = np.random.default_rng(0).normal(size=(1, 6, 5, 3)).astype(np.float32)
+    out = transform_tensor_bilinear(features, np.eye(4, dtype=np.float32)[None], 5, 6)
+    np.testing.assert_allclose(out, features, atol=1e-6)  # Pixel centres map onto themselves.
+
+
+def test_the_crop_matrix_frames_the_subset_and_its_landmarks_map_back():
+    # A level subset spanning x 10..30, y 20..30: a 16x16 crop at scale 1 spans the same box.
+    pts = np.array([[10, 20, 0], [30, 20, 0], [30, 30, 0], [10, 30, 0]], np.float32)[None]
+    m = landmarks_to_transform_matrix(pts, 0, 1, [[0, 1], [2, 3]], 1.0, 1.0, 16, 16)
+    corners = transform_landmarks(np.array([[[0, 0], [16, 16]]], np.float32), m)
+    np.testing.assert_allclose(corners[0], [[10, 20], [30, 30]], atol=1e-4)
+
+
+def test_the_split_model_runs_the_plain_mesh_as_litert_alone_does():
+    entry = load_manifest().entries["mediapipe-face-mesh-v1"]
+    data = entry.file.read_bytes()
+    x = np.random.default_rng(1).random((1, 192, 192, 3), dtype=np.float32)
+    direct = Interpreter(model_content=data)
+    direct.allocate_tensors()
+    direct.set_tensor(direct.get_input_details()[0]["index"], x)
+    direct.invoke()
+    want = {d["name"]: direct.get_tensor(d["index"]) for d in direct.get_output_details()}
+    got = SplitGraph(data).run(x)
+    assert set(got) == set(want)
+    for name in want:
+        np.testing.assert_array_equal(got[name], want[name])
+
+
+def test_the_refined_lips_stay_on_the_coarse_mesh_s_lips():
+    # The attention heads move the 80 lip points by a pixel or two of the 192 px crop, not more:
+    # a wrong crop matrix or a mis-ordered refinement table would throw them off the mouth.
+    lm = load_mesh_landmarker()
+    image = skimage_data.astronaut()
+    refined = lm.mesh(image, [ASTRONAUT_FACE])[0][0, LIP_REFINEMENT, :2]
+    coarse = load_mesh_landmarker(model="mediapipe-face-mesh-v1").mesh(image, [ASTRONAUT_FACE])
+    side = ASTRONAUT_FACE[2] - ASTRONAUT_FACE[0]
+    drift = np.linalg.norm(refined - coarse[0][0, LIP_REFINEMENT, :2], axis=1)
+    assert np.median(drift) < 0.03 * side, np.median(drift)
 
 
 def test_the_points_do_not_depend_on_the_thread_count():
