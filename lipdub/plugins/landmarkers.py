@@ -19,7 +19,7 @@ from lipdub.stages import StageChoice
 
 def _mesh(options: Mapping[str, Any]) -> MeshLandmarker:
     """Build the MediaPipe landmarker (its model verified against weights/manifest.toml)."""
-    return load_mesh_landmarker(int(options["threads"]), model=str(options["model"]))
+    return load_mesh_landmarker(int(options["threads"]), model=str(options["mesh_model"]))
 
 
 def _dlib68(options: Mapping[str, Any]) -> Dlib68Landmarker:
@@ -39,7 +39,7 @@ def lipdub_landmarkers() -> list[StageChoice]:
             "drives re-detection",
             # CPU threads of the runtime (the points do not depend on it); the face-landmarker
             # model of weights/manifest.toml ("mediapipe-face-mesh-v1": no lip refinement).
-            options={"threads": 1, "model": MODEL_NAME},
+            options={"threads": 1, "mesh_model": MODEL_NAME},
             licence=MeshLandmarker.licence,
         ),
         StageChoice(

@@ -30,8 +30,10 @@ from lipdub.analysis.mesh_ops import (
 )
 from lipdub.analysis.settings import AnalysisSettings
 from lipdub.analysis.shot_analysis import default_stages
+from lipdub.config.settings import Settings
 from lipdub.errors import WeightsError
 from lipdub.manifest import MANIFEST_PATH, load_manifest
+from lipdub.plugin_manager import PluginManager
 from lipdub.testing.contract import ASTRONAUT_FACE
 
 #: The outer-lip contour of the mesh (MediaPipe's lip outline), corner to corner and back.
@@ -157,3 +159,10 @@ def test_choosing_dlib68_warns_about_its_terms_when_it_loads(caplog):
         points = dlib_faces.Dlib68Landmarker().landmarks(skimage_data.astronaut(), [ASTRONAUT_FACE])
     assert points.shape == (1, 68, 2)
     assert any("300-W" in r.getMessage() and "commercial" in r.getMessage() for r in caplog.records)
+
+
+def test_a_render_builds_the_default_landmarker_with_its_settings():
+    # The render's shared settings (device, weights, model...) reach every choice that declares
+    # an option of that name: the landmarker's options must not collide with them.
+    lm = PluginManager(autoload=False).build("landmarker", Settings(model="lite"))
+    assert isinstance(lm, MeshLandmarker) and lm.name == load_mesh_landmarker().name
