@@ -4,9 +4,10 @@ The rest of lipdub speaks in the 68-point scheme (``records.MOUTH`` = 48..67, th
 the jaw 0..16), so the mesh is read through this table and every consumer keeps working. Jaw
 and lip entries are the points of the mesh's matching contour (face oval, outer lip, inner lip)
 nearest to dlib's point, by the median distance in IOD over 188 frames of the 9 test clips of
-../shared/data (every 15th frame, 2026-12-07); they come out mirror-symmetric, and the corners
-and midlines (chin 152, lip midlines 0, 13, 14, 17) are the mesh's own. Brows, nose and eyes were
-picked by hand on the same contours and checked the same way (median 0.02-0.11 IOD from dlib).
+../shared/data (every 15th frame, plain mesh, 2026-12-07); they come out mirror-symmetric, and
+the corners and midlines (chin 152, lip midlines 0, 13, 14, 17) are the mesh's own. Brows, nose
+and eyes were picked by hand on the same contours and checked the same way (median 0.02-0.11 IOD
+from dlib).
 The agreement per group is measured by ``bench/analysis_quality.py`` (``bench/results.md``).
 
 The inner lips (60..67) come from the mesh's inner-lip contour (:data:`INNER_LIPS`), whose upper

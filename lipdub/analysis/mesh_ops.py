@@ -11,7 +11,7 @@ maps a crop's pixel (x, y, 0, 1) to the feature map's, from a subset of the coar
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -95,7 +95,7 @@ def transform_landmarks(landmarks: np.ndarray, matrix: np.ndarray) -> np.ndarray
 
 
 #: The custom operation's name in the model file -> its implementation.
-CUSTOM_OPS = {
+CUSTOM_OPS: dict[str, Callable[..., np.ndarray]] = {
     "Landmarks2TransformMatrix": landmarks_to_transform_matrix,
     "TransformTensorBilinear": transform_tensor_bilinear,
     "TransformLandmarks": transform_landmarks,
