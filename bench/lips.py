@@ -222,7 +222,8 @@ def table(rows: list[dict[str, Any]]) -> str:
             f"- **{name}**: closed mouths ({len(closed)}) read a median inner-lip gap of "
             f"{np.median(closed):.4f} IOD (90th percentile {np.quantile(closed, 0.9):.4f}; "
             f"{100 * (closed < CLOSED_GAP).mean():.0f}% under {CLOSED_GAP}), open ones "
-            f"({len(opened)}) {np.median(opened):.3f}; AUC open vs closed {auc(closed, opened):.3f}"
+            f"({len(opened)}) {np.median(opened):.3f} (10th percentile "
+            f"{np.quantile(opened, 0.1):.3f}); AUC open vs closed {auc(closed, opened):.3f}"
             f"; still-frame lip jitter median {np.median(jit):.2f}% IOD (worst clip "
             f"{jit.max():.2f}%)."
         )
