@@ -152,7 +152,9 @@ class FacePass:
                 elif c.misses + 1 <= s.max_missed_detections:
                     c.misses += 1
                     cands.append(c)
-            taken = set(pairs.values())
+            # New faces come from whole-frame passes only: a region search only confirms (HOG
+            # finds chins and collars in a close-up's region, never in the whole frame).
+            taken = set(pairs.values()) if whole else set(range(len(dets)))
             cands += [
                 _Face(b, True, sc, checked=True) for j, (b, sc) in enumerate(dets) if j not in taken
             ]
