@@ -63,7 +63,7 @@ class AnalysisSettings:
     # is searched every Nth frame, the detect_every frames between confirm the followed faces in
     # a region around each, and a face scored below redetect_below has the whole frame searched
     # on the next frame.
-    detect_every_scored: int = 25
+    detect_every_scored: int = 10
     redetect_below: float = 0.5
     detect_max_side: int = 1280  # Frames larger than this are downscaled for the detector.
     detect_min_side: int = 320  # Frames with a smaller short side are upscaled for it.
