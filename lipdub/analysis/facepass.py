@@ -2,9 +2,9 @@
 
 The face detector runs on every ``detect_every``-th frame (and the first frame after a cut) on a
 resized copy. With a landmarker that scores its faces (the mesh's presence score) the whole frame
-is searched only every ``detect_every_scored``-th frame, on the frame after a face's score fell
-below ``redetect_below``, and while no face is followed; on the other ``detect_every``-th frames
-the detector confirms each followed face in a small region around it (a fraction of the pixels).
+is searched every ``detect_every_scored``-th frame (by default as often as without), on the frame
+after a face's score fell below ``redetect_below``, and while no face is followed; on the other
+``detect_every``-th frames the detector confirms each followed face in a small region around it.
 Between those frames each face is carried by its landmarks: the box it was detected with is kept
 relative to its landmarks and re-placed around the previous frame's landmarks, and the 68
 landmarks are fitted again on every frame at full resolution by the landmarker stage. A followed

@@ -62,8 +62,9 @@ class AnalysisSettings:
     # With a landmarker that scores its faces (the mesh's presence score, 0..1): the whole frame
     # is searched every Nth frame, the detect_every frames between confirm the followed faces in
     # a region around each, and a face scored below redetect_below has the whole frame searched
-    # on the next frame.
-    detect_every_scored: int = 10
+    # on the next frame. 5 (= detect_every) by default: at 10 the analysis is ~10% faster at
+    # 1080p but a face HOG misses on a pass is found up to 10 frames later (bench/results.md).
+    detect_every_scored: int = 5
     redetect_below: float = 0.5
     detect_max_side: int = 1280  # Frames larger than this are downscaled for the detector.
     detect_min_side: int = 320  # Frames with a smaller short side are upscaled for it.
