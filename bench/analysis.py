@@ -7,7 +7,15 @@ every frame, tracking, descriptors, smoothing); opening the file (lipdub.media.r
 scan) is reported apart. The detector's own cost per call is timed on a few frames.
 The numbers go into the "## analysis" section of bench/results.md (subsection "speed").
 
+``--landmarkers`` instead times the two landmarkers (``mediapipe``, the default, and ``dlib68``)
+at 1080p on every test clip: each clip's first frames, scaled to 1080 rows and centred on a
+1920x1080 canvas, written once to a temporary MPEG-4 file; the whole analysis (decode, cuts,
+detection, landmarks, tracking, descriptors) timed per frame with 1 and with 2 threads (OpenCV's
+and the mesh runtime's), the landmarkers interleaved round by round so that load from other
+processes on a shared machine falls on both alike; the median of the rounds is reported.
+
     python bench/analysis.py [--frames 150] [--cnn-frames 20]
+    python bench/analysis.py --landmarkers [--frames 100] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -18,13 +26,16 @@ import datetime
 import logging
 import platform
 import sys
+import tempfile
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from lipdub.analysis.detection import detect_in_frame, detection_scale
-from lipdub.analysis.faces import DlibFaceDetector
+from lipdub.analysis.faces import Dlib68Landmarker, DlibFaceDetector
+from lipdub.analysis.mesh import load_mesh_landmarker
 from lipdub.analysis.settings import AnalysisSettings
 from lipdub.analysis.shot_analysis import analyze_shot
 from lipdub.media.read import open_video
@@ -126,17 +137,86 @@ def run(kind: str, method: str, frames: int, settings: AnalysisSettings) -> str:
     )
 
 
+def canvas_1080p(path: Path, frames: int, out: Path) -> int:
+    """Write the first ``frames`` frames of ``path`` scaled to 1080 rows on a 1920x1080 black
+    canvas to ``out`` (MPEG-4 part 2); returns the frames written."""
+    with open_video(path) as video:
+        fps = float(video.info.fps)
+        writer = cv2.VideoWriter(str(out), cv2.VideoWriter.fourcc(*"mp4v"), fps, (1920, 1080))
+        n = 0
+        for frame in video.frames(0, min(frames, video.info.frame_count)):
+            h, w = frame.shape[:2]
+            s = min(1080 / h, 1920 / w)
+            small = cv2.resize(frame, (round(w * s), round(h * s)), interpolation=cv2.INTER_CUBIC)
+            page = np.zeros((1080, 1920, 3), np.uint8)
+            y, x = (1080 - small.shape[0]) // 2, (1920 - small.shape[1]) // 2
+            page[y : y + small.shape[0], x : x + small.shape[1]] = small
+            writer.write(cv2.cvtColor(page, cv2.COLOR_RGB2BGR))
+            n += 1
+        writer.release()
+    return n
+
+
+def landmarker_speed(frames: int, rounds: int) -> str:
+    """ms per frame of the whole analysis at 1080p with each landmarker (see the docstring)."""
+    with (DATA / "clips.tsv").open() as f:
+        rows = [r for r in csv.DictReader(f, delimiter="\t") if r["split"] == "test"]
+    names = ("mediapipe", "dlib68")
+    ms: dict[tuple[str, int], list[float]] = {(n, t): [] for n in names for t in (1, 2)}
+    lines = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for row in rows:
+            src = Path(tmp) / f"{Path(row['file']).stem}.mp4"
+            n = canvas_1080p(DATA / row["file"], frames, src)
+            per: dict[tuple[str, int], list[float]] = {(m, t): [] for m in names for t in (1, 2)}
+            for r in range(rounds):
+                for threads in (1, 2):
+                    cv2.setNumThreads(threads)
+                    for name in names if r % 2 == 0 else names[::-1]:
+                        lm = load_mesh_landmarker(threads) if name == "mediapipe" else None
+                        stage = lm if lm is not None else Dlib68Landmarker()
+                        result = analyze_shot(src, 0, n, stages={"landmarker": stage})
+                        per[(name, threads)].append(1000 * result.seconds / n)
+            cells = []
+            for key, values in per.items():
+                ms[key].append(float(np.median(values)))
+                cells.append(f"{np.median(values):.1f}")
+            lines.append(f"| {Path(row['file']).stem[:40]} | {n} | " + " | ".join(cells) + " |")
+    cv2.setNumThreads(-1)
+    mean = {k: float(np.mean(v)) for k, v in ms.items()}
+    head = (
+        "| clip (at 1920x1080) | frames | mediapipe 1 thread | mediapipe 2 | dlib68 1 thread "
+        "| dlib68 2 |\n|---|---:|---:|---:|---:|---:|"
+    )
+    summary = (
+        f"Mean over the clips, ms per frame: mediapipe {mean[('mediapipe', 1)]:.1f} (1 thread), "
+        f"{mean[('mediapipe', 2)]:.1f} (2); dlib68 {mean[('dlib68', 1)]:.1f} (1 thread), "
+        f"{mean[('dlib68', 2)]:.1f} (2): dlib68 / mediapipe = "
+        f"{mean[('dlib68', 1)] / mean[('mediapipe', 1)]:.2f}x (1 thread), "
+        f"{mean[('dlib68', 2)] / mean[('mediapipe', 2)]:.2f}x (2)."
+    )
+    return "\n".join([head, *lines, "", summary])
+
+
 def main() -> None:
     """Run the speed benchmark and record it."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=150, help="frames per clip (HOG)")
     parser.add_argument("--cnn-frames", type=int, default=20, help="frames per clip (CNN)")
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--landmarkers", action="store_true", help="time the two landmarkers")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (landmarkers)")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
+    logging.basicConfig(level=logging.ERROR)
     if not DATA.is_dir():
         sys.exit(f"{DATA}: shared test media not found")
     settings = AnalysisSettings()
+    if args.landmarkers:
+        text = f"{device_line()}\n\n{landmarker_speed(args.frames, args.rounds)}"
+        sys.stdout.write(text + "\n")
+        if not args.no_write:
+            write_subsection("landmarkers at 1080p (bench/analysis.py --landmarkers)", text)
+        return
     rows = [
         run("1080p", "hog", args.frames, settings),
         run("512x512", "hog", args.frames, settings),

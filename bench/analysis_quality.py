@@ -8,6 +8,12 @@ raw and smoothed. The table is printed and written to the "## analysis" section 
 bench/results.md (subsection "quality").
 
     python bench/analysis_quality.py [--workers 2] [--split train,test] [--limit N]
+
+``--landmarkers`` instead compares the two landmarkers on every test clip (``bench/lips.py``:
+lip jitter on still frames, inner-lip gap on mouths labelled closed / open, agreement in IOD) and
+writes the subsection "landmarkers".
+
+    python bench/analysis_quality.py --landmarkers [--cache DIR]
 """
 
 from __future__ import annotations
@@ -25,6 +31,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from analysis import DATA, device_line, write_subsection
+from lips import measure as measure_lips
+from lips import table as lips_table
+from lips import test_rows
 
 from lipdub.analysis.identity import actor_distances, identify
 from lipdub.analysis.records import UNKNOWN
@@ -130,10 +139,19 @@ def main() -> None:
     parser.add_argument("--split", default="train,test")
     parser.add_argument("--limit", type=int, default=0)
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--landmarkers", action="store_true", help="compare the landmarkers")
+    parser.add_argument("--cache", type=Path, help="analysis cache folder (--landmarkers)")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
+    logging.basicConfig(level=logging.ERROR)
     if not DATA.is_dir():
         sys.exit(f"{DATA}: shared test media not found")
+    if args.landmarkers:
+        text = lips_table([measure_lips(r, args.cache) for r in test_rows()])
+        sys.stdout.write(text + "\n")
+        if not args.no_write:
+            title = "landmarkers: lips, closed vs open, agreement (bench/analysis_quality.py)"
+            write_subsection(title, f"{device_line()}\n\n{text}")
+        return
     with (DATA / "clips.tsv").open() as f:
         rows = [r for r in csv.DictReader(f, delimiter="\t") if r["split"] in args.split.split(",")]
     if args.limit:

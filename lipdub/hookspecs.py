@@ -36,9 +36,22 @@ def lipdub_shot_detectors() -> list[StageChoice]:
 
 @hookspec
 def lipdub_face_detectors() -> list[StageChoice]:
-    """Offer face detectors: objects that find faces in an RGB frame and give 68 landmarks each.
+    """Offer face detectors: objects that find faces in an RGB frame and describe them.
+
+    Their landmarks come from the ``landmarker`` stage (:func:`lipdub_landmarkers`); a detector
+    may still offer ``landmarks`` of its own (the ``dlib68`` landmarker uses dlib's).
 
     See :class:`lipdub.analysis.protocols.FaceDetector` for the methods they provide.
+    """
+    raise NotImplementedError  # pluggy calls the implementations, never a spec's body
+
+
+@hookspec
+def lipdub_landmarkers() -> list[StageChoice]:
+    """Offer landmarkers: objects that fit 68 landmarks (iBUG 300-W order) in each face box.
+
+    See :class:`lipdub.analysis.protocols.Landmarker`. A choice whose model's terms restrict its
+    use says so in its ``StageChoice.licence`` (shown by `lipdub plugins list`).
     """
     raise NotImplementedError  # pluggy calls the implementations, never a spec's body
 

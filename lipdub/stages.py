@@ -39,7 +39,14 @@ STAGES: dict[str, StageInfo] = {
             "lipdub_face_detectors",
             "lipdub.analysis.protocols.FaceDetector",
             "dlib-hog",
-            "finds faces and their 68 landmarks",
+            "finds faces (boxes) and describes them for identity",
+        ),
+        StageInfo(
+            "landmarker",
+            "lipdub_landmarkers",
+            "lipdub.analysis.protocols.Landmarker",
+            "mediapipe",
+            "fits dlib's 68 landmarks (iBUG 300-W order) to each face box",
         ),
         StageInfo(
             "tracker",
@@ -102,3 +109,5 @@ class StageChoice:
     factory: Callable[[Mapping[str, Any]], Any]  # Builds the stage object from its options.
     summary: str = ""  # One line for `lipdub plugins list`.
     options: Mapping[str, Any] = field(default_factory=dict)  # Every option it takes -> default.
+    # Terms of the models it loads, for `lipdub plugins list` ("" = no model: lipdub's own code).
+    licence: str = ""

@@ -9,7 +9,12 @@ import pytest
 from lipdub.hookspecs import hookimpl
 from lipdub.plugin_manager import PluginManager
 from lipdub.stages import StageChoice
-from lipdub.testing.contract import ContractError, check_blender, check_generator
+from lipdub.testing.contract import (
+    ContractError,
+    check_blender,
+    check_generator,
+    check_landmarker,
+)
 
 #: Options that make a generator cheap and self-contained on a CPU (no trained weights needed).
 CHEAP = {"stylesync": {"weights": "random-init", "model": "lite", "device": "cpu"}}
@@ -27,6 +32,43 @@ def builtin(pm: PluginManager, stage: str) -> list[str]:
 def test_the_builtins_are_all_covered(pm: PluginManager):
     assert builtin(pm, "blender") == ["feather", "laplacian", "poisson"]
     assert builtin(pm, "generator") == ["exemplar", "passthrough", "stylesync"]
+    assert builtin(pm, "landmarker") == ["dlib68", "mediapipe"]
+
+
+@pytest.mark.parametrize("name", ["mediapipe", "dlib68"])
+def test_both_landmarkers_keep_the_contract(pm: PluginManager, name: str):
+    check_landmarker(pm, name)
+
+
+def test_the_two_landmarkers_agree_on_the_astronaut(pm: PluginManager):
+    # The mesh is read through lipdub.analysis.mesh68's table: on a frontal face its 68 points
+    # sit where dlib's do. IOD = distance of the eye centres; the table's medians on the test
+    # clips are 0.02-0.15 IOD per point (bench/results.md), so the mouth's mean stays under 0.1.
+    mesh, dlib = check_landmarker(pm, "mediapipe"), check_landmarker(pm, "dlib68")
+    iod = float(np.linalg.norm(dlib[36:42].mean(axis=0) - dlib[42:48].mean(axis=0)))
+    mouth = np.linalg.norm(mesh[48:68] - dlib[48:68], axis=1).mean() / iod
+    assert mouth < 0.1, mouth
+
+
+def test_a_landmarker_that_mirrors_the_face_is_caught(pm: PluginManager):
+    class Mirrored:
+        name = "mirrored"
+
+        def landmarks(self, image, boxes):
+            pts = pm.create("landmarker", "mediapipe").landmarks(image, boxes)
+            x0 = np.array([b[0] + b[2] for b in boxes], np.float32)[:, None]
+            pts[..., 0] = x0 - pts[..., 0]  # Mirror about the box's vertical midline.
+            return pts
+
+    class Plugin:
+        @hookimpl
+        def lipdub_landmarkers(self):
+            return [StageChoice("mirrored", lambda options: Mirrored())]
+
+    local = PluginManager(autoload=False)
+    local.pm.register(Plugin(), name="mirrored-plugin")
+    with pytest.raises(ContractError, match="right eye"):
+        check_landmarker(local, "mirrored")
 
 
 @pytest.mark.parametrize("name", ["feather", "laplacian", "poisson"])

@@ -79,7 +79,8 @@ def detect_in_region(
     frame: np.ndarray, box: np.ndarray, detector: FaceDetector
 ) -> list[tuple[np.ndarray, float]]:
     """Faces near ``box``: the detector run on a region around it, resized so the face is
-    about ROI_FACE_PX wide. A cheap second look where a followed face was missed."""
+    about ROI_FACE_PX wide (1.5 of the detector's window, if that is more). A cheap second look
+    where a followed face was missed, and the confirmation of a followed face."""
     h, w = frame.shape[:2]
     side = max(box[2] - box[0], box[3] - box[1])
     cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
@@ -88,7 +89,7 @@ def detect_in_region(
     x1, y1 = int(min(w, cx + half)), int(min(h, cy + half))
     if x1 - x0 < 8 or y1 - y0 < 8:
         return []
-    scale = ROI_FACE_PX / side
+    scale = max(ROI_FACE_PX, 1.5 * detector.window_px) / side
     size = (max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale)))
     interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
     region = cv2.resize(frame[y0:y1, x0:x1], size, interpolation=interp)

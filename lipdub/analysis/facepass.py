@@ -1,11 +1,15 @@
 """The per-frame face work of a shot: detect, follow, fit landmarks, track, describe.
 
 The face detector runs on every ``detect_every``-th frame (and the first frame after a cut) on a
-resized copy; between those frames each face is carried by its landmarks: the box it was detected
-with is kept relative to its landmarks and re-placed around the previous frame's landmarks, and
-the 68 landmarks are fitted again on every frame at full resolution. A followed face the detector
-misses gets a second look (the mmod CNN around it, then its descriptor); one missed
-``max_missed_detections`` times in a row is dropped (its unconfirmed frames trimmed by the
+resized copy. With a landmarker that scores its faces (the mesh's presence score) the whole frame
+is searched every ``detect_every_scored``-th frame (by default as often as without), on the frame
+after a face's score fell below ``redetect_below``, and while no face is followed; on the other
+``detect_every``-th frames the detector confirms each followed face in a small region around it.
+Between those frames each face is carried by its landmarks: the box it was detected with is kept
+relative to its landmarks and re-placed around the previous frame's landmarks, and the 68
+landmarks are fitted again on every frame at full resolution by the landmarker stage. A followed
+face the detector misses gets a second look (the mmod CNN around it, then its descriptor); one
+missed ``max_missed_detections`` times in a row is dropped (its unconfirmed frames trimmed by the
 tracker).
 """
 
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -100,13 +105,15 @@ class FacePass:
     ) -> None:
         self.detector, self.tracker, self.s = detector, tracker, settings
         self.fallback: FaceDetector | None = None
-        if settings.cnn_fallback and getattr(detector, "name", "") == "dlib-hog":
+        own = getattr(detector, "detector", detector)  # The detector behind a landmarker.
+        if settings.cnn_fallback and getattr(own, "name", "") == "dlib-hog":
             self.fallback = DlibFaceDetector("cnn")
         self.width, self.height = width, height
         self.faces: list[tuple[_Face, np.ndarray]] = []  # Previous frame's faces and landmarks.
         self.small: list[float] = []  # Sides of detections ignored as too small.
         self.desc_last: dict[int, int] = {}
         self.detector_seconds = 0.0
+        self.unsure = False  # The landmarker's score of a face fell: detect on the next frame.
 
     def step(self, i: int, frame: np.ndarray, new_shot: bool) -> None:
         """Find, carry, fit and track the faces of shot frame ``i``."""
@@ -116,10 +123,17 @@ class FacePass:
         carried = [f.follow(lm) for f, lm in self.faces]
         prev_lms = [lm for _, lm in self.faces]
         cands = carried
-        if new_shot or i % s.detect_every == 0:
+        scored = carried and getattr(self.detector, "scores", None) is not None
+        every = s.detect_every_scored if scored else s.detect_every
+        whole = new_shot or self.unsure or i % every == 0
+        local = not whole and i % s.detect_every == 0
+        if whole or local:
             t0 = time.perf_counter()
             dropped: list[float] = []
-            dets = detect_in_frame(frame, self.detector, s, dropped)
+            if whole:
+                dets = detect_in_frame(frame, self.detector, s, dropped)
+            else:  # Confirm the followed faces where they are: a small region around each.
+                dets = [d for c in carried for d in detect_in_region(frame, c.box, self.detector)]
             look = new_shot or i % s.fallback_every == 0
             if not dets and not carried and self.fallback is not None and look:
                 dets = detect_in_frame(frame, self.fallback, s, dropped)
@@ -139,14 +153,17 @@ class FacePass:
                 elif c.misses + 1 <= s.max_missed_detections:
                     c.misses += 1
                     cands.append(c)
-            taken = set(pairs.values())
+            # New faces come from whole-frame passes only: a region search only confirms (HOG
+            # finds chins and collars in a close-up's region, never in the whole frame).
+            taken = set(pairs.values()) if whole else set(range(len(dets)))
             cands += [
                 _Face(b, True, sc, checked=True) for j, (b, sc) in enumerate(dets) if j not in taken
             ]
             self.detector_seconds += time.perf_counter() - t0
         cands = _dedupe([c for c in cands if self._usable(c.box)])
-        lms: np.ndarray | list[np.ndarray]
-        lms = self.detector.landmarks(frame, [c.box for c in cands]) if cands else []
+        lms: Any = self.detector.landmarks(frame, [c.box for c in cands]) if cands else []
+        scores = getattr(self.detector, "scores", None) if cands else None
+        self.unsure = scores is not None and bool((scores < s.redetect_below).any())
         self._verify(frame, cands, lms)
         obs = [
             FaceObservation(

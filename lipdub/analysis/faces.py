@@ -1,9 +1,14 @@
-"""Face detection, 68 landmarks and identity descriptors with dlib.
+"""Face detection, identity descriptors and (by choice) 68 landmarks with dlib.
 
-Two detectors: dlib's HOG + linear SVM frontal face detector (``dlib-hog``, fast on CPU) and its
-max-margin object detector CNN (``dlib-cnn``, mmod_human_face_detector; finds more poses, about 60x
-slower on CPU). Both share the 68-point shape predictor (iBUG 300-W; non-commercial terms, see
-docs/analysis.md) and the ResNet face descriptor (128-d, 99.38% on LFW at distance 0.6).
+Two detectors: dlib's HOG + linear SVM frontal face detector (``dlib-hog``, fast on CPU; its
+filters are part of dlib's code, Boost Software Licence, trained on Labeled Faces in the Wild) and
+its max-margin object detector CNN (``dlib-cnn``, mmod_human_face_detector; finds more poses,
+about 60x slower on CPU). Both share the ResNet face descriptor (128-d, 99.38% on LFW at distance
+0.6). dlib's author released these model files into the public domain (dlib-models README).
+
+The 68-point shape predictor is the ``dlib68`` landmarker, no longer the default: it was trained
+on iBUG 300-W, whose terms exclude commercial use, and it warns once per process when it loads
+(:data:`DLIB68_TERMS`). It is loaded only when a landmark is asked of it.
 
 The model files come from the ``face-recognition-models`` package. Its own ``*_location()``
 helpers import ``pkg_resources`` (gone from recent setuptools), so the folder is found from the
@@ -51,6 +56,11 @@ DESCRIPTOR_PADDING = 0.25
 HOG_MIN_SCORE = 0.0
 #: mmod's confidence threshold (its own default is 0; slightly positive rejects spurious hits).
 MMOD_MIN_SCORE = 0.2
+#: What the 68-point model's terms are, said when it loads and in `lipdub plugins list`.
+DLIB68_TERMS = (
+    "research-only: dlib's 68-point model was trained on iBUG 300-W, whose licence excludes "
+    "commercial use (its makers ask that the model not be used in a commercial product)"
+)
 
 
 def models_dir() -> Path:
@@ -84,6 +94,7 @@ def _load(kind: str, name: str) -> Any:
     path = str(model_path(name))
     log.debug("loading dlib model %s", path)
     if kind == "shape":
+        log.warning("landmarker dlib68 (%s): %s", name, DLIB68_TERMS)
         return dlib.shape_predictor(path)
     if kind == "descriptor":
         return dlib.face_recognition_model_v1(path)
@@ -115,7 +126,6 @@ class DlibFaceDetector:
         self.window_px = HOG_WINDOW_PX if method == "hog" else MMOD_WINDOW_PX
         self._hog: HogDetector | None = _hog() if method == "hog" else None
         self._mmod: MmodDetector | None = _load("mmod", MMOD_DETECTOR) if method == "cnn" else None
-        self._shape: ShapePredictor = _load("shape", LANDMARKS_68)
 
     def detect(self, image: np.ndarray) -> list[tuple[np.ndarray, float]]:
         """Faces in ``image`` as ``(box x0, y0, x1, y1, score)``, best first."""
@@ -136,13 +146,9 @@ class DlibFaceDetector:
         return found
 
     def landmarks(self, image: np.ndarray, boxes: Sequence[np.ndarray]) -> np.ndarray:
-        """(N, 68, 2) float32 landmarks fitted inside each box (full-resolution image)."""
-        gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-        out = np.zeros((len(boxes), 68, 2), np.float32)
-        for i, box in enumerate(boxes):
-            shape = self._shape(gray, _box_rect(box))
-            out[i] = [(p.x, p.y) for p in shape.parts()]
-        return out
+        """(N, 68, 2) float32 landmarks fitted inside each box by dlib's 68-point model
+        (research-only terms: see :data:`DLIB68_TERMS`; loaded at the first call)."""
+        return fit_68(image, boxes)
 
     def descriptors(self, image: np.ndarray, landmarks: Sequence[np.ndarray]) -> np.ndarray:
         """(N, 128) float32 dlib ResNet descriptors of the faces with these landmarks."""
@@ -158,6 +164,32 @@ class DlibFaceDetector:
             shape = dlib.full_object_detection(rect, parts)
             out[i] = np.asarray(model.compute_face_descriptor(image, shape, 0, DESCRIPTOR_PADDING))
         return out
+
+
+class Dlib68Landmarker:
+    """The ``dlib68`` landmarker: dlib's 68-point shape predictor (iBUG 300-W, research-only).
+
+    Kept as a choice for comparison and for footage the mesh cannot fit; it warns when its
+    model loads. See :data:`DLIB68_TERMS`.
+    """
+
+    name = "dlib68"
+    licence = DLIB68_TERMS
+
+    def landmarks(self, image: np.ndarray, boxes: Sequence[np.ndarray]) -> np.ndarray:
+        """(N, 68, 2) float32 landmarks fitted inside each box (full-resolution image)."""
+        return fit_68(image, boxes)
+
+
+def fit_68(image: np.ndarray, boxes: Sequence[np.ndarray]) -> np.ndarray:
+    """(N, 68, 2) float32: dlib's 68-point shape predictor inside each box."""
+    shape_model: Any = _load("shape", LANDMARKS_68)
+    gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    out = np.zeros((len(boxes), 68, 2), np.float32)
+    for i, box in enumerate(boxes):
+        shape = shape_model(gray, _box_rect(box))
+        out[i] = [(p.x, p.y) for p in shape.parts()]
+    return out
 
 
 def _rect_box(r: Rect) -> np.ndarray:

@@ -62,6 +62,30 @@ class FaceDetector(Protocol):
 
 
 @runtime_checkable
+class Landmarker(Protocol):
+    """Fits 68 landmarks (iBUG 300-W order) to faces found by the ``faces`` stage.
+
+    The analysis, the identity descriptors (which align the face by them), the masks and QC all
+    read these points; the mouth is 48..67 with the inner lips at 60..67, whose upper and lower
+    points should meet on a closed mouth. ``name`` goes into the analysis cache key: make it
+    change when the model does (the built-in ``mediapipe`` choice appends its model's SHA-256).
+    A landmarker may also keep ``scores``, the (N,) presence score (0..1) of each face of its
+    last call: a face whose score falls below ``redetect_below`` makes the detector look again
+    on the next frame.
+    """
+
+    name: str
+
+    def landmarks(self, image: np.ndarray, boxes: Sequence[np.ndarray]) -> np.ndarray:
+        """Return (N, 68, 2) float32 landmarks in ``image``'s pixels, one set per box.
+
+        ``image`` is the full-resolution RGB uint8 frame; a box (4,) float x0, y0, x1, y1 comes
+        from the detector or from the face followed from the previous frame.
+        """
+        ...
+
+
+@runtime_checkable
 class Tracker(Protocol):
     """Links per-frame face observations into tracks and smooths their landmarks over time."""
 

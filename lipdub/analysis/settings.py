@@ -61,6 +61,13 @@ class AnalysisSettings:
 
     # Detection.
     detect_every: int = 5  # Run the face detector on every Nth frame; landmarks carry between.
+    # With a landmarker that scores its faces (the mesh's presence score, 0..1): the whole frame
+    # is searched every Nth frame, the detect_every frames between confirm the followed faces in
+    # a region around each, and a face scored below redetect_below has the whole frame searched
+    # on the next frame. 5 (= detect_every) by default: at 10 the analysis is ~10% faster at
+    # 1080p but a face HOG misses on a pass is found up to 10 frames later (bench/results.md).
+    detect_every_scored: int = 5
+    redetect_below: float = 0.5
     detect_max_side: int = 1280  # Frames larger than this are downscaled for the detector.
     detect_min_side: int = 320  # Frames with a smaller short side are upscaled for it.
     detect_upsample: int = 0  # Extra 2x pyramid levels inside the detector (finds smaller faces).
@@ -102,7 +109,13 @@ class AnalysisSettings:
     mask_soften_px: float = 2.0  # Edge softening of the crop mask at 256 (scaled with size).
 
     def __post_init__(self) -> None:
-        positive = ("detect_every", "detect_max_side", "crop_size", "descriptor_every")
+        positive = (
+            "detect_every",
+            "detect_every_scored",
+            "detect_max_side",
+            "crop_size",
+            "descriptor_every",
+        )
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"analysis setting {name} must be >= 1")

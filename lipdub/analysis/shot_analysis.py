@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,9 @@ from lipdub.analysis.detection import smallest_face_px
 from lipdub.analysis.facepass import FacePass
 from lipdub.analysis.faces import DlibFaceDetector
 from lipdub.analysis.identity import ActorRefs, assign_actors, build_gallery
+from lipdub.analysis.landmarking import FacesWithLandmarker
 from lipdub.analysis.masks import UShapePlanner
+from lipdub.analysis.mesh import load_mesh_landmarker
 from lipdub.analysis.protocols import FaceDetector, ShotDetector
 from lipdub.analysis.records import ShotAnalysis
 from lipdub.analysis.settings import AnalysisSettings
@@ -38,14 +40,23 @@ MAX_DECODE_ERRORS = 10
 ProgressFn = Callable[[int, int], None]
 
 
-def default_stages(settings: AnalysisSettings) -> dict[str, Any]:
-    """The built-in stage objects: scenedetect, dlib-hog, iou-appearance, u-shape."""
-    return {
-        "shots": SceneDetectShots(settings),
-        "faces": DlibFaceDetector("hog", settings.detect_upsample),
-        "tracker": IouAppearanceTracker(settings),
-        "masks": UShapePlanner(settings),
+#: The stages an analysis runs, in order.
+STAGE_NAMES = ("shots", "faces", "landmarker", "tracker", "masks")
+
+
+def default_stages(
+    settings: AnalysisSettings, names: Sequence[str] = STAGE_NAMES
+) -> dict[str, Any]:
+    """The built-in stage objects named (scenedetect, dlib-hog, mediapipe, iou-appearance,
+    u-shape), built only when asked for: a stage a caller brings loads no default model."""
+    makers: dict[str, Callable[[], Any]] = {
+        "shots": lambda: SceneDetectShots(settings),
+        "faces": lambda: DlibFaceDetector("hog", settings.detect_upsample),
+        "landmarker": load_mesh_landmarker,
+        "tracker": lambda: IouAppearanceTracker(settings),
+        "masks": lambda: UShapePlanner(settings),
     }
+    return {name: makers[name]() for name in names}
 
 
 def detect_cuts(
@@ -89,8 +100,8 @@ def analyze_shot(
         stop: one past the last frame; None = end of file.
         actors: name -> references; tracks are named after the nearest actor or "unknown".
         settings: analysis settings (defaults when None).
-        stages: built stage objects by stage name (shots, faces, tracker, masks); missing or
-            None entries use the built-in defaults.
+        stages: built stage objects by stage name (shots, faces, landmarker, tracker, masks);
+            missing or None entries use the built-in defaults.
         cache_dir: the project's cache folder; None = no caching.
         progress: called as ``progress(frames_done, frames_total)``.
         conform: read a variable-frame-rate source onto its constant-rate grid, as the render
@@ -101,9 +112,9 @@ def analyze_shot(
     """
     source = Path(source)
     settings = settings or AnalysisSettings()
-    built = default_stages(settings)
-    built.update({k: v for k, v in (stages or {}).items() if v is not None})
-    detector: FaceDetector = built["faces"]
+    given = {k: v for k, v in (stages or {}).items() if v is not None}
+    built = {**default_stages(settings, [n for n in STAGE_NAMES if n not in given]), **given}
+    detector: FaceDetector = FacesWithLandmarker(built["faces"], built["landmarker"])
     with open_video(source, conform) as video:
         info = video.info
         stop = info.frame_count if stop is None else stop
@@ -165,7 +176,8 @@ def _analyze(
     shots = stages["shots"]
     session = shots.session(info.fps) if hasattr(shots, "session") else None
     cuts = [] if session is not None else detect_cuts(source, start, stop, shots, conform)
-    face_pass = FacePass(stages["faces"], stages["tracker"], settings, info.width, info.height)
+    detector = FacesWithLandmarker(stages["faces"], stages["landmarker"])
+    face_pass = FacePass(detector, stages["tracker"], settings, info.width, info.height)
     total = stop - start
     # The face pass runs `lag` frames behind the cut detector, so it knows a cut before it.
     lag = session.lag if session is not None else 0

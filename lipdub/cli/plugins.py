@@ -53,6 +53,7 @@ def list_plugins(project_dir, as_json: bool) -> None:
                     "source": reg.source,
                     "plugin": reg.plugin,
                     "summary": reg.choice.summary,
+                    "licence": reg.choice.licence or "no model (code only)",
                     "options": dict(reg.choice.options),
                 }
             )
@@ -67,13 +68,20 @@ def list_plugins(project_dir, as_json: bool) -> None:
     # The options column is what a user copies into lipdub.toml: one name a line, never cut
     # (it is as wide as the longest name); the prose columns wrap into what is left.
     longest = max((len(o) for row in rows for o in row.get("options", {})), default=0)
-    for col in ("stage", "choice", "from", "what it does"):
+    for col in ("stage", "choice", "from", "what it does", "licence"):
         table.add_column(col, overflow="fold")
     table.add_column("options", min_width=longest, no_wrap=True)
     for row in rows:
         mark = "* " if row["selected"] else "  "
         options = "\n".join(row.get("options", {}))
-        table.add_row(row["stage"], mark + row["name"], row["source"], row["summary"], options)
+        table.add_row(
+            row["stage"],
+            mark + row["name"],
+            row["source"],
+            row["summary"],
+            row.get("licence", ""),
+            options,
+        )
     Console().print(table)
     for stage, info in STAGES.items():
         if chosen[stage] not in manager.choices(stage):

@@ -64,6 +64,7 @@ class Settings:
     # Stage choices (see lipdub.stages.STAGES); "" means the stage's default.
     shots: str = ""
     faces: str = ""
+    landmarker: str = ""
     tracker: str = ""
     masks: str = ""
     generator: str = ""
@@ -100,7 +101,7 @@ class Settings:
 
 
 #: The stages the analysis of a shot runs (their blocks feed :meth:`Settings.analysis_settings`).
-ANALYSIS_STAGES = ("shots", "faces", "tracker", "masks")
+ANALYSIS_STAGES = ("shots", "faces", "landmarker", "tracker", "masks")
 SETTING_NAMES = tuple(f.name for f in dataclasses.fields(Settings))
 #: Settings that are mappings, merged key by key across layers (deprecated blocks included).
 BLOCKS = ("analysis", "stage_options", *LEGACY_BLOCKS)

@@ -8,12 +8,11 @@ checkpoint can only be loaded into the architecture it was trained with.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from lipdub.errors import ConfigError
+from lipdub.manifest import config_digest
 
 
 @dataclass(frozen=True)
@@ -133,12 +132,6 @@ class SyncNetConfig:
         """(height, width) of the mouth box in pixels."""
         top, bottom, left, right = self.mouth_pixels
         return bottom - top, right - left
-
-
-def config_digest(data: dict[str, Any]) -> str:
-    """SHA-256 hex digest of ``data`` as canonical JSON (sorted keys, no spaces)."""
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 # 256×256: encoder + synthesis of StyleGAN2-256 shape with channel_base 8192 (32 channels at 256,

@@ -1,7 +1,8 @@
 """Built-in face detectors "dlib-hog" (default, fast on CPU) and "dlib-cnn" (mmod, more poses).
 
-Both fit dlib's 68-point landmarks (iBUG 300-W: non-commercial terms) and compute dlib's 128-d
-face descriptors; model files come from the face-recognition-models package.
+Both compute dlib's 128-d face descriptors; model files come from the face-recognition-models
+package (released into the public domain by dlib's author). Landmarks are the ``landmarker``
+stage's (:mod:`lipdub.plugins.landmarkers`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from lipdub.hookspecs import hookimpl
 from lipdub.stages import StageChoice
 
 _DEFAULTS = AnalysisSettings()
+#: dlib's code is Boost-licensed; its author released the model files into the public domain.
+_LICENCE = "Boost-1.0 (dlib; HOG filters in its code) + public domain (mmod, ResNet descriptor)"
 
 
 def _factory(method: str) -> Any:
@@ -33,13 +36,15 @@ def lipdub_face_detectors() -> list[StageChoice]:
         StageChoice(
             name="dlib-hog",
             factory=_factory("hog"),
-            summary="dlib HOG + SVM frontal faces, 68 landmarks, 128-d descriptors (fast on CPU)",
+            summary="dlib HOG + SVM frontal faces, 128-d descriptors (fast on CPU)",
             options=_DEFAULTS.options(*STAGE_FIELDS["faces"]),
+            licence=_LICENCE,
         ),
         StageChoice(
             name="dlib-cnn",
             factory=_factory("cnn"),
-            summary="dlib mmod CNN faces (more poses; ~60x slower than HOG on CPU), 68 landmarks",
+            summary="dlib mmod CNN faces (more poses; ~60x slower than HOG on CPU)",
             options=_DEFAULTS.options(*STAGE_FIELDS["faces"]),
+            licence=_LICENCE,
         ),
     ]

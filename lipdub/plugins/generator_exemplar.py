@@ -104,5 +104,7 @@ def lipdub_generators() -> list[StageChoice]:
             summary="the actor's own frames, chosen by the dub's phones and an audio driver, "
             "warped at native res",
             options={"driver": None, "manifest": None, **SETTING_DEFAULTS},
+            # Its texture is the actor's own footage; its driver is a learned model.
+            licence="research-only: its driver mouth-driver-v1 was trained on research-only clips",
         )
     ]

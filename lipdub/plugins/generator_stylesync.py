@@ -29,7 +29,12 @@ from typing import Any
 import torch
 
 from lipdub.hookspecs import hookimpl
-from lipdub.model.checkpoint import RANDOM_INIT, audio_scale_for, resolve_generator
+from lipdub.model.checkpoint import (
+    RANDOM_INIT,
+    audio_scale_for,
+    generator_file,
+    resolve_generator,
+)
 from lipdub.model.config import get_config
 from lipdub.model.engine import StyleSyncEngine
 from lipdub.model.generator import StyleSyncGenerator
@@ -37,6 +42,8 @@ from lipdub.model.personal import apply_personal
 from lipdub.stages import StageChoice
 
 log = logging.getLogger(__name__)
+#: The terms of the bundled generator weights (weights/MODEL_CARD.md, "Licences").
+RESEARCH_WEIGHTS = "research-only: bundled weights (lite-v4) trained on research-only clips"
 
 RANDOM_INIT_SEED = 0  # Seed of the random-init model (same numbers on every machine).
 
@@ -69,6 +76,9 @@ def build_model(options: Mapping[str, Any]) -> tuple[StyleSyncGenerator, str]:
         log.warning("stylesync: using an untrained %s model; its output is noise", cfg.name)
         return model, label
     hint = f"pass weights={RANDOM_INIT!r} for an untrained model"
+    _, entry = generator_file(weights, options.get("manifest"), no_default_hint=hint)
+    if entry is not None and entry.licence.startswith("research-only"):
+        log.warning("generator stylesync loads %s, under terms: %s", entry.name, entry.licence)
     return resolve_generator(weights, options.get("manifest"), no_default_hint=hint)
 
 
@@ -103,5 +113,6 @@ def lipdub_generators() -> list[StageChoice]:
             factory=create,
             summary="StyleSync generator + MaLS temporal smoothing (lipdub.model)",
             options=dict(DEFAULTS),
+            licence=RESEARCH_WEIGHTS,
         )
     ]

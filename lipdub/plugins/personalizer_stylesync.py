@@ -362,5 +362,6 @@ def lipdub_personalizers() -> list[StageChoice]:
             create,
             "StyleSync §3.3 ΔW MLP + ΔP on the actor's footage (E_a, E_face frozen)",
             dict(DEFAULTS),
+            "research-only: fine-tunes lite-v4 (trained on research-only clips)",
         )
     ]

@@ -81,9 +81,10 @@ class FaceWork:
         self.fallbacks: list[str] = []  # Why tracks fell back to the crop generator.
         settings = self.shot.settings
         self.analysis_settings = settings.analysis_settings()
-        stages = {name: plugins.build(name, settings) for name in ("faces", "tracker", "masks")}
+        built = ("faces", "landmarker", "tracker", "masks")
+        stages = {name: plugins.build(name, settings) for name in built}
         self.planner = stages["masks"]
-        self.detector = stages["faces"]
+        self.detector = stages["landmarker"]  # QC fits landmarks to the output with it.
         self.blender = plugins.build("blender", settings)
         self.feather = float(settings.feather_fraction)
         self.warnings: list[str] = []

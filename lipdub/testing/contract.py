@@ -1,12 +1,13 @@
-"""The contract every blender and generator plugin keeps, as checks anyone can run on one.
+"""The contract every blender, generator and landmarker plugin keeps, as checks anyone can run.
 
-A studio writing a blender or a generator calls these from its own tests with the name its
-plugin registers (``check_blender(PluginManager(), "mine")``); lipdub's suite runs them over its
-built-ins. The stage object is built through the plugin manager, exactly as a render builds it, and
-fed synthetic inputs of the shapes and dtypes docs/plugins.md documents (the protocols in
-:mod:`lipdub.render.protocols` are the truth). A broken promise fails with a
-:class:`ContractError` (an ``AssertionError``, so pytest reports it as a failure) that names the
-plugin and the promise.
+A studio writing a blender, a generator or a landmarker calls these from its own tests with the
+name its plugin registers (``check_blender(PluginManager(), "mine")``); lipdub's suite runs them
+over its built-ins. The stage object is built through the plugin manager, exactly as a render
+builds it, and fed synthetic inputs of the shapes and dtypes docs/plugins.md documents (the
+protocols in :mod:`lipdub.render.protocols` and :mod:`lipdub.analysis.protocols` are the truth);
+a landmarker gets a real face, scikit-image's public-domain astronaut portrait, since points on
+noise prove nothing. A broken promise fails with a :class:`ContractError` (an
+``AssertionError``, so pytest reports it as a failure) that names the plugin and the promise.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from tempfile import TemporaryDirectory
 from typing import Any
 
 import numpy as np
+from skimage import data as skimage_data
 
+from lipdub.analysis.records import JAW, LEFT_EYE, MOUTH, RIGHT_EYE
 from lipdub.model.track_clip import TrackClip
 from lipdub.plugin_manager import PluginManager
 from lipdub.render.protocols import Blender, Generator, NativeGenerator, UnchangedPicture
@@ -30,6 +33,10 @@ CLIP_FRAMES = 7
 #: Frame rate and sample rate of the synthetic clip (the dub audio is 16 kHz mono).
 CLIP_FPS = Fraction(25)
 SAMPLE_RATE = 16000
+#: The face box in scikit-image's astronaut portrait (512², upright, frontal): dlib HOG's box.
+ASTRONAUT_FACE = np.array([179.0, 83.0, 267.0, 171.0])
+#: A landmarker's points must lie within the face box grown by this many box sides each way.
+BOX_SLACK = 0.5
 
 
 class ContractError(AssertionError):
@@ -159,3 +166,39 @@ def check_generator(
         return "native: thin and open_track present (a full run needs real footage)"
     _check_crop(gen, f"generator {name!r}")
     return "crop: (T, S, S, 3) uint8 in, the same out"
+
+
+def check_landmarker(
+    pm: PluginManager, name: str, options: Mapping[str, Any] | None = None
+) -> np.ndarray:
+    """Check the landmarker ``name`` against :class:`lipdub.analysis.protocols.Landmarker` on a
+    real upright face; return its (68, 2) points.
+
+    Promises: a ``name``; ``(N, 68, 2) float32`` for N boxes (N = 0 included), finite, inside the
+    face box grown by :data:`BOX_SLACK`; the iBUG 300-W order on an upright face (the subject's
+    right eye on the image's left, the eyes above the mouth, the mouth above the chin, the mouth
+    corners 48 and 54 and the inner corners 60 and 64 left to right); the same box twice gives
+    the same points.
+    """
+    who = f"landmarker {name!r}"
+    lm = pm.create("landmarker", name, options)
+    _require(isinstance(getattr(lm, "name", None), str) and bool(lm.name), who, "has a str name")
+    image = skimage_data.astronaut()
+    none = np.asarray(lm.landmarks(image, []))
+    _require(none.shape == (0, 68, 2), who, f"no boxes give (0, 68, 2), got {none.shape}")
+    two = np.asarray(lm.landmarks(image, [ASTRONAUT_FACE, ASTRONAUT_FACE.copy()]))
+    _require(two.shape == (2, 68, 2), who, f"two boxes give (2, 68, 2), got {two.shape}")
+    _require(two.dtype == np.float32, who, f"float32 points, got {two.dtype}")
+    _require(bool(np.isfinite(two).all()), who, "finite points")
+    _require(np.array_equal(two[0], two[1]), who, "the same box twice gives the same points")
+    pts = two[0]
+    x0, y0, x1, y1 = ASTRONAUT_FACE
+    side = x1 - x0
+    lo, hi = np.array([x0, y0]) - BOX_SLACK * side, np.array([x1, y1]) + BOX_SLACK * side
+    _require(bool(((pts >= lo) & (pts <= hi)).all()), who, "points lie on the face's box")
+    right, left = pts[LEFT_EYE].mean(axis=0), pts[RIGHT_EYE].mean(axis=0)
+    mouth, chin = pts[MOUTH].mean(axis=0), pts[JAW][8]
+    _require(right[0] < left[0], who, "the subject's right eye (36..41) is on the image's left")
+    _require(max(right[1], left[1]) < mouth[1] < chin[1], who, "eyes above the mouth above chin")
+    _require(pts[48, 0] < pts[54, 0] and pts[60, 0] < pts[64, 0], who, "mouth corners in order")
+    return pts

@@ -212,6 +212,7 @@ def test_plugins_list_shows_every_stage_and_origin(reel: Path):
     assert stages == {
         "shots",
         "faces",
+        "landmarker",
         "tracker",
         "masks",
         "generator",
@@ -219,6 +220,11 @@ def test_plugins_list_shows_every_stage_and_origin(reel: Path):
         "executor",
         "personalizer",
     }
+    # Each choice states the terms of the models it loads: the default path's landmarker is
+    # Apache-2.0, the dlib 68-point one says it is research-only.
+    licence = {r["name"]: r["licence"] for r in rows if r["stage"] == "landmarker"}
+    assert licence["mediapipe"].startswith("Apache-2.0")
+    assert licence["dlib68"].startswith("research-only") and "300-W" in licence["dlib68"]
     passthrough = next(r for r in rows if r["name"] == "passthrough")
     assert passthrough["selected"] and passthrough["source"] == "built-in"
     laplacian = next(r for r in rows if r["name"] == "laplacian")

@@ -1,0 +1,177 @@
+"""The default landmarker: MediaPipe's Face Mesh with attention (Apache-2.0), run by LiteRT.
+
+The model (``weights/mediapipe-face-mesh-attention-v1.tflite``, MediaPipe's
+``face_landmark_with_attention.tflite`` as shipped in the mediapipe 0.10.21 wheel) maps a 192×192
+RGB crop in [0, 1] around one face to 468 points (x, y in crop pixels, z), a face-presence logit,
+and 80 lip points refined on a crop of its own features around the mouth. lipdub runs it through
+``ai-edge-litert`` (Google's maintained TFLite runtime) with the model's three custom operations
+in numpy (:mod:`lipdub.analysis.mesh_graph`), and never imports mediapipe. The plain mesh
+(``mediapipe-face-mesh-v1``, no refinement) runs the same way; its inner lips do not meet on a
+closed mouth (bench/results.md), so it is not the default.
+
+Per face two passes, as MediaPipe's own graph does between frames: the first crop is the
+detector's (or the carried) box, enlarged by :data:`BOX_SCALE`, and runs only the model's first
+segment (the coarse mesh); the second is turned so the eye corners lie level and framed on the
+first pass's points (:data:`MESH_SCALE`), the crop the model was trained on, and runs the whole
+model. Its lip points replace the mesh's (MediaPipe's refinement,
+:data:`lipdub.analysis.mesh68.LIP_REFINEMENT`); the 468 points are read as dlib's 68 by
+:mod:`lipdub.analysis.mesh68`, so every consumer of the 68-point scheme keeps working; the inner
+lips come from the mesh's inner-lip contour.
+
+The model file is checked against ``weights/manifest.toml`` (SHA-256, and the JSON record beside
+it) before the runtime sees its bytes: a tampered file is refused with a ``WeightsError``.
+Same input, same thread count: same points (XNNPACK's float kernels are deterministic).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Mapping, Sequence
+from functools import cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from lipdub.analysis.mesh68 import LIP_REFINEMENT, MESH_EYE_CORNERS, MESH_TO_68
+from lipdub.analysis.mesh_graph import SplitGraph
+from lipdub.errors import WeightsError
+from lipdub.manifest import load_manifest, verified_record
+
+log = logging.getLogger(__name__)
+
+#: The manifest name of the default model, and the kind of every face landmark model.
+MODEL_NAME = "mediapipe-face-mesh-attention-v1"
+MODEL_KIND = "face-landmarker"
+#: Side of the model's square input (pixels).
+INPUT_PX = 192
+#: The first crop's side, in sides of the detector's box: a dlib HOG box spans brows to chin, a
+#: mesh crop the whole head with a margin (MediaPipe enlarges its BlazeFace box by 1.5).
+BOX_SCALE = 1.6
+#: The second crop's side, in the long side of the first pass's points seen level (MediaPipe's
+#: face_landmark_landmarks_to_roi uses 1.5).
+MESH_SCALE = 1.5
+
+
+class MeshLandmarker:
+    """MediaPipe Face Mesh on each face box; 68 dlib-order points and a presence score per face.
+
+    Arguments:
+        model: the .tflite file's bytes (already checked against the manifest).
+        sha256: their SHA-256, part of :attr:`name` so the analysis cache tells models apart.
+        outputs: the model's output tensors by role: "landmarks", "face_flag" and, for a model
+            that refines the lips, "lips" (its JSON record's ``config.outputs``).
+        threads: CPU threads the runtime uses (1 or 2 is plenty for a 192² network).
+    """
+
+    licence = "Apache-2.0 (MediaPipe Face Mesh model)"
+
+    def __init__(
+        self, model: bytes, sha256: str, outputs: Mapping[str, str], threads: int = 1
+    ) -> None:
+        got = hashlib.sha256(model).hexdigest()
+        if got != sha256:
+            raise WeightsError(f"face mesh: model bytes hash to {got[:12]}…, not {sha256[:12]}…")
+        self.name = f"mediapipe-mesh@{sha256[:12]}"
+        self.threads = int(threads)
+        self._graph = SplitGraph(model, self.threads)
+        self._outputs = dict(outputs)
+        #: Presence score (0..1) of each face of the last :meth:`landmarks` call.
+        self.scores = np.zeros(0, np.float32)
+
+    def landmarks(self, image: np.ndarray, boxes: Sequence[np.ndarray]) -> np.ndarray:
+        """(N, 68, 2) float32 dlib-order points of the faces in ``boxes`` (frame pixels)."""
+        mesh, scores = self.mesh(image, boxes)
+        self.scores = scores
+        return mesh[:, MESH_TO_68, :2].astype(np.float32)
+
+    def mesh(self, image: np.ndarray, boxes: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """(N, 468, 3) float32 mesh points (x, y in frame pixels; z in the same scale) and
+        (N,) presence scores, two passes per face (see the module docstring)."""
+        out = np.zeros((len(boxes), 468, 3), np.float32)
+        scores = np.zeros(len(boxes), np.float32)
+        for i, box in enumerate(boxes):
+            b = np.asarray(box, np.float64)
+            centre = (b[:2] + b[2:4]) / 2
+            side = float(max(b[2] - b[0], b[3] - b[1])) * BOX_SCALE
+            first, _ = self._run(image, centre, side, 0.0, coarse=True)
+            centre, side, angle = roi_from_points(first[:, :2])
+            out[i], scores[i] = self._run(image, centre, side, angle, coarse=False)
+        return out, scores
+
+    def _run(
+        self, image: np.ndarray, centre: np.ndarray, side: float, angle: float, coarse: bool
+    ) -> tuple[np.ndarray, float]:
+        """The model on the square crop of ``side`` px turned by ``angle`` (radians) about
+        ``centre``; the points come back in frame pixels. ``coarse``: the mesh before any
+        refinement (the model's first segment only)."""
+        to_crop = crop_matrix(centre, side, angle)
+        crop = cv2.warpAffine(
+            image,
+            to_crop,
+            (INPUT_PX, INPUT_PX),
+            flags=cv2.INTER_AREA if side > 2 * INPUT_PX else cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_CONSTANT,
+        )
+        got = self._graph.run(crop[None].astype(np.float32) / 255.0, first_segment_only=coarse)
+        pts = got[self._outputs["landmarks"]].reshape(468, 3).astype(np.float64)
+        lips = self._outputs.get("lips")
+        if lips is not None and not coarse:  # MediaPipe's refinement: its lips replace the mesh's.
+            pts[LIP_REFINEMENT, :2] = got[lips].reshape(len(LIP_REFINEMENT), 2)
+        logit = float(got[self._outputs["face_flag"]].reshape(-1)[0])
+        back = cv2.invertAffineTransform(to_crop)
+        xy = pts[:, :2] @ back[:, :2].T + back[:, 2]
+        z = pts[:, 2:] * side / INPUT_PX
+        return np.hstack([xy, z]).astype(np.float32), float(1 / (1 + np.exp(-logit)))
+
+
+def crop_matrix(centre: np.ndarray, side: float, angle: float) -> np.ndarray:
+    """(2, 3) affine taking frame pixels to the model's input: the square of ``side`` px about
+    ``centre``, turned by ``angle`` (radians, the face's roll), onto [0, INPUT_PX)²."""
+    s = INPUT_PX / max(side, 1.0)
+    c, n = np.cos(angle) * s, np.sin(angle) * s
+    rot = np.array([[c, n], [-n, c]])
+    offset = INPUT_PX / 2 - rot @ np.asarray(centre, np.float64)
+    return np.hstack([rot, offset[:, None]])
+
+
+def roi_from_points(points: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """(centre, side, roll angle) of the crop framing mesh ``points`` (468, 2) level:
+    the roll from the outer eye corners, the box of the points seen level, enlarged MESH_SCALE."""
+    right, left = points[MESH_EYE_CORNERS[0]], points[MESH_EYE_CORNERS[1]]
+    angle = float(np.arctan2(left[1] - right[1], left[0] - right[0]))
+    c, s = np.cos(angle), np.sin(angle)
+    level = points @ np.array([[c, -s], [s, c]])  # Rotate by -angle: the eyes level.
+    lo, hi = level.min(axis=0), level.max(axis=0)
+    mid = (lo + hi) / 2
+    centre = np.array([mid[0] * c - mid[1] * s, mid[0] * s + mid[1] * c])
+    return centre, float((hi - lo).max()) * MESH_SCALE, angle
+
+
+@cache
+def _model(name: str, manifest: Path | None) -> tuple[bytes, str, dict[str, str]]:
+    """The model's bytes, SHA-256 and outputs by role, checked against the manifest (once per
+    process and file)."""
+    m = load_manifest(manifest)
+    entry = m.entries.get(name)
+    if entry is None or entry.kind != MODEL_KIND:
+        known = [n for n, e in m.entries.items() if e.kind == MODEL_KIND]
+        raise WeightsError(f"{m.path}: no {MODEL_KIND} named {name!r} (listed: {known})")
+    record = verified_record(entry.file, MODEL_KIND, "face landmark model", entry.sha256)
+    data = entry.file.read_bytes()
+    log.debug("loaded %s (%d bytes)", entry.file, len(data))
+    return data, entry.sha256, dict(record["config"]["outputs"])
+
+
+def load_mesh_landmarker(
+    threads: int = 1, manifest: Path | None = None, model: str = MODEL_NAME
+) -> MeshLandmarker:
+    """The MediaPipe landmarker with the bundled ``model`` (a ``face-landmarker`` of the
+    manifest), its file verified against ``manifest`` (default weights/manifest.toml) first.
+
+    Raises:
+        WeightsError: the file is missing, or its SHA-256 or record does not match.
+    """
+    data, sha, outputs = _model(model, manifest)
+    return MeshLandmarker(data, sha, outputs, threads)
