@@ -34,7 +34,6 @@ from lipdub.analysis.dlib_types import (
     HogDetector,
     MmodDetector,
     Rect,
-    ShapePredictor,
 )
 from lipdub.errors import WeightsError
 
