@@ -210,19 +210,21 @@ def _decoded(ctx: av.VideoCodecContext, packets: list[av.Packet]) -> set[int]:
 
 def _display_matrix(frame: av.VideoFrame) -> tuple[float, bool]:
     """The display matrix's rotation (degrees counterclockwise) and whether it mirrors."""
-    # PyAV's stub types ``side_data`` as a dict of motion vectors; it is this container.
+    # PyAV's stub types ``side_data`` as a dict of motion vectors; it is this container, a
+    # Mapping by side-data type. Looked up by key: iterating it gives the entries in PyAV 18.1.0
+    # but their types in 18.1.1, and either may be what a fresh install gets.
     side: SideDataContainer = frame.side_data  # type: ignore[assignment]
-    for data in side:
-        if data.type == SideDataType.DISPLAYMATRIX:
-            # FFmpeg's 3x3 matrix [a b u; c d v; x y w] (a-d in 16.16 fixed point); the angle
-            # is av_display_rotation_get's: counterclockwise, in (-180, 180].
-            m = np.frombuffer(bytes(data), dtype=np.int32).astype(np.float64) / 65536
-            scale_x, scale_y = np.hypot(m[0], m[3]), np.hypot(m[1], m[4])
-            if scale_x == 0 or scale_y == 0:
-                return 0.0, False  # Degenerate: FFmpeg reads no rotation from it either.
-            turn = -float(np.degrees(np.arctan2(m[1] / scale_y, m[0] / scale_x)))
-            return (turn if turn != 0 else 0.0), bool(m[0] * m[4] - m[1] * m[3] < 0)
-    return 0.0, False
+    data = side.get(SideDataType.DISPLAYMATRIX)
+    if data is None:
+        return 0.0, False
+    # FFmpeg's 3x3 matrix [a b u; c d v; x y w] (a-d in 16.16 fixed point); the angle is
+    # av_display_rotation_get's: counterclockwise, in (-180, 180].
+    m = np.frombuffer(bytes(data), dtype=np.int32).astype(np.float64) / 65536
+    scale_x, scale_y = np.hypot(m[0], m[3]), np.hypot(m[1], m[4])
+    if scale_x == 0 or scale_y == 0:
+        return 0.0, False  # Degenerate: FFmpeg reads no rotation from it either.
+    turn = -float(np.degrees(np.arctan2(m[1] / scale_y, m[0] / scale_x)))
+    return (turn if turn != 0 else 0.0), bool(m[0] * m[4] - m[1] * m[3] < 0)
 
 
 def _matroska_duration(tag: str | None) -> float | None:
