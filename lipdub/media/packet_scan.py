@@ -19,10 +19,10 @@ import logging
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
-from av.sidedata.sidedata import SideDataContainer
 from av.sidedata.sidedata import Type as SideDataType
 
 from lipdub.errors import MediaError
@@ -210,10 +210,10 @@ def _decoded(ctx: av.VideoCodecContext, packets: list[av.Packet]) -> set[int]:
 
 def _display_matrix(frame: av.VideoFrame) -> tuple[float, bool]:
     """The display matrix's rotation (degrees counterclockwise) and whether it mirrors."""
-    # PyAV's stub types ``side_data`` as a dict of motion vectors; it is this container, a
-    # Mapping by side-data type. Looked up by key: iterating it gives the entries in PyAV 18.1.0
-    # but their types in 18.1.1, and either may be what a fresh install gets.
-    side: SideDataContainer = frame.side_data  # type: ignore[assignment]
+    # A SideDataContainer: a Mapping by side-data type. Looked up by key: iterating it gives the
+    # entries in PyAV 18.1.0 but their types in 18.1.1, and either may be what a fresh install
+    # gets. Typed Any: the releases' stubs disagree (18.1.0 calls it a dict of motion vectors).
+    side: Any = frame.side_data
     data = side.get(SideDataType.DISPLAYMATRIX)
     if data is None:
         return 0.0, False
