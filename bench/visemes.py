@@ -69,13 +69,13 @@ from quality import (
 )
 from render import DATA, REPO, RESULTS, device_name, write_section  # bench/render.py
 
-from lipdub.analysis.mouth_class import mouth_geometry
+from lipdub.analysis.mouth_class import closed_level, mouth_geometry
 from lipdub.analysis.mouth_shape import mouth_shape
 from lipdub.config.plan import load_plan
 from lipdub.config.project import load_project
 from lipdub.config.shots import Dub as ShotDub
 from lipdub.eval import metrics
-from lipdub.eval.closures import check_closures, closed_level
+from lipdub.eval.closures import check_closures
 from lipdub.eval.qc import LOUD_DB
 from lipdub.media.audio import SILENT_DB, loudness_per_frame, save_wav, to_model_audio
 from lipdub.media.read import open_video

@@ -43,6 +43,15 @@ _CORNERS = (0, 6)
 _LOWER_OUTER, _LOWER_INNER = 9, 18
 
 
+def closed_level(gaps: np.ndarray) -> float | None:
+    """The actor's closed level from their inner-lip gaps (IOD; NaN ignored; None: no gap):
+    the 10th percentile plus :data:`CLOSED_MARGIN`. The bank's classes, the viseme bench and QC
+    all take "closed" from here."""
+    g = np.asarray(gaps, np.float64)
+    g = g[np.isfinite(g)]
+    return float(np.quantile(g, 0.1)) + CLOSED_MARGIN if g.size else None
+
+
 @dataclass(frozen=True)
 class MouthGeometry:
     """Per-frame measures of mouth shapes (see the module doc), each (N,) in IOD."""
@@ -90,7 +99,8 @@ class MouthScale:
         def q(x: np.ndarray, p: float) -> float:
             return float(np.quantile(x, p))
 
-        closed = q(geom.gap, 0.1) + CLOSED_MARGIN
+        closed = closed_level(geom.gap)
+        assert closed is not None  # At least one frame, checked above.
         apart = geom.gap > closed
         w = geom.width[apart] if apart.any() else geom.width
         return cls(

@@ -3,9 +3,10 @@ every synthetic dub, in one place so that both mean the same thing.
 
 The lips count as closed at a frame where the inner-lip gap (IOD, :func:`mouth_opening`) is at
 most the actor's closed level: the 10th percentile of the *source's* gap on the same track plus
-0.02 IOD (:data:`~lipdub.analysis.mouth_class.CLOSED_MARGIN`). A p/b/m is closed when some frame
-from :data:`BEFORE` frames before its start to :data:`AFTER` after it is closed: the lips close
-before the burst, and a bilabial lasts 60–100 ms (1.5–2.5 frames at 25 fps).
+0.02 IOD (:func:`~lipdub.analysis.mouth_class.closed_level`, which the bank's classes use too).
+A p/b/m is closed when some frame from :data:`BEFORE` frames before its start to :data:`AFTER`
+after it is closed: the lips close before the burst, and a bilabial lasts 60–100 ms (1.5–2.5
+frames at 25 fps).
 
 The same test run at every speech frame gives the chance level: how often a mouth that knows
 nothing of p/b/m would pass it. A closure share is worth only what it beats that by.
@@ -20,20 +21,12 @@ from typing import Any
 import cv2
 import numpy as np
 
-from lipdub.analysis.mouth_class import CLOSED_MARGIN
 from lipdub.media.read import open_video
 
 #: Frames before and after a p/b/m's start searched for closed lips.
 BEFORE, AFTER = 2, 1
 #: A share of closed p/b/m below this is a QC warning.
 CLOSURE_WARN = 0.8
-
-
-def closed_level(source_gaps: np.ndarray) -> float | None:
-    """The actor's closed level from the source's gaps (IOD; NaN ignored; None: none)."""
-    g = np.asarray(source_gaps, np.float64)
-    g = g[np.isfinite(g)]
-    return float(np.quantile(g, 0.1)) + CLOSED_MARGIN if g.size else None
 
 
 @dataclass(frozen=True)
@@ -70,7 +63,7 @@ def check_closures(
 
     Arguments:
         gaps: (T,) output inner-lip gap per frame, IOD (NaN: not measured).
-        level: the actor's closed level (:func:`closed_level` of the source).
+        level: the actor's closed level (``mouth_class.closed_level`` of the source's gaps).
         closure_frames: each p/b/m's start frame.
         speech: (T,) bool speech frames for the chance level (None: not computed).
     """

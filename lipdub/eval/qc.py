@@ -25,9 +25,9 @@ import cv2
 import numpy as np
 
 from lipdub.analysis.align import similarity_to_template, warp_to_crop
+from lipdub.analysis.mouth_class import closed_level
 from lipdub.eval.closures import (
     check_closures,
-    closed_level,
     closure_summary,
     closure_warning,
     lower_face_box,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from lipdub.analysis.mouth_class import CLOSED_MARGIN
-from lipdub.eval.closures import check_closures, closed_level, closure_summary, closure_warning
+from lipdub.analysis.mouth_class import CLOSED_MARGIN, closed_level
+from lipdub.eval.closures import check_closures, closure_summary, closure_warning
 from lipdub.eval.qc import DubQC, qc_path
 from lipdub.eval.report import write_report
 
