@@ -261,6 +261,9 @@ class FaceWork:
         self.visemes = None
         self._kept = {"no tracked face": set(), "landmarks not trusted": set(), "no face": set()}
         speaking_by_actor: dict[str, np.ndarray] = {}
+        # One viseme track per actor: their tracks share a driving audio and a script, and a
+        # script that does not fit is warned about once.
+        visemes_by_actor: dict[str, VisemeTrack] = {}
         for d in self.tracks:
             audio, warning = dub_audio(self.shot, dub, dub.driving_audio(d.track.actor))
             if warning and d.track.actor in dub.stems:  # The mix's own fit is reported on encode.
@@ -270,7 +273,9 @@ class FaceWork:
             speaking_by_actor[d.track.actor] = loud >= audio_io.SILENT_DB
             d.speaking = speaking_by_actor[d.track.actor][d.track.frames]
             d.rest = self._rest_plan(d, audio_16k)
-            visemes = self._visemes(dub, d.track.actor, audio_16k)
+            if d.track.actor not in visemes_by_actor:
+                visemes_by_actor[d.track.actor] = self._visemes(dub, d.track.actor, audio_16k)
+            visemes = visemes_by_actor[d.track.actor]
             if self.visemes is None:
                 self.visemes = visemes  # QC reports the first dubbed track's.
             if isinstance(d.work, CropTrack):
