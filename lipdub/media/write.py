@@ -24,6 +24,15 @@ from lipdub.media.mux import AudioMuxer
 #: files from the same inputs. libx264's frame threads are deterministic for a fixed count;
 #: ProRes and FFV1 cut each frame into slices whose number this fixes as well.
 ENCODER_THREADS = 4
+#: libx264's macroblock tree off. With it on (every preset above ultrafast), the same frames gave
+#: other bytes from one encode to the next inside one process, even on one thread with no
+#: lookahead thread: the I-frame's slice data differed, and decoded pixels by up to 19/255
+#: (the "five renders, five files" of issue 27). The first encode of a process was stable and
+#: later ones were not, which points at memory x264 reads without setting it; mbtree=0 or
+#: bframes=0 made every encode identical. mbtree=0 costs size, not picture: on 50 frames of two
+#: clips, 130 → 161 kB and 209 → 274 kB, RGB PSNR 42.10 → 42.37 and 43.73 → 43.84 dB.
+#: ProRes and FFV1 were stable as they are.
+X264_DETERMINISTIC = "mbtree=0"
 
 
 @dataclass(frozen=True)
@@ -48,7 +57,8 @@ CODECS: dict[str, VideoCodec] = {
             # CRF 12: the untouched picture stays within ~1 dB of what a 4:2:0 round trip allows
             # (measured on 512 px and 1080p clips: 41.6 / 44.4 dB RGB PSNR against the decoded
             # source, where CRF 18 gave 39.3 / 43.8); 4:2:0 so that every player opens it.
-            (("crf", "12"), ("preset", "medium")),
+            # mbtree=0: see X264_DETERMINISTIC.
+            (("crf", "12"), ("preset", "medium"), ("x264-params", X264_DETERMINISTIC)),
             (".mp4", ".mov", ".mkv"),
             "aac",
         ),
@@ -56,7 +66,7 @@ CODECS: dict[str, VideoCodec] = {
             "h264_draft",
             "libx264",
             "yuv420p",
-            (("crf", "16"), ("preset", "veryfast")),
+            (("crf", "16"), ("preset", "veryfast"), ("x264-params", X264_DETERMINISTIC)),
             (".mp4", ".mov", ".mkv"),
             "aac",
         ),
