@@ -80,8 +80,9 @@ class ModelFile:
 def model_files(settings: Settings) -> list[ModelFile]:
     """The checkpoints a render with ``settings`` may load: the generator (``weights`` or the
     manifest's default; none for ``random-init``), the exemplar driver (the generator block's
-    ``driver`` when the generator is exemplar, or the default) and, when QC is on, the default
-    SyncNet. A default the manifest lacks is left out; a name it lacks is an error.
+    ``driver`` when the generator is exemplar, or the default) and, when QC measures with it
+    (``qc`` and ``qc_syncnet``), the default SyncNet. A default the manifest lacks is left out;
+    a name it lacks is an error.
 
     Raises:
         WeightsError: a named checkpoint that is not in the manifest, or a broken manifest.
@@ -98,7 +99,7 @@ def model_files(settings: Settings) -> list[ModelFile]:
         path, entry = checkpoint_file(name, DRIVER_KIND, "mouth driver")
         setting = "stage_options.generator" if driver else ""
         found.append(ModelFile("driver", path, entry, setting))
-    if settings.qc and manifest.default_syncnet:
+    if settings.qc and settings.qc_syncnet and manifest.default_syncnet:
         entry = manifest.entries[manifest.default_syncnet]
         found.append(ModelFile("syncnet", entry.file, entry, ""))
     return found
