@@ -1,6 +1,6 @@
 """SyncNet by choice only (issue 25): the default render's QC never loads the research-only
-SyncNet, nor fingerprints it; ``qc_syncnet`` (or ``--qc-syncnet``) asks for it. The thin-bank
-``fallback`` setting takes only its two choices."""
+SyncNet, nor fingerprints it; ``qc_syncnet`` (or ``--qc-syncnet``) asks for it. Nor does it need
+the stylesync weights, unless ``fallback`` (which takes only its two choices) asks for them."""
 
 from __future__ import annotations
 
