@@ -17,7 +17,9 @@ pause) would otherwise outweigh its syllables.
 ``r(0)`` is the sync at the delivered alignment. The best lag is the A/V offset: positive when
 the audio is late (the mouth shows at t what the dub says at t + L), as SyncNet's offset.
 Its confidence is :func:`~lipdub.eval.qc_checks.offset_peak` of −r: how far the best lag stands
-above every rival more than two frames from it, over its height above the median lag.
+above every rival more than two frames from it, over its height above the median lag; 0 where
+the best lag lies within two frames of the search's edge, whose far side is not seen (a slope
+that rises out of the range is no peak: unrelated speech against a real mouth gave one).
 
 Measured on real footage driven by its own speech shifted by known amounts, and by unrelated
 speech (``bench/phonetic_sync.py``, bench/results.md "phonetic sync").
@@ -30,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import median_filter
 
-from lipdub.eval.qc_checks import offset_peak
+from lipdub.eval.qc_checks import PEAK_NEIGHBOURS, offset_peak
 from lipdub.phonetics.track import VisemeTrack
 from lipdub.phonetics.visemes import Viseme
 
@@ -149,11 +151,12 @@ def phonetic_sync(opening: np.ndarray, expected: np.ndarray, fps: float) -> Phon
                 return None
         curve[k] = _pearson(a, b)
     best = int(np.argmax(curve))
+    inside = abs(int(lags[best])) <= MAX_LAG - PEAK_NEIGHBOURS
     return PhoneticSync(
         r0=float(curve[MAX_LAG]),
         offset=int(lags[best]),
         r_best=float(curve[best]),
-        peak=offset_peak(-curve),
+        peak=offset_peak(-curve) if inside else 0.0,
         pairs=pairs0,
         curve=curve,
     )

@@ -80,6 +80,10 @@ def test_a_known_shift_is_found_with_its_sign() -> None:
         assert res.offset == k, (k, res.offset, res.curve.round(2))
         assert res.peak >= 0.5 and res.r_best > 0.5
         assert res.curve.shape == (2 * MAX_LAG + 1,)
+    # At the search's edge the best lag's far side is unseen: found, but no confidence in it.
+    late = _track(_late(post, 14, 0.0), [c + 14 for c in closures if c + 14 < FRAMES])
+    res = phonetic_sync(opening, expected_opening(late, _late(loud, 14, -90.0)), 25.0)
+    assert res is not None and res.offset == 14 and res.peak == 0.0
     # Another dub than the one the mouth says: no lag stands out.
     other_post, other_closures, other_loud = _speech(FRAMES, seed=7)
     res = phonetic_sync(
