@@ -64,9 +64,9 @@ SMOOTH = (0.25, 0.5, 0.25)
 #: full at 0 dBFS. A stressed, loud syllable opens the jaw wider than a murmured one.
 FLOOR_DB = -60.0
 #: Window of the running median each signal loses before correlation, seconds (module doc):
-#: about two syllables. Chosen on the train split of ../shared/data (own speech shifted by
-#: known frames: the shift was found within ±1 frame in 140 of 159 cases at 0.5 s, 132 at 1 s,
-#: 122 with no high-pass; bench/phonetic_sync.py).
+#: about two syllables. Chosen on the train split of ../shared/data (bench/phonetic_sync.py:
+#: own speech shifted by ±3/±6 frames, the offset moved with the shift in 141 of 159 cases at
+#: 0.5 s; with the window changed on the same data, 132 at 1 s and 110 with no high-pass).
 HIGH_PASS_S = 0.5
 
 
