@@ -11,7 +11,8 @@ source's resolution, on the source's first face track:
 - detail: Laplacian energy (:func:`metrics.laplacian_energy`) in a tight box around the lips
   (:func:`metrics.lips_box` of the tracked landmarks), output ÷ source, on the dub's speech
   frames (loudness ≥ QC's LOUD_DB). Goal ≥ 0.8.
-- LSE-C: lipdub's SyncNet (QC's default) on crops aligned with landmarks refitted on the output.
+- LSE-C: lipdub's SyncNet (research-only weights; QC uses it only with qc_syncnet) on crops
+  aligned with landmarks refitted on the output.
 - r dub / r orig: Pearson r of the output's inner-lip opening (dlib refitted in the tracked
   boxes, as QC) with the dub's / the clip's own loudness (floored at SILENT_DB), best lag within
   ±MAX_LAG frames; r src: the source's opening against its own audio, the reference.

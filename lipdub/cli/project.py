@@ -33,6 +33,9 @@ device = "auto"         # auto | cpu | cuda | cuda:N
 [settings]              # any render setting; shots.yaml and the command line override these
 audio_fit = "pad-trim"  # a dub longer/shorter than its shot: pad-trim (silence / cut, each
                         # reported), pad, trim, or error (refuse); as `render --audio-fit`
+# fallback = "source"   # a track whose exemplar bank is too thin keeps the source's frames
+                        # (reported); "stylesync": painted by lite-v4 (research-only weights)
+# qc_syncnet = false    # true: QC also measures LSE-C/LSE-D with the research-only SyncNet
 
 # One table per actor: their own footage (with their own voice) and optional face stills.
 # [actors.anna]

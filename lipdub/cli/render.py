@@ -23,7 +23,7 @@ from lipdub.cli.common import (
 )
 from lipdub.cli.reporting import Reporter
 from lipdub.config.plan import Plan, load_plan, single_clip_plan
-from lipdub.config.settings import preset_names
+from lipdub.config.settings import FALLBACKS, preset_names
 from lipdub.errors import EXIT_JOB_FAILED, ConfigError, Terminated
 from lipdub.events import ShotEvent
 from lipdub.media.audio import FIT_POLICIES
@@ -72,6 +72,17 @@ if TYPE_CHECKING:
 )
 @click.option("--dub-language", help="One clip: the dub's language, eSpeak NG's code (de, fr...).")
 @click.option("--no-personal", is_flag=True, help="Ignore actors' personalization files.")
+@click.option(
+    "--fallback",
+    type=click.Choice(FALLBACKS),
+    help="A track whose exemplar bank is too thin: keep the source's frames (source, the "
+    "default; reported) or paint it with stylesync (its lite-v4 weights are research-only).",
+)
+@click.option(
+    "--qc-syncnet",
+    is_flag=True,
+    help="QC also measures LSE-C/LSE-D with the manifest's SyncNet (research-only weights).",
+)
 @click.option("--force", is_flag=True, help="Re-render shots whose outputs already exist.")
 @click.option(
     "--allow-still",
@@ -104,6 +115,8 @@ def render(
     dub_text,
     dub_language,
     no_personal,
+    fallback,
+    qc_syncnet,
     force,
     allow_still,
     timeline_out,
@@ -135,6 +148,8 @@ def render(
         audio_scale=audio_scale,
         audio_fit=audio_fit,
         personal=False if no_personal else None,
+        fallback=fallback,
+        qc_syncnet=True if qc_syncnet else None,
     )
     plugins = PluginManager(project.root if project.manifest else None)
     # Jobs pull in torch (weights, devices): imported when a render is asked for, so that the

@@ -32,6 +32,9 @@ from lipdub.media.audio import FIT_POLICIES
 from lipdub.media.write import CODECS
 from lipdub.stages import STAGES
 
+#: Choices of the ``fallback`` setting: the source's own frames, or the stylesync generator.
+FALLBACKS = ("source", "stylesync")
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -55,10 +58,16 @@ class Settings:
     # repeating or dropping them (counted in a warning).
     personal: bool = True  # Use an actor's personalization file when one exists.
     qc: bool = True  # Measure each output (mouth vs loudness, thumbnails) for the QC report.
+    # QC also measures LSE-C / LSE-D with the manifest's SyncNet (research-only weights: off by
+    # default; QC's lip sync and A/V offset come from the dub's visemes either way).
+    qc_syncnet: bool = False
     # Where the dub is silent, the actor's own closed mouth: the source where it is closed, else
     # the track's most closed frame (see lipdub.analysis.rest). No generated lips quiver in pauses.
     rest_on_silence: bool = True
     precision: str = "auto"  # Generator arithmetic: "auto" (bf16 on CUDA), "fp32" or "bf16".
+    # What a track gets whose exemplar bank is too thin for the dub: "source" (the source's own
+    # frames, mouth unchanged, reported) or "stylesync" (the research-only lite-v4 paints it).
+    fallback: str = "source"
     # Feather of the blend mask, as a fraction of the crop's size in frame pixels.
     feather_fraction: float = 0.03
     # Stage choices (see lipdub.stages.STAGES); "" means the stage's default.
@@ -131,6 +140,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "model": ("full", "lite"),
     "audio_fit": FIT_POLICIES,
     "precision": ("auto", "fp32", "bf16"),
+    "fallback": FALLBACKS,
 }
 
 

@@ -3,11 +3,13 @@
 Measured from the *output file* (decoded again), so it reports what was delivered: mouth opening
 per frame (dlib landmarks fitted in the tracked face boxes) against the dub's loudness, the
 opening on the dub's silent frames vs its loud frames (a mouth that quivers during silence is the
-most reported lip-sync defect), LSE-C and the AV offset of the delivered mouth against the dub
-(lipdub's SyncNet on crops aligned with the track's smoothed landmarks, ±15-frame search, and
-how confident that search is), the seam, flicker and the lips' own detail against the source,
-before/after thumbnails, and the render's warnings. What is warned about, at which threshold,
-is :mod:`lipdub.eval.qc_checks`.
+most reported lip-sync defect), the lip sync and A/V offset of the delivered mouth against the
+dub's visemes (:mod:`lipdub.eval.phonetic_sync`: no learned audio-visual model, ±15-frame
+search, and how confident that search is), the seam, flicker and the lips' own detail against
+the source, before/after thumbnails, the tracks left undubbed, and the render's warnings.
+LSE-C / LSE-D by lipdub's SyncNet (crops aligned with the track's smoothed landmarks) only when
+asked for (``qc_syncnet``): its weights are research-only. What is warned about, at which
+threshold, is :mod:`lipdub.eval.qc_checks`.
 """
 
 from __future__ import annotations
@@ -34,7 +36,15 @@ from lipdub.eval.closures import (
     missed_thumbnails,
 )
 from lipdub.eval.metrics import SyncNetScorer, av_sync
-from lipdub.eval.qc_checks import LipDetail, measure_warnings, offset_peak, offset_warning, ratio
+from lipdub.eval.phonetic_sync import expected_opening, phonetic_sync
+from lipdub.eval.qc_checks import (
+    LipDetail,
+    measure_warnings,
+    offset_peak,
+    offset_warning,
+    phonetic_offset_warning,
+    ratio,
+)
 from lipdub.media.audio import SILENT_DB, loudness_per_frame
 from lipdub.media.read import open_video
 from lipdub.phonetics.track import VisemeTrack
@@ -77,12 +87,23 @@ class DubQC:
     flicker_ratio: float | None = None  # Change inside the mask on silent frames, out / src.
     detail_ratio: float | None = None  # Lips' Laplacian energy (tight box), out / src.
     mask_detail_ratio: float | None = None  # Edge energy inside the whole mask, out / src.
+    # Lip sync against the dub's visemes (lipdub.eval.phonetic_sync): Pearson r of the mouth's
+    # opening and the one the visemes ask for, at the delivered alignment.
+    sync_r: float | None = None
+    av_offset: int | None = None  # Lag of the best r, frames (> 0: the audio is late).
+    offset_r: float | None = None  # r at that lag.
+    offset_peak: float | None = None  # Confidence of that lag (see OFFSET_PEAK), 0..1.
+    sync_by: str | None = None  # What measured the three above ("visemes (hama 1.7.0)").
+    speech_frames: int | None = None  # Loud frames of the dub within the measured span.
+    # SyncNet's, only with the qc_syncnet setting (research-only weights):
     lse_c: float | None = None  # Sync confidence: median − min SyncNet distance over offsets.
     lse_d: float | None = None  # Min SyncNet distance over offsets.
-    av_offset: int | None = None  # Audio/video offset found by the search, frames.
-    offset_peak: float | None = None  # Confidence of that offset (see OFFSET_PEAK), 0..1.
-    speech_frames: int | None = None  # Loud frames of the dub within the measured span.
-    syncnet: str | None = None  # SyncNet that measured the three above.
+    syncnet_offset: int | None = None  # SyncNet's offset search's minimum, frames.
+    syncnet_offset_peak: float | None = None  # Its confidence, 0..1.
+    syncnet: str | None = None  # SyncNet that measured the four above.
+    # Dubbed actors' tracks left as the source (a bank too thin, no fallback chosen): each
+    # {"track", "actor", "reason"}. Their mouths say the original line.
+    not_dubbed: list[dict[str, Any]] = field(default_factory=list)
     rendered_silent_opening: float | None = None  # Mean opening, silent rendered frames.
     rendered_loud_opening: float | None = None  # Mean opening, loud rendered frames.
     resting: dict[str, int] = field(default_factory=dict)  # Silent frames: source / rest crop.
@@ -116,17 +137,20 @@ def measure_dub(
     own_mouth: np.ndarray | None = None,
     visemes: VisemeTrack | None = None,
     bank_closed: int | None = None,
+    not_dubbed: list[dict[str, Any]] | None = None,
 ) -> DubQC:
     """Decode ``dub.output`` and measure it; ``tracks`` are the dubbed FaceTracks (or none).
 
     ``region_fn(i, frame_shape)`` gives the (box, soft blend mask) of the first dubbed face in
     shot frame ``i`` (or None); with it the seam and flicker are measured against the source.
-    ``syncnet`` = (name, SyncNet) measures LSE-C / AV offset of the first dubbed track.
+    ``syncnet`` = (name, SyncNet), when asked for, measures LSE-C / LSE-D of the first dubbed
+    track (research-only weights: a warning says so).
     ``resting`` counts the frames the render rested on silence (see lipdub.analysis.rest), and
     ``own_mouth`` (per shot frame) marks those that show the actor's own mouth: the warning about
     a mouth more open on silence than on speech looks at the rendered frames only.
-    ``visemes`` (the dub's viseme track) has the p/b/m whose closure is checked on the output;
-    ``bank_closed`` counts the closed-lip frames the generator had to show them with.
+    ``visemes`` (the dub's viseme track) gives the lip sync and A/V offset, and has the p/b/m
+    whose closure is checked on the output; ``bank_closed`` counts the closed-lip frames the
+    generator had to show them with. ``not_dubbed`` lists the tracks left as the source.
     """
     output = Path(dub.output)
     qc = DubQC(
@@ -138,6 +162,7 @@ def measure_dub(
         generator=generator,
         warnings=list(warnings),
         resting=dict(resting or {}),
+        not_dubbed=list(not_dubbed or []),
     )
     loud = loudness_per_frame(audio_16k, shot.frame_count, shot.fps)
     qc.loudness_db = [round(float(x), 2) for x in loud]
@@ -157,14 +182,19 @@ def measure_dub(
         _judge_opening(qc, loud, own_mouth)
         if visemes is not None:
             _judge_closures(qc, visemes, track, output, bank_closed)
-    if syncnet is None and track is not None:
-        qc.warnings.append("LSE-C and AV offset not measured: no default_syncnet in the manifest")
-    elif len(sync_crops) >= SYNC_MIN_FRAMES and track is not None and syncnet is not None:
-        span = np.asarray(track.frames[: len(sync_crops)], np.int64)
-        qc.speech_frames = int((loud[span[span < len(loud)]] >= LOUD_DB).sum())
-        _measure_sync(qc, syncnet, np.stack(sync_crops), audio_16k, track.frames, shot.fps)
-    elif track is not None:
-        qc.warnings.append(f"LSE-C not measured: the face is on screen < {SYNC_MIN_FRAMES} frames")
+            _judge_sync(qc, visemes, loud, shot.fps)
+    if syncnet is not None and track is not None:
+        qc.warnings.append(syncnet_terms(syncnet[0]))
+        if len(sync_crops) >= SYNC_MIN_FRAMES:
+            span = np.asarray(track.frames[: len(sync_crops)], np.int64)
+            speech = int((loud[span[span < len(loud)]] >= LOUD_DB).sum())
+            _measure_sync(
+                qc, syncnet, np.stack(sync_crops), audio_16k, track.frames, shot.fps, speech
+            )
+        else:
+            qc.warnings.append(
+                f"LSE-C not measured: the face is on screen < {SYNC_MIN_FRAMES} frames"
+            )
     qc.save(qc_path(output))
     return qc
 
@@ -266,14 +296,50 @@ def _judge_closures(
         qc.warnings.append(warning)
 
 
+def _judge_sync(qc: DubQC, visemes: VisemeTrack, loud: np.ndarray, fps: Fraction) -> None:
+    """Lip sync and A/V offset of the delivered mouth against the dub's visemes
+    (:mod:`lipdub.eval.phonetic_sync`); the offset warning only where the search is confident.
+    Nothing is set where the measure is undefined (a silent dub, too few measured frames)."""
+    opening = np.array([np.nan if o is None else o for o in qc.mouth_opening], np.float64)
+    n = min(len(opening), len(loud))
+    qc.speech_frames = int((loud[:n][np.isfinite(opening[:n])] >= LOUD_DB).sum())
+    res = phonetic_sync(opening, expected_opening(visemes, loud), float(fps))
+    if res is None:
+        return
+    qc.sync_r, qc.offset_r = round(res.r0, 3), round(res.r_best, 3)
+    qc.av_offset, qc.offset_peak = res.offset, round(res.peak, 3)
+    qc.sync_by = f"visemes ({visemes.recognizer})"
+    warning = phonetic_offset_warning(qc.av_offset, qc.offset_peak, qc.offset_r, qc.speech_frames)
+    if warning is not None:
+        qc.warnings.append(warning)
+
+
 @functools.cache
 def default_syncnet() -> tuple[str, Any] | None:
-    """(name, SyncNet) of the manifest's ``default_syncnet``, or None when none is set."""
+    """(name, SyncNet) of the manifest's ``default_syncnet``, or None when none is set.
+
+    Only for QC with ``qc_syncnet`` on, and for ``lipdub eval``: the shipped SyncNet was
+    trained on research-only clips (:func:`syncnet_terms`); the default QC never opens it."""
     from lipdub.model.checkpoint import load_manifest
     from lipdub.model.syncnet_file import resolve_syncnet
 
     name = load_manifest().default_syncnet
-    return None if name is None else (name, resolve_syncnet(name))
+    if name is None:
+        return None
+    log.warning("QC loads SyncNet %s: %s", name, syncnet_terms(name))
+    return name, resolve_syncnet(name)
+
+
+def syncnet_terms(name: str) -> str:
+    """The warning a QC that used SyncNet ``name`` carries: the terms of its weights (the
+    manifest's ``licence``), so that no one ships its numbers' model by mistake."""
+    from lipdub.model.checkpoint import load_manifest
+
+    entry = load_manifest().entries.get(name)
+    terms = entry.licence if entry is not None and entry.licence else "unknown terms"
+    return (
+        f"LSE-C / LSE-D measured with SyncNet {name} (qc_syncnet), whose weights are under: {terms}"
+    )
 
 
 def _aligned(frame: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
@@ -287,21 +353,23 @@ def _measure_sync(
     audio_16k: np.ndarray,
     frames: np.ndarray,
     fps: Fraction,
+    speech_frames: int | None,
 ) -> None:
+    """LSE-C, LSE-D and SyncNet's own offset (and its warning, with SyncNet's thresholds)."""
     from lipdub.model.mel import MelFrontend
 
     name, net = syncnet
     res = av_sync(
         SyncNetScorer(net), crops, audio_16k, fps, frames[: len(crops)], MelFrontend(net.cfg.mel)
     )
-    qc.lse_c, qc.lse_d, qc.av_offset, qc.syncnet = (
+    qc.lse_c, qc.lse_d, qc.syncnet_offset, qc.syncnet = (
         round(res.lse_c, 4),
         round(res.lse_d, 4),
         res.offset,
         name,
     )
-    qc.offset_peak = round(offset_peak(res.curve), 3)
-    warning = offset_warning(qc.av_offset, qc.offset_peak, qc.lse_c, qc.speech_frames)
+    qc.syncnet_offset_peak = round(offset_peak(res.curve), 3)
+    warning = offset_warning(qc.syncnet_offset, qc.syncnet_offset_peak, qc.lse_c, speech_frames)
     if warning is not None:
         qc.warnings.append(warning)
 

@@ -86,6 +86,44 @@ def offset_warning(
     )
 
 
+#: The phonetic measure's best r below this names no offset, however its peak stands out: a
+#: mouth that barely follows the dub at any lag (:mod:`lipdub.eval.phonetic_sync`). On
+#: ../shared/data (bench/phonetic_sync.py, bench/results.md "phonetic sync"), with OFFSET_PEAK:
+#: unrelated speech against a real mouth passed in 2 of 92 train cases and 0 of 18 test cases
+#: (at 0.3: about twice as many); own speech shifted by known frames passed in 61 train and 7
+#: test cases, and in every one the offset had moved with the shift (±1 frame).
+PHONETIC_MIN_R = 0.4
+
+
+def phonetic_offset_confident(peak: float | None, r_best: float | None) -> bool:
+    """Whether the phonetic search named an offset: its best lag stands out from every rival
+    (peak ≥ :data:`OFFSET_PEAK`) with a correlation worth the name (r ≥
+    :data:`PHONETIC_MIN_R`)."""
+    if peak is None or r_best is None:
+        return False
+    return peak >= OFFSET_PEAK and r_best >= PHONETIC_MIN_R
+
+
+def phonetic_offset_warning(
+    offset: int | None, peak: float | None, r_best: float | None, speech_frames: int | None
+) -> str | None:
+    """The A/V-offset warning of the phonetic measure, or None: only for an offset beyond
+    :data:`OFFSET_WARN` that the search is confident of (:func:`phonetic_offset_confident`) on a
+    dub with speech in at least :data:`OFFSET_MIN_SPEECH` of the measured frames. Its numbers
+    are the JSON's (``av_offset``, ``offset_peak``, ``offset_r``)."""
+    if offset is None or abs(offset) <= OFFSET_WARN or not phonetic_offset_confident(peak, r_best):
+        return None
+    if speech_frames is None or speech_frames < OFFSET_MIN_SPEECH:
+        return None
+    late = "late" if offset > 0 else "early"
+    return (
+        f"lip sync looks {abs(offset)} frames off (av_offset {offset}: the audio is {late}; "
+        f"offset_peak {peak}, offset_r {r_best}; the mouth's opening against the dub's visemes: "
+        f"more than {OFFSET_WARN} frames is reported where the peak is at least {OFFSET_PEAK} "
+        f"and the correlation at least {PHONETIC_MIN_R})"
+    )
+
+
 def measure_warnings(
     detail_ratio: float | None, flicker_ratio: float | None, seam_ratio: float | None
 ) -> list[str]:

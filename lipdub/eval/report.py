@@ -20,11 +20,11 @@ from lipdub.eval.qc import LOUD_DB, OPENING_MARGIN, qc_path
 from lipdub.eval.qc_checks import (
     DETAIL_WARN,
     FLICKER_WARN,
-    OFFSET_MIN_LSE_C,
     OFFSET_PEAK,
     OFFSET_WARN,
+    PHONETIC_MIN_R,
     SEAM_WARN,
-    offset_confident,
+    phonetic_offset_confident,
 )
 from lipdub.media.audio import SILENT_DB
 
@@ -33,6 +33,9 @@ REPORT_NAME = "lipdub-qc"
 #: up to two folder levels below (``renders/<generator>/``), not a walk of a whole disk.
 SIDECAR_GLOBS = (".qc/*.json", "*/.qc/*.json", "*/*/.qc/*.json")
 PLOT_W, PLOT_H = 640, 140
+#: Score of a dub with a dubbed actor's track left as the source (``not_dubbed``): past every
+#: threshold, whatever else was measured, because that mouth still says the original line.
+NOT_DUBBED_SCORE = 10.0
 
 
 def collect(outputs: list[Path], folder: Path | None = None) -> list[dict[str, Any]]:
@@ -70,7 +73,8 @@ def write_report(folder: Path, outputs: list[Path], title: str) -> Path | None:
 def scores(r: dict[str, Any]) -> dict[str, float]:
     """Each measure of a QC record against its threshold: 1 is at the threshold, above 1 is
     past it (worse), whichever way the measure points. Measures not taken are left out; an AV
-    offset counts only where it is confident (as QC warns)."""
+    offset counts only where it is confident (as QC warns); a track left undubbed is
+    :data:`NOT_DUBBED_SCORE`."""
     out: dict[str, float] = {}
     if r.get("detail_ratio") is not None:
         out["detail_ratio"] = DETAIL_WARN / max(float(r["detail_ratio"]), 1e-6)
@@ -81,8 +85,11 @@ def scores(r: dict[str, Any]) -> dict[str, float]:
     quiet, loud = r.get("rendered_silent_opening"), r.get("rendered_loud_opening")
     if quiet is not None and loud is not None:
         out["rendered_silent_opening"] = (float(quiet) - float(loud)) / OPENING_MARGIN
-    if r.get("av_offset") is not None and offset_confident(r.get("offset_peak"), r.get("lse_c")):
+    confident = phonetic_offset_confident(r.get("offset_peak"), r.get("offset_r"))
+    if r.get("av_offset") is not None and confident:
         out["av_offset"] = abs(int(r["av_offset"])) / OFFSET_WARN
+    if r.get("not_dubbed"):
+        out["not_dubbed"] = NOT_DUBBED_SCORE
     return out
 
 
@@ -102,7 +109,7 @@ def _ranking(records: list[dict[str, Any]]) -> str:
         r = records[k]
         w = worst(r)
         name, score = w if w is not None else ("n/a", None)
-        value = _fmt(r.get(name)) if w is not None else "n/a"
+        value = "n/a" if w is None else _fmt(_value(r, name))
         flag = ' class="past"' if score is not None and score > 1 else ""
         rows.append(
             f'<tr{flag}><td><a href="#dub{k}">{html.escape(r["shot"])}</a></td>'
@@ -116,9 +123,25 @@ def _ranking(records: list[dict[str, Any]]) -> str:
         f"{DETAIL_WARN}, flicker_ratio above {FLICKER_WARN}, seam_ratio above {SEAM_WARN}, the "
         f"silent frames' opening over the loud frames' by more than {OPENING_MARGIN} IOD, a "
         f"av_offset beyond {OFFSET_WARN} frames where the search is confident (offset_peak "
-        f"&ge; {OFFSET_PEAK}, lse_c &ge; {OFFSET_MIN_LSE_C}).</p>"
+        f"&ge; {OFFSET_PEAK}, offset_r &ge; {PHONETIC_MIN_R}); a dubbed actor's track left "
+        f"as the source (not_dubbed: the number of such tracks) always ranks first.</p>"
         '<table class="rank"><tr><th>shot</th><th>dub</th><th>worst measure</th>'
         "<th>value</th><th>vs threshold</th><th>warnings</th></tr>" + "".join(rows) + "</table>"
+    )
+
+
+def _value(r: dict[str, Any], name: str) -> Any:
+    """The value a ranking row shows for measure ``name`` (tracks left undubbed: how many)."""
+    value = r.get(name)
+    return len(value) if name == "not_dubbed" and value is not None else value
+
+
+def _not_dubbed(tracks: list[dict[str, Any]]) -> str:
+    """ "track 2 (anna): too few usable frames ..." per track left as the source."""
+    if not tracks:
+        return "none"
+    return "<br>".join(
+        html.escape(f"track {t['track']} ({t['actor']}): {t['reason']}") for t in tracks
     )
 
 
@@ -205,9 +228,12 @@ def _section(r: dict[str, Any], folder: Path, k: int) -> str:
         ("flicker on silent frames inside the mask, output / source", _fmt(r.get("flicker_ratio"))),
         ("detail: lips' Laplacian energy, output / source", _fmt(r.get("detail_ratio"))),
         ("detail: edge energy inside the mask, output / source", _fmt(r.get("mask_detail_ratio"))),
-        ("LSE-C", _fmt(r["lse_c"])),
-        ("AV offset (frames)", _fmt(r["av_offset"])),
+        ("dubbed tracks left as the source (NOT dubbed)", _not_dubbed(r.get("not_dubbed") or [])),
+        ("lip sync: mouth opening vs the dub's visemes, r at lag 0", _fmt(r.get("sync_r"))),
+        ("AV offset (frames; &gt; 0: audio late)", _fmt(r["av_offset"])),
+        ("AV offset: r at that lag", _fmt(r.get("offset_r"))),
         ("AV offset confidence (peak, 0..1)", _fmt(r.get("offset_peak"))),
+        ("LSE-C (SyncNet, research-only; qc_syncnet)", _fmt(r.get("lse_c"))),
         (
             "resting on silence: frames kept from the source / from the rest crop",
             _resting(r.get("resting") or {}),

@@ -4,9 +4,12 @@ generation, and the paste-back into each frame.
 :class:`FaceWork` analyses the shot once (cached) and drives every face track through the same
 steps, whoever serves it: a native generator's track (``exemplar``, frames at the source's
 resolution) or a :class:`~lipdub.render.crop_track.CropTrack` for a crop generator (aligned crops
-in memory-mapped scratch files). First pass: each track takes its frames. Per dub: the resting
-plan, then the track plans (or generates) its faces. Encode pass: the blender pastes them where
-the landmarks can be trusted. Scratch files go when the shot is done.
+in memory-mapped scratch files). A track the native generator cannot serve (an exemplar bank
+too thin for the dub) is left as the source, reported, unless the ``fallback`` setting names
+the crop generator that paints it instead (``stylesync``, research-only weights). First pass:
+each track takes its frames. Per dub: the resting plan, then the track plans (or generates) its
+faces. Encode pass: the blender pastes them where the landmarks can be trusted. Scratch files go
+when the shot is done.
 """
 
 from __future__ import annotations
@@ -79,6 +82,8 @@ class FaceWork:
             None if isinstance(generator, NativeGenerator) else generator
         )
         self.fallbacks: list[str] = []  # Why tracks fell back to the crop generator.
+        # Tracks left as the source ({"track", "actor", "reason"}): too thin, no fallback chosen.
+        self.not_dubbed: list[dict[str, Any]] = []
         settings = self.shot.settings
         self.analysis_settings = settings.analysis_settings()
         built = ("faces", "landmarker", "tracker", "masks")
@@ -164,7 +169,9 @@ class FaceWork:
         ]
 
     def _native_tracks(self, tracks: list[FaceTrack]) -> dict[int, NativeTrack]:
-        """Open the native generator's tracks; a track it cannot serve falls back, warned."""
+        """Open the native generator's tracks; a track it cannot serve is left as the source
+        (:attr:`not_dubbed`) or, with ``fallback = "stylesync"``, falls back: warned either
+        way."""
         gen = self.generator
         if not isinstance(gen, NativeGenerator):
             return {}
@@ -183,9 +190,23 @@ class FaceWork:
             if reason is None:
                 out[t.track_id] = gen.open_track(t, context)
                 continue
-            message = (
+            thin = (
                 f"shot {self.shot.id}: track {t.track_id} ({t.actor}): the actor's bank is too "
-                f"thin for the exemplar path ({reason}); this track uses the fallback generator"
+                f"thin for the exemplar path ({reason})"
+            )
+            fallback = self.shot.settings.fallback
+            if fallback == "source":
+                self.not_dubbed.append({"track": t.track_id, "actor": t.actor, "reason": reason})
+                self.warnings.append(
+                    f"{thin}; this track is NOT dubbed: it keeps the source's frames, mouth "
+                    f"unchanged (bank more of the actor's footage with `lipdub personalize "
+                    f'--bank-only`, or set fallback = "stylesync" to have the research-only '
+                    f"lite-v4 model paint it)"
+                )
+                continue
+            message = (
+                f"{thin}; this track uses the fallback generator {fallback} (fallback = "
+                f'"{fallback}"), whose bundled weights are research-only, non-commercial'
             )
             self.warnings.append(message)
             self.fallbacks.append(message)
@@ -195,8 +216,11 @@ class FaceWork:
         """One pass over the source: native tracks collect their frames, the others get their
         aligned crops, masks and transforms cut."""
         native = self._native_tracks(tracks)
+        source = {n["track"] for n in self.not_dubbed}
         data = []
         for t in tracks:
+            if t.track_id in source:
+                continue  # Left as the source: never pasted on.
             if t.track_id in native:
                 data.append(_TrackData(t, native[t.track_id]))
                 continue

@@ -78,27 +78,34 @@ class ModelFile:
 
 
 def model_files(settings: Settings) -> list[ModelFile]:
-    """The checkpoints a render with ``settings`` may load: the generator (``weights`` or the
-    manifest's default; none for ``random-init``), the exemplar driver (the generator block's
-    ``driver`` when the generator is exemplar, or the default) and, when QC is on, the default
-    SyncNet. A default the manifest lacks is left out; a name it lacks is an error.
+    """The checkpoints a render with ``settings`` may load: the crop generator (``weights`` or
+    the manifest's default; none for ``random-init``, nor for the exemplar generator unless its
+    thin tracks fall back to stylesync: ``fallback``), the exemplar driver (the generator block's
+    ``driver`` when the generator is exemplar, or the default) and, when QC measures with it
+    (``qc`` and ``qc_syncnet``), the default SyncNet. A default the manifest lacks is left out;
+    a name it lacks is an error.
 
     Raises:
         WeightsError: a named checkpoint that is not in the manifest, or a broken manifest.
     """
     manifest = load_manifest()
     found = []
-    if settings.weights != RANDOM_INIT and (settings.weights or manifest.default_generator):
+    exemplar = settings.stage("generator") == "exemplar"
+    crops = not exemplar or settings.fallback == "stylesync"  # A crop generator may run.
+    if (
+        crops
+        and settings.weights != RANDOM_INIT
+        and (settings.weights or manifest.default_generator)
+    ):
         path, entry = generator_file(settings.weights)
         found.append(ModelFile("generator", path, entry, "weights" if settings.weights else ""))
-    exemplar = settings.stage("generator") == "exemplar"
     driver = settings.options("generator").get("driver") if exemplar else None
     if driver or manifest.default_driver:
         name = str(driver or manifest.default_driver)
         path, entry = checkpoint_file(name, DRIVER_KIND, "mouth driver")
         setting = "stage_options.generator" if driver else ""
         found.append(ModelFile("driver", path, entry, setting))
-    if settings.qc and manifest.default_syncnet:
+    if settings.qc and settings.qc_syncnet and manifest.default_syncnet:
         entry = manifest.entries[manifest.default_syncnet]
         found.append(ModelFile("syncnet", entry.file, entry, ""))
     return found

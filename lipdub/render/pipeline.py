@@ -121,11 +121,12 @@ def _qc(
         detector=work.detector if work is not None else None,
         warnings=sorted(set(warnings), key=warnings.index),
         region_fn=work.first_region if work is not None else None,
-        syncnet=default_syncnet() if tracks else None,
+        syncnet=default_syncnet() if tracks and shot.settings.qc_syncnet else None,
         resting=work.resting() if work is not None else None,
         own_mouth=work.own_mouth() if work is not None else None,
         visemes=work.visemes if work is not None else None,
         bank_closed=_bank_closed(work),
+        not_dubbed=work.not_dubbed if work is not None else None,
     )
     for w in qc.warnings:
         if w not in warnings:
@@ -137,8 +138,9 @@ def _qc(
         "seam_ratio": qc.seam_ratio,
         "flicker_ratio": qc.flicker_ratio,
         "detail_ratio": qc.detail_ratio,
-        "lse_c": qc.lse_c,
+        "sync_r": qc.sync_r,
         "av_offset": qc.av_offset,
+        "lse_c": qc.lse_c,
         "bilabials_closed": qc.bilabials.get("share"),
         "visemes_by": qc.bilabials.get("method"),
         **qc.resting,

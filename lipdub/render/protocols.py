@@ -107,7 +107,8 @@ class NativeGenerator(Protocol):
     """
 
     def thin(self, track: FaceTrack, context: TrackContext) -> str | None:
-        """Why this track cannot be served (the renderer falls back and warns), or None."""
+        """Why this track cannot be served (the renderer keeps its source frames, or gives it to
+        the ``fallback`` crop generator, and warns), or None."""
         ...
 
     def open_track(self, track: FaceTrack, context: TrackContext) -> NativeTrack:

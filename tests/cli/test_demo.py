@@ -83,11 +83,12 @@ def test_demo_dubs_real_footage_sharply_and_only_below_the_nose(tmp_path: Path):
             assert script.read_text(encoding="utf-8").strip() == text
 
     # The QC of the delivered (H.264) outputs: every track dubbed by the default generator
-    # (no thin-bank fallback to the soft model) and keeping the source's lip detail.
+    # (no thin bank, kept as the source or given to the soft model) and keeping the source's
+    # lip detail.
     qc = json.loads((folder / "renders" / "lipdub-qc.json").read_text())
     assert len(qc) == sum(len(s.lines) for s in DEMO_SHOTS)
     for entry in qc:
-        assert entry["generator"] == "exemplar", entry
+        assert entry["generator"] == "exemplar" and entry["not_dubbed"] == [], entry
         assert entry["detail_ratio"] >= MIN_DETAIL, entry
 
     # Where the picture changed, exactly: H.264 moves bits around the whole frame when any

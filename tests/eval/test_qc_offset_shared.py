@@ -1,5 +1,6 @@
-"""QC's AV offset on real footage (issue 27): the same 3 s of German in five containers and a
-silent dub raise no offset warning; the actor's own speech moved by 6 frames does.
+"""QC's SyncNet AV offset on real footage (issue 27; QC uses SyncNet only with ``qc_syncnet``):
+the same 3 s of German in five containers and a silent dub raise no offset warning; the actor's
+own speech moved by 6 frames does.
 
 Before: every one of these warned ("lip sync looks 4 frames off" for the German in every
 container, "15 frames off" for silence), and the shifted own speech was among them unnoticed.
@@ -38,8 +39,9 @@ CONTAINERS = [
 def _offset_warnings(syncnet, crops, frames, audio: np.ndarray) -> tuple[DubQC, list[str]]:
     qc = DubQC(shot="s1", dub="de", output="x.mkv", frames=FRAMES, fps="25/1", generator="g")
     loud = loudness_per_frame(audio, FRAMES, FPS)
-    qc.speech_frames = int((loud >= LOUD_DB).sum())
-    _measure_sync(qc, syncnet, crops, audio, frames, FPS)
+    speech = int((loud >= LOUD_DB).sum())
+    _measure_sync(qc, syncnet, crops, audio, frames, FPS, speech)
+    qc.speech_frames = speech
     return qc, [w for w in qc.warnings if "lip sync" in w]
 
 
@@ -66,10 +68,10 @@ def test_offset_warnings_follow_the_picture_not_the_container(tmp_path: Path) ->
         assert not warned, f"{suffix}: {warned}"
     silent = np.zeros(3 * 16_000, np.float32)
     qc, warned = _offset_warnings(syncnet, crops, track.frames, silent)
-    assert not warned and qc.offset_peak == 0.0
+    assert not warned and qc.syncnet_offset_peak == 0.0
     # The clip's own speech, 6 frames late: a real offset, and it is reported.
     own = to_model_audio(load_audio(video))
     late = np.concatenate([np.zeros(6 * 640, np.float32), own])  # 640 samples a frame.
     qc, warned = _offset_warnings(syncnet, crops, track.frames, late)
-    assert warned, (qc.av_offset, qc.offset_peak)
-    assert qc.av_offset is not None and qc.av_offset > 2
+    assert warned, (qc.syncnet_offset, qc.syncnet_offset_peak)
+    assert qc.syncnet_offset is not None and qc.syncnet_offset > 2

@@ -48,10 +48,10 @@ def test_a_silent_dub_raises_no_offset_warning() -> None:
         pytest.skip("no default_syncnet in weights/manifest.toml")
     rng = np.random.default_rng(0)
     crops = rng.integers(0, 255, (20, 128, 128, 3)).astype(np.uint8)
-    qc = _qc(speech_frames=0)
+    qc = _qc()
     fps = Fraction(25)
-    _measure_sync(qc, syncnet, crops, np.zeros(16_000, np.float32), np.arange(20), fps)
-    assert qc.av_offset is not None and qc.offset_peak == 0.0
+    _measure_sync(qc, syncnet, crops, np.zeros(16_000, np.float32), np.arange(20), fps, 0)
+    assert qc.syncnet_offset is not None and qc.syncnet_offset_peak == 0.0
     assert not any("lip sync" in w for w in qc.warnings), qc.warnings
 
 
@@ -133,3 +133,18 @@ def test_the_page_gathers_the_folder_and_ranks_worst_first(tmp_path: Path) -> No
     table = text[: text.index("<section")]
     # detail 0.21 is 0.6 / 0.21 = 2.86 past its threshold; flicker 2.9 is 2.9 / 1.5 = 1.93.
     assert table.index("sh030") < table.index("sh010") < table.index("sh020")
+
+
+def test_a_dub_with_a_track_left_undubbed_ranks_first(tmp_path: Path) -> None:
+    """A dubbed actor's track left as the source (a bank too thin, no fallback chosen) says
+    the original line: the page puts it first, however good its other measures are."""
+    _sidecar(tmp_path, "sh010_de.mov", detail_ratio=0.21, flicker_ratio=2.9)
+    thin = {"track": 1, "actor": "anna", "reason": "12 usable frames (< 50)"}
+    _sidecar(tmp_path, "sh020_de.mov", detail_ratio=0.85, not_dubbed=[thin])
+    page = write_report(tmp_path, [], "t")
+    assert page is not None
+    text = page.read_text()
+    table = text[: text.index("<section")]
+    assert table.index("sh020") < table.index("sh010")
+    assert "<td>not_dubbed</td><td>1</td>" in table
+    assert "track 1 (anna): 12 usable frames (&lt; 50)" in text

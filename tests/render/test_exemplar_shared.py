@@ -1,5 +1,6 @@
 """The exemplar generator on real footage: only the lower face changes, frames and rate are
-kept, and a bank too thin for it falls back to stylesync with a warning in the QC report."""
+kept, and a track whose bank is too thin for it keeps the source's frames (or, when asked for,
+falls back to stylesync), with a warning in the QC report."""
 
 from __future__ import annotations
 
@@ -75,7 +76,10 @@ def test_exemplar_changes_only_the_lower_face(tmp_path: Path) -> None:
     assert changed >= frames // 2  # The dub reached the picture (some frames rest on silence).
 
 
-def test_a_thin_bank_falls_back_to_stylesync_and_says_so(tmp_path: Path) -> None:
+def test_a_thin_bank_keeps_the_source_and_says_so(tmp_path: Path) -> None:
+    """By default a track too thin for the exemplar path is not painted by the research-only
+    stylesync: its frames are the source's, the warning names the track, why and the option,
+    and QC lists the track as not dubbed."""
     data = shared_data()
     video, dub = data / "clips" / CLIP, data / "audio" / DUB
     shots = project(tmp_path, video, dub, 20, 32, SPEECH_AT)  # 12 frames: < min_frames.
@@ -83,9 +87,38 @@ def test_a_thin_bank_falls_back_to_stylesync_and_says_so(tmp_path: Path) -> None
     assert res.exit_code == 0, res.output
     events = [json.loads(line) for line in res.output.splitlines() if line.startswith("{")]
     warnings = [e["message"] for e in events if e["event"] == "warning"]
+    (thin,) = [w for w in warnings if "too thin for the exemplar path" in w]
+    assert "track 0 (" in thin and "NOT dubbed" in thin and 'fallback = "stylesync"' in thin
+    record = json.loads((tmp_path / "renders" / ".qc" / "s1_de.mkv.json").read_text())
+    assert [t["track"] for t in record["not_dubbed"]] == [0] and record["not_dubbed"][0]["reason"]
+    assert record["generator"] == "exemplar" and thin in record["warnings"]
+    page = (tmp_path / "renders" / "lipdub-qc.html").read_text()
+    assert "(NOT dubbed)</th><td>track 0 (" in page
+    out = tmp_path / "renders" / "s1_de.mkv"
+    (track,) = analyze_shot(video, 20, 32, cache_dir=tmp_path / ".lipdub" / "cache").tracks
+    with open_video(video) as a, open_video(out) as b:
+        pairs = list(zip(a.frames(20, 32), b.frames(), strict=True))
+    assert len(pairs) == 12
+    for i, (before, after) in enumerate(pairs):
+        inside = lower_face(track.landmarks[track.at(i)], before.shape)
+        assert np.array_equal(after[inside], before[inside]), f"frame {i}: the mouth changed"
+        assert np.array_equal(after, before), f"frame {i}"
+
+
+def test_a_thin_bank_falls_back_to_stylesync_when_asked_and_says_so(tmp_path: Path) -> None:
+    data = shared_data()
+    video, dub = data / "clips" / CLIP, data / "audio" / DUB
+    shots = project(tmp_path, video, dub, 20, 32, SPEECH_AT)  # 12 frames: < min_frames.
+    with (tmp_path / "lipdub.toml").open("a") as f:
+        f.write('fallback = "stylesync"\n')  # In [settings], the file's last table.
+    res = CliRunner().invoke(main, ["render", str(shots), "--json"])
+    assert res.exit_code == 0, res.output
+    events = [json.loads(line) for line in res.output.splitlines() if line.startswith("{")]
+    warnings = [e["message"] for e in events if e["event"] == "warning"]
     assert any("too thin for the exemplar path" in w for w in warnings), warnings
     record = json.loads((tmp_path / "renders" / ".qc" / "s1_de.mkv.json").read_text())
-    assert any("fallback generator" in w for w in record["warnings"])
+    (fell,) = [w for w in record["warnings"] if "fallback generator" in w]
+    assert "research-only" in fell and record["not_dubbed"] == []
     assert record["generator"] == "stylesync"  # What made the face, not what was asked for.
     # Every warning of the QC report reached the events and the finished event's report too.
     (finished,) = [e for e in events if e["event"] == "finished"]
