@@ -163,6 +163,14 @@ def _bank(
         click.echo(f"bank: {len(parts)} part(s), {frames} usable frames in {parts[0].parent}")
 
 
+def _say(as_json: bool, event: str, actor: str, message: str) -> None:
+    """One note or warning: a JSON event on stdout, or a line on stderr."""
+    if as_json:
+        click.echo(json.dumps({"event": event, "actor": actor, "message": message}))
+    else:
+        click.echo(f"{event}: {message}", err=True)
+
+
 def run_job(
     choice: str,
     stage_options: Mapping[str, Any],
@@ -217,6 +225,12 @@ def run_on_ray(num_gpus: float | None, address: str | None, **job: Any) -> str:
     "--bank-only", is_flag=True, help="Only (re)build the actor's exemplar bank; no fine-tuning."
 )
 @click.option(
+    "--fine-tune/--no-fine-tune",
+    default=None,
+    help="Fine-tune the stylesync generator for the actor (research-only weights). Default: "
+    "only where the project renders with stylesync (generator or fallback).",
+)
+@click.option(
     "--keep-worse",
     is_flag=True,
     help="Adopt the result even when it does not beat the general model on held-out frames.",
@@ -239,17 +253,19 @@ def personalize(
     discriminator: str | None,
     shots_file: Path | None,
     bank_only: bool,
+    fine_tune: bool | None,
     keep_worse: bool,
     as_json: bool,
     project_dir: Path | None,
 ) -> None:
-    """Fine-tune the generator on one actor's own footage (ΔW / ΔP, StyleSync §3.3).
+    """Prepare one actor from their own footage: the exemplar bank, and where asked, ΔW / ΔP.
 
-    First builds the actor's exemplar bank (actors/NAME/bank/: the usable frames of their
-    footage, and of their shots in --shots, for the `exemplar` generator), then writes
+    Builds the actor's exemplar bank (actors/NAME/bank/: the usable frames of their footage,
+    and of their shots in --shots), which the default `exemplar` generator draws on. Where the
+    project renders with `stylesync` (its generator, or `fallback = "stylesync"`), or with
+    --fine-tune, it then fine-tunes that generator on the footage (StyleSync §3.3) and writes
     actors/NAME/personal.safetensors (+ .json) and actors/NAME/CARD.md; later renders of that
-    actor's shots use both (unless --no-personal).
-    A stopped run continues where it was.
+    actor's shots use it (unless --no-personal). A stopped run continues where it was.
     """
     from lipdub.config.settings import resolve
 
@@ -291,8 +307,26 @@ def personalize(
     if shots_file is not None:  # The next run without --shots banks the same shots.
         remembered.parent.mkdir(parents=True, exist_ok=True)
         remembered.write_text(f"{shots_file.resolve()}\n")
-    if bank_only:
+    if fine_tune is None:  # Only a render that uses stylesync gains from its fine-tuning.
+        fine_tune = "stylesync" in (settings.stage("generator"), settings.fallback)
+    if bank_only or not fine_tune:
+        if not bank_only:
+            _say(
+                as_json,
+                "note",
+                actor,
+                f"actor {actor}: bank built; no fine-tuning, since this project renders with "
+                f"{settings.stage('generator')} and fallback {settings.fallback!r} "
+                "(--fine-tune trains the research-only stylesync generator for this actor)",
+            )
         return
+    _say(
+        as_json,
+        "warning",
+        actor,
+        f"actor {actor}: fine-tuning the stylesync generator, whose bundled weights and SyncNet "
+        "were trained on research-only clips: not for commercial work (weights/MODEL_CARD.md)",
+    )
     if executor == "ray":
         path = run_on_ray(num_gpus, None, **job)
     else:

@@ -60,3 +60,41 @@ def test_a_remembered_shots_file_that_is_gone_is_refused_clearly(project):
     res = personalize(root)
     assert res.exit_code == 2 and "which is gone" in res.output and "bank-shots.txt" in res.output
     assert banked == [["a"]]
+
+
+def _tuned(monkeypatch: pytest.MonkeyPatch, root: Path) -> list[str]:
+    """Replace the fine-tuning job with a recorder; returns the actors it was run for."""
+    runs: list[str] = []
+
+    def fake_run_job(**job):
+        runs.append(job["actor"].name)
+        return str(root / "actors" / "anna" / "personal.safetensors")
+
+    monkeypatch.setattr(personalize_cli, "run_job", fake_run_job)
+    return runs
+
+
+def test_a_default_project_gets_its_bank_and_no_research_only_fine_tuning(project, monkeypatch):
+    """The default generator draws on the bank; fine-tuning would only train the research-only
+    stylesync weights, which a default render never loads."""
+    root, banked = project
+    runs = _tuned(monkeypatch, root)
+    res = CliRunner().invoke(
+        main, ["personalize", "--actor", "anna", "--json", "--project", str(root)]
+    )
+    assert res.exit_code == 0, res.output
+    assert banked == [[]] and runs == []
+    notes = [json.loads(x) for x in res.output.splitlines() if '"note"' in x]
+    assert any("no fine-tuning" in n["message"] for n in notes)
+
+
+def test_fine_tuning_by_choice_warns_of_its_research_only_weights(project, monkeypatch):
+    root, _ = project
+    runs = _tuned(monkeypatch, root)
+    res = CliRunner().invoke(
+        main, ["personalize", "--actor", "anna", "--fine-tune", "--json", "--project", str(root)]
+    )
+    assert res.exit_code == 0, res.output
+    assert runs == ["anna"]
+    warnings = [json.loads(x) for x in res.output.splitlines() if '"warning"' in x]
+    assert any("research-only" in w["message"] for w in warnings)
