@@ -26,6 +26,7 @@ from lipdub.eval.qc_checks import (
     SEAM_WARN,
     phonetic_offset_confident,
 )
+from lipdub.media.atomic import atomic_output
 from lipdub.media.audio import SILENT_DB
 
 REPORT_NAME = "lipdub-qc"
@@ -62,11 +63,17 @@ def write_report(folder: Path, outputs: list[Path], title: str) -> Path | None:
     if not records:
         return None
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{REPORT_NAME}.json").write_text(json.dumps(records, indent=1), encoding="utf-8")
     page = folder / f"{REPORT_NAME}.html"
     sections = "\n".join(_section(r, folder, k) for k, r in enumerate(records))
     body = _ranking(records) + sections
-    page.write_text(_PAGE.format(title=html.escape(title), body=body), encoding="utf-8")
+    # Whole files or the old ones: a supervisor's browser, or a second render finishing beside
+    # this one, never reads a half-written page.
+    for path, text in (
+        (folder / f"{REPORT_NAME}.json", json.dumps(records, indent=1)),
+        (page, _PAGE.format(title=html.escape(title), body=body)),
+    ):
+        with atomic_output(path) as tmp:
+            tmp.write_text(text, encoding="utf-8")
     return page
 
 

@@ -148,3 +148,29 @@ def test_a_dub_with_a_track_left_undubbed_ranks_first(tmp_path: Path) -> None:
     assert table.index("sh020") < table.index("sh010")
     assert "<td>not_dubbed</td><td>1</td>" in table
     assert "track 1 (anna): 12 usable frames (&lt; 50)" in text
+
+
+def test_a_page_that_fails_half_way_leaves_the_last_whole_page(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page is moved into place only when complete: a supervisor never opens half a page
+    (here the disk fills half-way through the write)."""
+    fine = _sidecar(tmp_path, "sh020_de.mov", detail_ratio=0.85, flicker_ratio=1.0)
+    page = write_report(tmp_path, [fine], "t")
+    assert page is not None
+    before = page.read_text()
+    write_text = Path.write_text
+
+    def half(self: Path, text: str, *args: object, **kwargs: object) -> int:
+        if self.suffix == ".html":
+            write_text(self, text[: len(text) // 2], encoding="utf-8")
+            raise OSError("disk full")
+        return write_text(self, text, encoding="utf-8")
+
+    _sidecar(tmp_path, "sh010_de.mov", detail_ratio=0.3, flicker_ratio=1.0)
+    monkeypatch.setattr(Path, "write_text", half)
+    with pytest.raises(OSError, match="disk full"):
+        write_report(tmp_path, [fine], "t")
+    monkeypatch.undo()
+    assert page.read_text() == before
+    assert not [p for p in tmp_path.iterdir() if "lipdub-partial" in p.name]
