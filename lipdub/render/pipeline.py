@@ -51,8 +51,9 @@ def render_shot(job: ShotJob, emit: Callable[[ShotEvent], None]) -> dict[str, An
     if isinstance(generator, UnchangedPicture):
         log.warning("shot %s: generator 'passthrough' — lips are NOT changed", shot.id)
         report["warnings"].append("passthrough generator: the picture is the source, unchanged")
+        shot_warnings = list(report["warnings"])  # Each dub's QC: these and its own, no other's.
         for dub in todo:
-            warnings = report["warnings"] + _encode_dub(shot, dub, emit, frame_fn=None)
+            warnings = shot_warnings + _encode_dub(shot, dub, emit, frame_fn=None)
             _keep_warnings(report, warnings)
             _qc(shot, dub, gen_name, None, warnings, report, emit)
         return report
@@ -65,9 +66,10 @@ def render_shot(job: ShotJob, emit: Callable[[ShotEvent], None]) -> dict[str, An
     with FaceWork(job, plugins, generator, emit, fallback) as work:
         report["warnings"] += work.warnings
         report["tracks"] = work.track_summary()
+        shot_warnings = list(report["warnings"])  # Each dub's QC: these and its own, no other's.
         for dub in todo:
             frame_fn = work.render_dub(dub)
-            warnings = report["warnings"] + _encode_dub(shot, dub, emit, frame_fn=frame_fn)
+            warnings = shot_warnings + _encode_dub(shot, dub, emit, frame_fn=frame_fn)
             kept = work.source_while_speaking(dub)
             if kept is not None:  # Counted while pasting: the total an editor will see.
                 emit(ShotEvent("warning", shot.id, message=kept))
