@@ -24,6 +24,7 @@ from lipdub.cli.common import (
 from lipdub.cluster import ray_session, task_gpus
 from lipdub.config.plan import load_plan
 from lipdub.config.project import PERSONAL_FILE, ActorConfig, ProjectConfig
+from lipdub.config.settings import Settings
 from lipdub.config.shots import Shot
 from lipdub.errors import ConfigError
 from lipdub.exemplar.actor_bank import build_actor_bank
@@ -133,12 +134,15 @@ def _bank(
     shots: tuple[Shot, ...],
     as_json: bool,
     required: bool,
+    settings: Settings,
 ) -> None:
     """Build the actor's exemplar bank and say what it holds. Without ``required`` a bank that
     cannot be built (no usable face in the footage) is a warning: ΔW/ΔP may still be trained."""
     try:
         report = _bank_progress(actor.name, as_json)
-        parts = build_actor_bank(actor, project.root, project.actors, shots, report)
+        parts = build_actor_bank(
+            actor, project.root, project.actors, shots, report, settings=settings
+        )
     except ConfigError as exc:
         if required:
             raise
@@ -303,7 +307,7 @@ def personalize(
     if shots_file is not None:
         plugins = PluginManager(project.root)
         shots = load_plan(shots_file, project, {}, cut_detector(plugins, project, {})).shots
-    _bank(actor_cfg, project, shots, as_json, required=bank_only)
+    _bank(actor_cfg, project, shots, as_json, required=bank_only, settings=settings)
     if shots_file is not None:  # The next run without --shots banks the same shots.
         remembered.parent.mkdir(parents=True, exist_ok=True)
         remembered.write_text(f"{shots_file.resolve()}\n")
