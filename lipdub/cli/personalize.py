@@ -140,8 +140,15 @@ def _bank(
     cannot be built (no usable face in the footage) is a warning: ΔW/ΔP may still be trained."""
     try:
         report = _bank_progress(actor.name, as_json)
+        plugins = PluginManager(project.root)
+        stages = {n: plugins.build(n, settings) for n in ("faces", "landmarker", "tracker")}
         parts = build_actor_bank(
-            actor, project.root, project.actors, shots, report, settings=settings
+            actor,
+            project.root,
+            project.actors,
+            shots,
+            report,
+            analysis_with=(settings.analysis_settings(), stages),
         )
     except ConfigError as exc:
         if required:

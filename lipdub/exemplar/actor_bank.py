@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lipdub.analysis.records import FaceTrack, ShotAnalysis
+from lipdub.analysis.settings import AnalysisSettings
 from lipdub.analysis.shot_analysis import analyze_shot
 from lipdub.config.project import ActorConfig
-from lipdub.config.settings import Settings
 from lipdub.config.shots import Shot
 from lipdub.errors import ConfigError
 from lipdub.exemplar.bank import BANK_DIR, PartBuilder
@@ -60,23 +60,18 @@ def _tracks(
     actor: ActorConfig,
     actors: Mapping[str, ActorConfig],
     root: Path,
-    settings: Settings | None,
+    analysis_with: tuple[AnalysisSettings, Mapping[str, object]] | None,
 ) -> tuple[ShotAnalysis, list[FaceTrack]]:
     """The analysis of ``footage`` and its tracks of the actor, with the project's analysis
     stages and settings: the bank's landmarks must be the ones its renders see (a bank cut
     with the mesh's lips and a render fitted with dlib68's would judge closed lips apart)."""
-    stages = None
-    if settings is not None:
-        from lipdub.plugin_manager import PluginManager  # The plugins import this package.
-
-        plugins = PluginManager(root)
-        stages = {n: plugins.build(n, settings) for n in ("faces", "landmarker", "tracker")}
+    settings, stages = analysis_with if analysis_with is not None else (None, None)
     analysis = analyze_shot(
         footage.video,
         footage.start,
         footage.stop,
         actors if footage.named_only else None,
-        settings.analysis_settings() if settings is not None else None,
+        settings,
         stages,
         cache_dir=root / ".lipdub" / "cache",
     )
@@ -116,7 +111,7 @@ def build_actor_bank(
     actors: Mapping[str, ActorConfig],
     shots: tuple[Shot, ...] = (),
     progress: Callable[[int, int], None] | None = None,
-    settings: Settings | None = None,
+    analysis_with: tuple[AnalysisSettings, Mapping[str, object]] | None = None,
 ) -> list[Path]:
     """Cut the actor's footage and shots into bank parts; returns the part folders written.
 
@@ -128,8 +123,8 @@ def build_actor_bank(
         actors: every actor of the project (identity matching in shots needs the others too).
         shots: resolved shots; those listing the actor are banked too.
         progress: called as ``progress(done, total)`` per clip.
-        settings: the project's settings, whose analysis stages (landmarker...) and analysis
-            options the bank is cut with; None: the built-in defaults.
+        analysis_with: the project's analysis settings and built analysis stages (faces,
+            landmarker, tracker), which the bank is cut with; None: the built-in defaults.
 
     Raises:
         ConfigError: no footage or shot of the actor, or none shows a usable face track.
@@ -147,7 +142,7 @@ def build_actor_bank(
     for k, item in enumerate(items):
         if progress:
             progress(k, len(items))
-        analysis, tracks = _tracks(item, actor, actors, root, settings)
+        analysis, tracks = _tracks(item, actor, actors, root, analysis_with)
         if not tracks:
             log.warning("%s: no face track of %s; not in the bank", item.label, actor.name)
             continue

@@ -28,7 +28,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, list
     )
     banked: list[list[str]] = []  # The shot ids each bank build was given.
 
-    def fake_build(actor, root, actors, shots, progress, settings=None):
+    def fake_build(actor, root, actors, shots, progress, analysis_with=None):
         banked.append([s.id for s in shots])
         return []
 

@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 import lipdub.exemplar.actor_bank as actor_bank
+from lipdub.cli import main
 from lipdub.config.project import load_project
 from lipdub.config.settings import resolve
 from lipdub.errors import ConfigError
@@ -25,15 +27,17 @@ def test_the_bank_is_cut_with_the_projects_landmarker(
         '[actors.anna]\nfootage = ["anna.mov"]\n'
     )
     project = load_project(tmp_path)
+    settings = resolve(project.layer)
     seen: list[dict[str, Any]] = []
 
     def fake_analyze(video, start, stop, actors, settings, stages, **kw):
-        seen.append(dict(stages or {}))
+        seen.append({**(stages or {}), "settings": settings})
         raise ConfigError("stop here")  # Only the stages handed over matter.
 
-    monkeypatch.setattr(actor_bank, "analyze_shot", fake_analyze)
-    with pytest.raises(ConfigError, match="stop here"):
-        actor_bank.build_actor_bank(
-            project.actors["anna"], tmp_path, project.actors, settings=resolve(project.layer)
-        )
+    monkeypatch.setattr(actor_bank, "analyze_shot", fake_analyze)  # Used as the CLI calls it.
+    res = CliRunner().invoke(
+        main, ["personalize", "--actor", "anna", "--bank-only", "--project", str(tmp_path)]
+    )
+    assert res.exit_code == 2 and "stop here" in res.output  # The CLI builds what it hands on.
     assert type(seen[0]["landmarker"]).__name__ == "Dlib68Landmarker"
+    assert seen[0]["settings"] == settings.analysis_settings()

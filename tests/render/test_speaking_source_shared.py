@@ -35,6 +35,9 @@ def test_frames_where_the_dub_speaks_over_the_source_mouth_are_counted(tmp_path:
             out.write(np.full_like(frame, 128) if i in LOST else np.ascontiguousarray(frame))
     (tmp_path / "lipdub.toml").write_text(
         '[project]\nname = "t"\n[settings]\ncodec = "ffv1"\ncontainer = ".mkv"\nqc = false\n'
+        # The two short tracks round the lost face are too thin for a bank: they are dubbed by
+        # the fallback (else they keep the source whole, and are reported as not dubbed).
+        'fallback = "stylesync"\n'
         "[stage_options.generator]\nmin_frames = 10\n"
     )
     dub = data / "audio" / DUB

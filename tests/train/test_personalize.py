@@ -177,6 +177,7 @@ def project(tmp_path: Path) -> Path:
     write_prepared_clip(cached, "anna", seed=0)
     (tmp_path / "lipdub.toml").write_text(
         '[project]\nname = "t"\ndevice = "cpu"\n'
+        '[stages]\ngenerator = "stylesync"\n'  # The generator whose personalization this is.
         '[settings]\nweights = "random-init"\nmodel = "lite"\n'
         f'[actors.anna]\nfootage = ["{FOOTAGE}"]\n'
     )
