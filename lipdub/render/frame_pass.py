@@ -1,0 +1,196 @@
+"""The encode pass of a render as a pipeline: decode → per-frame work → encode, in frame order.
+
+Three stages joined by bounded queues (:mod:`lipdub.media.stream`): a decode thread, a pool of
+threads pasting the new faces (OpenCV and numpy release the GIL in their kernels) and an encode
+thread (PyAV releases it inside FFmpeg). Frames the dub does not change skip the pool and go from
+decode to encode as they are. Results are taken in frame order and the paste of one frame reads
+nothing another writes, so the file is the serial path's, byte for byte; with
+``LIPDUB_SERIAL_RENDER=1`` every stage runs in the calling thread, one frame at a time (the
+reference the tests compare with, and a way to rule the threads out when chasing a problem).
+
+A failure in any stage ends the others: the pool's queued frames are cancelled, the decode thread
+is told to stop, the encoder drops what it still holds; the caller's ``atomic_output`` then
+removes the partial file. Ctrl-C (KeyboardInterrupt in the main thread) takes the same way out.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from lipdub.media.stream import BackgroundSink, StageClock, ordered_map, prefetch
+
+#: Set to "1" to run the encode pass serially, in the calling thread.
+SERIAL_ENV = "LIPDUB_SERIAL_RENDER"
+#: Most paste threads: beyond this the GIL-holding Python around the kernels stops scaling.
+MAX_WORKERS = 4
+
+FrameFn = Callable[[int, np.ndarray], np.ndarray]
+
+
+def serial_requested() -> bool:
+    """True when ``LIPDUB_SERIAL_RENDER=1``."""
+    return os.environ.get(SERIAL_ENV, "") == "1"
+
+
+def render_workers() -> int:
+    """Paste threads for this process: one per CPU it may use, at most :data:`MAX_WORKERS`; 1
+    (no threads at all) when the serial path is asked for."""
+    if serial_requested():
+        return 1
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # Not on Linux.
+        cpus = os.cpu_count() or 1
+    return max(1, min(MAX_WORKERS, cpus))
+
+
+@dataclass
+class PassTimes:
+    """Where one encode pass's time went, per stage (see :class:`StageClock`)."""
+
+    workers: int  # Paste threads (1: serial).
+    decode: StageClock = field(default_factory=lambda: StageClock("decode"))
+    composite: StageClock = field(default_factory=lambda: StageClock("composite"))
+    encode: StageClock = field(default_factory=lambda: StageClock("encode"))
+    untouched: int = 0  # Frames that went from decode to encode with no per-frame work.
+    wall: float = 0.0  # Seconds the pass took.
+    cpu: float = 0.0  # Process CPU seconds during the pass (every thread, FFmpeg's included).
+
+    def record(self) -> dict[str, Any]:
+        """JSON-able form (the job report's ``timing``)."""
+        return {
+            "workers": self.workers,
+            "untouched_frames": self.untouched,
+            "wall_s": round(self.wall, 3),
+            "process_cpu_s": round(self.cpu, 3),
+            **{c.name: c.record() for c in (self.decode, self.composite, self.encode)},
+        }
+
+
+def encode_frames(
+    frames: Iterable[np.ndarray],
+    write: Callable[[np.ndarray], None],
+    frame_fn: FrameFn | None,
+    changes: np.ndarray | None = None,
+    on_frame: Callable[[int], None] | None = None,
+    workers: int | None = None,
+) -> PassTimes:
+    """Run ``frames`` through ``frame_fn(i, frame)`` into ``write``, in order.
+
+    Arguments:
+        frames: the decoded frames (an iterator that decodes lazily).
+        write: the encoder's write (called in one thread, in frame order).
+        frame_fn: the per-frame work (None: every frame as decoded); called from several
+            threads at once on different frames.
+        changes: (frames,) bool, the frames ``frame_fn`` changes; the others skip it (None: all
+            may change).
+        on_frame: called in the calling thread with each frame's index once it is queued for
+            encoding (progress).
+        workers: paste threads (default :func:`render_workers`; 1: everything serial).
+
+    Returns:
+        The per-stage times.
+    """
+    n_workers = render_workers() if workers is None else max(1, workers)
+    times = PassTimes(n_workers)
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+
+    def work(item: tuple[int, np.ndarray]) -> np.ndarray:
+        assert frame_fn is not None
+        return frame_fn(*item)
+
+    def needed(item: tuple[int, np.ndarray]) -> bool:
+        i = item[0]
+        return frame_fn is not None and (changes is None or i >= len(changes) or bool(changes[i]))
+
+    def as_is(item: tuple[int, np.ndarray]) -> np.ndarray:
+        times.untouched += 1
+        return item[1]
+
+    try:
+        if n_workers == 1:
+            _serial(frames, write, work, needed, as_is, on_frame, times)
+        else:
+            _pipelined(frames, write, work, needed, as_is, on_frame, times)
+    finally:
+        times.wall = time.perf_counter() - wall0
+        times.cpu = time.process_time() - cpu0
+    return times
+
+
+def _serial(
+    frames: Iterable[np.ndarray],
+    write: Callable[[np.ndarray], None],
+    work: Callable[[tuple[int, np.ndarray]], np.ndarray],
+    needed: Callable[[tuple[int, np.ndarray]], bool],
+    as_is: Callable[[tuple[int, np.ndarray]], np.ndarray],
+    on_frame: Callable[[int], None] | None,
+    times: PassTimes,
+) -> None:
+    """One frame at a time in this thread: decode, work, encode."""
+    decoded = _timed(frames, times.decode)
+    for item in ordered_map(work, enumerate(decoded), 1, needs=needed, passthrough=as_is,
+                            clock=times.composite):  # fmt: skip
+        _write_timed(write, item, times.encode)
+        if on_frame is not None:
+            on_frame(times.encode.items - 1)
+
+
+def _pipelined(
+    frames: Iterable[np.ndarray],
+    write: Callable[[np.ndarray], None],
+    work: Callable[[tuple[int, np.ndarray]], np.ndarray],
+    needed: Callable[[tuple[int, np.ndarray]], bool],
+    as_is: Callable[[tuple[int, np.ndarray]], np.ndarray],
+    on_frame: Callable[[int], None] | None,
+    times: PassTimes,
+) -> None:
+    """Decode thread → paste pool → encode thread; this thread hands frames on in order."""
+    with (
+        BackgroundSink(write, clock=times.encode) as sink,
+        closing(prefetch(enumerate(frames), clock=times.decode)) as decoded,
+        closing(
+            ordered_map(
+                work,
+                decoded,
+                times.workers,
+                needs=needed,
+                passthrough=as_is,
+                clock=times.composite,
+            )
+        ) as done,
+    ):
+        for i, out in enumerate(done):
+            sink.put(out)
+            if on_frame is not None:
+                on_frame(i)
+
+
+def _timed(frames: Iterable[np.ndarray], clock: StageClock) -> Iterator[np.ndarray]:
+    """``frames``, with the time spent producing each added to ``clock``."""
+    it = iter(frames)
+    while True:
+        wall0, cpu0 = time.perf_counter(), time.thread_time()
+        try:
+            frame = next(it)
+        except StopIteration:
+            return
+        clock.busy += time.perf_counter() - wall0
+        clock.cpu += time.thread_time() - cpu0
+        clock.items += 1
+        yield frame
+
+
+def _write_timed(write: Callable[[np.ndarray], None], frame: np.ndarray, clock: StageClock) -> None:
+    wall0, cpu0 = time.perf_counter(), time.thread_time()
+    write(frame)
+    clock.busy += time.perf_counter() - wall0
+    clock.cpu += time.thread_time() - cpu0
+    clock.items += 1
