@@ -135,12 +135,12 @@ def _serial(
     times: PassTimes,
 ) -> None:
     """One frame at a time in this thread: decode, work, encode."""
-    decoded = _timed(frames, times.decode)
-    for item in ordered_map(work, enumerate(decoded), 1, needs=needed, passthrough=as_is,
-                            clock=times.composite):  # fmt: skip
-        _write_timed(write, item, times.encode)
+    decoded = enumerate(_timed(frames, times.decode))
+    done = ordered_map(work, decoded, 1, needs=needed, passthrough=as_is, clock=times.composite)
+    for i, out in enumerate(done):
+        _write_timed(write, out, times.encode)
         if on_frame is not None:
-            on_frame(times.encode.items - 1)
+            on_frame(i)
 
 
 def _pipelined(
