@@ -14,11 +14,12 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -126,6 +127,27 @@ def prefetch(
     finally:
         stop.set()
         thread.join(timeout=5)
+
+
+@contextmanager
+def prefetching(
+    depth: int = DEFAULT_DEPTH,
+) -> Generator[Callable[[Iterable[T]], Iterator[T]], None, None]:
+    """A :func:`prefetch` for several iterables, every one of them stopped (its thread ended) when
+    the block ends: open the files first, in the same ``with``, so that no decode thread is left
+    reading a file that has been closed."""
+    started: list[Generator[Any, None, None]] = []
+
+    def ahead(items: Iterable[T]) -> Iterator[T]:
+        gen = prefetch(items, depth)
+        started.append(gen)
+        return gen
+
+    try:
+        yield ahead
+    finally:
+        for gen in reversed(started):
+            gen.close()
 
 
 class _Ready(Generic[R]):

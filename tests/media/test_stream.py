@@ -7,7 +7,13 @@ import time
 
 import pytest
 
-from lipdub.media.stream import BackgroundSink, StageClock, ordered_map, prefetch
+from lipdub.media.stream import (
+    BackgroundSink,
+    StageClock,
+    ordered_map,
+    prefetch,
+    prefetching,
+)
 
 
 def test_prefetch_keeps_order_and_bounds_lookahead():
@@ -121,3 +127,12 @@ def test_a_sink_left_on_an_error_drops_what_it_still_holds():
         threading.Timer(1.0, gate.set).start()  # Item 0 is being consumed meanwhile.
         raise KeyError("the producer failed")
     assert got == [0]  # The item being consumed when the error came, none of those queued.
+
+
+def test_prefetching_stops_every_thread_when_its_block_ends():
+    before = threading.active_count()
+    with prefetching(depth=2) as ahead:
+        a, b = ahead(iter(range(10_000))), ahead(iter(range(10_000)))
+        assert (next(a), next(b)) == (0, 0)
+        assert threading.active_count() >= before + 2
+    assert threading.active_count() <= before
