@@ -4,7 +4,11 @@ Three stages joined by bounded queues (:mod:`lipdub.media.stream`): a decode thr
 threads pasting the new faces (OpenCV and numpy release the GIL in their kernels) and an encode
 thread (PyAV releases it inside FFmpeg). Frames the dub does not change skip the pool and go from
 decode to encode as they are. Results are taken in frame order and the paste of one frame reads
-nothing another writes, so the file is the serial path's, byte for byte; with
+nothing another writes, so the file is the serial path's, byte for byte. OpenCV runs on one
+thread of its own during the pass, serial or not: its pool splits a call into stripes by its
+thread count, runs a call made while the pool is busy (another paste thread's) in one stripe, and
+a few of its kernels round differently by stripe (README: a frame in 75 moved by 1/255 with the
+CPU count); with one stripe always, the paste is the same however many threads run it. With
 ``LIPDUB_SERIAL_RENDER=1`` every stage runs in the calling thread, one frame at a time (the
 reference the tests compare with, and a way to rule the threads out when chasing a problem).
 
@@ -22,14 +26,20 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
 
+import cv2
 import numpy as np
 
 from lipdub.media.stream import BackgroundSink, StageClock, ordered_map, prefetch
 
 #: Set to "1" to run the encode pass serially, in the calling thread.
 SERIAL_ENV = "LIPDUB_SERIAL_RENDER"
+#: Paste threads to use at most (a whole number); ``--jobs N`` shares the CPUs out with it.
+WORKERS_ENV = "LIPDUB_RENDER_WORKERS"
 #: Most paste threads: beyond this the GIL-holding Python around the kernels stops scaling.
 MAX_WORKERS = 4
+
+#: OpenCV's own threads during the pass: one, so every call is one stripe (see above).
+OPENCV_THREADS = 1
 
 FrameFn = Callable[[int, np.ndarray], np.ndarray]
 
@@ -40,14 +50,18 @@ def serial_requested() -> bool:
 
 
 def render_workers() -> int:
-    """Paste threads for this process: one per CPU it may use, at most :data:`MAX_WORKERS`; 1
-    (no threads at all) when the serial path is asked for."""
+    """Paste threads for this process: one per CPU it may use, at most :data:`MAX_WORKERS` (and
+    at most ``LIPDUB_RENDER_WORKERS``); 1 (no threads at all) when the serial path is asked
+    for. The count never changes the output's bytes, only how fast it is written."""
     if serial_requested():
         return 1
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # Not on Linux.
         cpus = os.cpu_count() or 1
+    cap = os.environ.get(WORKERS_ENV, "")
+    if cap.isdigit() and int(cap) >= 1:
+        cpus = min(cpus, int(cap))
     return max(1, min(MAX_WORKERS, cpus))
 
 
@@ -114,12 +128,15 @@ def encode_frames(
         times.untouched += 1
         return item[1]
 
+    opencv_threads = cv2.getNumThreads()
+    cv2.setNumThreads(OPENCV_THREADS)
     try:
         if n_workers == 1:
             _serial(frames, write, work, needed, as_is, on_frame, times)
         else:
             _pipelined(frames, write, work, needed, as_is, on_frame, times)
     finally:
+        cv2.setNumThreads(opencv_threads)
         times.wall = time.perf_counter() - wall0
         times.cpu = time.process_time() - cpu0
     return times
