@@ -21,9 +21,14 @@ from lipdub.media.mux import AudioMuxer
 #: Encoder threads, the same on every machine. Left at 0 (FFmpeg's "auto"), the count follows the
 #: CPUs this process may use (``sched_getaffinity``), and libx264 makes other bytes with another
 #: count: a farm node with a 4-core cgroup and an artist's 16-core workstation wrote different
-#: files from the same inputs. libx264's frame threads are deterministic for a fixed count;
-#: ProRes and FFV1 cut each frame into slices whose number this fixes as well.
+#: files from the same inputs. ProRes and FFV1 cut each frame into slices whose number this fixes.
 ENCODER_THREADS = 4
+#: libx264's threads: one. Its frame threads are not deterministic when the CPUs are contended:
+#: the same 50 frames encoded 10-12 times beside two busy threads gave 2-3 different files with
+#: 4 threads (pixels apart by up to 21/255), always one with 1 thread (32 runs). One thread also
+#: spends less CPU a frame (31.6 against 36.1 ms at 1080p, veryfast), and the render pipeline
+#: keeps the other cores busy with decode and paste-back (lipdub.render.frame_pass).
+X264_THREADS = 1
 
 
 @dataclass(frozen=True)
@@ -144,7 +149,9 @@ class VideoWriter:
         stream.height = height
         stream.pix_fmt = codec.pix_fmt
         stream.options = dict(codec.options)
-        stream.codec_context.thread_count = ENCODER_THREADS  # Bytes independent of the machine.
+        # Bytes independent of the machine (and of its load).
+        threads = X264_THREADS if codec.encoder == "libx264" else ENCODER_THREADS
+        stream.codec_context.thread_count = threads
         if timecode:
             stream.metadata["timecode"] = timecode
         self._stream = stream
