@@ -9,8 +9,11 @@ thread of its own during the pass, serial or not: its pool splits a call into st
 thread count, runs a call made while the pool is busy (another paste thread's) in one stripe, and
 a few of its kernels round differently by stripe (README: a frame in 75 moved by 1/255 with the
 CPU count); with one stripe always, the paste is the same however many threads run it. With
-``LIPDUB_SERIAL_RENDER=1`` every stage runs in the calling thread, one frame at a time (the
-reference the tests compare with, and a way to rule the threads out when chasing a problem).
+``LIPDUB_SERIAL_RENDER=1`` (and on one CPU) the paste runs in the calling thread, one frame at a
+time: the reference the tests compare with, and the render as it was before the pool. Decode and
+encode keep threads of their own even then: run in one thread, interleaved, PyAV 18.1's decode
+and encode gave other bytes from run to run for the same frames (a 50-frame clip, 2 files in 4
+runs; each alone, or each in its own thread, always one).
 
 A failure in any stage ends the others: the pool's queued frames are cancelled, the decode thread
 is told to stop, the encoder drops what it still holds; the caller's ``atomic_output`` then
@@ -21,7 +24,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
@@ -107,7 +110,7 @@ def encode_frames(
             may change).
         on_frame: called in the calling thread with each frame's index once it is queued for
             encoding (progress).
-        workers: paste threads (default :func:`render_workers`; 1: everything serial).
+        workers: paste threads (default :func:`render_workers`; 1: the paste in this thread).
 
     Returns:
         The per-stage times.
@@ -131,33 +134,12 @@ def encode_frames(
     opencv_threads = cv2.getNumThreads()
     cv2.setNumThreads(OPENCV_THREADS)
     try:
-        if n_workers == 1:
-            _serial(frames, write, work, needed, as_is, on_frame, times)
-        else:
-            _pipelined(frames, write, work, needed, as_is, on_frame, times)
+        _pipelined(frames, write, work, needed, as_is, on_frame, times)
     finally:
         cv2.setNumThreads(opencv_threads)
         times.wall = time.perf_counter() - wall0
         times.cpu = time.process_time() - cpu0
     return times
-
-
-def _serial(
-    frames: Iterable[np.ndarray],
-    write: Callable[[np.ndarray], None],
-    work: Callable[[tuple[int, np.ndarray]], np.ndarray],
-    needed: Callable[[tuple[int, np.ndarray]], bool],
-    as_is: Callable[[tuple[int, np.ndarray]], np.ndarray],
-    on_frame: Callable[[int], None] | None,
-    times: PassTimes,
-) -> None:
-    """One frame at a time in this thread: decode, work, encode."""
-    decoded = enumerate(_timed(frames, times.decode))
-    done = ordered_map(work, decoded, 1, needs=needed, passthrough=as_is, clock=times.composite)
-    for i, out in enumerate(done):
-        _write_timed(write, out, times.encode)
-        if on_frame is not None:
-            on_frame(i)
 
 
 def _pipelined(
@@ -169,7 +151,8 @@ def _pipelined(
     on_frame: Callable[[int], None] | None,
     times: PassTimes,
 ) -> None:
-    """Decode thread → paste pool → encode thread; this thread hands frames on in order."""
+    """Decode thread → paste pool (or this thread, for one worker) → encode thread; this thread
+    hands frames on in order."""
     with (
         BackgroundSink(write, clock=times.encode) as sink,
         closing(prefetch(enumerate(frames), clock=times.decode)) as decoded,
@@ -188,26 +171,3 @@ def _pipelined(
             sink.put(out)
             if on_frame is not None:
                 on_frame(i)
-
-
-def _timed(frames: Iterable[np.ndarray], clock: StageClock) -> Iterator[np.ndarray]:
-    """``frames``, with the time spent producing each added to ``clock``."""
-    it = iter(frames)
-    while True:
-        wall0, cpu0 = time.perf_counter(), time.thread_time()
-        try:
-            frame = next(it)
-        except StopIteration:
-            return
-        clock.busy += time.perf_counter() - wall0
-        clock.cpu += time.thread_time() - cpu0
-        clock.items += 1
-        yield frame
-
-
-def _write_timed(write: Callable[[np.ndarray], None], frame: np.ndarray, clock: StageClock) -> None:
-    wall0, cpu0 = time.perf_counter(), time.thread_time()
-    write(frame)
-    clock.busy += time.perf_counter() - wall0
-    clock.cpu += time.thread_time() - cpu0
-    clock.items += 1

@@ -78,7 +78,7 @@ def test_unchanged_frames_skip_the_work_and_stay_in_order(tmp_path: Path, clip: 
     assert _sha(tmp_path / "out.mov") == _sha(tmp_path / "serial.mov")
 
 
-def test_serial_env_turns_the_threads_off(monkeypatch: pytest.MonkeyPatch):
+def test_serial_env_turns_the_paste_pool_off(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv(SERIAL_ENV, "1")
     assert render_workers() == 1
     monkeypatch.delenv(SERIAL_ENV)
