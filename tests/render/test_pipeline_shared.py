@@ -25,6 +25,8 @@ pytestmark = [pytest.mark.shared, pytest.mark.slow]
 CLIP = "SadTalker__examples_ref_video_WDA_AlexandriaOcasioCortez_000.mp4"  # 512 px, 25 fps.
 DUB = "dreamtalk__data_audio_German1.wav"
 FRAMES = 60
+#: How far two computations of one blend mask may differ (float32 values in [0, 1]).
+MASK_ULPS = 1e-6
 
 
 def test_pipelined_render_equals_the_serial_one_and_qc_reuses_the_masks(
@@ -53,7 +55,11 @@ def test_pipelined_render_equals_the_serial_one_and_qc_reuses_the_masks(
         assert (kept is None) == (fresh is None), f"frame {i}"
         if kept is not None and fresh is not None:
             assert kept[0] == fresh[0], f"frame {i}: box"
-            assert np.array_equal(kept[1], fresh[1]), f"frame {i}: mask"
+            # The same mask: the paste's, not another one. Computing it twice agrees to a float32
+            # ulp only (1.2e-7 apart on some pixels of some frames, run to run, serial too), so
+            # a far smaller bound than any two masks of different frames or plans could meet.
+            assert kept[1].shape == fresh[1].shape, f"frame {i}: mask shape"
+            assert np.abs(kept[1] - fresh[1]).max() <= MASK_ULPS, f"frame {i}: mask"
             checked.append(i)
         return kept
 
