@@ -137,29 +137,39 @@ def stage_rows(shot: str, report: dict[str, Any]) -> list[str]:
     rows = []
     if "analysis" in timing:
         a = timing["analysis"]
-        rows.append(f"| {shot} | analysis | {a['wall_s']:.2f} | {a['process_cpu_s']:.2f} | | |")
+        rows.append(
+            f"| {shot} | analysis | {a['wall_s']:.2f} | {a['process_cpu_s']:.2f} | | |{_rss(a)}"
+        )
     if not dubs:
         return rows
     dub = dubs[0]
     if "generation" in dub:
         g = dub["generation"]
-        rows.append(f"| {shot} | generation | {g['wall_s']:.2f} | {g['process_cpu_s']:.2f} | | |")
+        rows.append(
+            f"| {shot} | generation | {g['wall_s']:.2f} | {g['process_cpu_s']:.2f} | | |{_rss(g)}"
+        )
     enc = dub["encode_pass"]
     rows.append(
         f"| {shot} | encode pass ({enc['workers']} paste thread(s), "
         f"{enc['untouched_frames']} frames untouched) | {enc['wall_s']:.2f} | "
-        f"{enc['process_cpu_s']:.2f} | | |"
+        f"{enc['process_cpu_s']:.2f} | | |{_rss(enc)}"
     )
     for stage in ("decode", "composite", "encode"):
         c = enc[stage]
         rows.append(
             f"| {shot} | · {stage} | {c['busy_s']:.2f} | {c['cpu_s']:.2f} | "
-            f"{c['wait_in_s']:.2f} | {c['wait_out_s']:.2f} |"
+            f"{c['wait_in_s']:.2f} | {c['wait_out_s']:.2f} | |"
         )
     if "qc" in dub:
         q = dub["qc"]
-        rows.append(f"| {shot} | qc | {q['wall_s']:.2f} | {q['process_cpu_s']:.2f} | | |")
+        rows.append(f"| {shot} | qc | {q['wall_s']:.2f} | {q['process_cpu_s']:.2f} | | |{_rss(q)}")
     return rows
+
+
+def _rss(stage: dict[str, Any]) -> str:
+    """The peak RSS column: the process's peak so far at the stage's end, MB."""
+    peak = stage.get("peak_rss_mb")
+    return f" {peak:.0f} |" if peak is not None else " |"
 
 
 def main() -> None:
@@ -257,10 +267,10 @@ def main() -> None:
         "",
         "Per stage (seconds; busy = wall time in the stage's own work, summed over its threads; "
         "CPU = its Python threads' CPU, FFmpeg's and x264's own threads not counted; waits on "
-        "its input and output queues):",
+        "its input and output queues; the process's peak RSS at the stage's end):",
         "",
-        "| shot | stage | busy / wall s | CPU s | wait in s | wait out s |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| shot | stage | busy / wall s | CPU s | wait in s | wait out s | peak RSS MB |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for shot, _, r in rows:
         lines += stage_rows(shot, r["reports"].get(shot, {}))

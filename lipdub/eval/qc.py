@@ -54,6 +54,9 @@ MIN_PIXELS = 16
 THUMB_WIDTH = 320
 #: Aligned crop side fed to the SyncNet (it resizes to its own resolution).
 SYNC_CROP = 128
+#: Frames each QC decode thread reads ahead (1080p: 6 MB each; QC's own memory grows with the
+#: shot, so its read-ahead stays small).
+QC_AHEAD = 2
 #: Fewest tracked frames for a sync measurement (SyncNet's 5-frame window, and some margin).
 SYNC_MIN_FRAMES = 10
 #: Mean opening on silent frames above the loud frames' by more than this (IOD) is a warning.
@@ -194,7 +197,7 @@ def _read_output(
     with (
         open_video(output) as out,
         open_video(shot.source, shot.settings.conform_vfr) as src,
-        prefetching() as ahead,  # Both decodes in threads, beside the measuring.
+        prefetching(QC_AHEAD) as ahead,  # Both decodes in threads, beside the measuring.
     ):
         qc.frames = out.info.frame_count
         # The source runs in lockstep only when seams are measured; else one frame is read.

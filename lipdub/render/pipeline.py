@@ -30,6 +30,11 @@ from lipdub.render.protocols import UnchangedPicture
 from lipdub.render.shot_audio import dub_audio, output_audio
 from lipdub.render.shot_job import ShotJob
 
+try:
+    import resource
+except ImportError:  # Not POSIX: no peak RSS in the timing.
+    resource = None  # type: ignore[assignment]  # The module or None; peak_rss_mb checks.
+
 log = logging.getLogger(__name__)
 
 #: Emit a progress event every this many frames.
@@ -103,7 +108,17 @@ class _clocked:
         self.into[self.stage] = {
             "wall_s": round(time.perf_counter() - self.wall0, 3),
             "process_cpu_s": round(time.process_time() - self.cpu0, 3),
+            # The process's peak RSS so far: the stage that raises it is the one to look at.
+            "peak_rss_mb": peak_rss_mb(),
         }
+
+
+def peak_rss_mb() -> float | None:
+    """This process's peak resident memory so far, in MB (Linux counts ``ru_maxrss`` in kB);
+    None where there is no ``resource`` module."""
+    if resource is None:
+        return None
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def _keep_warnings(report: dict[str, Any], warnings: list[str]) -> None:
@@ -230,5 +245,8 @@ def _encode_dub(
             times = encode_frames(
                 src.frames(shot.start, shot.stop), writer.write, frame_fn, changes, progress
             )
-    timing.setdefault(dub.name, {})["encode_pass"] = times.record()
+    timing.setdefault(dub.name, {})["encode_pass"] = {
+        **times.record(),
+        "peak_rss_mb": peak_rss_mb(),
+    }
     return warnings
