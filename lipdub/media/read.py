@@ -48,6 +48,11 @@ from lipdub.media.packet_scan import PacketScan, scan_packets
 
 log = logging.getLogger(__name__)
 
+#: swscale's threads for every conversion of a frame to or from RGB: one. PyAV's default is
+#: "auto", which slices the frame by the CPUs; the same frames then came out as other bytes now
+#: and then on a busy machine (tests/media/test_deterministic_encode.py).
+SCALE_THREADS = 1
+
 #: A display-matrix angle within this many degrees of a quarter turn is that quarter turn.
 #: Packet scans kept per process: a render opens its source five or six times (plan, analysis,
 #: each pass, QC), and a scan decodes the last group of pictures — the whole file when it has one
@@ -160,7 +165,7 @@ class VideoSource:
             MediaError: the range is outside the file, or the file is corrupt inside it.
         """
         for frame in self.av_frames(start, stop):
-            rgb = frame.to_ndarray(format="rgb24")
+            rgb = frame.to_ndarray(format="rgb24", threads=SCALE_THREADS)
             yield np.ascontiguousarray(np.rot90(rgb, self._turns)) if self._turns else rgb
 
     def av_frames(self, start: int = 0, stop: int | None = None) -> Iterator[av.VideoFrame]:

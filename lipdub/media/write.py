@@ -17,17 +17,18 @@ import numpy as np
 from lipdub.errors import ConfigError, MediaError
 from lipdub.media.audio import Audio
 from lipdub.media.mux import AudioMuxer
+from lipdub.media.read import SCALE_THREADS
 
 #: Encoder threads, the same on every machine. Left at 0 (FFmpeg's "auto"), the count follows the
 #: CPUs this process may use (``sched_getaffinity``), and libx264 makes other bytes with another
 #: count: a farm node with a 4-core cgroup and an artist's 16-core workstation wrote different
 #: files from the same inputs. ProRes and FFV1 cut each frame into slices whose number this fixes.
 ENCODER_THREADS = 4
-#: libx264's threads: one. Its frame threads are not deterministic when the CPUs are contended:
-#: the same 50 frames encoded 10-12 times beside two busy threads gave 2-3 different files with
-#: 4 threads (pixels apart by up to 21/255), always one with 1 thread (32 runs). One thread also
-#: spends less CPU a frame (31.6 against 36.1 ms at 1080p, veryfast), and the render pipeline
-#: keeps the other cores busy with decode and paste-back (lipdub.render.frame_pass).
+#: libx264's threads: one. It spends less CPU a frame than four frame threads (32.8 against 41.4
+#: ms at 1080p, veryfast; same PSNR, a 3 % smaller file), the render pipeline keeps the other
+#: cores busy with decode and paste-back (lipdub.render.frame_pass), and ``--jobs`` with shots;
+#: and one thread is deterministic by construction. (Files that changed from run to run on a
+#: busy machine were swscale's doing, not x264's: see lipdub.media.read.SCALE_THREADS.)
 X264_THREADS = 1
 
 
@@ -178,6 +179,9 @@ class VideoWriter:
         if self._container is None:
             raise ValueError(f"{self.path}: write() after close()")
         vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+        # Converted here, on one thread: left to the encoder, swscale slices the frame by the
+        # CPUs ("auto"), and the result moved with the load (lipdub.media.read.SCALE_THREADS).
+        vf = vf.reformat(format=self._stream.pix_fmt, threads=SCALE_THREADS)
         vf.pts = self.frames_written
         vf.time_base = self._frame_tb
         self._container.mux(self._stream.encode(vf))

@@ -66,8 +66,8 @@ def test_one_cpu_or_all_give_the_same_bytes(tmp_path: Path, codec: str, suffix: 
 @pytest.mark.shared
 def test_the_same_frames_give_one_file_while_the_cpus_are_busy(tmp_path: Path):
     """Real footage encoded again and again, fed unevenly beside two busy threads (a render's
-    decode and paste-back): libx264's frame threads gave 2-3 different files in 10-12 encodes
-    like these; its one thread gives one."""
+    decode and paste-back): with swscale's conversion on "auto" threads (PyAV's default), 2-3
+    different files came out of 10-12 encodes like these; on one thread, one file."""
     clip = shared_data() / "clips" / "Talking-Face_PC-AVS__misc_Input_00098.mp4"
     with open_video(clip) as video:
         frames = [f.copy() for f in video.frames(0, 50)]
