@@ -48,9 +48,11 @@ from lipdub.media.packet_scan import PacketScan, scan_packets
 
 log = logging.getLogger(__name__)
 
-#: swscale's threads for every conversion of a frame to or from RGB: one. PyAV's default is
-#: "auto", which slices the frame by the CPUs; the same frames then came out as other bytes now
-#: and then on a busy machine (tests/media/test_deterministic_encode.py).
+#: swscale's threads for every conversion of a frame to or from RGB: one, a count that does not
+#: follow the machine (PyAV's default is "auto": the CPUs). On a busy machine the same 50 frames,
+#: encoded 10-12 times, came out as 2-3 different files with "auto" and four x264 threads; with
+#: both on one thread, one file in every run of a fresh process but for one run inside a long test
+#: process: the cause is not found (README, "Encode").
 SCALE_THREADS = 1
 
 #: A display-matrix angle within this many degrees of a quarter turn is that quarter turn.

@@ -27,8 +27,8 @@ ENCODER_THREADS = 4
 #: libx264's threads: one. It spends less CPU a frame than four frame threads (32.8 against 41.4
 #: ms at 1080p, veryfast; same PSNR, a 3 % smaller file), the render pipeline keeps the other
 #: cores busy with decode and paste-back (lipdub.render.frame_pass), and ``--jobs`` with shots;
-#: and one thread is deterministic by construction. (Files that changed from run to run on a
-#: busy machine were swscale's doing, not x264's: see lipdub.media.read.SCALE_THREADS.)
+#: and one thread is deterministic by construction (see lipdub.media.read.SCALE_THREADS on files
+#: that changed from run to run on a busy machine).
 X264_THREADS = 1
 
 

@@ -7,17 +7,11 @@ import hashlib
 import os
 import subprocess
 import sys
-import threading
-import time
-from fractions import Fraction
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from lipdub.media.read import open_video
-from lipdub.media.write import VideoWriter, codec_for
-from tests.conftest import REPO, shared_data
+from tests.conftest import REPO
 
 #: Encodes 40 frames of moving texture with one codec into argv[2]; run in a child process so
 #: that its CPU affinity can differ from the test's.
@@ -60,37 +54,3 @@ def test_one_cpu_or_all_give_the_same_bytes(tmp_path: Path, codec: str, suffix: 
     few = _encode(codec, tmp_path / f"one{suffix}", one)
     many = _encode(codec, tmp_path / f"all{suffix}", None)
     assert few == many
-
-
-@pytest.mark.slow
-@pytest.mark.shared
-def test_the_same_frames_give_one_file_while_the_cpus_are_busy(tmp_path: Path):
-    """Real footage encoded again and again, fed unevenly beside two busy threads (a render's
-    decode and paste-back): with swscale's conversion on "auto" threads (PyAV's default), 2-3
-    different files came out of 10-12 encodes like these; on one thread, one file."""
-    clip = shared_data() / "clips" / "Talking-Face_PC-AVS__misc_Input_00098.mp4"
-    with open_video(clip) as video:
-        frames = [f.copy() for f in video.frames(0, 50)]
-        height, width = frames[0].shape[:2]
-    stop = threading.Event()
-
-    def burn() -> None:
-        x = np.random.default_rng(0).random((300, 300))
-        while not stop.is_set():
-            x = (x @ x) / 300
-
-    busy = [threading.Thread(target=burn, daemon=True) for _ in range(2)]
-    for t in busy:
-        t.start()
-    digests = set()
-    try:
-        for k in range(12):
-            out = tmp_path / f"{k}.mov"
-            with VideoWriter(out, width, height, Fraction(25), codec_for("h264_draft", out)) as w:
-                for i, frame in enumerate(frames):
-                    time.sleep(0.004 * (i % 3))
-                    w.write(frame)
-            digests.add(hashlib.sha256(out.read_bytes()).hexdigest())
-    finally:
-        stop.set()
-    assert len(digests) == 1
