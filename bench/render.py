@@ -4,10 +4,18 @@ Renders the 1080×1920 `media` clips of ../shared/data (real presenters) through
 pipeline — decode, analysis, generation, paste-back, encode, dub mux, QC — once over the first
 half of the clip and once over all of it, each in a fresh process, and records wall time, frames
 per second, real-time factor and peak RSS. Equal peak RSS for both lengths shows that memory does
-not grow with shot length. Appends a section to bench/results.md.
+not grow with shot length. Each row also gets the render's CPU seconds (the child's user + system
+time: a figure that holds on a loaded machine, where wall time does not), the load average before
+and after (``/proc/loadavg``), and a per-stage breakdown from the job report's ``timing``:
+analysis, generation, the encode pass's decode / composite / encode stages (busy, CPU of their
+own threads, time waiting on their queues) and QC. With ``--jobs N`` both shots also render in
+one ``lipdub render --jobs N`` against one after the other. Appends a section to
+bench/results.md.
 
     python bench/render.py [--generator stylesync --weights random-init] [--device cpu]
     python bench/render.py --generator exemplar      # (or passthrough): no weights by default
+    python bench/render.py --generator exemplar --serial   # LIPDUB_SERIAL_RENDER=1, for reference
+    python bench/render.py --generator exemplar --jobs 2   # and both shots at once
 """
 
 from __future__ import annotations
@@ -16,12 +24,14 @@ import argparse
 import csv
 import datetime as dt
 import json
+import os
 import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
@@ -69,21 +79,28 @@ def write_section(path: Path, section: str, text: str, replace: str | None = Non
 _PEAK_WRAPPER = (
     "import resource, subprocess, sys\n"
     "rc = subprocess.call(sys.argv[1:])\n"
-    "print('peak_kb', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)\n"
+    "u = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+    "print('peak_kb', u.ru_maxrss, u.ru_utime + u.ru_stime, file=sys.stderr)\n"
     "sys.exit(rc)\n"
 )
 
 
-def render_once(project: Path, shot: str, args: argparse.Namespace) -> dict[str, float]:
-    """Render one shot in a child process; wall time and the child's peak RSS."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "lipdub",
-        "render",
-        str(project / "shots.yaml"),
-        "--shot",
-        shot,
+def load_average() -> float:
+    """The 1-minute load average (what `uptime` shows first)."""
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
+def render_once(
+    project: Path, shots: list[str], args: argparse.Namespace, jobs: int | None = None
+) -> dict[str, Any]:
+    """Render shots in a child process; wall time, the child's peak RSS and CPU seconds, the
+    load average around it, and each shot's ``finished`` report."""
+    cmd = [sys.executable, "-m", "lipdub", "render", str(project / "shots.yaml")]
+    for shot in shots:
+        cmd += ["--shot", shot]
+    if jobs is not None:
+        cmd += ["--jobs", str(jobs)]
+    cmd += [
         "--json",
         "--force",
         "--device",
@@ -95,14 +112,64 @@ def render_once(project: Path, shot: str, args: argparse.Namespace) -> dict[str,
         cmd += ["--weights", args.weights]
     # A fresh wrapper per run, so RUSAGE_CHILDREN is this render's peak alone.
     wrapped = [sys.executable, "-c", _PEAK_WRAPPER, *cmd]
+    env = {**os.environ, "LIPDUB_SERIAL_RENDER": "1"} if args.serial else None
+    load0 = load_average()
     t0 = time.perf_counter()
-    proc = subprocess.run(wrapped, capture_output=True, text=True)
+    proc = subprocess.run(wrapped, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"render failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
-    peak_kb = int(proc.stderr.strip().splitlines()[-1].split()[-1])
+    _, peak_kb, cpu = proc.stderr.strip().splitlines()[-1].split()
     finished = [json.loads(x) for x in proc.stdout.splitlines() if '"finished"' in x]
-    return {"wall": wall, "peak_mb": peak_kb / 1024, "report": finished[-1]["data"]}
+    return {
+        "wall": wall,
+        "cpu": float(cpu),
+        "peak_mb": int(peak_kb) / 1024,
+        "load": (load0, load_average()),
+        "reports": {e["job"]: e["data"] for e in finished},
+    }
+
+
+def stage_rows(shot: str, report: dict[str, Any]) -> list[str]:
+    """Per-stage table rows of one shot's report (its first dub)."""
+    timing = report.get("timing", {})
+    dubs = [v for k, v in timing.items() if isinstance(v, dict) and "encode_pass" in v]
+    rows = []
+    if "analysis" in timing:
+        a = timing["analysis"]
+        rows.append(
+            f"| {shot} | analysis | {a['wall_s']:.2f} | {a['process_cpu_s']:.2f} | | |{_rss(a)}"
+        )
+    if not dubs:
+        return rows
+    dub = dubs[0]
+    if "generation" in dub:
+        g = dub["generation"]
+        rows.append(
+            f"| {shot} | generation | {g['wall_s']:.2f} | {g['process_cpu_s']:.2f} | | |{_rss(g)}"
+        )
+    enc = dub["encode_pass"]
+    rows.append(
+        f"| {shot} | encode pass ({enc['workers']} paste thread(s), "
+        f"{enc['untouched_frames']} frames untouched) | {enc['wall_s']:.2f} | "
+        f"{enc['process_cpu_s']:.2f} | | |{_rss(enc)}"
+    )
+    for stage in ("decode", "composite", "encode"):
+        c = enc[stage]
+        rows.append(
+            f"| {shot} | · {stage} | {c['busy_s']:.2f} | {c['cpu_s']:.2f} | "
+            f"{c['wait_in_s']:.2f} | {c['wait_out_s']:.2f} | |"
+        )
+    if "qc" in dub:
+        q = dub["qc"]
+        rows.append(f"| {shot} | qc | {q['wall_s']:.2f} | {q['process_cpu_s']:.2f} | | |{_rss(q)}")
+    return rows
+
+
+def _rss(stage: dict[str, Any]) -> str:
+    """The peak RSS column: the process's peak so far at the stage's end, MB."""
+    peak = stage.get("peak_rss_mb")
+    return f" {peak:.0f} |" if peak is not None else " |"
 
 
 def main() -> None:
@@ -117,6 +184,12 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--clip", default=None, help="video to use (default: first media clip)")
     parser.add_argument("--frames", type=int, default=None, help="cap on the frames rendered")
+    parser.add_argument(
+        "--serial", action="store_true", help="LIPDUB_SERIAL_RENDER=1: the encode pass unthreaded"
+    )
+    parser.add_argument(
+        "--jobs", type=int, default=None, help="also render both shots at once with --jobs N"
+    )
     args = parser.parse_args()
     if args.weights is None and args.generator == "stylesync":
         args.weights = "random-init"
@@ -150,31 +223,57 @@ def main() -> None:
         )
         rows = []
         for shot, frames in (("half", half), ("full", total)):
-            r = render_once(project, shot, args)
+            r = render_once(project, [shot], args)
             rows.append((shot, frames, r))
             print(
                 f"{shot}: {frames} frames in {r['wall']:.1f} s = {frames / r['wall']:.2f} fps, "
-                f"peak RSS {r['peak_mb']:.0f} MB",
+                f"CPU {r['cpu']:.1f} s, peak RSS {r['peak_mb']:.0f} MB, "
+                f"load {r['load'][0]:.2f} → {r['load'][1]:.2f}",
                 flush=True,
             )
+        together = render_once(project, ["half", "full"], args, args.jobs) if args.jobs else None
     fps_rt = float(info.fps)
     weights = f" --weights {args.weights}" if args.weights else ""
+    flags = (" --serial" if args.serial else "") + (f" --jobs {args.jobs}" if args.jobs else "")
     model = "lite model, " if args.generator == "stylesync" else ""
     lines = [
         f"\n### render — {dt.date.today()} — {device_name(args.device)}\n",
         f"`python bench/render.py --generator {args.generator}{weights} "
-        f"--device {args.device}` on `{clip.name}` ({info.width}×{info.height} @ "
+        f"--device {args.device}{flags}` on `{clip.name}` ({info.width}×{info.height} @ "
         f"{float(info.fps):.3f} fps; preset draft: {model}H.264). Each row is a fresh process "
-        "(decode → analysis → generation → paste-back → encode → mux → QC).\n",
-        "| shot | frames | wall s | frames/s | × real time | peak RSS MB |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "(decode → analysis → generation → paste-back → encode → mux → QC). CPU s: the "
+        "render process's user + system time. Load: the 1-minute load average before → after "
+        "(wall times are a speed figure only where it stayed below the 2 cores).\n",
+        "| shot | frames | wall s | frames/s | × real time | CPU s | CPU s/frame | peak RSS MB "
+        "| load |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for shot, frames, r in rows:
         fps = frames / r["wall"]
         lines.append(
             f"| {shot} | {frames} | {r['wall']:.1f} | {fps:.2f} | {fps / fps_rt:.3f} | "
-            f"{r['peak_mb']:.0f} |"
+            f"{r['cpu']:.1f} | {r['cpu'] / frames:.3f} | {r['peak_mb']:.0f} | "
+            f"{r['load'][0]:.2f} → {r['load'][1]:.2f} |"
         )
+    if together is not None:
+        alone = sum(r["wall"] for _, _, r in rows)
+        lines += [
+            "",
+            f"Both shots in one `lipdub render --jobs {args.jobs}`: {together['wall']:.1f} s wall "
+            f"(one after the other: {alone:.1f} s), {together['cpu']:.1f} CPU s, load "
+            f"{together['load'][0]:.2f} → {together['load'][1]:.2f}.",
+        ]
+    lines += [
+        "",
+        "Per stage (seconds; busy = wall time in the stage's own work, summed over its threads; "
+        "CPU = its Python threads' CPU, FFmpeg's and x264's own threads not counted; waits on "
+        "its input and output queues; the process's peak RSS at the stage's end):",
+        "",
+        "| shot | stage | busy / wall s | CPU s | wait in s | wait out s | peak RSS MB |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for shot, _, r in rows:
+        lines += stage_rows(shot, r["reports"].get(shot, {}))
     write_section(RESULTS, "render", "\n".join(lines) + "\n")
     print(f"appended to {RESULTS}")
 

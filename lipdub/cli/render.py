@@ -51,6 +51,12 @@ if TYPE_CHECKING:
 @click.option("--preset", help=f"Quality preset ({', '.join(preset_names())}).")
 @click.option("--device", help="auto, cpu, cuda or cuda:N.")
 @click.option("--executor", help="Executor plugin: local, ray, ...")
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    help="Local executor: render this many shots at once, each in its own process (fewer when "
+    "the memory available does not hold them).",
+)
 @click.option("--generator", help="Generator plugin (passthrough = no lip change, for tests).")
 @click.option("--weights", help="Checkpoint name (weights/manifest.toml) or .safetensors path.")
 @click.option(
@@ -107,6 +113,7 @@ def render(
     preset,
     device,
     executor,
+    jobs,
     generator,
     weights,
     audio_scale,
@@ -164,12 +171,13 @@ def render(
         )
     else:
         plan = load_plan(shots_file, project, cli, cut_detector(plugins, project, cli))
+    parallel = jobs
     jobs = [
         ShotJob(s.id, s, project.root, project.cache_dir, tuple(project.actors.values()), force)
         for s in plan.select(tuple(shot_ids))
     ]
     # The device is checked only where the jobs will run: here, with the local executor.
-    executor = _executor(plan, jobs)
+    executor = _with_jobs(_executor(plan, jobs), parallel)
     runs_here = not list_only and executor[0] == "local"
     warnings = check_jobs(
         plan, jobs, plugins, device_here=runs_here, writing=not list_only, allow_still=allow_still
@@ -241,6 +249,25 @@ def _executor(plan: Plan, jobs: list[ShotJob]) -> tuple[str, dict[str, Any]]:
                 "(and `stage_options.executor`) in lipdub.toml or with --executor, not per shot"
             )
     return chosen
+
+
+def _with_jobs(
+    executor: tuple[str, dict[str, Any]], jobs: int | None
+) -> tuple[str, dict[str, Any]]:
+    """``--jobs N`` as the local executor's ``jobs`` option.
+
+    Raises:
+        ConfigError: --jobs with another executor (Ray places its tasks itself).
+    """
+    if jobs is None:
+        return executor
+    name, options = executor
+    if name != "local":
+        raise ConfigError(
+            f"--jobs is for the local executor; executor {name!r} schedules shots itself "
+            "(for ray: stage_options.executor num_cpus)"
+        )
+    return name, {**options, "jobs": jobs}
 
 
 def _write_qc(plan: Plan, jobs: list[ShotJob]) -> Path | None:

@@ -47,6 +47,7 @@ from lipdub.eval.qc_checks import (
 )
 from lipdub.media.audio import SILENT_DB, loudness_per_frame
 from lipdub.media.read import open_video
+from lipdub.media.stream import prefetching
 from lipdub.phonetics.track import VisemeTrack
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,9 @@ MIN_PIXELS = 16
 THUMB_WIDTH = 320
 #: Aligned crop side fed to the SyncNet (it resizes to its own resolution).
 SYNC_CROP = 128
+#: Frames each QC decode thread reads ahead (1080p: 6 MB each; QC's own memory grows with the
+#: shot, so its read-ahead stays small).
+QC_AHEAD = 2
 #: Fewest tracked frames for a sync measurement (SyncNet's 5-frame window, and some margin).
 SYNC_MIN_FRAMES = 10
 #: Mean opening on silent frames above the loud frames' by more than this (IOD) is a warning.
@@ -220,12 +224,16 @@ def _read_output(
     thumbs_dir.mkdir(parents=True, exist_ok=True)
     opening: list[float | None] = []
     sync_crops: list[np.ndarray] = []
-    with open_video(output) as out, open_video(shot.source, shot.settings.conform_vfr) as src:
+    with (
+        open_video(output) as out,
+        open_video(shot.source, shot.settings.conform_vfr) as src,
+        prefetching(QC_AHEAD) as ahead,  # Both decodes in threads, beside the measuring.
+    ):
         qc.frames = out.info.frame_count
         # The source runs in lockstep only when seams are measured; else one frame is read.
         first = shot.start if region_fn is not None else shot.start + thumb_at
-        source_frames = src.frames(first, shot.stop if region_fn is not None else first + 1)
-        for i, frame in enumerate(out.frames()):
+        source_frames = ahead(src.frames(first, shot.stop if region_fn is not None else first + 1))
+        for i, frame in enumerate(ahead(out.frames())):
             before = next(source_frames, None) if region_fn is not None or i == thumb_at else None
             if i == thumb_at and before is not None:
                 _thumb(before, thumbs_dir / f"{output.stem}_before.png")

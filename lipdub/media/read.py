@@ -48,6 +48,13 @@ from lipdub.media.packet_scan import PacketScan, scan_packets
 
 log = logging.getLogger(__name__)
 
+#: swscale's threads for every conversion of a frame to or from RGB: one, a count that does not
+#: follow the machine (PyAV's default is "auto": the CPUs), and cheap (about 1 ms a 1080p frame).
+#: Files that changed from encode to encode on a busy machine were first blamed on it; the
+#: conversions measured byte-stable, and the cause was libx264's macroblock tree
+#: (lipdub.media.write.X264_DETERMINISTIC).
+SCALE_THREADS = 1
+
 #: A display-matrix angle within this many degrees of a quarter turn is that quarter turn.
 #: Packet scans kept per process: a render opens its source five or six times (plan, analysis,
 #: each pass, QC), and a scan decodes the last group of pictures — the whole file when it has one
@@ -160,7 +167,7 @@ class VideoSource:
             MediaError: the range is outside the file, or the file is corrupt inside it.
         """
         for frame in self.av_frames(start, stop):
-            rgb = frame.to_ndarray(format="rgb24")
+            rgb = frame.to_ndarray(format="rgb24", threads=SCALE_THREADS)
             yield np.ascontiguousarray(np.rot90(rgb, self._turns)) if self._turns else rgb
 
     def av_frames(self, start: int = 0, stop: int | None = None) -> Iterator[av.VideoFrame]:

@@ -1,4 +1,5 @@
-"""Built-in executors: ``local`` (one job after another, in this process) and ``ray``.
+"""Built-in executors: ``local`` (one job after another in this process, or ``jobs`` at once in
+processes of their own: :mod:`lipdub.render.job_pool`) and ``ray``.
 
 ``ray`` sends each shot to a Ray cluster as a task (``RAY_ADDRESS`` is respected; a local Ray is
 started when none is set) with ``num_gpus`` per task (by default one where the cluster has GPUs);
@@ -15,6 +16,7 @@ from typing import Any
 from lipdub.cluster import ray_session, task_gpus
 from lipdub.events import ShotEvent
 from lipdub.hookspecs import hookimpl
+from lipdub.render.job_pool import parallel_jobs, run_parallel
 from lipdub.render.protocols import JobResult
 from lipdub.stages import StageChoice
 
@@ -24,13 +26,23 @@ Work = Callable[[Any, Callable[[ShotEvent], None]], JobResult]
 
 
 class LocalExecutor:
-    """Runs jobs in order in this process; progress events flow straight to the terminal."""
+    """Runs jobs on this machine: in order in this process (progress events flow straight to
+    the terminal), or ``jobs`` at once, each in a process of its own, within ``memory_gb``."""
+
+    def __init__(self, jobs: int = 1, memory_gb: float | None = None) -> None:
+        if jobs < 1:
+            raise ValueError(f"executor 'local': jobs must be 1 or more, got {jobs}")
+        self.jobs = jobs
+        self.memory_gb = memory_gb
 
     def run(
         self, jobs: Sequence[Any], work: Work, emit: Callable[[ShotEvent], None]
     ) -> list[JobResult]:
         """See :class:`lipdub.render.protocols.Executor`."""
-        return [work(job, emit) for job in jobs]
+        n = parallel_jobs(self.jobs, len(jobs), self.memory_gb) if self.jobs > 1 else 1
+        if n == 1:
+            return [work(job, emit) for job in jobs]
+        return run_parallel(jobs, work, emit, n)
 
 
 class RayExecutor:
@@ -75,6 +87,16 @@ def job_id(job: Any) -> str:
     return getattr(job, "job_id", None) or str(getattr(job, "id", job))
 
 
+#: The local executor's options: shots rendered at once (each in its own process), and the
+#: memory they may use together in GB (None: what the machine has available when the run starts).
+LOCAL_OPTIONS: dict[str, Any] = {"jobs": 1, "memory_gb": None}
+
+
+def _local(options: Mapping[str, Any]) -> LocalExecutor:
+    memory = options.get("memory_gb")
+    return LocalExecutor(int(options.get("jobs", 1)), None if memory is None else float(memory))
+
+
 #: The ray executor's options and their defaults (num_gpus None: one GPU per task where the
 #: cluster has GPUs, none where it has not). The plugin manager refuses any other option.
 RAY_OPTIONS: dict[str, Any] = {"address": None, "num_gpus": None, "num_cpus": 1.0}
@@ -92,7 +114,12 @@ def _ray(options: Mapping[str, Any]) -> RayExecutor:
 def lipdub_executors() -> list[StageChoice]:
     """Offer ``local`` and ``ray``."""
     return [
-        StageChoice("local", lambda _o: LocalExecutor(), "one shot after another, in process"),
+        StageChoice(
+            "local",
+            _local,
+            "one shot after another in process, or `jobs` at once in processes",
+            LOCAL_OPTIONS,
+        ),
         StageChoice(
             "ray",
             _ray,

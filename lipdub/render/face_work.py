@@ -39,6 +39,7 @@ from lipdub.phonetics.track import VisemeTrack, viseme_track
 from lipdub.plugin_manager import PluginManager
 from lipdub.render.crop_track import CropTrack
 from lipdub.render.protocols import Generator, NativeGenerator, NativeTrack, TrackContext
+from lipdub.render.region_store import RegionStore
 from lipdub.render.scratch import remove_scratch, scratch_dir
 from lipdub.render.shot_audio import dub_audio
 from lipdub.render.shot_job import ShotJob
@@ -97,6 +98,10 @@ class FaceWork:
         # Shot frames of the current dub where a dubbed face shows the source picture although
         # its dub speaks there, by why (see source_while_speaking).
         self._kept: dict[str, set[int]] = {}
+        # Shot frames of the current dub where some track pastes a face (the rest go from decode
+        # to encode untouched), and the first track's blend regions as pasted, for QC.
+        self._changes = np.zeros(self.shot.frame_count, bool)
+        self._regions: RegionStore | None = None
         self._scratch = scratch_dir(job.cache_dir, self.shot.id)
         try:
             self.analysis = analyze_shot(
@@ -133,6 +138,9 @@ class FaceWork:
         """Remove the scratch files."""
 
         self.tracks = []
+        if self._regions is not None:
+            self._regions.close()
+            self._regions = None
         remove_scratch(self._scratch)
 
     def _progress(self, stage: str) -> Callable[[int, int], None]:
@@ -284,6 +292,9 @@ class FaceWork:
         """Generate (or plan) every track's faces for ``dub``; return the per-frame paste."""
         self.visemes = None
         self._kept = {"no tracked face": set(), "landmarks not trusted": set(), "no face": set()}
+        if self._regions is not None:
+            self._regions.close()
+        self._regions = RegionStore(self._scratch / "regions.bin") if self.tracks else None
         speaking_by_actor: dict[str, np.ndarray] = {}
         # One viseme track per actor: their tracks share a driving audio and a script, and a
         # script that does not fit is warned about once.
@@ -315,7 +326,33 @@ class FaceWork:
             first, last = min(int(f[0]) for f in spans), max(int(f[-1]) for f in spans)
             hole = ~covered[first : last + 1] & speaking[first : last + 1]
             self._kept["no tracked face"] |= {first + int(i) for i in np.flatnonzero(hole)}
+        self._changes = self._pasted_frames()
         return self._paste
+
+    def _pasted_frames(self) -> np.ndarray:
+        """(frames,) bool: shot frames of the planned dub where some track pastes a face (its
+        landmarks trusted, its paste weight above 0). Also counts, in the ``kept`` record, the
+        frames where a speaking face is left as the source because its landmarks are not
+        trusted: those frames never reach :meth:`_paste`."""
+        out = np.zeros(self.shot.frame_count, bool)
+        for d in self.tracks:
+            frames = np.asarray(d.track.frames, np.int64)
+            pastes = np.ones(len(frames), bool)
+            if d.trusted is not None:
+                pastes &= d.trusted
+                if d.speaking is not None:
+                    untrusted = frames[~d.trusted & d.speaking]
+                    self._kept["landmarks not trusted"] |= {int(i) for i in untrusted}
+            if d.rest is not None:
+                pastes &= d.rest.paste_weight > 0.0
+            inside = frames < len(out)
+            out[frames[inside & pastes]] = True
+        return out
+
+    def changes(self) -> np.ndarray:
+        """(frames,) bool: shot frames the last planned dub changes; every other frame is the
+        source's, byte for byte, and may go straight from decode to encode."""
+        return self._changes
 
     def _visemes(self, dub: Dub, actor: str, audio_16k: np.ndarray) -> VisemeTrack:
         """The dub's viseme track for ``actor`` (their script when the dub has one)."""
@@ -392,8 +429,12 @@ class FaceWork:
     def first_region(
         self, i: int, shape: tuple[int, ...]
     ) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
-        """:meth:`region` of the first dubbed track (what QC measures seams and flicker on)."""
-        return self.region(self.tracks[0], i, shape) if self.tracks else None
+        """:meth:`region` of the first dubbed track (what QC measures seams and flicker on):
+        the one the paste computed where it pasted, computed here only where it did not."""
+        if not self.tracks:
+            return None
+        kept = self._regions.get(i) if self._regions is not None else None
+        return kept if kept is not None else self.region(self.tracks[0], i, shape)
 
     def _face(
         self, d: _TrackData, i: int, frame: np.ndarray
@@ -403,16 +444,18 @@ class FaceWork:
         return None if j is None or not d.planned else d.work.face(j, frame)
 
     def _paste(self, i: int, frame: np.ndarray) -> np.ndarray:
-        """Blend every dubbed track's new face into frame ``i`` of the shot."""
-        for d in self.tracks:
+        """Blend every dubbed track's new face into frame ``i`` of the shot.
+
+        Safe to call from several threads at once for different frames (the render pipeline
+        does): it reads the plans and writes only into ``frame``, the region store (locked) and
+        the ``kept`` sets (one ``add`` each)."""
+        for n, d in enumerate(self.tracks):
             j = d.track.at(i)
             if j is None:
                 continue  # No face there: the source, untouched.
             speaking = d.speaking is not None and bool(d.speaking[j])
             if d.trusted is not None and not d.trusted[j]:
-                if speaking:
-                    self._kept["landmarks not trusted"].add(i)
-                continue  # No landmarks to trust: the source, untouched.
+                continue  # No landmarks to trust: the source, untouched (counted when planned).
             weight = 1.0 if d.rest is None else float(d.rest.paste_weight[j])
             if weight <= 0.0:
                 continue  # The source's own closed mouth, untouched.
@@ -422,6 +465,8 @@ class FaceWork:
                     self._kept["no face"].add(i)
                 continue
             box, face, mask = found
+            if n == 0 and self._regions is not None:
+                self._regions.put(i, box, mask)  # QC measures in the same region.
             if weight < 1.0:
                 mask = mask * weight
             x0, y0, x1, y1 = box

@@ -2,12 +2,15 @@
 
 Memory stays bounded by the crop size, not the shot length: the source is streamed twice (once to
 cut out aligned face crops into a memory-mapped scratch file, once to paste generated crops back
-and encode), and the generator reads the crops in batches.
+and encode), and the generator reads the crops in batches. The second stream is a pipeline
+(:mod:`lipdub.render.frame_pass`). The job report's ``timing`` says where the time went, stage by
+stage.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -18,14 +21,19 @@ from lipdub.events import ShotEvent
 from lipdub.media import audio as audio_io
 from lipdub.media.atomic import atomic_output
 from lipdub.media.read import open_video
-from lipdub.media.stream import BackgroundSink, prefetch
 from lipdub.media.write import VideoWriter, codec_for
 from lipdub.plugin_manager import PluginManager
 from lipdub.render.crop_track import CropTrack
 from lipdub.render.face_work import FaceWork
+from lipdub.render.frame_pass import encode_frames
 from lipdub.render.protocols import UnchangedPicture
 from lipdub.render.shot_audio import dub_audio, output_audio
 from lipdub.render.shot_job import ShotJob
+
+try:
+    import resource
+except ImportError:  # Not POSIX: no peak RSS in the timing.
+    resource = None  # type: ignore[assignment]  # The module or None; peak_rss_mb checks.
 
 log = logging.getLogger(__name__)
 
@@ -47,15 +55,17 @@ def render_shot(job: ShotJob, emit: Callable[[ShotEvent], None]) -> dict[str, An
     gen_name = shot.settings.stage("generator")
     generator = plugins.build("generator", shot.settings)
     report: dict[str, Any] = {"generator": gen_name, "warnings": list(shot.notes)}
+    timing: dict[str, Any] = report.setdefault("timing", {})
     todo = [d for d in shot.dubs if job.force or not d.output.exists()]
     if isinstance(generator, UnchangedPicture):
         log.warning("shot %s: generator 'passthrough' — lips are NOT changed", shot.id)
         report["warnings"].append("passthrough generator: the picture is the source, unchanged")
         shot_warnings = list(report["warnings"])  # Each dub's QC: these and its own, no other's.
         for dub in todo:
-            warnings = shot_warnings + _encode_dub(shot, dub, emit, frame_fn=None)
+            warnings = shot_warnings + _encode_dub(shot, dub, emit, None, None, timing)
             _keep_warnings(report, warnings)
-            _qc(shot, dub, gen_name, None, warnings, report, emit)
+            with _clocked(timing, dub.name, "qc"):
+                _qc(shot, dub, gen_name, None, warnings, report, emit)
         return report
 
     def fallback() -> Any:
@@ -63,20 +73,54 @@ def render_shot(job: ShotJob, emit: Callable[[ShotEvent], None]) -> dict[str, An
         settings it takes (device, weights...), not the chosen generator's block."""
         return plugins.build("generator", shot.settings, FALLBACK_GENERATOR)
 
-    with FaceWork(job, plugins, generator, emit, fallback) as work:
+    with _clocked(timing, None, "analysis"):
+        work = FaceWork(job, plugins, generator, emit, fallback)
+    with work:
         report["warnings"] += work.warnings
         report["tracks"] = work.track_summary()
         shot_warnings = list(report["warnings"])  # Each dub's QC: these and its own, no other's.
         for dub in todo:
-            frame_fn = work.render_dub(dub)
-            warnings = shot_warnings + _encode_dub(shot, dub, emit, frame_fn=frame_fn)
+            with _clocked(timing, dub.name, "generation"):
+                frame_fn = work.render_dub(dub)
+            warnings = shot_warnings + _encode_dub(
+                shot, dub, emit, frame_fn, work.changes(), timing
+            )
             kept = work.source_while_speaking(dub)
             if kept is not None:  # Counted while pasting: the total an editor will see.
                 emit(ShotEvent("warning", shot.id, message=kept))
                 warnings.append(kept)
             _keep_warnings(report, warnings)
-            _qc(shot, dub, gen_name, work, warnings, report, emit)
+            with _clocked(timing, dub.name, "qc"):
+                _qc(shot, dub, gen_name, work, warnings, report, emit)
     return report
+
+
+class _clocked:
+    """Adds the wall and CPU seconds of its block to ``timing[dub][stage]`` (``timing[stage]``
+    when ``dub`` is None): the stages that are not part of the frame pipeline."""
+
+    def __init__(self, timing: dict[str, Any], dub: str | None, stage: str) -> None:
+        self.into = timing if dub is None else timing.setdefault(dub, {})
+        self.stage = stage
+
+    def __enter__(self) -> None:
+        self.wall0, self.cpu0 = time.perf_counter(), time.process_time()
+
+    def __exit__(self, *exc: object) -> None:
+        self.into[self.stage] = {
+            "wall_s": round(time.perf_counter() - self.wall0, 3),
+            "process_cpu_s": round(time.process_time() - self.cpu0, 3),
+            # The process's peak RSS so far: the stage that raises it is the one to look at.
+            "peak_rss_mb": peak_rss_mb(),
+        }
+
+
+def peak_rss_mb() -> float | None:
+    """This process's peak resident memory so far, in MB (Linux counts ``ru_maxrss`` in kB);
+    None where there is no ``resource`` module."""
+    if resource is None:
+        return None
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def _keep_warnings(report: dict[str, Any], warnings: list[str]) -> None:
@@ -168,8 +212,12 @@ def _encode_dub(
     dub: Dub,
     emit: Callable[[ShotEvent], None],
     frame_fn: Callable[[int, np.ndarray], np.ndarray] | None,
+    changes: np.ndarray | None,
+    timing: dict[str, Any],
 ) -> list[str]:
-    """Stream the shot through ``frame_fn`` (None: unchanged) into the dub's output file."""
+    """Stream the shot through ``frame_fn`` (None: unchanged) into the dub's output file;
+    ``changes`` marks the frames ``frame_fn`` changes (None: any may). The stages' times go into
+    ``timing[dub.name]["encode_pass"]``."""
     audio, warnings = output_audio(shot, dub)
     for w in warnings:
         emit(ShotEvent("warning", shot.id, message=w))
@@ -184,11 +232,9 @@ def _encode_dub(
             VideoWriter(
                 tmp, info.width, info.height, shot.fps, codec, timecode_of(shot), audio
             ) as writer,
-            # Decode, paste-back and encode overlap: decode and encode run in threads.
-            BackgroundSink(writer.write) as sink,
         ):
-            for i, frame in enumerate(prefetch(src.frames(shot.start, shot.stop))):
-                sink.put(frame if frame_fn is None else frame_fn(i, frame))
+
+            def progress(i: int) -> None:
                 if (i + 1) % PROGRESS_EVERY == 0 or i + 1 == shot.frame_count:
                     emit(
                         ShotEvent(
@@ -199,4 +245,12 @@ def _encode_dub(
                             total=shot.frame_count,
                         )
                     )
+
+            times = encode_frames(
+                src.frames(shot.start, shot.stop), writer.write, frame_fn, changes, progress
+            )
+    timing.setdefault(dub.name, {})["encode_pass"] = {
+        **times.record(),
+        "peak_rss_mb": peak_rss_mb(),
+    }
     return warnings

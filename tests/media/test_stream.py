@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
-from lipdub.media.stream import BackgroundSink, prefetch
+from lipdub.media.stream import (
+    BackgroundSink,
+    StageClock,
+    ordered_map,
+    prefetch,
+    prefetching,
+)
 
 
 def test_prefetch_keeps_order_and_bounds_lookahead():
@@ -52,3 +59,80 @@ def test_sink_consumes_in_order_and_reraises():
     sink.put(1)
     with pytest.raises(OSError, match="disk full"):
         sink.close()
+
+
+def test_ordered_map_keeps_order_bounds_flight_and_skips_what_needs_no_work():
+    running, most = 0, 0
+    lock = threading.Lock()
+
+    def slow_square(x: int) -> int:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.002 * (x % 3))  # Later items often finish first.
+        with lock:
+            running -= 1
+        return x * x
+
+    clock = StageClock("work")
+    out = list(
+        ordered_map(
+            slow_square,
+            range(60),
+            3,
+            needs=lambda x: x % 4 != 0,
+            passthrough=lambda x: -x,
+            depth=5,
+            clock=clock,
+        )
+    )
+    assert out == [-x if x % 4 == 0 else x * x for x in range(60)]
+    assert most <= 3 and clock.items == 45
+
+
+def test_ordered_map_reraises_in_order_and_leaves_no_thread():
+    before = threading.active_count()
+
+    def fail_at_7(x: int) -> int:
+        if x == 7:
+            raise ValueError("item 7")
+        return x
+
+    got = []
+    with pytest.raises(ValueError, match="item 7"):
+        for x in ordered_map(fail_at_7, range(100), 4):
+            got.append(x)
+    assert got == list(range(7))  # Everything before the failure, nothing after.
+    gen = ordered_map(lambda x: x, iter(range(10_000)), 2)
+    assert next(gen) == 0
+    gen.close()  # The consumer stops early: queued work is cancelled, the pool ends.
+    deadline = time.monotonic() + 5
+    while threading.active_count() > before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert threading.active_count() <= before
+
+
+def test_a_sink_left_on_an_error_drops_what_it_still_holds():
+    got = []
+    gate = threading.Event()
+
+    def slow(x: int) -> None:
+        gate.wait(5)
+        got.append(x)
+
+    with pytest.raises(KeyError), BackgroundSink(slow, depth=10) as sink:
+        for i in range(5):
+            sink.put(i)
+        threading.Timer(1.0, gate.set).start()  # Item 0 is being consumed meanwhile.
+        raise KeyError("the producer failed")
+    assert got == [0]  # The item being consumed when the error came, none of those queued.
+
+
+def test_prefetching_stops_every_thread_when_its_block_ends():
+    before = threading.active_count()
+    with prefetching(depth=2) as ahead:
+        a, b = ahead(iter(range(10_000))), ahead(iter(range(10_000)))
+        assert (next(a), next(b)) == (0, 0)
+        assert threading.active_count() >= before + 2
+    assert threading.active_count() <= before

@@ -83,5 +83,5 @@ def test_executor_options_are_checked_against_what_the_choice_declares():
     assert pm.create("executor", "ray").num_gpus is None  # One GPU a task where there are any.
     with pytest.raises(PluginError, match=r"executor 'ray' has no option 'num_gpu'; did you mean"):
         pm.create("executor", "ray", {"num_gpu": 1})
-    with pytest.raises(PluginError, match=r"executor 'local' has no option 'num_gpus'.*none"):
+    with pytest.raises(PluginError, match=r"executor 'local' has no option 'num_gpus'.*jobs"):
         pm.create("executor", "local", {"num_gpus": 1})

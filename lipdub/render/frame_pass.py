@@ -1,0 +1,175 @@
+"""The encode pass of a render as a pipeline: decode → per-frame work → encode, in frame order.
+
+Three stages joined by bounded queues (:mod:`lipdub.media.stream`): a decode thread, a pool of
+threads pasting the new faces (OpenCV and numpy release the GIL in their kernels) and an encode
+thread (PyAV releases it inside FFmpeg). Frames the dub does not change skip the pool and go from
+decode to encode as they are. Results are taken in frame order and the paste of one frame reads
+nothing another writes, so the file is the serial path's, byte for byte. OpenCV runs on one
+thread of its own during the pass, serial or not: its pool splits a call into stripes by its
+thread count, runs a call made while the pool is busy (another paste thread's) in one stripe, and
+a few of its kernels round differently by stripe (README: a frame in 75 moved by 1/255 with the
+CPU count); with one stripe always, the paste is the same however many threads run it. With
+``LIPDUB_SERIAL_RENDER=1`` (and on one CPU) the paste runs in the calling thread, one frame at a
+time: the reference the tests compare with, and the render as it was before the pool. Decode and
+encode keep threads of their own even then: run in one thread, interleaved, PyAV 18.1's decode
+and encode gave other bytes from run to run for the same frames (a 50-frame clip, 2 files in 4
+runs; each alone, or each in its own thread, always one).
+
+A failure in any stage ends the others: the pool's queued frames are cancelled, the decode thread
+is told to stop, the encoder drops what it still holds; the caller's ``atomic_output`` then
+removes the partial file. Ctrl-C (KeyboardInterrupt in the main thread) takes the same way out.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable
+from contextlib import closing
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+
+from lipdub import CV_THREADS
+from lipdub.media.stream import BackgroundSink, StageClock, ordered_map, prefetch
+
+#: Set to "1" to run the encode pass serially, in the calling thread.
+SERIAL_ENV = "LIPDUB_SERIAL_RENDER"
+#: Paste threads to use at most (a whole number); ``--jobs N`` shares the CPUs out with it.
+WORKERS_ENV = "LIPDUB_RENDER_WORKERS"
+#: Most paste threads: beyond this the GIL-holding Python around the kernels stops scaling.
+MAX_WORKERS = 4
+
+#: OpenCV's own threads during the pass: one, so every call is one stripe (see above). Importing
+#: lipdub sets it for the whole process (lipdub.CV_THREADS); it is never changed and restored
+#: here, which would race with another thread's calls.
+OPENCV_THREADS = CV_THREADS
+
+FrameFn = Callable[[int, np.ndarray], np.ndarray]
+
+
+def serial_requested() -> bool:
+    """True when ``LIPDUB_SERIAL_RENDER=1``."""
+    return os.environ.get(SERIAL_ENV, "") == "1"
+
+
+def render_workers() -> int:
+    """Paste threads for this process: one per CPU it may use, at most :data:`MAX_WORKERS` (and
+    at most ``LIPDUB_RENDER_WORKERS``); 1 (no threads at all) when the serial path is asked
+    for. The count never changes the output's bytes, only how fast it is written."""
+    if serial_requested():
+        return 1
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # Not on Linux.
+        cpus = os.cpu_count() or 1
+    cap = os.environ.get(WORKERS_ENV, "")
+    if cap.isdigit() and int(cap) >= 1:
+        cpus = min(cpus, int(cap))
+    return max(1, min(MAX_WORKERS, cpus))
+
+
+@dataclass
+class PassTimes:
+    """Where one encode pass's time went, per stage (see :class:`StageClock`)."""
+
+    workers: int  # Paste threads (1: serial).
+    decode: StageClock = field(default_factory=lambda: StageClock("decode"))
+    composite: StageClock = field(default_factory=lambda: StageClock("composite"))
+    encode: StageClock = field(default_factory=lambda: StageClock("encode"))
+    untouched: int = 0  # Frames that went from decode to encode with no per-frame work.
+    wall: float = 0.0  # Seconds the pass took.
+    cpu: float = 0.0  # Process CPU seconds during the pass (every thread, FFmpeg's included).
+
+    def record(self) -> dict[str, Any]:
+        """JSON-able form (the job report's ``timing``)."""
+        return {
+            "workers": self.workers,
+            "untouched_frames": self.untouched,
+            "wall_s": round(self.wall, 3),
+            "process_cpu_s": round(self.cpu, 3),
+            **{c.name: c.record() for c in (self.decode, self.composite, self.encode)},
+        }
+
+
+def encode_frames(
+    frames: Iterable[np.ndarray],
+    write: Callable[[np.ndarray], None],
+    frame_fn: FrameFn | None,
+    changes: np.ndarray | None = None,
+    on_frame: Callable[[int], None] | None = None,
+    workers: int | None = None,
+) -> PassTimes:
+    """Run ``frames`` through ``frame_fn(i, frame)`` into ``write``, in order.
+
+    Arguments:
+        frames: the decoded frames (an iterator that decodes lazily).
+        write: the encoder's write (called in one thread, in frame order).
+        frame_fn: the per-frame work (None: every frame as decoded); called from several
+            threads at once on different frames.
+        changes: (frames,) bool, the frames ``frame_fn`` changes; the others skip it (None: all
+            may change).
+        on_frame: called in the calling thread with each frame's index once it is queued for
+            encoding (progress).
+        workers: paste threads (default :func:`render_workers`; 1: the paste in this thread).
+
+    Returns:
+        The per-stage times.
+    """
+    n_workers = render_workers() if workers is None else max(1, workers)
+    times = PassTimes(n_workers)
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+
+    def work(item: tuple[int, np.ndarray]) -> np.ndarray:
+        assert frame_fn is not None
+        return frame_fn(*item)
+
+    def needed(item: tuple[int, np.ndarray]) -> bool:
+        i = item[0]
+        return frame_fn is not None and (changes is None or i >= len(changes) or bool(changes[i]))
+
+    def as_is(item: tuple[int, np.ndarray]) -> np.ndarray:
+        times.untouched += 1
+        return item[1]
+
+    if cv2.getNumThreads() != OPENCV_THREADS:  # A plugin changed it: set again, never restored.
+        cv2.setNumThreads(OPENCV_THREADS)
+    try:
+        _pipelined(frames, write, work, needed, as_is, on_frame, times)
+    finally:
+        times.wall = time.perf_counter() - wall0
+        times.cpu = time.process_time() - cpu0
+    return times
+
+
+def _pipelined(
+    frames: Iterable[np.ndarray],
+    write: Callable[[np.ndarray], None],
+    work: Callable[[tuple[int, np.ndarray]], np.ndarray],
+    needed: Callable[[tuple[int, np.ndarray]], bool],
+    as_is: Callable[[tuple[int, np.ndarray]], np.ndarray],
+    on_frame: Callable[[int], None] | None,
+    times: PassTimes,
+) -> None:
+    """Decode thread → paste pool (or this thread, for one worker) → encode thread; this thread
+    hands frames on in order."""
+    with (
+        BackgroundSink(write, clock=times.encode) as sink,
+        closing(prefetch(enumerate(frames), clock=times.decode)) as decoded,
+        closing(
+            ordered_map(
+                work,
+                decoded,
+                times.workers,
+                needs=needed,
+                passthrough=as_is,
+                clock=times.composite,
+            )
+        ) as done,
+    ):
+        for i, out in enumerate(done):
+            sink.put(out)
+            if on_frame is not None:
+                on_frame(i)

@@ -1,0 +1,95 @@
+"""The pipelined render on real footage: the serial path's bytes and QC numbers, and QC measures
+in exactly the masks the paste computed (kept for it, not computed again)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from lipdub.cli import main
+from lipdub.render.face_work import FaceWork
+from lipdub.render.frame_pass import OPENCV_THREADS, SERIAL_ENV
+from tests.conftest import REPO, shared_data
+
+pytestmark = [pytest.mark.shared, pytest.mark.slow]
+
+CLIP = "SadTalker__examples_ref_video_WDA_AlexandriaOcasioCortez_000.mp4"  # 512 px, 25 fps.
+DUB = "dreamtalk__data_audio_German1.wav"
+FRAMES = 60
+#: How far two computations of one blend mask may differ (float32 values in [0, 1]).
+MASK_ULPS = 1e-6
+
+
+def test_pipelined_render_equals_the_serial_one_and_qc_reuses_the_masks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = shared_data()
+    (tmp_path / "lipdub.toml").write_text(
+        '[project]\nname = "t"\npreset = "draft"\ndevice = "cpu"\n'
+        '[stages]\ngenerator = "exemplar"\n[settings]\naudio_fit = "pad-trim"\n'
+    )
+    (tmp_path / "shots.yaml").write_text(
+        f"shots:\n  - {{id: s1, source: {data / 'clips' / CLIP}, in: 0, out: {FRAMES}, "
+        f"dubs: [{{name: de, audio: {data / 'audio' / DUB}}}]}}\n"
+    )
+    checked: list[int] = []
+    original = FaceWork.first_region
+
+    def compared(self: FaceWork, i: int, shape: tuple[int, ...]):  # type: ignore[no-untyped-def]
+        kept = original(self, i, shape)
+        threads = cv2.getNumThreads()
+        cv2.setNumThreads(OPENCV_THREADS)  # As the paste computed it (frame_pass).
+        try:
+            fresh = self.region(self.tracks[0], i, shape)
+        finally:
+            cv2.setNumThreads(threads)
+        assert (kept is None) == (fresh is None), f"frame {i}"
+        if kept is not None and fresh is not None:
+            assert kept[0] == fresh[0], f"frame {i}: box"
+            # The same mask: the paste's, not another one. Computing it twice agrees to a float32
+            # ulp only (1.2e-7 apart on some pixels of some frames, run to run, serial too), so
+            # a far smaller bound than any two masks of different frames or plans could meet.
+            assert kept[1].shape == fresh[1].shape, f"frame {i}: mask shape"
+            assert np.abs(kept[1] - fresh[1]).max() <= MASK_ULPS, f"frame {i}: mask"
+            checked.append(i)
+        return kept
+
+    monkeypatch.setattr(FaceWork, "first_region", compared)
+    monkeypatch.delenv(SERIAL_ENV, raising=False)
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(main, ["render", "shots.yaml", "--json"])
+    assert res.exit_code == 0, res.output
+    assert len(checked) >= FRAMES // 2  # QC measured its seams in the kept masks.
+    finished = [json.loads(x) for x in res.output.splitlines() if '"finished"' in x]
+    timing = finished[-1]["data"]["timing"]["de"]["encode_pass"]
+    assert timing["workers"] >= 1 and timing["encode"]["items"] == FRAMES
+
+    out = tmp_path / "renders" / "s1_de.mov"
+    qc = tmp_path / "renders" / ".qc" / "s1_de.mov.json"
+    piped_sha, piped_qc = hashlib.sha256(out.read_bytes()).hexdigest(), json.loads(qc.read_text())
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "LIPDUB_DISABLE_PLUGIN_AUTOLOAD": "1",
+        SERIAL_ENV: "1",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "lipdub", "render", "shots.yaml", "--json", "--force"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert '"workers": 1' in done.stdout
+    assert hashlib.sha256(out.read_bytes()).hexdigest() == piped_sha
+    assert json.loads(qc.read_text()) == piped_qc
