@@ -135,7 +135,7 @@ def main() -> None:
     cpu = resource.getrusage(resource.RUSAGE_SELF)
     lines = [
         f"\n### {dt.date.today()} — {device_name('cpu')}\n",
-        f"`python bench/driver_targets.py {shlex.join(sys.argv[1:])}` "
+        f"`{shlex.join(['python', 'bench/driver_targets.py', *sys.argv[1:]])}` "
         f"(OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}; CPU time "
         f"{(cpu.ru_utime + cpu.ru_stime) / 60:.1f} min). {len(rows)} test clips, each driven by "
         f"its own speech, first ≤ {args.max_frames} frames, two-fold (table from one half, "

@@ -391,7 +391,8 @@ def markdown(result: dict[str, Any]) -> str:
     variants = result["variants"]
     rows = result["rows"]
     lines = [
-        f"\n### {result['date']} — {result['device']}\n",
+        # The variants are in the heading: a run of other variants on the same day keeps its own.
+        f"\n### {result['date']} — {result['device']} — {', '.join(variants)}\n",
         f"`{result['command']}` (torch {result['torch']}; {result['wall_min']:.0f} min in all; "
         f"1-min load average {result.get('load', ['?'])[0]} at the start, "
         f"{result.get('load', ['?', '?'])[-1]} at the end: render s is wall time). "
