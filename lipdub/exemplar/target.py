@@ -161,7 +161,8 @@ class TableConfig:
     variance_kept: float = VARIANCE_KEPT
     smooth_frames: float = SMOOTH_FRAMES
     anticipation_s: float = ANTICIPATION_S
-    lead: int = 1  # Frames before each p/b/m whose target is closed lips too.
+    lead: int = 1  # Frames before each p/b/m whose target is closed lips too (the selection's
+    # hard constraint has its own, ExemplarSettings.closure_lead, also 1 by default).
     version: int = 1  # Bumped when the rule changes without a constant changing.
 
     def digest(self) -> str:

@@ -260,10 +260,12 @@ class ExemplarTrack:
         step = np.diff(path)
         joins = int((~((step == 1) & self.bank.follows[path[1:]]) & (step != 0)).sum())
         log.info(
-            "track %d: %d bank frames in %d part(s); %d frames, %d joins (runs of %.1f frames)",
+            "track %d: %d bank frames in %d part(s), target by %s; %d frames, %d joins (runs of "
+            "%.1f frames)",
             t.track_id,
             len(self.bank),
             len(self.bank.parts),
+            self.driver.name,
             len(path),
             joins,
             len(path) / (joins + 1),
