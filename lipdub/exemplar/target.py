@@ -52,10 +52,14 @@ from lipdub.phonetics.visemes import Viseme
 log = logging.getLogger(__name__)
 
 SHAPE_DIM = MOUTH_POINTS * 2  # 40 numbers per mouth shape.
-#: Most PCA components of the actor's own basis (the learned driver's K, too).
-MAX_COMPONENTS = 8
-#: Components are kept until they explain this share of the bank's shape variance: the rest is
-#: landmark noise, and the selection weighs every component by its own std (it would amplify it).
+#: Most PCA components of the actor's own basis. The target only says something along the few
+#: directions in which the actor's class means differ, and the selection weighs every component
+#: by its own std, so each further one adds the bank's unrelated variation to the shape cost.
+#: bench/visemes.py self-driven, where the cap changed the basis (aoc-1, lrs2_00019-1): r of the
+#: output's gap with the real one −0.03 → 0.29 and 0.13 → 0.23 with 3 instead of up to 8.
+MAX_COMPONENTS = 3
+#: Components are kept until they explain this share of the bank's shape variance (at most
+#: MAX_COMPONENTS): the rest is landmark noise.
 VARIANCE_KEPT = 0.95
 #: Gaussian σ of the target's temporal smoothing, in frames. bench/driver_targets.py (nine test
 #: clips driven by their own speech): r of the target's inner-lip gap with the real one 0.33
