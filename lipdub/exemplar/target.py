@@ -63,11 +63,13 @@ MAX_COMPONENTS = 3
 VARIANCE_KEPT = 0.95
 #: Gaussian σ of the target's temporal smoothing, in frames. bench/driver_targets.py (nine test
 #: clips driven by their own speech): r of the target's inner-lip gap with the real one 0.33
-#: without smoothing, 0.37 with σ = 2; an earlier sweep on six of them gave σ = 2 ≥ 1 and 3.
-SMOOTH_FRAMES = 2.0
+#: without smoothing, 0.37 at σ = 2, 0.34 at σ = 3. Rendered (bench/visemes.py, the four clips
+#: whose outputs flickered most at σ = 2): flicker 1.15 → 1.04 of the source's at σ = 3, with
+#: closures, opening and rounding unchanged.
+SMOOTH_FRAMES = 3.0
 #: How far ahead of a frame its visemes are read, seconds: the lips move before the sound. On
-#: six clips (σ = 2) r 0.20 at 0 frames, 0.24 at 1 and 2, 0.22 at 3; on all nine the mean is
-#: the same with it and without (0.37), better on five clips and worse on two.
+#: six clips (σ = 2) r 0.20 at 0 frames, 0.24 at 1 and 2, 0.22 at 3; on all nine about the
+#: same with it and without (σ = 2: 0.37 and 0.37; σ = 3: 0.34 and 0.35).
 ANTICIPATION_S = 0.06
 
 
