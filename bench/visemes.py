@@ -10,6 +10,8 @@ preset draft, lossless FFV1, QC off) as:
 - `script`: the same with the dub's text in shots.yaml (G2P + forced alignment);
 - `before`: the exemplar with the phonetic selection off (``viseme = 0``, ``replay = 0``):
   the selection as it was before the phonetic path (driver shape target only);
+- `driver-v1` (ask for it with ``--variants``): the default render with the research-only
+  learned driver ``mouth-driver-v1`` instead of the default ``viseme-table`` (issue 25);
 - `stylesync` (with ``--stylesync``): the `lite-v4` StyleSync model.
 
 Each output is decoded beside its source and measured with dlib's 68 points refitted in the
@@ -27,7 +29,8 @@ tracked boxes (as bench/quality.py), at the source's resolution:
   speech: what r orig must not exceed);
 - render s: wall time of the render process.
 
-Self-driven (``--self``): each clip driven by its own audio, ``holdout = 25``; closure recall
+Self-driven (``--self``): each clip driven by its own audio, ``holdout = 25`` (variants
+`before`, `after` and `driver-v1`, those asked for); closure recall
 and precision of the output against the real mouth on speech frames, and Pearson r of the gap
 and of the width.
 
@@ -46,6 +49,7 @@ import datetime as dt
 import json
 import logging
 import math
+import os
 import shlex
 import sys
 import time
@@ -101,7 +105,8 @@ LINES = {
 }
 LANGS_PER_CLIP = 2
 VARIANTS = ("before", "after", "script")
-SELF_VARIANTS = ("before", "after")
+SELF_VARIANTS = ("before", "after", "driver-v1")  # Those of them asked for run self-driven too.
+LEARNED_DRIVER = "mouth-driver-v1"  # The `driver-v1` variant's driver.
 SELF_HOLDOUT = 25
 MAX_LAG = 3  # Frames searched either way for the opening/loudness correlations.
 STRIP_FRAMES = 8  # p/b/m per strip.
@@ -181,6 +186,11 @@ def make_dubs(folder: Path) -> dict[str, Dub]:
     return dubs
 
 
+def self_variants(variants: list[str]) -> list[str]:
+    """The variants that also run self-driven: :data:`SELF_VARIANTS` that were asked for."""
+    return [v for v in SELF_VARIANTS if v in variants]
+
+
 def shot_id(clip: Clip, what: str, variant: str) -> str:
     return f"{clip.key}.{what}.{variant}"
 
@@ -194,7 +204,7 @@ def write_project(
         with open_video(clip.video) as v:
             stop = min(frames, v.info.frame_count)
         jobs = [(lang, v) for lang in clip.languages for v in variants]
-        jobs += [("self", v) for v in SELF_VARIANTS] if self_drive else []
+        jobs += [("self", v) for v in self_variants(variants)] if self_drive else []
         for what, variant in jobs:
             options: dict[str, Any] = {}
             settings: dict[str, Any] = {"generator": "exemplar", "qc": False}
@@ -202,6 +212,8 @@ def write_project(
                 settings["generator"] = "stylesync"
             if variant == "before":
                 options.update(viseme=0, replay=0)
+            if variant == "driver-v1":
+                options["driver"] = LEARNED_DRIVER
             if what == "self":
                 options["holdout"] = SELF_HOLDOUT
             if options:
@@ -341,7 +353,7 @@ def measure_clip(
                 want["sheet"][f] = lower_face_box(track.landmarks[j], shape)
         src = read_faces(first.source, first.start, n, track, detector, want)
         strips: dict[str, Faces] = {"source": src}
-        for variant in SELF_VARIANTS if what == "self" else variants:
+        for variant in self_variants(variants) if what == "self" else variants:
             sid = shot_id(clip, what, variant)
             shot = plan.select((sid,))[0]
             output = shot.dubs[0].output
@@ -379,8 +391,11 @@ def markdown(result: dict[str, Any]) -> str:
     variants = result["variants"]
     rows = result["rows"]
     lines = [
-        f"\n### {result['date']} — {result['device']}\n",
-        f"`{result['command']}` (torch {result['torch']}; {result['wall_min']:.0f} min in all). "
+        # The variants are in the heading: a run of other variants on the same day keeps its own.
+        f"\n### {result['date']} — {result['device']} — {', '.join(variants)}\n",
+        f"`{result['command']}` (torch {result['torch']}; {result['wall_min']:.0f} min in all; "
+        f"1-min load average {result.get('load', ['?'])[0]} at the start, "
+        f"{result.get('load', ['?', '?'])[-1]} at the end: render s is wall time). "
         f"{len(result['clips'])} test clips, first ≤ {result['max_frames']} frames, each dubbed "
         f"in {LANGS_PER_CLIP} of {len(LINES)} languages by eSpeak NG ({result['assignments']}); "
         "one `lipdub render --shot ID` per clip × dub × variant in a fresh process (preset "
@@ -418,8 +433,8 @@ def markdown(result: dict[str, Any]) -> str:
     if selfs:
         lines += [
             f"\nSelf-driven (own audio, holdout {SELF_HOLDOUT}), means over clips:\n",
-            "| metric | " + " | ".join(f"`{v}`" for v in SELF_VARIANTS) + " |",
-            "| --- |" + " --- |" * len(SELF_VARIANTS),
+            "| metric | " + " | ".join(f"`{v}`" for v in self_variants(variants)) + " |",
+            "| --- |" + " --- |" * len(self_variants(variants)),
         ]
         for key, fmt in SELF_COLUMNS.items():
             cells = [
@@ -427,7 +442,7 @@ def markdown(result: dict[str, Any]) -> str:
                     _mean(r.get(key) for r in selfs if r["variant"] == v and not r.get("failed")),
                     fmt,
                 )
-                for v in SELF_VARIANTS
+                for v in self_variants(variants)
             ]
             lines.append(f"| {key} | " + " | ".join(cells) + " |")
     lines += [
@@ -459,6 +474,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     t0 = time.perf_counter()
+    load_start = os.getloadavg()[0]
     variants = [v for v in args.variants.split(",") if v] + (["stylesync"] * args.stylesync)
     clips = load_clips([c for c in args.clips.split(",") if c])
     root = OUT / "project"
@@ -498,6 +514,7 @@ def main() -> None:
         "failures": failures,
         "rows": rows,
         "wall_min": (time.perf_counter() - t0) / 60,
+        "load": [round(load_start, 2), round(os.getloadavg()[0], 2)],
     }
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "visemes.json").write_text(json.dumps(result, indent=1, default=str))

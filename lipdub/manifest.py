@@ -19,6 +19,11 @@ from typing import Any
 from lipdub.errors import WeightsError
 
 MANIFEST_PATH = Path(__file__).resolve().parents[1] / "weights" / "manifest.toml"
+#: The rule-based mouth driver of the exemplar generator (lipdub.exemplar.target): it has no
+#: weights file, so ``default_driver`` may name it without a checkpoint entry.
+VISEME_TABLE = "viseme-table"
+#: Drivers that are code, not checkpoints.
+RULE_DRIVERS = (VISEME_TABLE,)
 
 
 def config_digest(data: dict[str, Any]) -> str:
@@ -54,7 +59,9 @@ class Manifest:
     entries: dict[str, ManifestEntry]  # By name.
     default_generator: str | None  # Name used when no checkpoint is named.
     default_syncnet: str | None = None  # SyncNet for QC's LSE-C / AV offset and L_sync.
-    default_driver: str | None = None  # Audio → mouth-shape driver of the exemplar generator.
+    # Audio → mouth-shape driver of the exemplar generator: a mouth-driver checkpoint, or one
+    # of RULE_DRIVERS (no file).
+    default_driver: str | None = None
 
 
 def sha256_file(path: Path) -> str:
@@ -111,7 +118,8 @@ def load_manifest(path: str | Path | None = None) -> Manifest:
         ("default_driver", "mouth-driver"),
     ):
         name = data.get(key) or None
-        if name is not None and (name not in entries or entries[name].kind != kind):
+        rule = key == "default_driver" and name in RULE_DRIVERS  # Code, not a checkpoint.
+        if name is not None and not rule and (name not in entries or entries[name].kind != kind):
             raise WeightsError(f"{path}: {key} {name!r} is not a listed {kind} checkpoint")
         defaults[key] = name
     return Manifest(path=path, entries=entries, **defaults)

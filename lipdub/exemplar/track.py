@@ -2,7 +2,7 @@
 
 The renderer drives an :class:`ExemplarTrack` through the shot: :meth:`add_frame` while the
 source streams past the first time (cutting the track's own bank patches), :meth:`finish` once,
-:meth:`plan` per dub (driver, actor range, resting mouth, Viterbi selection, cross-fades), and
+:meth:`plan` per dub (the driver's shape target, resting mouth, Viterbi selection, cross-fades), and
 :meth:`face` per frame while the source streams past for the encode, which returns the warped,
 colour-matched bank face and its soft mask at the source's own resolution.
 """
@@ -49,8 +49,8 @@ from lipdub.exemplar.select import (
     select_path,
     viseme_costs_over_time,
 )
+from lipdub.exemplar.target import ActorMouths, ShapeDriver
 from lipdub.exemplar.warp import CONTROL, destination_landmarks, match_colour, piecewise_affine
-from lipdub.model.driver import Driver, map_to_actor
 from lipdub.phonetics.track import VisemeTrack
 from lipdub.phonetics.visemes import Viseme
 
@@ -69,9 +69,9 @@ class ExemplarSettings:
     holdout: int = 0  # Never show a bank frame within ±this many frames of the output frame
     # of the same source (self-driven measurement: the true frame is not allowed).
     fade: int = 1  # Cross-fade half-width at joins between selected runs, frames.
-    min_frames: int = 25  # Fewer usable bank frames than this is too thin: fall back.
+    min_frames: int = 25  # Fewer usable bank frames than this is too thin (see `fallback`).
     min_spread: float = 0.03  # Inner-lip gap spread (IOD, 10th–90th percentile) below this is
-    # too thin (an actor who never opens their mouth): fall back.
+    # too thin (an actor who never opens their mouth).
     shape: float = SelectWeights.shape
     yaw: float = SelectWeights.yaw
     pitch: float = SelectWeights.pitch
@@ -127,8 +127,9 @@ class ClosureReport:
 def thin_reason(parts_landmarks: list[np.ndarray], settings: ExemplarSettings) -> str | None:
     """Why a bank of these landmark sets is too thin to dub from (None: it is not).
 
-    Judged from landmarks alone, before any pixel is read, so the renderer can choose the
-    fallback generator before its single pass over the source.
+    Judged from landmarks alone, before any pixel is read, so the renderer can decide what a
+    thin track gets (the source's frames, or the ``fallback`` generator) before its single pass
+    over the source.
     """
     lms = [np.asarray(x, np.float64).reshape(-1, 68, 2) for x in parts_landmarks]
     lm = np.concatenate(lms) if lms else np.zeros((0, 68, 2))
@@ -154,7 +155,7 @@ class ExemplarTrack:
         source: str,
         scratch: Path | None,
         extra: list[BankPart],
-        driver: Driver,
+        driver: ShapeDriver,
         planner: MaskPlanner,
         feather: float,
         settings: ExemplarSettings,
@@ -165,7 +166,7 @@ class ExemplarTrack:
         source: label of the shot's footage (holdout compares bank sources against it).
         scratch: folder for the memory-mapped patches (None: in memory).
         extra: more parts of the actor's bank (their other footage, from personalize).
-        driver: audio → mouth shape model.
+        driver: dub → target mouth shape (:mod:`lipdub.exemplar.target`).
         planner: the mask stage (M is drawn in an aligned crop and warped to the frame).
         feather: blend feather as a fraction of the aligned crop's side.
         settings: the options.
@@ -190,7 +191,8 @@ class ExemplarTrack:
         self.bank = Bank.of([own, *self.extra])
         if len(self.bank) == 0:
             raise ValueError(f"track {self.track.track_id}: no usable bank frame")
-        self.coef = self.driver.project(self.bank.shapes)
+        self.basis = self.driver.basis(self.bank.shapes)
+        self.coef = self.basis.project(self.bank.shapes)
         self.sigma = self.coef.std(0)
         self.target_pose = pose(self.track.landmarks).reshape(-1, 2)
         geom = mouth_geometry(self.bank.raw_shapes)
@@ -198,6 +200,7 @@ class ExemplarTrack:
         self.closed = closed_to_show(geom, scale)
         self.viseme_cost = viseme_costs(geom, scale)
         self.classes = mouth_classes(geom, scale)
+        self.mouths = ActorMouths(self.coef, self.classes)
         self.closures = self._report()
 
     def _report(self, bilabials: int = 0, frames: int = 0, missed: int = 0) -> ClosureReport:
@@ -223,12 +226,11 @@ class ExemplarTrack:
         :attr:`closures` reports what was asked and granted."""
         assert self.bank is not None, "finish() first"
         t = self.track
-        z = self.driver.predict(audio_16k, fps, t.frames)
-        target = map_to_actor(z, self.coef)
+        target = self.driver.targets(self.mouths, audio_16k, fps, np.asarray(t.frames), visemes)
         if rest is not None and rest.rest_frame is not None:
             # Resting frames ask for the track's own most closed mouth.
             lm = t.landmarks[rest.rest_frame][None]
-            from_rest = self.driver.project(mouth_shape(lm))[0]
+            from_rest = self.basis.project(mouth_shape(lm))[0]
             g, r = rest.generated[:, None], rest.rest[:, None]
             total = np.maximum(g + r, 1e-6)
             target = np.where(r > 0, (g * target + r * from_rest) / total, target)
@@ -259,10 +261,12 @@ class ExemplarTrack:
         step = np.diff(path)
         joins = int((~((step == 1) & self.bank.follows[path[1:]]) & (step != 0)).sum())
         log.info(
-            "track %d: %d bank frames in %d part(s); %d frames, %d joins (runs of %.1f frames)",
+            "track %d: %d bank frames in %d part(s), target by %s; %d frames, %d joins (runs of "
+            "%.1f frames)",
             t.track_id,
             len(self.bank),
             len(self.bank.parts),
+            self.driver.name,
             len(path),
             joins,
             len(path) / (joins + 1),

@@ -223,6 +223,16 @@ class Driver:
         """K, the number of PCA coefficients per frame."""
         return self.cfg.components
 
+    @property
+    def mean_shape(self) -> np.ndarray:
+        """μ (40,), the checkpoint's mean shape (float64)."""
+        return self._mean
+
+    @property
+    def basis(self) -> np.ndarray:
+        """B (K, 40), the checkpoint's basis, orthonormal rows (float64)."""
+        return self._basis
+
     def project(self, shapes: np.ndarray) -> np.ndarray:
         """(N, 20, 2) mouth shapes → (N, K) float32 coefficients c = B·(s − μ)."""
         shapes = np.asarray(shapes, np.float64)
@@ -308,7 +318,8 @@ def map_to_actor(z: np.ndarray, actor_coef: np.ndarray, clip: bool = True) -> np
 
 def load_driver(name_or_path: str | None = None, manifest: Path | None = None) -> Driver:
     """A :class:`Driver` from a manifest name (kind "mouth-driver"), a ``.safetensors`` path, or
-    (None) the manifest's ``default_driver``.
+    (None) the manifest's ``default_driver`` where that is a checkpoint (the shipped default,
+    ``viseme-table``, is rule-based: :func:`lipdub.exemplar.target.open_driver` builds it).
 
     Raises:
         WeightsError: no such checkpoint or default, another kind, a failed SHA-256 or config

@@ -2,11 +2,15 @@
 
 Options (the generator's block, ``stage_options.generator``, when the generator is exemplar):
 
-- ``driver``: audio → mouth-shape checkpoint (name in weights/manifest.toml or a path; None:
-  the manifest's ``default_driver``); ``manifest``: another manifest.toml (tests);
+- ``driver``: what gives the selection its target mouth shape per frame
+  (:mod:`lipdub.exemplar.target`): ``viseme-table`` (rule-based over the dub's visemes and the
+  actor's own frames; no weights), or a learned mouth-driver checkpoint (a name in
+  weights/manifest.toml or a path; ``mouth-driver-v1`` is research-only and warns); None: the
+  manifest's ``default_driver`` (``viseme-table``); ``manifest``: another manifest.toml (tests);
 - the :class:`~lipdub.exemplar.track.ExemplarSettings` fields: ``holdout`` (frames of the same
   source never shown within ±N of the output frame), ``fade`` (cross-fade half-width at joins),
-  ``min_frames`` / ``min_spread`` (a thinner bank falls back to ``stylesync``), the selection
+  ``min_frames`` / ``min_spread`` (a thinner bank keeps the source, or takes the ``fallback``
+  setting's generator), the selection
   weights ``shape``, ``yaw``, ``pitch``, ``light``, ``jump``, ``hold``, ``run_bonus``, and the
   phonetic ones: ``viseme`` (the dub's visemes against each bank frame's mouth class; 0 turns
   the phonetic selection off, p/b/m closures included), ``replay`` (the shot's own frames near
@@ -27,9 +31,9 @@ from typing import Any
 
 from lipdub.analysis.records import FaceTrack
 from lipdub.exemplar.bank import BANK_DIR, BankPart, stored_parts, usable_by_landmarks
+from lipdub.exemplar.target import ShapeDriver, open_driver
 from lipdub.exemplar.track import ExemplarSettings, ExemplarTrack, thin_reason
 from lipdub.hookspecs import hookimpl
-from lipdub.model.driver import Driver, load_driver
 from lipdub.render.protocols import TrackContext
 from lipdub.stages import StageChoice
 
@@ -39,7 +43,7 @@ log = logging.getLogger(__name__)
 class ExemplarGenerator:
     """The ``exemplar`` stage object: a driver and settings; one :class:`ExemplarTrack` a track."""
 
-    def __init__(self, driver: Driver, settings: ExemplarSettings) -> None:
+    def __init__(self, driver: ShapeDriver, settings: ExemplarSettings) -> None:
         self.driver, self.settings = driver, settings
         self._parts: dict[Path | None, list[BankPart]] = {}
 
@@ -83,12 +87,19 @@ def create(options: Mapping[str, Any]) -> ExemplarGenerator:
 
     Raises:
         ConfigError: an unknown or invalid exemplar option.
-        WeightsError: the driver checkpoint is missing or does not verify.
+        WeightsError: a chosen driver checkpoint is missing or does not verify.
     """
-    driver = load_driver(options.get("driver"), options.get("manifest"))
+    driver = open_driver(options.get("driver"), options.get("manifest"))
     block = {k: v for k, v in options.items() if k in SETTING_DEFAULTS}
     return ExemplarGenerator(driver, ExemplarSettings.from_options(block))
 
+
+#: What `lipdub plugins list` says of the choice's terms (weights/MODEL_CARD.md, "Licences").
+LICENCE = (
+    "clean by default: the actor's own frames, the rule-based viseme-table driver (no weights) "
+    "and the hama phone recognizer (Apache-2.0); research-only by choice: the driver "
+    "mouth-driver-v1, and a thin bank's fallback to stylesync lite-v4 (both warn)"
+)
 
 #: The ExemplarSettings fields and their defaults (the selection and fallback options).
 SETTING_DEFAULTS: dict[str, Any] = dataclasses.asdict(ExemplarSettings())
@@ -101,10 +112,10 @@ def lipdub_generators() -> list[StageChoice]:
         StageChoice(
             name="exemplar",
             factory=create,
-            summary="the actor's own frames, chosen by the dub's phones and an audio driver, "
+            summary="the actor's own frames, chosen by the dub's phones and visemes, "
             "warped at native res",
             options={"driver": None, "manifest": None, **SETTING_DEFAULTS},
-            # Its texture is the actor's own footage; its driver is a learned model.
-            licence="research-only: its driver mouth-driver-v1 was trained on research-only clips",
+            # Its texture is the actor's own footage; its default driver is rule-based.
+            licence=LICENCE,
         )
     ]

@@ -10,7 +10,9 @@ the output looks and sounds like:
   ``stage_options``: all executors write the same bytes);
 - ``weights.generator`` / ``weights.driver`` / ``weights.syncnet``: the checkpoints the settings
   resolve to (their manifest SHA-256, config digest and audio scale; a bare ``.safetensors``
-  path: the identity of it and its JSON). No model is loaded to find them;
+  path: the identity of it and its JSON). No model is loaded to find them. The exemplar's
+  rule-based driver (``viseme-table``) has no file: ``weights.driver`` is then its name and
+  the digest of its constants, so a change to the rule makes its outputs stale;
 - ``actor:NAME``: the actor's footage and reference files as lipdub.toml lists them (names,
   not contents: they pick out which face is whose);
 - ``actor:NAME.personal`` / ``actor:NAME.bank``: the actor's personalization file and exemplar
@@ -46,6 +48,8 @@ from lipdub.config.project import ACTOR_DIR, PERSONAL_FILE, ActorConfig
 from lipdub.config.settings import Settings
 from lipdub.config.shots import Dub, Shot
 from lipdub.exemplar.bank import BANK_DIR
+from lipdub.exemplar.target import rule_digest
+from lipdub.manifest import RULE_DRIVERS
 from lipdub.media.atomic import process_tag
 from lipdub.model.checkpoint import (
     RANDOM_INIT,
@@ -77,13 +81,22 @@ class ModelFile:
     # default.
 
 
+def exemplar_driver(settings: Settings) -> str | None:
+    """The mouth driver a render with ``settings`` uses: the generator block's ``driver``, or
+    the manifest's default; None when the generator is not exemplar or nothing is set."""
+    if settings.stage("generator") != "exemplar":
+        return None
+    driver = settings.options("generator").get("driver")
+    return str(driver) if driver else load_manifest().default_driver
+
+
 def model_files(settings: Settings) -> list[ModelFile]:
     """The checkpoints a render with ``settings`` may load: the crop generator (``weights`` or
     the manifest's default; none for ``random-init``, nor for the exemplar generator unless its
-    thin tracks fall back to stylesync: ``fallback``), the exemplar driver (the generator block's
-    ``driver`` when the generator is exemplar, or the default) and, when QC measures with it
-    (``qc`` and ``qc_syncnet``), the default SyncNet. A default the manifest lacks is left out;
-    a name it lacks is an error.
+    thin tracks fall back to stylesync: ``fallback``), the exemplar's driver checkpoint
+    (:func:`exemplar_driver`, unless it is a rule-based one, which has no file) and, when QC
+    measures with it (``qc`` and ``qc_syncnet``), the default SyncNet. A default the manifest
+    lacks is left out; a name it lacks is an error.
 
     Raises:
         WeightsError: a named checkpoint that is not in the manifest, or a broken manifest.
@@ -99,12 +112,11 @@ def model_files(settings: Settings) -> list[ModelFile]:
     ):
         path, entry = generator_file(settings.weights)
         found.append(ModelFile("generator", path, entry, "weights" if settings.weights else ""))
-    driver = settings.options("generator").get("driver") if exemplar else None
-    if driver or manifest.default_driver:
-        name = str(driver or manifest.default_driver)
+    name = exemplar_driver(settings)
+    if name is not None and name not in RULE_DRIVERS:
         path, entry = checkpoint_file(name, DRIVER_KIND, "mouth driver")
-        setting = "stage_options.generator" if driver else ""
-        found.append(ModelFile("driver", path, entry, setting))
+        named = settings.options("generator").get("driver")
+        found.append(ModelFile("driver", path, entry, "stage_options.generator" if named else ""))
     if settings.qc and settings.qc_syncnet and manifest.default_syncnet:
         entry = manifest.entries[manifest.default_syncnet]
         found.append(ModelFile("syncnet", entry.file, entry, ""))
@@ -231,6 +243,9 @@ def shot_fingerprint_parts(
             }
         else:  # Validation refuses this before a render; a listing just says what it saw.
             p.parts[name] = {"missing": str(model.path)}
+    driver = exemplar_driver(shot.settings)
+    if driver in RULE_DRIVERS:
+        p.parts["weights.driver"] = {"name": driver, "config_sha256": rule_digest(driver)}
     for actor_config in sorted(actors, key=lambda a: a.name):
         actor = actor_config.name
         p.parts[f"actor:{actor}"] = {

@@ -33,6 +33,7 @@ from lipdub.plugin_manager import PluginManager
 from lipdub.render.claim import Claims
 from lipdub.render.fingerprint import (
     NO_FINGERPRINT,
+    exemplar_driver,
     model_files,
     remove_fingerprint,
     write_fingerprint,
@@ -135,9 +136,7 @@ def _check_weights(plan: Plan, shot: Shot) -> None:
             f"{plan.where(shot, 'weights')}: {exc}; give a generator of the manifest "
             f"({names}) or a .safetensors path"
         ) from None
-    if shot.settings.stage("generator") == "exemplar" and not any(
-        m.role == "driver" for m in files
-    ):
+    if shot.settings.stage("generator") == "exemplar" and exemplar_driver(shot.settings) is None:
         raise ConfigError(
             f"{plan.where(shot, 'generator')}: the exemplar generator needs a mouth driver and "
             f"{load_manifest().path} sets no default_driver; set stage_options.generator.driver "

@@ -28,6 +28,7 @@ from lipdub.train.checkpoints import save_module
 
 TINY = DriverConfig(components=5, channels=(8, 8), embed=8, hidden=8, kernel=3, layers=2)
 FPS = Fraction(25)
+BUNDLED = "mouth-driver-v1"  # The learned driver in weights/ (research-only).
 
 
 def _driver(cfg: DriverConfig = TINY, seed: int = 0) -> Driver:
@@ -200,14 +201,14 @@ def test_manifest_default_driver_must_name_a_driver(tmp_path: Path) -> None:
 
 
 def test_bundled_driver_loads_through_the_manifest() -> None:
+    """mouth-driver-v1: no longer the default (research-only; the default is the rule-based
+    viseme-table), still loadable by name."""
     m = load_manifest()
-    if m.default_driver is None:
-        pytest.skip("no mouth driver bundled yet")
-    entry = m.entries[m.default_driver]
-    assert entry.kind == KIND
+    entry = m.entries[BUNDLED]
+    assert entry.kind == KIND and entry.licence.startswith("research-only")
     assert sha256_file(entry.file) == entry.sha256
     assert entry.file.stat().st_size < 2 * 1024 * 1024
-    d = load_driver()
+    d = load_driver(BUNDLED)
     assert 6 <= d.components <= 8
     record = json.loads(entry.config.read_text())
     assert record["kind"] == KIND and record["provenance"]["steps"] > 0

@@ -3,6 +3,7 @@ again (saying why), lists done / stale / todo, and reclaims what killed runs lef
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -15,7 +16,8 @@ import pytest
 from click.testing import CliRunner
 
 from lipdub.cli import main
-from lipdub.config.project import PERSONAL_FILE
+from lipdub.config.plan import load_plan
+from lipdub.config.project import PERSONAL_FILE, load_project
 from lipdub.media.atomic import hold, partial_path, release
 from lipdub.media.audio import save_wav
 from lipdub.render import fingerprint
@@ -234,3 +236,25 @@ def test_a_change_to_one_actors_bank_leaves_shots_without_that_actor_done(projec
     res = run("render", str(project / "shots.yaml"), "--list", "--json")
     jobs = {j["id"]: j for j in events(res)}
     assert jobs["a"]["changed"] == ["actor:anna.bank"] and jobs["b"]["status"] == "done"
+
+
+def test_the_rule_driver_is_in_an_exemplar_fingerprint_and_its_constants_count(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The default driver (viseme-table) has no file: its name and the digest of its constants
+    stand in the fingerprint, so a changed rule makes the exemplar's outputs stale."""
+    plan = load_plan(project / "shots.yaml", load_project(project), {})
+    shot = plan.shots[0]
+    exemplar = dataclasses.replace(
+        shot, settings=dataclasses.replace(shot.settings, generator="exemplar")
+    )
+
+    def driver_part(s) -> object:
+        parts, _ = fingerprint.shot_fingerprint_parts(s, project, project / ".cache", [])
+        return parts.get("weights.driver")
+
+    assert driver_part(shot) is None  # Passthrough uses no driver.
+    part = driver_part(exemplar)
+    assert part["name"] == "viseme-table" and len(part["config_sha256"]) == 64
+    monkeypatch.setattr(fingerprint, "rule_digest", lambda name: "0" * 64)
+    assert driver_part(exemplar) != part

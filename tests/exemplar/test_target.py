@@ -1,0 +1,187 @@
+"""The exemplar's shape target: the clean viseme-table driver follows the dub's visemes on the
+actor's own shapes, is the default, opens no learned driver, and the research-only one warns."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+import sys
+from dataclasses import replace
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lipdub.analysis.mouth_class import MouthScale, mouth_classes, mouth_geometry
+from lipdub.config.settings import Settings
+from lipdub.exemplar import target
+from lipdub.exemplar.target import (
+    ActorMouths,
+    LearnedDriver,
+    TableConfig,
+    VisemeTableDriver,
+    class_means,
+    fit_basis,
+    open_driver,
+)
+from lipdub.manifest import VISEME_TABLE, load_manifest
+from lipdub.phonetics.track import Closure, VisemeTrack
+from lipdub.phonetics.visemes import Viseme
+from lipdub.plugins.generator_exemplar import create, lipdub_generators
+from lipdub.render import fingerprint
+
+FPS = Fraction(25)
+REPO = Path(__file__).resolve().parents[2]
+
+
+def mouth(width: float, gap: float, lip: float = 0.1) -> np.ndarray:
+    """(20, 2) mouth shape in IOD (dlib 48–67 order): ``width`` corner to corner, inner lips
+    ``gap`` apart, lips ``lip`` thick."""
+    out = np.zeros((20, 2))
+    for k in range(12):  # Outer lips, from the left corner over the top.
+        a = np.pi - 2 * np.pi * k / 12
+        out[k] = [width / 2 * np.cos(a), -(gap / 2 + lip) * np.sin(a)]
+    for k in range(8):  # Inner lips.
+        a = np.pi - 2 * np.pi * k / 8
+        out[12 + k] = [0.4 * width * np.cos(a), -(gap / 2) * np.sin(a)]
+    return out
+
+
+#: (width, gap) of each kind of frame in the constructed bank, IOD.
+KINDS = {
+    "neutral": (0.90, 0.10),
+    "rounded": (0.68, 0.12),
+    "spread": (1.12, 0.08),
+    "open": (0.95, 0.35),
+    "closed": (0.90, 0.0),
+}
+
+
+def bank(seed: int = 0, n: int = 300, kinds: tuple[str, ...] = tuple(KINDS)) -> np.ndarray:
+    """(n, 20, 2) shapes of an actor who shows every kind of ``kinds``, with landmark noise."""
+    rng = np.random.default_rng(seed)
+    which = rng.integers(0, len(kinds), n)
+    shapes = np.stack([mouth(*KINDS[kinds[k]]) for k in which])
+    return (shapes + rng.normal(0, 0.004, shapes.shape)).astype(np.float32)
+
+
+def actor_of(driver: VisemeTableDriver, shapes: np.ndarray) -> tuple[object, ActorMouths]:
+    """The basis and the :class:`ActorMouths` the track would give the driver."""
+    basis = driver.basis(shapes)
+    geom = mouth_geometry(shapes)
+    return basis, ActorMouths(basis.project(shapes), mouth_classes(geom, MouthScale.of(geom)))
+
+
+def track_of(rows: list[Viseme | None], closures: tuple[int, ...] = ()) -> VisemeTrack:
+    """A viseme track with one-hot posteriors (None: no evidence) and p/b/m at ``closures``."""
+    post = np.zeros((len(rows), len(Viseme)), np.float32)
+    for t, v in enumerate(rows):
+        if v is not None:
+            post[t, int(v)] = 1.0
+    marks = tuple(Closure(f, f / 25, "p", 1.0) for f in closures)
+    return VisemeTrack(post, marks, "script", "test")
+
+
+def test_the_basis_is_the_actors_own_pca_and_round_trips() -> None:
+    shapes = bank()
+    basis = fit_basis(shapes)
+    assert 1 <= basis.components < target.MAX_COMPONENTS  # Width and opening: two.
+    np.testing.assert_allclose(basis.basis @ basis.basis.T, np.eye(basis.components), atol=1e-9)
+    back = basis.unproject(basis.project(shapes))
+    # The kept components explain ≥ VARIANCE_KEPT of the shapes' spread around their mean (under
+    # the cap, as here).
+    resid = ((back - shapes) ** 2).sum()
+    total = ((shapes - shapes.mean(0)) ** 2).sum()
+    assert resid / total <= 1 - target.VARIANCE_KEPT + 1e-6
+
+
+def test_the_target_follows_the_dubs_visemes() -> None:
+    """Rounded frames ask for a narrower mouth than spread ones, open for a wider gap than
+    neutral, and a p/b/m for the actor's closed lips."""
+    driver = VisemeTableDriver()
+    basis, actor = actor_of(driver, bank())
+    rows = [Viseme.ROUNDED] * 15 + [Viseme.SPREAD] * 15 + [Viseme.OPEN] * 15 + [None] * 25
+    visemes = track_of(rows, closures=(65,))
+    frames = np.arange(len(rows))
+    coef = driver.targets(actor, np.zeros(16000 * 3, np.float32), FPS, frames, visemes)
+    assert coef.shape == (len(rows), basis.components)
+    geom = mouth_geometry(basis.unproject(coef))
+    # Five frames inside each stretch, away from the smoothing at its edges.
+    rounded, spread, opened, neutral = (slice(a + 5, a + 10) for a in (0, 15, 30, 45))
+    assert geom.width[rounded].mean() < geom.width[spread].mean() - 0.2
+    assert geom.gap[opened].mean() > geom.gap[neutral].mean() + 0.1
+    # The p/b/m (frame 65 and its lead frame) pulls the target towards closed lips. σ = 3 spreads
+    # a 2-frame closure thin: the selection's hard constraint, not the target, makes the lips meet.
+    plain = driver.targets(actor, np.zeros(16000 * 3, np.float32), FPS, frames, track_of(rows))
+    without = mouth_geometry(basis.unproject(plain)).gap
+    assert geom.gap[64:66].min() < without[64:66].min() - 0.015
+    np.testing.assert_allclose(geom.gap[:50], without[:50], atol=1e-6)  # Far from it: no change.
+
+
+def test_a_class_the_bank_lacks_falls_back_to_neutral() -> None:
+    driver = VisemeTableDriver()
+    _, actor = actor_of(driver, bank(kinds=("neutral", "open", "closed", "spread")))
+    means = class_means(actor)
+    assert not (actor.classes == int(Viseme.LIP_TEETH)).any()
+    np.testing.assert_array_equal(means[int(Viseme.LIP_TEETH)], means[int(Viseme.NEUTRAL)])
+
+
+def test_frames_past_the_dub_ask_for_the_neutral_mouth() -> None:
+    driver = VisemeTableDriver(replace(TableConfig(), smooth_frames=0.0))
+    _, actor = actor_of(driver, bank())
+    visemes = track_of([Viseme.OPEN] * 10)
+    coef = driver.targets(actor, np.zeros(16000, np.float32), FPS, np.arange(20), visemes)
+    neutral = class_means(actor)[int(Viseme.NEUTRAL)]
+    np.testing.assert_allclose(coef[12:], np.tile(neutral, (8, 1)), atol=1e-6)
+    assert not np.allclose(coef[:5], neutral, atol=1e-3)
+
+
+def test_the_default_driver_is_the_viseme_table_and_loads_no_checkpoint(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a learned driver was loaded on the default path")
+
+    monkeypatch.setattr(target, "load_driver", refuse)
+    assert load_manifest().default_driver == VISEME_TABLE
+    assert isinstance(create({}).driver, VisemeTableDriver)
+    assert isinstance(open_driver(VISEME_TABLE), VisemeTableDriver)
+    (choice,) = lipdub_generators()  # What `lipdub plugins list` says of its terms.
+    assert choice.licence.startswith("clean") and "mouth-driver-v1" in choice.licence
+
+
+def test_choosing_mouth_driver_v1_warns_with_its_terms(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="lipdub.exemplar.target"):
+        driver = open_driver("mouth-driver-v1")
+    assert isinstance(driver, LearnedDriver)
+    assert "mouth-driver-v1" in caplog.text and "research-only" in caplog.text
+
+
+def test_the_fingerprint_names_the_rule_and_needs_no_driver_file() -> None:
+    exemplar = Settings(generator="exemplar")
+    assert fingerprint.exemplar_driver(exemplar) == VISEME_TABLE
+    assert not [m for m in fingerprint.model_files(exemplar) if m.role == "driver"]
+    options = {"generator": {"driver": "mouth-driver-v1"}}
+    chosen = Settings(generator="exemplar", stage_options=options)
+    (model,) = [m for m in fingerprint.model_files(chosen) if m.role == "driver"]
+    assert model.path.name == "mouth-driver-v1.safetensors"
+    assert fingerprint.exemplar_driver(Settings(generator="passthrough")) is None
+    # The rule's constants are in its digest: a changed rule makes its outputs stale.
+    assert TableConfig().digest() != replace(TableConfig(), smooth_frames=1.0).digest()
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed")
+def test_the_default_driver_opens_no_weights_file(tmp_path: Path) -> None:
+    """Traced: building the default exemplar generator opens no mouth-driver file."""
+    log = tmp_path / "trace"
+    code = "from lipdub.plugins.generator_exemplar import create; create({})"
+    subprocess.run(
+        ["strace", "-f", "-e", "trace=openat", "-o", str(log), sys.executable, "-c", code],
+        check=True,
+        cwd=REPO,
+    )
+    opened = log.read_text()
+    assert "weights/manifest.toml" in opened  # The trace saw the manifest being read.
+    assert "mouth-driver" not in opened
