@@ -43,6 +43,7 @@ from scipy.ndimage import gaussian_filter1d
 from lipdub.analysis.mouth_shape import MOUTH_POINTS
 from lipdub.errors import WeightsError
 from lipdub.manifest import RULE_DRIVERS, VISEME_TABLE, load_manifest
+from lipdub.media.audio import SILENT_DB, loudness_per_frame
 from lipdub.model.checkpoint import checkpoint_file
 from lipdub.model.driver import KIND, Driver, load_driver, map_to_actor
 from lipdub.phonetics.recognizer import default_recognizer
@@ -71,6 +72,12 @@ SMOOTH_FRAMES = 3.0
 #: six clips (σ = 2) r 0.20 at 0 frames, 0.24 at 1 and 2, 0.22 at 3; on all nine about the
 #: same with it and without (σ = 2: 0.37 and 0.37; σ = 3: 0.34 and 0.35).
 ANTICIPATION_S = 0.06
+#: Width in dB, above the silence level (lipdub.media.audio.SILENT_DB), of the ramp from a quiet
+#: dub frame, whose target is the actor's closed mouth, to a speaking one, whose target is the
+#: table's. The recognizer's posteriors on a pause are mostly "neutral", and a talking actor's
+#: neutral frames are parted: without it the mouth hung open in the dub's pauses (QC's
+#: silent-vs-loud check flagged the AOC clip: rendered opening 0.150 IOD silent, 0.129 loud).
+QUIET_RAMP_DB = 10.0
 
 
 @dataclass(frozen=True)
@@ -169,6 +176,7 @@ class TableConfig:
     anticipation_s: float = ANTICIPATION_S
     lead: int = 1  # Frames before each p/b/m whose target is closed lips too (the selection's
     # hard constraint has its own, ExemplarSettings.closure_lead, also 1 by default).
+    quiet_ramp_db: float = QUIET_RAMP_DB
     version: int = 1  # Bumped when the rule changes without a constant changing.
 
     def digest(self) -> str:
@@ -243,8 +251,23 @@ class VisemeTableDriver:
         neutral = means[int(Viseme.NEUTRAL)]
         rest = np.clip(1.0 - post.sum(1), 0.0, 1.0)
         target = post @ means + rest[:, None] * neutral
+        speaking = self._speaking(audio_16k, fps, frames, shift)
+        target = speaking[:, None] * target + (1 - speaking[:, None]) * means[int(Viseme.CLOSED)]
         target = _smooth_runs(target, frames, self.cfg.smooth_frames)
         return target.astype(np.float32)
+
+    def _speaking(
+        self, audio_16k: np.ndarray, fps: Fraction, frames: np.ndarray, shift: int
+    ) -> np.ndarray:
+        """(T,) 0 on a quiet dub frame, 1 where it speaks (from ``shift`` frames ahead, as the
+        visemes are read), a ramp of :data:`QUIET_RAMP_DB` between."""
+        if not len(frames):
+            return np.zeros(0)
+        loud = loudness_per_frame(np.asarray(audio_16k), int(frames.max()) + 1 + shift, fps)
+        now = loud[frames]
+        ahead = loud[frames + shift]
+        level = np.maximum(now, ahead)
+        return np.clip((level - SILENT_DB) / self.cfg.quiet_ramp_db, 0.0, 1.0)
 
 
 class LearnedDriver:

@@ -74,6 +74,25 @@ def actor_of(driver: VisemeTableDriver, shapes: np.ndarray) -> tuple[object, Act
     return basis, ActorMouths(basis.project(shapes), mouth_classes(geom, MouthScale.of(geom)))
 
 
+def speech(seconds: float) -> np.ndarray:
+    """A dub that speaks throughout (−23 dBFS): the table's target is not the quiet one."""
+    t = np.arange(round(16000 * seconds)) / 16000
+    return (0.1 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+
+
+def test_the_dubs_pauses_ask_for_closed_lips() -> None:
+    """On quiet dub frames the recognizer says "neutral", and a talking actor's neutral frames
+    are parted: the target is the closed mouth there, the table's where the dub speaks."""
+    driver = VisemeTableDriver(replace(TableConfig(), smooth_frames=0.0))
+    _, actor = actor_of(driver, bank())
+    audio = speech(1.0)
+    audio[: 16000 // 2] = 0  # Quiet for the first 12.5 frames, then speaking.
+    coef = driver.targets(actor, audio, FPS, np.arange(25), track_of([None] * 25))
+    means = class_means(actor)
+    np.testing.assert_allclose(coef[:10], np.tile(means[int(Viseme.CLOSED)], (10, 1)), atol=1e-6)
+    np.testing.assert_allclose(coef[15:], np.tile(means[int(Viseme.NEUTRAL)], (10, 1)), atol=1e-6)
+
+
 def track_of(rows: list[Viseme | None], closures: tuple[int, ...] = ()) -> VisemeTrack:
     """A viseme track with one-hot posteriors (None: no evidence) and p/b/m at ``closures``."""
     post = np.zeros((len(rows), len(Viseme)), np.float32)
@@ -105,7 +124,7 @@ def test_the_target_follows_the_dubs_visemes() -> None:
     rows = [Viseme.ROUNDED] * 15 + [Viseme.SPREAD] * 15 + [Viseme.OPEN] * 15 + [None] * 25
     visemes = track_of(rows, closures=(65,))
     frames = np.arange(len(rows))
-    coef = driver.targets(actor, np.zeros(16000 * 3, np.float32), FPS, frames, visemes)
+    coef = driver.targets(actor, speech(3.0), FPS, frames, visemes)
     assert coef.shape == (len(rows), basis.components)
     geom = mouth_geometry(basis.unproject(coef))
     # Five frames inside each stretch, away from the smoothing at its edges.
@@ -114,7 +133,7 @@ def test_the_target_follows_the_dubs_visemes() -> None:
     assert geom.gap[opened].mean() > geom.gap[neutral].mean() + 0.1
     # The p/b/m (frame 65 and its lead frame) pulls the target towards closed lips. σ = 3 spreads
     # a 2-frame closure thin: the selection's hard constraint, not the target, makes the lips meet.
-    plain = driver.targets(actor, np.zeros(16000 * 3, np.float32), FPS, frames, track_of(rows))
+    plain = driver.targets(actor, speech(3.0), FPS, frames, track_of(rows))
     without = mouth_geometry(basis.unproject(plain)).gap
     assert geom.gap[64:66].min() < without[64:66].min() - 0.015
     np.testing.assert_allclose(geom.gap[:50], without[:50], atol=1e-6)  # Far from it: no change.
@@ -132,7 +151,7 @@ def test_frames_past_the_dub_ask_for_the_neutral_mouth() -> None:
     driver = VisemeTableDriver(replace(TableConfig(), smooth_frames=0.0))
     _, actor = actor_of(driver, bank())
     visemes = track_of([Viseme.OPEN] * 10)
-    coef = driver.targets(actor, np.zeros(16000, np.float32), FPS, np.arange(20), visemes)
+    coef = driver.targets(actor, speech(1.0), FPS, np.arange(20), visemes)
     neutral = class_means(actor)[int(Viseme.NEUTRAL)]
     np.testing.assert_allclose(coef[12:], np.tile(neutral, (8, 1)), atol=1e-6)
     assert not np.allclose(coef[:5], neutral, atol=1e-3)
