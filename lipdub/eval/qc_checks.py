@@ -68,16 +68,23 @@ def offset_confident(peak: float | None, lse_c: float | None) -> bool:
     )
 
 
+def _offset_reportable(offset: int | None, speech_frames: int | None) -> bool:
+    """An offset beyond :data:`OFFSET_WARN` on a dub with speech in at least
+    :data:`OFFSET_MIN_SPEECH` of the measured frames: what either offset warning needs first."""
+    if offset is None or abs(offset) <= OFFSET_WARN:
+        return False
+    return speech_frames is not None and speech_frames >= OFFSET_MIN_SPEECH
+
+
 def offset_warning(
     offset: int | None, peak: float | None, lse_c: float | None, speech_frames: int | None
 ) -> str | None:
     """The AV-offset warning, or None: only for an offset beyond :data:`OFFSET_WARN` that the
     search is confident of (:func:`offset_confident`) on a dub with speech in at least
     :data:`OFFSET_MIN_SPEECH` of the measured frames. Its numbers are the JSON's."""
-    if offset is None or abs(offset) <= OFFSET_WARN or not offset_confident(peak, lse_c):
+    if not _offset_reportable(offset, speech_frames) or not offset_confident(peak, lse_c):
         return None
-    if speech_frames is None or speech_frames < OFFSET_MIN_SPEECH:
-        return None
+    assert offset is not None  # _offset_reportable
     late = "late" if offset > 0 else "early"
     return (
         f"lip sync looks {abs(offset)} frames off (av_offset {offset}: the audio is {late}; "
@@ -111,10 +118,9 @@ def phonetic_offset_warning(
     :data:`OFFSET_WARN` that the search is confident of (:func:`phonetic_offset_confident`) on a
     dub with speech in at least :data:`OFFSET_MIN_SPEECH` of the measured frames. Its numbers
     are the JSON's (``av_offset``, ``offset_peak``, ``offset_r``)."""
-    if offset is None or abs(offset) <= OFFSET_WARN or not phonetic_offset_confident(peak, r_best):
+    if not _offset_reportable(offset, speech_frames) or not phonetic_offset_confident(peak, r_best):
         return None
-    if speech_frames is None or speech_frames < OFFSET_MIN_SPEECH:
-        return None
+    assert offset is not None  # _offset_reportable
     late = "late" if offset > 0 else "early"
     return (
         f"lip sync looks {abs(offset)} frames off (av_offset {offset}: the audio is {late}; "
