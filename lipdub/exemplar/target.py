@@ -19,8 +19,9 @@ Two drivers give it, behind one protocol (:class:`ShapeDriver`):
   where p_t is read :data:`ANTICIPATION_S` ahead (the lips move towards a sound before it is
   heard), p_t(closed) = 1 on each p/b/m and the ``lead`` frames before it, and ĉ is smoothed
   over time with a Gaussian of σ = :data:`SMOOTH_FRAMES` (coarticulation; the recognizer's
-  classes change by steps). The dub's loudness is not used: scaling the opening by it lowered
-  the target's correlation with real mouths (an exploratory sweep on six test clips driven by
+  classes change by steps). The dub's loudness only marks its pauses (:data:`QUIET_RAMP_DB`:
+  quiet frames ask for m_closed); scaling the opening by it lowered the target's correlation
+  with real mouths (an exploratory sweep on six test clips driven by
   their own speech: r 0.18 without, 0.17 at ±30 %, 0.16 at ±60 %).
 - a learned checkpoint (:class:`LearnedDriver`, e.g. ``mouth-driver-v1``): the network of
   :mod:`lipdub.model.driver` with the PCA basis stored in its file. Only by choice: the bundled
