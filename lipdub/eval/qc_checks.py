@@ -68,12 +68,22 @@ def offset_confident(peak: float | None, lse_c: float | None) -> bool:
     )
 
 
-def _offset_reportable(offset: int | None, speech_frames: int | None) -> bool:
-    """An offset beyond :data:`OFFSET_WARN` on a dub with speech in at least
-    :data:`OFFSET_MIN_SPEECH` of the measured frames: what either offset warning needs first."""
-    if offset is None or abs(offset) <= OFFSET_WARN:
-        return False
-    return speech_frames is not None and speech_frames >= OFFSET_MIN_SPEECH
+def _offset_message(
+    offset: int | None, confident: bool, speech_frames: int | None, numbers: str, rule: str
+) -> str | None:
+    """The A/V-offset warning either measure gives, or None: only for an offset beyond
+    :data:`OFFSET_WARN` that its search is ``confident`` of, on a dub with speech in at least
+    :data:`OFFSET_MIN_SPEECH` of the measured frames. ``numbers`` quotes the JSON's fields,
+    ``rule`` says when the measure reports."""
+    if offset is None or abs(offset) <= OFFSET_WARN or not confident:
+        return None
+    if speech_frames is None or speech_frames < OFFSET_MIN_SPEECH:
+        return None
+    late = "late" if offset > 0 else "early"
+    return (
+        f"lip sync looks {abs(offset)} frames off (av_offset {offset}: the audio is {late}; "
+        f"{numbers}; {rule})"
+    )
 
 
 def offset_warning(
@@ -82,14 +92,13 @@ def offset_warning(
     """The AV-offset warning, or None: only for an offset beyond :data:`OFFSET_WARN` that the
     search is confident of (:func:`offset_confident`) on a dub with speech in at least
     :data:`OFFSET_MIN_SPEECH` of the measured frames. Its numbers are the JSON's."""
-    if not _offset_reportable(offset, speech_frames) or not offset_confident(peak, lse_c):
-        return None
-    assert offset is not None  # _offset_reportable
-    late = "late" if offset > 0 else "early"
-    return (
-        f"lip sync looks {abs(offset)} frames off (av_offset {offset}: the audio is {late}; "
-        f"offset_peak {peak}, lse_c {lse_c}; more than {OFFSET_WARN} frames is reported where "
-        f"the peak is at least {OFFSET_PEAK} and LSE-C at least {OFFSET_MIN_LSE_C})"
+    return _offset_message(
+        offset,
+        offset_confident(peak, lse_c),
+        speech_frames,
+        f"offset_peak {peak}, lse_c {lse_c}",
+        f"more than {OFFSET_WARN} frames is reported where the peak is at least {OFFSET_PEAK} "
+        f"and LSE-C at least {OFFSET_MIN_LSE_C}",
     )
 
 
@@ -118,15 +127,14 @@ def phonetic_offset_warning(
     :data:`OFFSET_WARN` that the search is confident of (:func:`phonetic_offset_confident`) on a
     dub with speech in at least :data:`OFFSET_MIN_SPEECH` of the measured frames. Its numbers
     are the JSON's (``av_offset``, ``offset_peak``, ``offset_r``)."""
-    if not _offset_reportable(offset, speech_frames) or not phonetic_offset_confident(peak, r_best):
-        return None
-    assert offset is not None  # _offset_reportable
-    late = "late" if offset > 0 else "early"
-    return (
-        f"lip sync looks {abs(offset)} frames off (av_offset {offset}: the audio is {late}; "
-        f"offset_peak {peak}, offset_r {r_best}; the mouth's opening against the dub's visemes: "
-        f"more than {OFFSET_WARN} frames is reported where the peak is at least {OFFSET_PEAK} "
-        f"and the correlation at least {PHONETIC_MIN_R})"
+    return _offset_message(
+        offset,
+        phonetic_offset_confident(peak, r_best),
+        speech_frames,
+        f"offset_peak {peak}, offset_r {r_best}",
+        f"the mouth's opening against the dub's visemes: more than {OFFSET_WARN} frames is "
+        f"reported where the peak is at least {OFFSET_PEAK} and the correlation at least "
+        f"{PHONETIC_MIN_R}",
     )
 
 
