@@ -42,10 +42,6 @@ WORKERS_ENV = "LIPDUB_RENDER_WORKERS"
 #: Most paste threads: beyond this the GIL-holding Python around the kernels stops scaling.
 MAX_WORKERS = 4
 
-#: OpenCV's own threads during the pass: one, so every call is one stripe (see above). Importing
-#: lipdub sets it for the whole process (lipdub.CV_THREADS); it is never changed and restored
-#: here, which would race with another thread's calls.
-OPENCV_THREADS = CV_THREADS
 
 FrameFn = Callable[[int, np.ndarray], np.ndarray]
 
@@ -134,8 +130,11 @@ def encode_frames(
         times.untouched += 1
         return item[1]
 
-    if cv2.getNumThreads() != OPENCV_THREADS:  # A plugin changed it: set again, never restored.
-        cv2.setNumThreads(OPENCV_THREADS)
+    # OpenCV on one thread, so every call is one stripe (see above): importing lipdub set it for
+    # the process (lipdub.CV_THREADS). Set again if a plugin changed it, never restored, which
+    # would race with another thread's calls.
+    if cv2.getNumThreads() != CV_THREADS:
+        cv2.setNumThreads(CV_THREADS)
     try:
         _pipelined(frames, write, work, needed, as_is, on_frame, times)
     finally:

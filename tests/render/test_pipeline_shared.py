@@ -10,14 +10,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from lipdub.cli import main
 from lipdub.render.face_work import FaceWork
-from lipdub.render.frame_pass import OPENCV_THREADS, SERIAL_ENV
+from lipdub.render.frame_pass import SERIAL_ENV
 from tests.conftest import REPO, shared_data
 
 pytestmark = [pytest.mark.shared, pytest.mark.slow]
@@ -46,12 +45,7 @@ def test_pipelined_render_equals_the_serial_one_and_qc_reuses_the_masks(
 
     def compared(self: FaceWork, i: int, shape: tuple[int, ...]):  # type: ignore[no-untyped-def]
         kept = original(self, i, shape)
-        threads = cv2.getNumThreads()
-        cv2.setNumThreads(OPENCV_THREADS)  # As the paste computed it (frame_pass).
-        try:
-            fresh = self.region(self.tracks[0], i, shape)
-        finally:
-            cv2.setNumThreads(threads)
+        fresh = self.region(self.tracks[0], i, shape)  # On lipdub.CV_THREADS, as the paste.
         assert (kept is None) == (fresh is None), f"frame {i}"
         if kept is not None and fresh is not None:
             assert kept[0] == fresh[0], f"frame {i}: box"
