@@ -153,12 +153,11 @@ def _bank(
     except ConfigError as exc:
         if required:
             raise
-        message = f"no exemplar bank: {exc}; renders use the shot's own frames"
-        click.echo(
-            json.dumps({"event": "warning", "actor": actor.name, "message": message})
-            if as_json
-            else f"warning: {message}",
-            err=not as_json,
+        _say(
+            as_json,
+            "warning",
+            actor.name,
+            f"no exemplar bank: {exc}; renders use the shot's own frames",
         )
         return
     frames = sum(int(BankPart.load(p).usable.sum()) for p in parts)
