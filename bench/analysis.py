@@ -14,8 +14,19 @@ detection, landmarks, tracking, descriptors) timed per frame with 1 and with 2 t
 and the mesh runtime's), the landmarkers interleaved round by round so that load from other
 processes on a shared machine falls on both alike; the median of the rounds is reported.
 
+``--pipelines`` times the whole analysis at 1080p with the stage sets it has had: the one when
+issue 25 was filed (dlib-hog + dlib68), the one before BlazeFace (dlib-hog + the mesh, two
+passes on every face) and today's default (blazeface + the mesh following each face on its
+previous crop). The clips: the 1080p clips of ../shared/data as they are, and every test clip
+on a 1920x1080 canvas (as ``--landmarkers``). The figure is process CPU time per frame (every
+thread of the process, the decoder's included: on a shared machine wall time measures the
+neighbours), the file's opening scan included, the stages built before the clock starts, stage
+sets interleaved round by round, the median of the rounds. One thread for OpenCV (lipdub's own
+setting) and for the mesh runtime.
+
     python bench/analysis.py [--frames 150] [--cnn-frames 20]
     python bench/analysis.py --landmarkers [--frames 100] [--rounds 3]
+    python bench/analysis.py --pipelines [--frames 100] [--rounds 2]
 """
 
 from __future__ import annotations
@@ -33,6 +44,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from lipdub.analysis.blazeface import load_blazeface
 from lipdub.analysis.detection import detect_in_frame, detection_scale
 from lipdub.analysis.faces import Dlib68Landmarker, DlibFaceDetector
 from lipdub.analysis.mesh import load_mesh_landmarker
@@ -198,6 +210,81 @@ def landmarker_speed(frames: int, rounds: int) -> str:
     return "\n".join([head, *lines, "", summary])
 
 
+class _TwoPassMesh:
+    """The mesh landmarker as it was before it followed faces: two passes on every face."""
+
+    def __init__(self) -> None:
+        self._mesh = load_mesh_landmarker()
+        self.name = self._mesh.name.replace("+follow", "")
+
+    def landmarks(self, image: np.ndarray, boxes: list[np.ndarray]) -> np.ndarray:
+        return self._mesh.landmarks(image, boxes)
+
+    @property
+    def scores(self) -> np.ndarray:
+        return self._mesh.scores
+
+
+PIPELINES = ("dlib-hog + dlib68", "dlib-hog + mesh", "blazeface + mesh (default)")
+
+
+def _pipeline(name: str) -> dict[str, object]:
+    if name == PIPELINES[0]:
+        return {"faces": DlibFaceDetector("hog"), "landmarker": Dlib68Landmarker()}
+    if name == PIPELINES[1]:
+        return {"faces": DlibFaceDetector("hog"), "landmarker": _TwoPassMesh()}
+    return {"faces": load_blazeface(), "landmarker": load_mesh_landmarker()}
+
+
+def pipeline_speed(frames: int, rounds: int) -> str:
+    """CPU ms per frame of the whole analysis at 1080p per stage set (see the docstring)."""
+    with (DATA / "clips.tsv").open() as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    native = [
+        DATA / r["file"]
+        for r in rows
+        if max(int(r["width"]), int(r["height"])) == 1920
+        and min(int(r["width"]), int(r["height"])) == 1080
+    ]
+    tests = [DATA / r["file"] for r in rows if r["split"] == "test"]
+    cv2.setNumThreads(1)
+    lines, per_set = [], {p: [] for p in PIPELINES}
+    with tempfile.TemporaryDirectory() as tmp:
+        sources = [(p, p.stem[:40], "native") for p in native]
+        for p in tests:
+            out = Path(tmp) / f"{p.stem}.mp4"
+            canvas_1080p(p, frames, out)
+            sources.append((out, p.stem[:40], "canvas"))
+        for src, label, kind in sources:
+            with open_video(src) as video:
+                n = min(frames, video.info.frame_count)
+                size = f"{video.info.width}x{video.info.height}"
+            got: dict[str, list[float]] = {p: [] for p in PIPELINES}
+            for r in range(rounds):
+                for name in PIPELINES if r % 2 == 0 else PIPELINES[::-1]:
+                    stages = _pipeline(name)
+                    t0 = time.process_time()
+                    analyze_shot(src, 0, n, stages=stages)
+                    got[name].append(1000 * (time.process_time() - t0) / n)
+            cells = []
+            for name in PIPELINES:
+                value = float(np.median(got[name]))
+                per_set[name].append(value)
+                cells.append(f"{value:.1f}")
+            lines.append(f"| {label} ({kind}, {size}) | {n} | " + " | ".join(cells) + " |")
+    mean = {p: float(np.mean(v)) for p, v in per_set.items()}
+    base, before, now = (mean[p] for p in PIPELINES)
+    head = (
+        "| clip | frames | " + " | ".join(PIPELINES) + " |\n|---|---:|" + "---:|" * len(PIPELINES)
+    )
+    summary = (
+        f"Mean CPU ms per frame: {PIPELINES[0]} {base:.1f}, {PIPELINES[1]} {before:.1f}, "
+        f"{PIPELINES[2]} {now:.1f}: {base / now:.2f}x faster than when issue 25 was filed, "
+        f"{before / now:.2f}x faster than the stage set before BlazeFace."
+    )
+    return "\n".join([head, *lines, "", summary])
+
+
 def main() -> None:
     """Run the speed benchmark and record it."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -206,11 +293,18 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--landmarkers", action="store_true", help="time the two landmarkers")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (landmarkers)")
+    parser.add_argument("--pipelines", action="store_true", help="time the analysis stage sets")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     if not DATA.is_dir():
         sys.exit(f"{DATA}: shared test media not found")
     settings = AnalysisSettings()
+    if args.pipelines:
+        text = f"{device_line()}\n\n{pipeline_speed(args.frames, args.rounds)}"
+        sys.stdout.write(text + "\n")
+        if not args.no_write:
+            write_subsection("stage sets at 1080p (bench/analysis.py --pipelines)", text)
+        return
     if args.landmarkers:
         text = f"{device_line()}\n\n{landmarker_speed(args.frames, args.rounds)}"
         sys.stdout.write(text + "\n")

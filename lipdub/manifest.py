@@ -43,7 +43,8 @@ class ManifestEntry:
     provenance: str  # Where the weights came from (data, code commit, date).
     licence: str  # Licence the weights are distributed under.
     # "generator", "syncnet", "discriminator", "mouth-landmarks", "mouth-driver" or
-    # "face-landmarker" (a .tflite model the analysis runs; see lipdub.analysis.mesh).
+    # "face-landmarker" / "face-detector" (.tflite models the analysis runs; see
+    # lipdub.analysis.mesh and lipdub.analysis.blazeface).
     kind: str = "generator"
     config_sha256: str | None = None  # Digest of the architecture config, if pinned.
     # Generators: the audio scale s (StyleSyncGenerator.encode) the renderer uses by default,

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 BUILTIN_PLUGINS = (
     "lipdub.plugins.shots_scenedetect",
+    "lipdub.plugins.faces_blazeface",
     "lipdub.plugins.faces_dlib",
     "lipdub.plugins.landmarkers",
     "lipdub.plugins.tracker_iou",

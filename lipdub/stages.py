@@ -38,7 +38,7 @@ STAGES: dict[str, StageInfo] = {
             "faces",
             "lipdub_face_detectors",
             "lipdub.analysis.protocols.FaceDetector",
-            "dlib-hog",
+            "blazeface",
             "finds faces (boxes) and describes them for identity",
         ),
         StageInfo(

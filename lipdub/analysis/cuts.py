@@ -3,8 +3,8 @@
 PySceneDetect compares each frame with the one before in HSV (hue, saturation, luma change) and,
 in the adaptive detector its CLI uses by default, calls a cut where that change is several times
 the average change of the frames around it, so camera moves and flashes do not cut. Frames are
-shrunk to about 256 px wide first, as PySceneDetect's own auto-downscale does: content change is a
-mean over pixels, so resolution buys nothing but time.
+shrunk to about 256 px wide first (bilinear), as PySceneDetect's own auto-downscale does: content
+change is a mean over pixels, so resolution buys nothing but time.
 """
 
 from __future__ import annotations
@@ -107,10 +107,14 @@ class CutSession:
 
 
 def _small_bgr(frame: np.ndarray) -> np.ndarray:
-    """Frame reduced by a whole factor to about SCORE_WIDTH wide (INTER_AREA's fast path), BGR."""
+    """Frame reduced by a whole factor to about SCORE_WIDTH wide, BGR.
+
+    Bilinear, as PySceneDetect's own downscale (``Interpolation.LINEAR``): on a 1080p frame an
+    area average costs ~2 ms, a third of the analysis's per-frame budget, for a content score
+    that is a mean over the frame's pixels anyway.
+    """
     h, w = frame.shape[:2]
     k = max(1, w // SCORE_WIDTH)
     if k > 1:
-        hh, ww = (h // k) * k, (w // k) * k
-        frame = cv2.resize(frame[:hh, :ww], (ww // k, hh // k), interpolation=cv2.INTER_AREA)
-    return np.ascontiguousarray(frame[..., ::-1])
+        frame = cv2.resize(frame, (w // k, h // k), interpolation=cv2.INTER_LINEAR)
+    return cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)

@@ -35,6 +35,9 @@ def detection_scale(width: int, height: int, settings: AnalysisSettings) -> floa
 
 def smallest_face_px(width: int, height: int, detector: FaceDetector, s: AnalysisSettings) -> float:
     """Side (frame pixels) of the smallest face the detector can find at this scale."""
+    own = getattr(detector, "smallest_face", None)
+    if own is not None:  # A detector that shrinks the frame itself knows its own limit.
+        return float(own(width, height))
     scale = detection_scale(width, height, s) * _window_factor(detector)
     return detector.window_px / scale / (2**s.detect_upsample)
 
@@ -53,10 +56,13 @@ def detect_in_frame(
 
     Faces smaller than ``min_face_px`` are left out; their sides are appended to ``dropped``.
     A detector with a smaller window than HOG's (the mmod CNN: 40 px) gets a proportionally
-    smaller image: it then finds the same smallest face at a fraction of the cost.
+    smaller image: it then finds the same smallest face at a fraction of the cost. A detector
+    with ``scales_itself`` (BlazeFace: its network sees a fixed 192 px square) gets the frame as is.
     """
     h, w = frame.shape[:2]
     scale = detection_scale(w, h, settings) * _window_factor(detector)
+    if getattr(detector, "scales_itself", False):
+        scale = 1.0  # It shrinks the frame to its own input: no resize here.
     if scale != 1.0:
         interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
         image = cv2.resize(frame, (round(w * scale), round(h * scale)), interpolation=interp)
@@ -79,7 +85,8 @@ def detect_in_region(
     frame: np.ndarray, box: np.ndarray, detector: FaceDetector
 ) -> list[tuple[np.ndarray, float]]:
     """Faces near ``box``: the detector run on a region around it, resized so the face is
-    about ROI_FACE_PX wide (1.5 of the detector's window, if that is more). A cheap second look
+    about ROI_FACE_PX wide (1.5 of the detector's window, if that is more; a detector that
+    ``scales_itself`` gets the region as is). A cheap second look
     where a followed face was missed, and the confirmation of a followed face."""
     h, w = frame.shape[:2]
     side = max(box[2] - box[0], box[3] - box[1])
@@ -89,6 +96,10 @@ def detect_in_region(
     x1, y1 = int(min(w, cx + half)), int(min(h, cy + half))
     if x1 - x0 < 8 or y1 - y0 < 8:
         return []
+    if getattr(detector, "scales_itself", False):
+        shift = np.array([x0, y0, x0, y0], np.float64)
+        found = detector.detect(frame[y0:y1, x0:x1])
+        return [(np.asarray(b, np.float64) + shift, score) for b, score in found]
     scale = max(ROI_FACE_PX, 1.5 * detector.window_px) / side
     size = (max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale)))
     interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR

@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from lipdub.analysis.detection import detect_in_frame, detect_in_region
 from lipdub.analysis.faces import DlibFaceDetector
-from lipdub.analysis.protocols import FaceDetector, Tracker
+from lipdub.analysis.protocols import FaceDetector, FollowingLandmarker, Tracker
 from lipdub.analysis.records import FaceObservation
 from lipdub.analysis.settings import AnalysisSettings
 from lipdub.analysis.tracking import appearance, iou
@@ -44,6 +44,9 @@ DUPLICATE_IOU = 0.5
 CONTAINED = 0.6
 #: A carried face is dropped when less than this fraction of its box is inside the frame.
 MIN_INSIDE = 0.6
+#: The detectors dlib's mmod CNN backs up (``cnn_fallback``): HOG misses turned faces, and
+#: BlazeFace misses some half-turned faces at a shot's first frames (LRS2 00009: frames 0-1).
+FALLBACK_FOR = ("dlib-hog", "blazeface")
 
 
 @dataclass
@@ -69,14 +72,16 @@ class _Face:
     verified: bool = False  # Missed by the detector but its descriptor still matches.
     rel: np.ndarray | None = None
     ref: np.ndarray | None = None  # Its latest face descriptor, to verify it when missed.
+    roi: Any = None  # The landmarker's crop from the previous frame (a followed face), or None.
 
-    def follow(self, landmarks: np.ndarray) -> _Face:
-        """The same face on the next frame, boxed around ``landmarks`` (this frame's)."""
+    def follow(self, landmarks: np.ndarray, roi: Any = None) -> _Face:
+        """The same face on the next frame, boxed around ``landmarks`` (this frame's); ``roi``:
+        the crop the landmarker framed on them, if it keeps one."""
         centre, scale = _frame_of(landmarks)
         if self.rel is None:
             self.rel = (np.asarray(self.box, np.float64) - np.tile(centre, 2)) / scale
         box = np.tile(centre, 2) + self.rel * scale
-        return _Face(box, False, 0.0, self.misses, rel=self.rel, ref=self.ref)
+        return _Face(box, False, 0.0, self.misses, rel=self.rel, ref=self.ref, roi=roi)
 
     def confirm(self, det_box: np.ndarray, score: float, landmarks: np.ndarray) -> None:
         """A detection overlaps this face: reset misses, nudge ``rel`` towards its box."""
@@ -106,10 +111,11 @@ class FacePass:
         self.detector, self.tracker, self.s = detector, tracker, settings
         self.fallback: FaceDetector | None = None
         own = getattr(detector, "detector", detector)  # The detector behind a landmarker.
-        if settings.cnn_fallback and getattr(own, "name", "") == "dlib-hog":
+        if settings.cnn_fallback and getattr(own, "name", "") in FALLBACK_FOR:
             self.fallback = DlibFaceDetector("cnn")
         self.width, self.height = width, height
         self.faces: list[tuple[_Face, np.ndarray]] = []  # Previous frame's faces and landmarks.
+        self.rois: list[Any] = []  # The landmarker's crops of those faces, when it keeps them.
         self.small: list[float] = []  # Sides of detections ignored as too small.
         self.desc_last: dict[int, int] = {}
         self.detector_seconds = 0.0
@@ -119,8 +125,9 @@ class FacePass:
         """Find, carry, fit and track the faces of shot frame ``i``."""
         s = self.s
         if new_shot:
-            self.faces = []
-        carried = [f.follow(lm) for f, lm in self.faces]
+            self.faces, self.rois = [], []
+        rois = self.rois if len(self.rois) == len(self.faces) else [None] * len(self.faces)
+        carried = [f.follow(lm, r) for (f, lm), r in zip(self.faces, rois, strict=True)]
         prev_lms = [lm for _, lm in self.faces]
         cands = carried
         scored = carried and getattr(self.detector, "scores", None) is not None
@@ -147,7 +154,7 @@ class FacePass:
                     c.confirm(dets[pairs[k]][0], dets[pairs[k]][1], prev_lms[k])
                     cands.append(c)
                 elif second is not None:  # Re-anchored on the face the fallback found.
-                    c.box, c.rel = second[0], None
+                    c.box, c.rel, c.roi = second[0], None, None
                     c.detected, c.score, c.misses = True, second[1], 0
                     cands.append(c)
                 elif c.misses + 1 <= s.max_missed_detections:
@@ -161,7 +168,7 @@ class FacePass:
             ]
             self.detector_seconds += time.perf_counter() - t0
         cands = _dedupe([c for c in cands if self._usable(c.box)])
-        lms: Any = self.detector.landmarks(frame, [c.box for c in cands]) if cands else []
+        lms: Any = self._landmarks(frame, cands) if cands else []
         scores = getattr(self.detector, "scores", None) if cands else None
         self.unsure = scores is not None and bool((scores < s.redetect_below).any())
         self._verify(frame, cands, lms)
@@ -179,6 +186,15 @@ class FacePass:
         ids = self.tracker.update(i, obs, new_shot)
         self._descriptors(i, frame, obs, ids, cands)
         self.faces = list(zip(cands, lms, strict=True))
+        self.rois = list(getattr(self.detector, "rois", None) or []) if cands else []
+
+    def _landmarks(self, frame: np.ndarray, cands: list[_Face]) -> np.ndarray:
+        """The faces' landmarks; a landmarker that follows faces gets their previous crops."""
+        boxes = [c.box for c in cands]
+        if getattr(self.detector, "follows", False):  # A FacesWithLandmarker that follows.
+            following = cast(FollowingLandmarker, self.detector)
+            return following.landmarks(frame, boxes, rois=[c.roi for c in cands])
+        return self.detector.landmarks(frame, boxes)
 
     def _second_look(self, frame: np.ndarray, face: _Face) -> tuple[np.ndarray, float] | None:
         """The fallback detector around a followed face the main detector missed."""

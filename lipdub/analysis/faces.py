@@ -151,18 +151,7 @@ class DlibFaceDetector:
 
     def descriptors(self, image: np.ndarray, landmarks: Sequence[np.ndarray]) -> np.ndarray:
         """(N, 128) float32 dlib ResNet descriptors of the faces with these landmarks."""
-        model: FaceDescriptorModel = _load("descriptor", FACE_DESCRIPTOR)
-        image = np.ascontiguousarray(image)
-        out = np.zeros((len(landmarks), 128), np.float32)
-        for i, lm in enumerate(landmarks):
-            pts = np.asarray(lm, np.float64)
-            x0, y0 = pts.min(axis=0)
-            x1, y1 = pts.max(axis=0)
-            rect = dlib.rectangle(int(x0), int(y0), int(np.ceil(x1)), int(np.ceil(y1)))
-            parts = dlib.points([dlib.point(round(float(x)), round(float(y))) for x, y in pts])
-            shape = dlib.full_object_detection(rect, parts)
-            out[i] = np.asarray(model.compute_face_descriptor(image, shape, 0, DESCRIPTOR_PADDING))
-        return out
+        return face_descriptors(image, landmarks)
 
 
 class Dlib68Landmarker:
@@ -178,6 +167,23 @@ class Dlib68Landmarker:
     def landmarks(self, image: np.ndarray, boxes: Sequence[np.ndarray]) -> np.ndarray:
         """(N, 68, 2) float32 landmarks fitted inside each box (full-resolution image)."""
         return fit_68(image, boxes)
+
+
+def face_descriptors(image: np.ndarray, landmarks: Sequence[np.ndarray]) -> np.ndarray:
+    """(N, 128) float32 dlib ResNet descriptors (public domain model) of the faces with these
+    68-point landmarks; any face detector may use them for identity."""
+    model: FaceDescriptorModel = _load("descriptor", FACE_DESCRIPTOR)
+    image = np.ascontiguousarray(image)
+    out = np.zeros((len(landmarks), 128), np.float32)
+    for i, lm in enumerate(landmarks):
+        pts = np.asarray(lm, np.float64)
+        x0, y0 = pts.min(axis=0)
+        x1, y1 = pts.max(axis=0)
+        rect = dlib.rectangle(int(x0), int(y0), int(np.ceil(x1)), int(np.ceil(y1)))
+        parts = dlib.points([dlib.point(round(float(x)), round(float(y))) for x, y in pts])
+        shape = dlib.full_object_detection(rect, parts)
+        out[i] = np.asarray(model.compute_face_descriptor(image, shape, 0, DESCRIPTOR_PADDING))
+    return out
 
 
 def fit_68(image: np.ndarray, boxes: Sequence[np.ndarray]) -> np.ndarray:

@@ -9,10 +9,11 @@ own landmarker works with dlib's detector and descriptors, and the reverse.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, cast
 
 import numpy as np
 
-from lipdub.analysis.protocols import FaceDetector, Landmarker
+from lipdub.analysis.protocols import FaceDetector, FollowingLandmarker, Landmarker
 
 
 class FacesWithLandmarker:
@@ -26,14 +27,38 @@ class FacesWithLandmarker:
         self.detector, self.landmarker = detector, landmarker
         self.name = f"{detector.name}+{landmarker.name}"
         self.window_px = detector.window_px
+        #: The detector resizes what it is given itself (see lipdub.analysis.detection).
+        self.scales_itself = bool(getattr(detector, "scales_itself", False))
+        own = getattr(detector, "smallest_face", None)
+        if own is not None:
+            self.smallest_face = own
 
     def detect(self, image: np.ndarray) -> list[tuple[np.ndarray, float]]:
         """The detector's faces in ``image``."""
         return self.detector.detect(image)
 
-    def landmarks(self, image: np.ndarray, boxes: Sequence[np.ndarray]) -> np.ndarray:
-        """The landmarker's (N, 68, 2) points in each box."""
+    def landmarks(
+        self, image: np.ndarray, boxes: Sequence[np.ndarray], rois: Sequence[Any] | None = None
+    ) -> np.ndarray:
+        """The landmarker's (N, 68, 2) points in each box. ``rois``: for a landmarker that
+        follows faces (it keeps ``rois``, the crops its last call's points frame), each face's
+        crop from the previous frame, or None; other landmarkers never see them."""
+        if rois is not None and self.follows:
+            following = cast(FollowingLandmarker, self.landmarker)  # It keeps `rois`.
+            return following.landmarks(image, boxes, rois=rois)
         return self.landmarker.landmarks(image, boxes)
+
+    @property
+    def follows(self) -> bool:
+        """The landmarker fits a followed face on the crop its previous points framed."""
+        return hasattr(self.landmarker, "rois")
+
+    @property
+    def rois(self) -> list[Any] | None:
+        """The crops of the landmarker's last call's faces, for the next frame; None if it keeps
+        none."""
+        rois = getattr(self.landmarker, "rois", None)
+        return None if rois is None else list(rois)
 
     def descriptors(self, image: np.ndarray, landmarks: Sequence[np.ndarray]) -> np.ndarray:
         """The detector's (N, 128) identity descriptors of the faces with these landmarks."""

@@ -9,11 +9,12 @@ in numpy (:mod:`lipdub.analysis.mesh_graph`), and never imports mediapipe. The p
 (``mediapipe-face-mesh-v1``, no refinement) runs the same way; its inner lips do not meet on a
 closed mouth (bench/results.md), so it is not the default.
 
-Per face two passes, as MediaPipe's own graph does between frames: the first crop is the
-detector's (or the carried) box, enlarged by :data:`BOX_SCALE`, and runs only the model's first
-segment (the coarse mesh); the second is turned so the eye corners lie level and framed on the
-first pass's points (:data:`MESH_SCALE`), the crop the model was trained on, and runs the whole
-model. Its lip points replace the mesh's (MediaPipe's refinement,
+A new face takes two passes: the first crop is the detector's (or the carried) box, enlarged by
+:data:`BOX_SCALE`, and runs only the model's first segment (the coarse mesh); the second is turned
+so the eye corners lie level and framed on the first pass's points (:data:`MESH_SCALE`), the crop
+the model was trained on, and runs the whole model. A face followed from the previous frame takes
+one pass, on the crop the previous frame's points framed, as MediaPipe's own graph tracks a face
+between detections. The lip points replace the mesh's (MediaPipe's refinement,
 :data:`lipdub.analysis.mesh68.LIP_REFINEMENT`); the 468 points are read as dlib's 68 by
 :mod:`lipdub.analysis.mesh68`, so every consumer of the 68-point scheme keeps working; the inner
 lips come from the mesh's inner-lip contour.
@@ -28,16 +29,15 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Mapping, Sequence
-from functools import cache
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from lipdub.analysis.bundled import bundled_model
 from lipdub.analysis.mesh68 import LIP_REFINEMENT, MESH_EYE_CORNERS, MESH_TO_68
 from lipdub.analysis.mesh_graph import SplitGraph
 from lipdub.errors import WeightsError
-from lipdub.manifest import load_manifest, verified_record
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,12 @@ BOX_SCALE = 1.6
 #: The second crop's side, in the long side of the first pass's points seen level (MediaPipe's
 #: face_landmark_landmarks_to_roi uses 1.5).
 MESH_SCALE = 1.5
+#: A face followed on the previous frame's crop whose presence score falls below this is fitted
+#: again from its box (the face moved too far for the crop, or was covered).
+FOLLOW_MIN_SCORE = 0.5
+
+#: A crop: centre (x, y frame pixels), side (pixels), roll angle (radians).
+Roi = tuple[np.ndarray, float, float]
 
 
 class MeshLandmarker:
@@ -73,31 +79,55 @@ class MeshLandmarker:
         got = hashlib.sha256(model).hexdigest()
         if got != sha256:
             raise WeightsError(f"face mesh: model bytes hash to {got[:12]}…, not {sha256[:12]}…")
-        self.name = f"mediapipe-mesh@{sha256[:12]}"
+        # "follow": a followed face is fitted on its previous crop (analyses before that differ).
+        self.name = f"mediapipe-mesh@{sha256[:12]}+follow"
         self.threads = int(threads)
         self._graph = SplitGraph(model, self.threads)
         self._outputs = dict(outputs)
         #: Presence score (0..1) of each face of the last :meth:`landmarks` call.
         self.scores = np.zeros(0, np.float32)
+        #: The crop each face of the last call frames for the next frame (centre, side, angle).
+        self.rois: list[Roi] = []
 
-    def landmarks(self, image: np.ndarray, boxes: Sequence[np.ndarray]) -> np.ndarray:
-        """(N, 68, 2) float32 dlib-order points of the faces in ``boxes`` (frame pixels)."""
-        mesh, scores = self.mesh(image, boxes)
+    def landmarks(
+        self,
+        image: np.ndarray,
+        boxes: Sequence[np.ndarray],
+        rois: Sequence[Roi | None] | None = None,
+    ) -> np.ndarray:
+        """(N, 68, 2) float32 dlib-order points of the faces in ``boxes`` (frame pixels).
+
+        ``rois``: per face, the crop the previous frame's mesh framed (:attr:`rois` of the call
+        before), for a face followed from it; None where the face is new. A followed face is
+        fitted in one pass on that crop, as MediaPipe tracks a face between detections; if its
+        presence score falls below :data:`FOLLOW_MIN_SCORE` it is fitted again from its box.
+        """
+        mesh, scores = self.mesh(image, boxes, rois)
         self.scores = scores
         return mesh[:, MESH_TO_68, :2].astype(np.float32)
 
-    def mesh(self, image: np.ndarray, boxes: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    def mesh(
+        self,
+        image: np.ndarray,
+        boxes: Sequence[np.ndarray],
+        rois: Sequence[Roi | None] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(N, 468, 3) float32 mesh points (x, y in frame pixels; z in the same scale) and
-        (N,) presence scores, two passes per face (see the module docstring)."""
+        (N,) presence scores (see the module docstring and :meth:`landmarks`). Sets
+        :attr:`rois`, the crop each face's points frame for the next frame."""
         out = np.zeros((len(boxes), 468, 3), np.float32)
         scores = np.zeros(len(boxes), np.float32)
         for i, box in enumerate(boxes):
-            b = np.asarray(box, np.float64)
-            centre = (b[:2] + b[2:4]) / 2
-            side = float(max(b[2] - b[0], b[3] - b[1])) * BOX_SCALE
-            first, _ = self._run(image, centre, side, 0.0, coarse=True)
-            centre, side, angle = roi_from_points(first[:, :2])
-            out[i], scores[i] = self._run(image, centre, side, angle, coarse=False)
+            roi = rois[i] if rois is not None else None
+            if roi is not None:
+                out[i], scores[i] = self._run(image, *roi, coarse=False)
+            if roi is None or scores[i] < FOLLOW_MIN_SCORE:
+                b = np.asarray(box, np.float64)
+                centre = (b[:2] + b[2:4]) / 2
+                side = float(max(b[2] - b[0], b[3] - b[1])) * BOX_SCALE
+                first, _ = self._run(image, centre, side, 0.0, coarse=True)
+                out[i], scores[i] = self._run(image, *roi_from_points(first[:, :2]), coarse=False)
+        self.rois = [roi_from_points(points[:, :2]) for points in out]
         return out, scores
 
     def _run(
@@ -149,21 +179,6 @@ def roi_from_points(points: np.ndarray) -> tuple[np.ndarray, float, float]:
     return centre, float((hi - lo).max()) * MESH_SCALE, angle
 
 
-@cache
-def _model(name: str, manifest: Path | None) -> tuple[bytes, str, dict[str, str]]:
-    """The model's bytes, SHA-256 and outputs by role, checked against the manifest (once per
-    process and file)."""
-    m = load_manifest(manifest)
-    entry = m.entries.get(name)
-    if entry is None or entry.kind != MODEL_KIND:
-        known = [n for n, e in m.entries.items() if e.kind == MODEL_KIND]
-        raise WeightsError(f"{m.path}: no {MODEL_KIND} named {name!r} (listed: {known})")
-    record = verified_record(entry.file, MODEL_KIND, "face landmark model", entry.sha256)
-    data = entry.file.read_bytes()
-    log.debug("loaded %s (%d bytes)", entry.file, len(data))
-    return data, entry.sha256, dict(record["config"]["outputs"])
-
-
 def load_mesh_landmarker(
     threads: int = 1, manifest: Path | None = None, model: str = MODEL_NAME
 ) -> MeshLandmarker:
@@ -173,5 +188,5 @@ def load_mesh_landmarker(
     Raises:
         WeightsError: the file is missing, or its SHA-256 or record does not match.
     """
-    data, sha, outputs = _model(model, manifest)
-    return MeshLandmarker(data, sha, outputs, threads)
+    data, sha, config = bundled_model(model, MODEL_KIND, "face landmark model", manifest)
+    return MeshLandmarker(data, sha, config["outputs"], threads)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -82,6 +82,23 @@ class Landmarker(Protocol):
         ``image`` is the full-resolution RGB uint8 frame; a box (4,) float x0, y0, x1, y1 comes
         from the detector or from the face followed from the previous frame.
         """
+        ...
+
+
+class FollowingLandmarker(Protocol):
+    """A landmarker that can fit a face on the crop its previous frame's points framed.
+
+    It keeps ``rois``, one crop per face of its last call; the face pass hands each followed
+    face's crop back on the next frame (None for a new face). The built-in ``mediapipe``
+    landmarker does this, as MediaPipe's own graph tracks a face between detections.
+    """
+
+    rois: list[Any]
+
+    def landmarks(
+        self, image: np.ndarray, boxes: Sequence[np.ndarray], rois: Sequence[Any] | None = None
+    ) -> np.ndarray:
+        """(N, 68, 2) float32 landmarks; a face with a crop in ``rois`` is fitted on it."""
         ...
 
 

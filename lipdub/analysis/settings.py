@@ -73,7 +73,7 @@ class AnalysisSettings:
     detect_upsample: int = 0  # Extra 2x pyramid levels inside the detector (finds smaller faces).
     min_face_px: int = 64  # Faces with a smaller box side are ignored (too small to dub).
     max_missed_detections: int = 3  # Detector passes a carried face may miss before it is dropped.
-    cnn_fallback: bool = True  # Second look with dlib's mmod CNN where HOG misses (profiles).
+    cnn_fallback: bool = True  # Second look with dlib's mmod CNN where the detector misses.
     fallback_every: int = 25  # Frames between whole-frame CNN looks while no face is known.
     # Tracking.
     iou_threshold: float = 0.3  # Smallest box overlap that links a face to a track.
@@ -92,7 +92,8 @@ class AnalysisSettings:
     smooth_mouth_min_cutoff: float = 6.0  # Hz; mouth and jaw points follow speech.
     # Identity.
     identity_threshold: float = 0.6  # dlib's customary Euclidean distance for "same person".
-    descriptor_every: int = 25  # Frames between face descriptors taken on one track.
+    descriptor_every: int = 50  # Frames between face descriptors taken on one track (2 s at 25
+    # fps; was 25: one costs 40-80 ms on CPU, as much as 3-4 frames of the rest of the analysis).
     max_descriptors: int = 12  # Descriptors kept per track.
     reference_frames: int = 12  # Frames sampled from each actor footage file.
     # Shots (PySceneDetect AdaptiveDetector).

@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 
 from lipdub.analysis import cache
+from lipdub.analysis.blazeface import load_blazeface
 from lipdub.analysis.cuts import SceneDetectShots
 from lipdub.analysis.detection import smallest_face_px
 from lipdub.analysis.facepass import FacePass
-from lipdub.analysis.faces import DlibFaceDetector
 from lipdub.analysis.identity import ActorRefs, assign_actors, build_gallery
 from lipdub.analysis.landmarking import FacesWithLandmarker
 from lipdub.analysis.masks import UShapePlanner
@@ -47,11 +47,11 @@ STAGE_NAMES = ("shots", "faces", "landmarker", "tracker", "masks")
 def default_stages(
     settings: AnalysisSettings, names: Sequence[str] = STAGE_NAMES
 ) -> dict[str, Any]:
-    """The built-in stage objects named (scenedetect, dlib-hog, mediapipe, iou-appearance,
+    """The built-in stage objects named (scenedetect, blazeface, mediapipe, iou-appearance,
     u-shape), built only when asked for: a stage a caller brings loads no default model."""
     makers: dict[str, Callable[[], Any]] = {
         "shots": lambda: SceneDetectShots(settings),
-        "faces": lambda: DlibFaceDetector("hog", settings.detect_upsample),
+        "faces": load_blazeface,
         "landmarker": load_mesh_landmarker,
         "tracker": lambda: IouAppearanceTracker(settings),
         "masks": lambda: UShapePlanner(settings),

@@ -13,10 +13,11 @@ from lipdub.analysis.settings import AnalysisSettings
 from lipdub.stages import STAGES, StageChoice
 
 PLUGINS = {
-    "shots": ("lipdub.plugins.shots_scenedetect", ["scenedetect"], ShotDetector),
-    "faces": ("lipdub.plugins.faces_dlib", ["dlib-hog", "dlib-cnn"], FaceDetector),
-    "tracker": ("lipdub.plugins.tracker_iou", ["iou-appearance"], Tracker),
-    "masks": ("lipdub.plugins.masks_ushape", ["u-shape"], MaskPlanner),
+    "lipdub.plugins.shots_scenedetect": ("shots", ["scenedetect"], ShotDetector),
+    "lipdub.plugins.faces_blazeface": ("faces", ["blazeface"], FaceDetector),
+    "lipdub.plugins.faces_dlib": ("faces", ["dlib-hog", "dlib-cnn"], FaceDetector),
+    "lipdub.plugins.tracker_iou": ("tracker", ["iou-appearance"], Tracker),
+    "lipdub.plugins.masks_ushape": ("masks", ["u-shape"], MaskPlanner),
 }
 HOOKS = {
     "shots": "lipdub_shot_detectors",
@@ -26,9 +27,9 @@ HOOKS = {
 }
 
 
-@pytest.mark.parametrize("stage", sorted(PLUGINS))
-def test_each_hook_offers_its_named_choices_and_builds_protocol_objects(stage):
-    module_name, names, protocol = PLUGINS[stage]
+@pytest.mark.parametrize("module_name", sorted(PLUGINS))
+def test_each_hook_offers_its_named_choices_and_builds_protocol_objects(module_name):
+    stage, names, protocol = PLUGINS[module_name]
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     pm.register(importlib.import_module(module_name))
@@ -36,15 +37,21 @@ def test_each_hook_offers_its_named_choices_and_builds_protocol_objects(stage):
     hook = getattr(pm.hook, HOOKS[stage])
     choices = [c for batch in hook() for c in batch]
     assert [c.name for c in choices] == names
-    assert STAGES[stage].default in names
     options = AnalysisSettings().as_options()
     for choice in choices:
         assert isinstance(choice, StageChoice) and choice.summary
+        assert choice.licence or stage != "faces"  # Every face model says its terms.
         for key in choice.options:
             assert key in options or key == "shot_method", key
         built = choice.factory({**options, **choice.options})
         assert isinstance(built, protocol)
         assert built.name == choice.name
+
+
+@pytest.mark.parametrize("stage", sorted(HOOKS))
+def test_each_stage_default_is_a_builtin_choice(stage):
+    offered = [n for s, names, _ in PLUGINS.values() if s == stage for n in names]
+    assert STAGES[stage].default in offered
 
 
 def test_factories_take_settings_from_the_options():
