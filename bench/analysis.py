@@ -15,18 +15,22 @@ and the mesh runtime's), the landmarkers interleaved round by round so that load
 processes on a shared machine falls on both alike; the median of the rounds is reported.
 
 ``--pipelines`` times the whole analysis at 1080p with the stage sets it has had: the one when
-issue 25 was filed (dlib-hog + dlib68), the one before BlazeFace (dlib-hog + the mesh, two
-passes on every face) and today's default (blazeface + the mesh following each face on its
-previous crop). The clips: the 1080p clips of ../shared/data as they are, and every test clip
-on a 1920x1080 canvas (as ``--landmarkers``). The figure is process CPU time per frame (every
-thread of the process, the decoder's included: on a shared machine wall time measures the
-neighbours), the file's opening scan included, the stages built before the clock starts, stage
-sets interleaved round by round, the median of the rounds. One thread for OpenCV (lipdub's own
-setting) and for the mesh runtime.
+issue 25 was filed (dlib-hog + dlib68), the one before BlazeFace (dlib-hog + the mesh, two passes
+on every face) and today's default (blazeface + the same mesh). The clips: the 1080p clips of
+../shared/data as they are, and every test clip on a 1920x1080 canvas (as ``--landmarkers``). The
+figure is process CPU time per frame (every thread of the process, the decoder's included: on a
+shared machine wall time measures the neighbours), the file's opening scan included, the stages
+built before the clock starts, stage sets interleaved round by round, the median of the rounds. One
+thread for OpenCV (lipdub's own setting) and for the mesh runtime.
 
     python bench/analysis.py [--frames 150] [--cnn-frames 20]
     python bench/analysis.py --landmarkers [--frames 100] [--rounds 3]
     python bench/analysis.py --pipelines [--frames 100] [--rounds 2]
+    PYTHONPATH=CHECKOUT python bench/analysis.py --whole-clips default|dlib68
+
+``--whole-clips`` prints (JSON) the CPU time per frame of the whole analysis of each 1080p clip of
+../shared/data, whole, with the default stages of whichever lipdub is imported (or dlib-hog +
+dlib68): run it with two checkouts in turn to compare commits.
 """
 
 from __future__ import annotations
@@ -44,7 +48,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from lipdub.analysis.blazeface import load_blazeface
 from lipdub.analysis.detection import detect_in_frame, detection_scale
 from lipdub.analysis.faces import Dlib68Landmarker, DlibFaceDetector
 from lipdub.analysis.mesh import load_mesh_landmarker
@@ -210,21 +213,6 @@ def landmarker_speed(frames: int, rounds: int) -> str:
     return "\n".join([head, *lines, "", summary])
 
 
-class _TwoPassMesh:
-    """The mesh landmarker as it was before it followed faces: two passes on every face."""
-
-    def __init__(self) -> None:
-        self._mesh = load_mesh_landmarker()
-        self.name = self._mesh.name.replace("+follow", "")
-
-    def landmarks(self, image: np.ndarray, boxes: list[np.ndarray]) -> np.ndarray:
-        return self._mesh.landmarks(image, boxes)
-
-    @property
-    def scores(self) -> np.ndarray:
-        return self._mesh.scores
-
-
 PIPELINES = ("dlib-hog + dlib68", "dlib-hog + mesh", "blazeface + mesh (default)")
 
 
@@ -232,7 +220,9 @@ def _pipeline(name: str) -> dict[str, object]:
     if name == PIPELINES[0]:
         return {"faces": DlibFaceDetector("hog"), "landmarker": Dlib68Landmarker()}
     if name == PIPELINES[1]:
-        return {"faces": DlibFaceDetector("hog"), "landmarker": _TwoPassMesh()}
+        return {"faces": DlibFaceDetector("hog"), "landmarker": load_mesh_landmarker(follow=False)}
+    from lipdub.analysis.blazeface import load_blazeface  # Here: older lipdubs lack it.
+
     return {"faces": load_blazeface(), "landmarker": load_mesh_landmarker()}
 
 
@@ -285,6 +275,36 @@ def pipeline_speed(frames: int, rounds: int) -> str:
     return "\n".join([head, *lines, "", summary])
 
 
+def whole_clips(landmarker: str) -> str:
+    """CPU ms per frame of the analysis of every 1080p clip of ../shared/data, whole, with the
+    default stages of the lipdub that is imported (``landmarker`` "dlib68": HOG + dlib's 68, the
+    stage set when issue 25 was filed). Prints JSON; to compare commits, run it with each
+    checkout first on PYTHONPATH."""
+    import json
+
+    import lipdub
+    from lipdub.analysis.shot_analysis import STAGE_NAMES, default_stages
+
+    stages: dict[str, object] = {}
+    if landmarker == "dlib68":
+        stages = {"faces": DlibFaceDetector("hog"), "landmarker": Dlib68Landmarker()}
+    settings = AnalysisSettings()
+    built = {**default_stages(settings, [n for n in STAGE_NAMES if n not in stages]), **stages}
+    with (DATA / "clips.tsv").open() as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    ms = {}
+    for r in rows:
+        if sorted((int(r["width"]), int(r["height"]))) != [1080, 1920]:
+            continue
+        t0 = time.process_time()
+        result = analyze_shot(DATA / r["file"], 0, None, stages=built)
+        ms[Path(r["file"]).stem] = 1000 * (time.process_time() - t0) / (result.stop - result.start)
+    names = {
+        k: str(getattr(v, "name", "")) for k, v in built.items() if k in ("faces", "landmarker")
+    }
+    return json.dumps({"lipdub": lipdub.__file__, "stages": names, "cpu_ms_per_frame": ms})
+
+
 def main() -> None:
     """Run the speed benchmark and record it."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -294,11 +314,20 @@ def main() -> None:
     parser.add_argument("--landmarkers", action="store_true", help="time the two landmarkers")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (landmarkers)")
     parser.add_argument("--pipelines", action="store_true", help="time the analysis stage sets")
+    parser.add_argument(
+        "--whole-clips",
+        choices=["default", "dlib68"],
+        help="print CPU ms/frame of the imported lipdub's analysis on the whole 1080p clips",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     if not DATA.is_dir():
         sys.exit(f"{DATA}: shared test media not found")
     settings = AnalysisSettings()
+    if args.whole_clips:
+        cv2.setNumThreads(1)
+        sys.stdout.write(whole_clips(args.whole_clips) + "\n")
+        return
     if args.pipelines:
         text = f"{device_line()}\n\n{pipeline_speed(args.frames, args.rounds)}"
         sys.stdout.write(text + "\n")

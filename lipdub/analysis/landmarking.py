@@ -51,7 +51,7 @@ class FacesWithLandmarker:
     @property
     def follows(self) -> bool:
         """The landmarker fits a followed face on the crop its previous points framed."""
-        return hasattr(self.landmarker, "rois")
+        return bool(getattr(self.landmarker, "follow", False)) and hasattr(self.landmarker, "rois")
 
     @property
     def rois(self) -> list[Any] | None:

@@ -150,3 +150,15 @@ def test_a_followed_face_gets_the_points_of_a_fresh_fit():
     lost = [(np.asarray(centre) + 200.0, side, angle)]
     refit = lm.landmarks(image, [ASTRONAUT_FACE], rois=lost)
     assert np.abs(refit - fresh).max() < 0.01 * width
+
+
+def test_the_analysis_hands_followed_faces_their_crops_only_when_asked():
+    image = skimage_data.astronaut()
+    default = FacesWithLandmarker(load_blazeface(), load_mesh_landmarker())
+    assert not default.follows  # Off by default: two passes on every face.
+    following = FacesWithLandmarker(load_blazeface(), load_mesh_landmarker(follow=True))
+    assert following.follows and following.name.endswith("+follow")  # Its own cache key.
+    points = following.landmarks(image, [ASTRONAUT_FACE])
+    assert following.rois is not None and len(following.rois) == 1
+    again = following.landmarks(image, [ASTRONAUT_FACE], rois=following.rois)
+    assert np.abs(again - points).max() < 0.01 * float(np.ptp(points[0][:, 0]))
