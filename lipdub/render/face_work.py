@@ -29,6 +29,7 @@ from lipdub.analysis.shot_analysis import analyze_shot
 from lipdub.analysis.trust import trusted_frames
 from lipdub.config.project import ACTOR_DIR, PERSONAL_FILE
 from lipdub.config.shots import Dub
+from lipdub.eval.qc_checks import lips_box_or_none
 from lipdub.events import ShotEvent
 from lipdub.exemplar.track import ClosureReport, ExemplarTrack
 from lipdub.media import audio as audio_io
@@ -436,6 +437,12 @@ class FaceWork:
         kept = self._regions.get(i) if self._regions is not None else None
         return kept if kept is not None else self.region(self.tracks[0], i, shape)
 
+    def first_source(self, i: int) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
+        """The source's pixels round the first dubbed face at shot frame ``i``, as the paste
+        found them (box, (h, w, 3) uint8 RGB), for QC: its blend region and its lips (None:
+        the paste kept none there, as where it did not paste)."""
+        return self._regions.source(i) if self._regions is not None else None
+
     def _face(
         self, d: _TrackData, i: int, frame: np.ndarray
     ) -> tuple[tuple[int, int, int, int], np.ndarray, np.ndarray] | None:
@@ -465,8 +472,10 @@ class FaceWork:
                     self._kept["no face"].add(i)
                 continue
             box, face, mask = found
-            if n == 0 and self._regions is not None:
-                self._regions.put(i, box, mask)  # QC measures in the same region.
+            if n == 0 and self._regions is not None:  # QC measures in the same region...
+                kept_box = _kept_box(box, d.track.landmarks[j], frame.shape)
+                x0, y0, x1, y1 = kept_box  # ... against these source pixels, before the blend.
+                self._regions.put(i, box, mask, frame[y0:y1, x0:x1], kept_box)
             if weight < 1.0:
                 mask = mask * weight
             x0, y0, x1, y1 = box
@@ -474,6 +483,22 @@ class FaceWork:
                 frame = frame.copy()
             frame[y0:y1, x0:x1] = self.blender.blend(frame[y0:y1, x0:x1], face, mask)
         return frame
+
+
+def _kept_box(
+    box: tuple[int, int, int, int], landmarks: np.ndarray, shape: tuple[int, ...]
+) -> tuple[int, int, int, int]:
+    """The source box the paste keeps for QC: the blend region's ``box`` and the lips' box
+    (:func:`lipdub.eval.qc_checks.lips_box_or_none`, which QC's lip detail measures), both."""
+    lips = lips_box_or_none(landmarks, shape)
+    if lips is None:
+        return box
+    return (
+        min(box[0], lips[0]),
+        min(box[1], lips[1]),
+        max(box[2], lips[2]),
+        max(box[3], lips[3]),
+    )
 
 
 def _ranges(frames: list[int]) -> str:

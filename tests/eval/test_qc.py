@@ -29,10 +29,10 @@ def test_an_untouched_output_scores_one_and_a_pasted_box_shows_a_seam():
     same = _SeamFlicker(silent)
     boxed = _SeamFlicker(silent)
     for i, f in enumerate(frames):
-        same.add(i, f, f, (0, 0, 64, 64), mask)
+        same.add(i, f, f, mask)
         pasted = f.copy()
         pasted[mask > 0.05] = 200  # A flat patch with a hard edge, changing nothing over time.
-        boxed.add(i, f, pasted, (0, 0, 64, 64), mask)
+        boxed.add(i, f, pasted, mask)
     assert same.ratios() == (1.0, 1.0, 1.0)
     seam, flicker, detail = boxed.ratios()
     assert seam > 3 and flicker < 0.5
@@ -49,7 +49,7 @@ def test_a_blurred_mouth_lowers_the_detail_ratio():
         soft = cv2.GaussianBlur(src, (0, 0), 3)
         m = mask[..., None]
         out = (m * soft + (1 - m) * src).round().astype(np.uint8)
-        q.add(i, src, out, (0, 0, 64, 64), mask)
+        q.add(i, src, out, mask)
     detail = q.ratios()[2]
     assert detail is not None and detail < 0.4
 
@@ -61,7 +61,7 @@ def test_quivering_lips_on_silence_raise_the_flicker_ratio():
     for i, f in enumerate(frames):
         out = f.astype(int)
         out[mask > 0.5] += 25 if i % 2 else -25  # Flicker inside the mouth region.
-        q.add(i, f, np.clip(out, 0, 255).astype(np.uint8), (0, 0, 64, 64), mask)
+        q.add(i, f, np.clip(out, 0, 255).astype(np.uint8), mask)
     assert q.ratios()[1] > 5
 
 
