@@ -44,6 +44,7 @@ from lipdub.render.region_store import RegionStore
 from lipdub.render.scratch import remove_scratch, scratch_dir
 from lipdub.render.shot_audio import dub_audio
 from lipdub.render.shot_job import ShotJob
+from lipdub.render.stage_clock import clocked
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ class FaceWork:
         generator: Generator | NativeGenerator,
         emit: Callable[[ShotEvent], None],
         fallback: Callable[[], Generator] | None = None,
+        timing: dict[str, Any] | None = None,
     ) -> None:
         """Arguments:
         job: the shot job.
@@ -75,6 +77,7 @@ class FaceWork:
         generator: the shot's generator, crop-space or native.
         emit: where shot events go.
         fallback: makes the crop generator for tracks a native generator cannot serve.
+        timing: where the first pass's time and peak memory go (``timing["first_pass"]``).
         """
 
         self.job, self.shot, self.emit = job, job.shot, emit
@@ -117,7 +120,8 @@ class FaceWork:
                 conform=self.shot.settings.conform_vfr,
             )
             self.warnings += self.analysis.warnings
-            self.tracks = self._first_pass(self._chosen_tracks())
+            with clocked({} if timing is None else timing, None, "first_pass"):
+                self.tracks = self._first_pass(self._chosen_tracks())
         except BaseException:
             self.close()
             raise

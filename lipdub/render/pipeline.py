@@ -10,7 +10,6 @@ stage.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -29,11 +28,8 @@ from lipdub.render.frame_pass import encode_frames
 from lipdub.render.protocols import UnchangedPicture
 from lipdub.render.shot_audio import dub_audio, output_audio
 from lipdub.render.shot_job import ShotJob
-
-try:
-    import resource
-except ImportError:  # Not POSIX: no peak RSS in the timing.
-    resource = None  # type: ignore[assignment]  # The module or None; peak_rss_mb checks.
+from lipdub.render.stage_clock import clocked as _clocked
+from lipdub.render.stage_clock import peak_rss_mb
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +74,7 @@ def render_shot(job: ShotJob, emit: Callable[[ShotEvent], None]) -> dict[str, An
         return plugins.build("generator", shot.settings, FALLBACK_GENERATOR)
 
     with _clocked(timing, None, "analysis"):
-        work = FaceWork(job, plugins, generator, emit, fallback)
+        work = FaceWork(job, plugins, generator, emit, fallback, timing)
     with work:
         report["warnings"] += work.warnings
         report["tracks"] = work.track_summary()
@@ -99,34 +95,6 @@ def render_shot(job: ShotJob, emit: Callable[[ShotEvent], None]) -> dict[str, An
             with _clocked(timing, dub.name, "qc"):
                 _qc(shot, dub, gen_name, work, warnings, report, emit, audio, thumb)
     return report
-
-
-class _clocked:
-    """Adds the wall and CPU seconds of its block to ``timing[dub][stage]`` (``timing[stage]``
-    when ``dub`` is None): the stages that are not part of the frame pipeline."""
-
-    def __init__(self, timing: dict[str, Any], dub: str | None, stage: str) -> None:
-        self.into = timing if dub is None else timing.setdefault(dub, {})
-        self.stage = stage
-
-    def __enter__(self) -> None:
-        self.wall0, self.cpu0 = time.perf_counter(), time.process_time()
-
-    def __exit__(self, *exc: object) -> None:
-        self.into[self.stage] = {
-            "wall_s": round(time.perf_counter() - self.wall0, 3),
-            "process_cpu_s": round(time.process_time() - self.cpu0, 3),
-            # The process's peak RSS so far: the stage that raises it is the one to look at.
-            "peak_rss_mb": peak_rss_mb(),
-        }
-
-
-def peak_rss_mb() -> float | None:
-    """This process's peak resident memory so far, in MB (Linux counts ``ru_maxrss`` in kB);
-    None where there is no ``resource`` module."""
-    if resource is None:
-        return None
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def _keep_warnings(report: dict[str, Any], warnings: list[str]) -> None:
