@@ -251,7 +251,14 @@ def _encode_dub(
             frames = src.frames(shot.start, shot.stop)
             if thumb_at is not None and thumb is not None:
                 frames = _keeping_thumbnail(frames, thumb_at, thumb)
-            times = encode_frames(frames, writer.write, frame_fn, changes, progress)
+            times = encode_frames(
+                frames,
+                writer.write,
+                frame_fn,
+                changes,
+                progress,
+                frame_bytes=info.width * info.height * 3,
+            )
     timing.setdefault(dub.name, {})["encode_pass"] = {
         **times.record(),
         "peak_rss_mb": peak_rss_mb(),
