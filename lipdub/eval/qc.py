@@ -61,6 +61,8 @@ LOUD_DB = -30.0
 BORDER_LOW, BORDER_HIGH = 0.05, 0.95
 #: "Inside the mask" for flicker.
 INSIDE = 0.5
+#: :func:`mask_zones`' values on the feathered border: below INSIDE, and from INSIDE on.
+ZONE_BORDER_OUT, ZONE_BORDER_IN = 1, 2
 #: Fewest pixels a band must have to be measured.
 MIN_PIXELS = 16
 #: Thumbnails are scaled to this width.
@@ -153,7 +155,8 @@ def measure_dub(
 ) -> DubQC:
     """Decode ``dub.output`` and measure it; ``tracks`` are the dubbed FaceTracks (or none).
 
-    ``region_fn(i, frame_shape)`` gives the (box, soft blend mask) of the first dubbed face in
+    ``region_fn(i, frame_shape)`` gives the (box, :func:`mask_zones` of the soft blend mask) of
+    the first dubbed face in
     shot frame ``i`` (or None); with it the seam and flicker are measured against the source.
     ``syncnet`` = (name, SyncNet), when asked for, measures LSE-C / LSE-D of the first dubbed
     track (research-only weights: a warning says so).
@@ -470,13 +473,14 @@ class _SeamFlicker:
         self.detail_src: list[float] = []
         self._last: tuple[int, np.ndarray, np.ndarray, np.ndarray] | None = None
 
-    def add(self, i: int, src: np.ndarray, out: np.ndarray, mask: np.ndarray) -> None:
+    def add(self, i: int, src: np.ndarray, out: np.ndarray, zones: np.ndarray) -> None:
         """Measure shot frame ``i``: ``src`` and ``out`` are the (h, w, 3) RGB pixels of the
-        mask's box in the source and the output, ``mask`` the (h, w) soft blend mask."""
+        mask's box in the source and the output, ``zones`` the (h, w) :func:`mask_zones` of the
+        soft blend mask."""
         a = cv2.cvtColor(src, cv2.COLOR_RGB2GRAY).astype(np.float32)
         b = cv2.cvtColor(out, cv2.COLOR_RGB2GRAY).astype(np.float32)
-        band = (mask > BORDER_LOW) & (mask < BORDER_HIGH)
-        inside = mask >= INSIDE
+        band = (zones == ZONE_BORDER_OUT) | (zones == ZONE_BORDER_IN)
+        inside = zones >= ZONE_BORDER_IN
         speech = i >= len(self.silent) or not self.silent[i]
         seam = band.sum() >= MIN_PIXELS
         detail = speech and inside.sum() >= MIN_PIXELS  # Pauses rest on real frames.
@@ -503,6 +507,19 @@ class _SeamFlicker:
         flicker = ratio(self.move_out, self.move_src)
         detail = ratio(self.detail_out, self.detail_src)
         return seam, flicker, detail
+
+
+def mask_zones(mask: np.ndarray) -> np.ndarray:
+    """(h, w) uint8: where each pixel of a soft blend mask lies for QC's measures, all QC reads
+    of a mask (a quarter of its float32 bytes, kept for every frame of the shot): 0 outside
+    (≤ :data:`BORDER_LOW`), :data:`ZONE_BORDER_OUT` on the feathered border below
+    :data:`INSIDE`, :data:`ZONE_BORDER_IN` on the border from :data:`INSIDE` on, 3 at or
+    above :data:`BORDER_HIGH`."""
+    m = np.asarray(mask)
+    zones = (m > BORDER_LOW).astype(np.uint8)
+    zones += m >= INSIDE
+    zones += m >= BORDER_HIGH
+    return zones
 
 
 def opening_warning(

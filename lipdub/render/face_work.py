@@ -29,6 +29,7 @@ from lipdub.analysis.shot_analysis import analyze_shot
 from lipdub.analysis.trust import trusted_frames
 from lipdub.config.project import ACTOR_DIR, PERSONAL_FILE
 from lipdub.config.shots import Dub
+from lipdub.eval.qc import mask_zones
 from lipdub.eval.qc_checks import lips_box_or_none
 from lipdub.events import ShotEvent
 from lipdub.exemplar.track import ClosureReport, ExemplarTrack
@@ -434,12 +435,16 @@ class FaceWork:
     def first_region(
         self, i: int, shape: tuple[int, ...]
     ) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
-        """:meth:`region` of the first dubbed track (what QC measures seams and flicker on):
-        the one the paste computed where it pasted, computed here only where it did not."""
+        """The box and the :func:`~lipdub.eval.qc.mask_zones` of the first dubbed track's blend
+        mask at shot frame ``i`` (what QC measures seams and flicker on): the paste's, where
+        it pasted; computed here only where it did not."""
         if not self.tracks:
             return None
         kept = self._regions.get(i) if self._regions is not None else None
-        return kept if kept is not None else self.region(self.tracks[0], i, shape)
+        if kept is not None:
+            return kept
+        fresh = self.region(self.tracks[0], i, shape)
+        return None if fresh is None else (fresh[0], mask_zones(fresh[1]))
 
     def first_source(self, i: int) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
         """The source's pixels round the first dubbed face at shot frame ``i``, as the paste
@@ -479,7 +484,8 @@ class FaceWork:
             if n == 0 and self._regions is not None:  # QC measures in the same region...
                 kept_box = _kept_box(box, d.track.landmarks[j], frame.shape)
                 x0, y0, x1, y1 = kept_box  # ... against these source pixels, before the blend.
-                self._regions.put(i, box, mask, frame[y0:y1, x0:x1], kept_box)
+                zones = mask_zones(mask)
+                self._regions.put(i, box, zones, frame[y0:y1, x0:x1], kept_box)
             if weight < 1.0:
                 mask = mask * weight
             x0, y0, x1, y1 = box

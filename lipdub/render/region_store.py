@@ -20,6 +20,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import numpy as np
 
@@ -33,12 +34,13 @@ class _Entry:
     offset: int  # Of the mask; the source crop, if any, follows it.
     box: Box  # The mask's box in the frame.
     mask_shape: tuple[int, int]
+    mask_dtype: np.dtype[Any]
     source_box: Box | None  # The kept source crop's box (None: none kept).
 
 
 class RegionStore:
-    """(box, float32 soft mask) by shot frame, and the source's RGB pixels round it, written
-    once each, in a scratch file."""
+    """(box, mask) by shot frame, and the source's RGB pixels round it, written once each, in a
+    scratch file."""
 
     def __init__(self, path: Path) -> None:
         """Arguments:
@@ -63,11 +65,11 @@ class RegionStore:
         Arguments:
             i: the shot frame.
             box: (x0, y0, x1, y1) of ``mask`` in the frame.
-            mask: (h, w) soft blend mask.
+            mask: (h, w) mask (of any numeric type; it comes back as it went in).
             source: (H, W, 3) uint8 source pixels of ``source_box`` (None: none kept).
             source_box: (x0, y0, x1, y1) of ``source`` in the frame.
         """
-        data = np.ascontiguousarray(mask, np.float32)
+        data = np.ascontiguousarray(mask)
         if data.ndim != 2:
             raise ValueError(f"frame {i}: a blend mask is (h, w), got {data.shape}")
         raw = data.tobytes()
@@ -90,6 +92,7 @@ class RegionStore:
                 offset,
                 box,
                 (int(data.shape[0]), int(data.shape[1])),
+                data.dtype,
                 source_box if source is not None else None,
             )
             fd = self._fd
@@ -101,8 +104,8 @@ class RegionStore:
         if found is None or fd is None:
             return None
         h, w = found.mask_shape
-        raw = os.pread(fd, h * w * 4, found.offset)
-        return found.box, np.frombuffer(bytearray(raw), np.float32).reshape(h, w)
+        raw = os.pread(fd, h * w * found.mask_dtype.itemsize, found.offset)
+        return found.box, np.frombuffer(bytearray(raw), found.mask_dtype).reshape(h, w)
 
     def source(self, i: int) -> tuple[Box, np.ndarray] | None:
         """Frame ``i``'s kept source crop as (box, (H, W, 3) uint8) (None: none kept)."""
@@ -112,7 +115,8 @@ class RegionStore:
         h, w = found.mask_shape
         x0, y0, x1, y1 = found.source_box
         shape = (y1 - y0, x1 - x0, 3)
-        raw = os.pread(fd, shape[0] * shape[1] * 3, found.offset + h * w * 4)
+        at = found.offset + h * w * found.mask_dtype.itemsize
+        raw = os.pread(fd, shape[0] * shape[1] * 3, at)
         return found.source_box, np.frombuffer(bytearray(raw), np.uint8).reshape(shape)
 
     def _find(self, i: int) -> tuple[_Entry | None, int | None]:
