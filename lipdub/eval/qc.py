@@ -156,8 +156,8 @@ def measure_dub(
     """Decode ``dub.output`` and measure it; ``tracks`` are the dubbed FaceTracks (or none).
 
     ``region_fn(i, frame_shape)`` gives the (box, :func:`mask_zones` of the soft blend mask) of
-    the first dubbed face in
-    shot frame ``i`` (or None); with it the seam and flicker are measured against the source.
+    the first dubbed face in shot frame ``i`` (or None); with it the seam and flicker are
+    measured against the source.
     ``syncnet`` = (name, SyncNet), when asked for, measures LSE-C / LSE-D of the first dubbed
     track (research-only weights: a warning says so).
     ``resting`` counts the frames the render rested on silence (see lipdub.analysis.rest), and
