@@ -16,6 +16,15 @@ bench/results.md.
     python bench/render.py --generator exemplar      # (or passthrough): no weights by default
     python bench/render.py --generator exemplar --serial   # LIPDUB_SERIAL_RENDER=1, for reference
     python bench/render.py --generator exemplar --jobs 2   # and both shots at once
+    python bench/render.py --generator exemplar --clip long.mp4 --lengths 250,2500 \
+        --dub long.wav                                     # memory against shot length
+    python bench/render.py --generator exemplar --clip uhd.mp4 --preset broadcast
+
+``--lengths`` renders shots of those frame counts (from frame 0) instead of the half and the whole
+clip; ``--dub`` dubs with a WAV (padded or trimmed to each shot) instead of a synthesized line
+(which is shorter than a long shot: the rest would rest on silence); ``--preset`` picks the
+project's preset (draft: H.264; broadcast: ProRes 422 HQ). A note under the table gives each
+row's growth in peak RSS over the first.
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ import datetime as dt
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -138,7 +148,14 @@ def stage_rows(shot: str, report: dict[str, Any]) -> list[str]:
     if "analysis" in timing:
         a = timing["analysis"]
         rows.append(
-            f"| {shot} | analysis | {a['wall_s']:.2f} | {a['process_cpu_s']:.2f} | | |{_rss(a)}"
+            f"| {shot} | analysis (with the first pass) | {a['wall_s']:.2f} | "
+            f"{a['process_cpu_s']:.2f} | | |{_rss(a)}"
+        )
+    if "first_pass" in timing:
+        f = timing["first_pass"]
+        rows.append(
+            f"| {shot} | · first pass (bank cut) | {f['wall_s']:.2f} | "
+            f"{f['process_cpu_s']:.2f} | | |{_rss(f)}"
         )
     if not dubs:
         return rows
@@ -185,6 +202,12 @@ def main() -> None:
     parser.add_argument("--clip", default=None, help="video to use (default: first media clip)")
     parser.add_argument("--frames", type=int, default=None, help="cap on the frames rendered")
     parser.add_argument(
+        "--lengths", default=None, help="shot lengths in frames, comma-separated (default: half "
+        "and all of the clip)"
+    )  # fmt: skip
+    parser.add_argument("--dub", default=None, help="dub WAV (default: a synthesized line)")
+    parser.add_argument("--preset", default="draft", help="draft, broadcast or feature")
+    parser.add_argument(
         "--serial", action="store_true", help="LIPDUB_SERIAL_RENDER=1: the encode pass unthreaded"
     )
     parser.add_argument(
@@ -207,22 +230,32 @@ def main() -> None:
 
     info = probe(clip)
     total = min(info.frame_count, args.frames or info.frame_count)
-    half = total // 2
+    if args.lengths:
+        lengths = [min(int(n), info.frame_count) for n in args.lengths.split(",")]
+        shots = [(f"f{n}", n) for n in lengths]
+    else:
+        shots = [("half", total // 2), ("full", total)]
     with tempfile.TemporaryDirectory() as tmp:
         project = Path(tmp)
-        save_wav(synthesize("A benchmark dub, spoken over the whole shot. " * 4), project / "d.wav")
+        if args.dub:
+            shutil.copy(args.dub, project / "d.wav")
+        else:
+            line = "A benchmark dub, spoken over the whole shot. " * 4
+            save_wav(synthesize(line), project / "d.wav")
         (project / "lipdub.toml").write_text(
-            '[project]\nname = "bench"\npreset = "draft"\n[settings]\naudio_fit = "pad-trim"\n'
+            f'[project]\nname = "bench"\npreset = "{args.preset}"\n'
+            '[settings]\naudio_fit = "pad-trim"\n'
         )
         (project / "shots.yaml").write_text(
             "shots:\n"
-            f"  - {{id: half, source: {clip}, in: 0, out: {half}, "
-            "dubs: [{name: x, audio: d.wav}]}\n"
-            f"  - {{id: full, source: {clip}, in: 0, out: {total}, "
-            "dubs: [{name: x, audio: d.wav}]}\n"
+            + "".join(
+                f"  - {{id: {shot}, source: {clip}, in: 0, out: {frames}, "
+                "dubs: [{name: x, audio: d.wav}]}\n"
+                for shot, frames in shots
+            )
         )
         rows = []
-        for shot, frames in (("half", half), ("full", total)):
+        for shot, frames in shots:
             r = render_once(project, [shot], args)
             rows.append((shot, frames, r))
             print(
@@ -231,19 +264,24 @@ def main() -> None:
                 f"load {r['load'][0]:.2f} → {r['load'][1]:.2f}",
                 flush=True,
             )
-        together = render_once(project, ["half", "full"], args, args.jobs) if args.jobs else None
+        ids = [shot for shot, _ in shots]
+        together = render_once(project, ids, args, args.jobs) if args.jobs else None
     fps_rt = float(info.fps)
     weights = f" --weights {args.weights}" if args.weights else ""
     flags = (" --serial" if args.serial else "") + (f" --jobs {args.jobs}" if args.jobs else "")
+    flags += f" --lengths {args.lengths}" if args.lengths else ""
+    flags += f" --preset {args.preset}" if args.preset != "draft" else ""
+    flags += f" --dub {Path(args.dub).name}" if args.dub else ""
     model = "lite model, " if args.generator == "stylesync" else ""
+    codec = {"draft": "H.264", "broadcast": "ProRes 422 HQ"}.get(args.preset, args.preset)
     lines = [
         f"\n### render — {dt.date.today()} — {device_name(args.device)}\n",
         f"`python bench/render.py --generator {args.generator}{weights} "
         f"--device {args.device}{flags}` on `{clip.name}` ({info.width}×{info.height} @ "
-        f"{float(info.fps):.3f} fps; preset draft: {model}H.264). Each row is a fresh process "
-        "(decode → analysis → generation → paste-back → encode → mux → QC). CPU s: the "
-        "render process's user + system time. Load: the 1-minute load average before → after "
-        "(wall times are a speed figure only where it stayed below the 2 cores).\n",
+        f"{float(info.fps):.3f} fps; preset {args.preset}: {model}{codec}). Each row is a "
+        "fresh process (decode → analysis → generation → paste-back → encode → mux → QC). "
+        "CPU s: the render process's user + system time. Load: the 1-minute load average "
+        "before → after (wall times are a speed figure only where it stayed below the 2 cores).\n",
         "| shot | frames | wall s | frames/s | × real time | CPU s | CPU s/frame | peak RSS MB "
         "| load |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
@@ -255,6 +293,12 @@ def main() -> None:
             f"{r['cpu']:.1f} | {r['cpu'] / frames:.3f} | {r['peak_mb']:.0f} | "
             f"{r['load'][0]:.2f} → {r['load'][1]:.2f} |"
         )
+    if len(rows) > 1:
+        base = rows[0][2]["peak_mb"]
+        growth = ", ".join(
+            f"{shot} {100 * (r['peak_mb'] / base - 1):+.1f} %" for shot, _, r in rows[1:]
+        )
+        lines += ["", f"Peak RSS against the {rows[0][0]} shot's: {growth}."]
     if together is not None:
         alone = sum(r["wall"] for _, _, r in rows)
         lines += [

@@ -17,7 +17,8 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -39,6 +40,8 @@ from lipdub.eval.metrics import SyncNetScorer, av_sync
 from lipdub.eval.phonetic_sync import expected_opening, phonetic_sync
 from lipdub.eval.qc_checks import (
     LipDetail,
+    SourcePixels,
+    lips_box_or_none,
     measure_warnings,
     offset_peak,
     offset_warning,
@@ -58,6 +61,8 @@ LOUD_DB = -30.0
 BORDER_LOW, BORDER_HIGH = 0.05, 0.95
 #: "Inside the mask" for flicker.
 INSIDE = 0.5
+#: :func:`mask_zones`' values on the feathered border: below INSIDE, and from INSIDE on.
+ZONE_BORDER_OUT, ZONE_BORDER_IN = 1, 2
 #: Fewest pixels a band must have to be measured.
 MIN_PIXELS = 16
 #: Thumbnails are scaled to this width.
@@ -71,6 +76,9 @@ QC_AHEAD = 2
 SYNC_MIN_FRAMES = 10
 #: Mean opening on silent frames above the loud frames' by more than this (IOD) is a warning.
 OPENING_MARGIN = 0.02
+
+#: Source pixels the render kept: shot frame -> (box, (h, w, 3) uint8 RGB crop), None for none.
+KeptSource = Callable[[int], "tuple[tuple[int, int, int, int], np.ndarray] | None"]
 
 
 @dataclass
@@ -142,11 +150,14 @@ def measure_dub(
     visemes: VisemeTrack | None = None,
     bank_closed: int | None = None,
     not_dubbed: list[dict[str, Any]] | None = None,
+    kept_source: KeptSource | None = None,
+    before_thumb: np.ndarray | None = None,
 ) -> DubQC:
     """Decode ``dub.output`` and measure it; ``tracks`` are the dubbed FaceTracks (or none).
 
-    ``region_fn(i, frame_shape)`` gives the (box, soft blend mask) of the first dubbed face in
-    shot frame ``i`` (or None); with it the seam and flicker are measured against the source.
+    ``region_fn(i, frame_shape)`` gives the (box, :func:`mask_zones` of the soft blend mask) of
+    the first dubbed face in shot frame ``i`` (or None); with it the seam and flicker are
+    measured against the source.
     ``syncnet`` = (name, SyncNet), when asked for, measures LSE-C / LSE-D of the first dubbed
     track (research-only weights: a warning says so).
     ``resting`` counts the frames the render rested on silence (see lipdub.analysis.rest), and
@@ -155,6 +166,10 @@ def measure_dub(
     ``visemes`` (the dub's viseme track) gives the lip sync and A/V offset, and has the p/b/m
     whose closure is checked on the output; ``bank_closed`` counts the closed-lip frames the
     generator had to show them with. ``not_dubbed`` lists the tracks left as the source.
+    ``kept_source(i)`` gives the source pixels the render kept round the first dubbed face of
+    shot frame ``i`` (box, RGB crop; None where it kept none), and ``before_thumb`` the
+    :func:`thumbnail` of the source at :func:`before_frame`, kept while encoding: with both, QC
+    decodes the source only for frames nothing was kept of.
     """
     output = Path(dub.output)
     qc = DubQC(
@@ -174,8 +189,8 @@ def measure_dub(
     seams = _SeamFlicker(loud < SILENT_DB)
     lips = LipDetail(loud >= LOUD_DB)
     sync_crops = _read_output(
-        qc, shot, output, int(np.argmax(loud)) if loud.size else 0, track, detector, region_fn,
-        seams, syncnet is not None, lips,
+        qc, shot, output, _thumb_at(loud), track, detector, region_fn, seams,
+        syncnet is not None, lips, kept_source, before_thumb,
     )  # fmt: skip
     qc.seam_ratio, qc.flicker_ratio, qc.mask_detail_ratio = seams.ratios()
     qc.detail_ratio = lips.ratio()
@@ -214,10 +229,14 @@ def _read_output(
     seams: _SeamFlicker,
     sync: bool,
     lips: LipDetail | None = None,
+    kept_source: KeptSource | None = None,
+    before_thumb: np.ndarray | None = None,
 ) -> list[np.ndarray]:
-    """One pass over the output (and the source in lockstep when seams are measured): frame
-    count, mouth opening per frame, seams and flicker, the loudest frame's thumbnails; returns
-    the aligned crops SyncNet reads (when ``sync``)."""
+    """One pass over the output: frame count, mouth opening per frame, seams, flicker and lip
+    detail against the source (where seams are measured), the loudest frame's thumbnails;
+    returns the aligned crops SyncNet reads (when ``sync``). The source's pixels come from
+    ``kept_source`` where it covers what is measured, else from a decode of the source that
+    starts at the first frame that needs it."""
     from lipdub.analysis.masks import mouth_opening
 
     thumbs_dir = qc_path(output).parent
@@ -226,38 +245,92 @@ def _read_output(
     sync_crops: list[np.ndarray] = []
     with (
         open_video(output) as out,
-        open_video(shot.source, shot.settings.conform_vfr) as src,
-        prefetching(QC_AHEAD) as ahead,  # Both decodes in threads, beside the measuring.
+        _SourceFrames(shot) as source,
+        prefetching(QC_AHEAD) as ahead,  # The output's decode in a thread, beside the measuring.
     ):
         qc.frames = out.info.frame_count
-        # The source runs in lockstep only when seams are measured; else one frame is read.
-        first = shot.start if region_fn is not None else shot.start + thumb_at
-        source_frames = ahead(src.frames(first, shot.stop if region_fn is not None else first + 1))
         for i, frame in enumerate(ahead(out.frames())):
-            before = next(source_frames, None) if region_fn is not None or i == thumb_at else None
-            if i == thumb_at and before is not None:
-                _thumb(before, thumbs_dir / f"{output.stem}_before.png")
-            region = region_fn(i, frame.shape) if region_fn is not None else None
-            if region is not None and before is not None:
-                seams.add(i, before, frame, *region)
-            j = track.at(i) if track is not None else None
-            if track is None or j is None:
-                opening.append(None)
-            elif detector is not None:
-                lm = detector.landmarks(frame, [track.boxes[j]])[0]
-                opening.append(round(mouth_opening(lm), 4))
-            else:
-                opening.append(None)
-            if track is not None and j is not None:
-                if before is not None and lips is not None:
-                    lips.add(i, before, frame, track.landmarks[j])
-                if sync:
-                    sync_crops.append(_aligned(frame, track.landmarks[j]))
             if i == thumb_at:
-                _thumb(frame, thumbs_dir / f"{output.stem}_after.png")
+                before = before_thumb
+                if before is None and (whole := source.frame(i)) is not None:
+                    before = thumbnail(whole)
+                if before is not None:
+                    _write_thumb(before, thumbs_dir / f"{output.stem}_before.png")
+                _write_thumb(thumbnail(frame), thumbs_dir / f"{output.stem}_after.png")
+            j = track.at(i) if track is not None else None
+            lm = track.landmarks[j] if track is not None and j is not None else None
+            region = region_fn(i, frame.shape) if region_fn is not None else None
+            lips_at = (
+                lips_box_or_none(lm, frame.shape)
+                if region_fn is not None and lips is not None and lm is not None and lips.wants(i)
+                else None
+            )
+            boxes = [b for b in (region[0] if region is not None else None, lips_at) if b]
+            src = _source_pixels(i, boxes, kept_source, source) if boxes else None
+            if region is not None and src is not None:
+                x0, y0, x1, y1 = region[0]
+                seams.add(i, src.crop(region[0]), frame[y0:y1, x0:x1], region[1])
+            if track is None or j is None or detector is None:
+                opening.append(None)
+            else:
+                fit = detector.landmarks(frame, [track.boxes[j]])[0]
+                opening.append(round(mouth_opening(fit), 4))
+            if lips_at is not None and src is not None and lips is not None and lm is not None:
+                lips.add(i, src, frame, lm)
+            if sync and lm is not None:
+                sync_crops.append(_aligned(frame, lm))
     qc.thumbnails = {"before": f"{output.stem}_before.png", "after": f"{output.stem}_after.png"}
     qc.mouth_opening = opening
     return sync_crops
+
+
+def _source_pixels(
+    i: int, boxes: list[Any], kept_source: KeptSource | None, source: _SourceFrames
+) -> SourcePixels | None:
+    """The source's pixels of shot frame ``i`` that cover every box: those the render kept,
+    else the decoded frame (None: the source has no frame ``i``)."""
+    kept = kept_source(i) if kept_source is not None else None
+    if kept is not None:
+        (x0, y0, _, _), crop = kept
+        pixels = SourcePixels(crop, x0, y0)
+        if all(pixels.covers(b) for b in boxes):
+            return pixels
+    frame = source.frame(i)
+    return None if frame is None else SourcePixels(frame)
+
+
+class _SourceFrames:
+    """The shot's source frames, decoded only when asked for, in rising order: the decode starts
+    at the first frame asked for and runs forward (QC asks only where the render kept nothing,
+    which on an exemplar render is rarely any frame)."""
+
+    def __init__(self, shot: Any) -> None:
+        self.shot = shot
+        self._stack = ExitStack()
+        self._frames: Iterator[np.ndarray] | None = None
+        self._at = -1  # Shot frame of the last frame read.
+        self._last: np.ndarray | None = None
+
+    def frame(self, i: int) -> np.ndarray | None:
+        """Shot frame ``i`` (not below the last one asked for), None past the source's end."""
+        if self._frames is None:
+            src = self._stack.enter_context(
+                open_video(self.shot.source, self.shot.settings.conform_vfr)
+            )
+            self._frames = src.frames(self.shot.start + i, self.shot.stop)
+            self._at = i - 1
+        if i < self._at:
+            raise ValueError(f"source frame {i} asked for after frame {self._at}")
+        while self._at < i:
+            self._last = next(self._frames, None)
+            self._at += 1
+        return self._last
+
+    def __enter__(self) -> _SourceFrames:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
 
 
 def _judge_opening(qc: DubQC, loud: np.ndarray, own_mouth: np.ndarray | None) -> None:
@@ -400,19 +473,25 @@ class _SeamFlicker:
         self.detail_src: list[float] = []
         self._last: tuple[int, np.ndarray, np.ndarray, np.ndarray] | None = None
 
-    def add(self, i: int, src: np.ndarray, out: np.ndarray, box: Any, mask: np.ndarray) -> None:
-        x0, y0, x1, y1 = box
-        a = cv2.cvtColor(src[y0:y1, x0:x1], cv2.COLOR_RGB2GRAY).astype(np.float32)
-        b = cv2.cvtColor(out[y0:y1, x0:x1], cv2.COLOR_RGB2GRAY).astype(np.float32)
-        band = (mask > BORDER_LOW) & (mask < BORDER_HIGH)
-        if band.sum() >= MIN_PIXELS:
-            self.edge_src.append(float(_edges(a)[band].mean()))
-            self.edge_out.append(float(_edges(b)[band].mean()))
-        inside = mask >= INSIDE
+    def add(self, i: int, src: np.ndarray, out: np.ndarray, zones: np.ndarray) -> None:
+        """Measure shot frame ``i``: ``src`` and ``out`` are the (h, w, 3) RGB pixels of the
+        mask's box in the source and the output, ``zones`` the (h, w) :func:`mask_zones` of the
+        soft blend mask."""
+        a = cv2.cvtColor(src, cv2.COLOR_RGB2GRAY).astype(np.float32)
+        b = cv2.cvtColor(out, cv2.COLOR_RGB2GRAY).astype(np.float32)
+        band = (zones == ZONE_BORDER_OUT) | (zones == ZONE_BORDER_IN)
+        inside = zones >= ZONE_BORDER_IN
         speech = i >= len(self.silent) or not self.silent[i]
-        if speech and inside.sum() >= MIN_PIXELS:  # Pauses rest on real frames (analysis.rest).
-            self.detail_src.append(float(_edges(a)[inside].mean()))
-            self.detail_out.append(float(_edges(b)[inside].mean()))
+        seam = band.sum() >= MIN_PIXELS
+        detail = speech and inside.sum() >= MIN_PIXELS  # Pauses rest on real frames.
+        if seam or detail:  # Each image's edges once, for both measures.
+            ea, eb = _edges(a), _edges(b)
+            if seam:
+                self.edge_src.append(float(ea[band].mean()))
+                self.edge_out.append(float(eb[band].mean()))
+            if detail:
+                self.detail_src.append(float(ea[inside].mean()))
+                self.detail_out.append(float(eb[inside].mean()))
         if self._last is not None and self._last[0] == i - 1 and i < len(self.silent):
             _, pa, pb, pin = self._last
             if self.silent[i] and self.silent[i - 1] and pa.shape == a.shape:
@@ -428,6 +507,19 @@ class _SeamFlicker:
         flicker = ratio(self.move_out, self.move_src)
         detail = ratio(self.detail_out, self.detail_src)
         return seam, flicker, detail
+
+
+def mask_zones(mask: np.ndarray) -> np.ndarray:
+    """(h, w) uint8: where each pixel of a soft blend mask lies for QC's measures, all QC reads
+    of a mask (a quarter of its float32 bytes, kept for every frame of the shot): 0 outside
+    (≤ :data:`BORDER_LOW`), :data:`ZONE_BORDER_OUT` on the feathered border below
+    :data:`INSIDE`, :data:`ZONE_BORDER_IN` on the border from :data:`INSIDE` on, 3 at or
+    above :data:`BORDER_HIGH`."""
+    m = np.asarray(mask)
+    zones = (m > BORDER_LOW).astype(np.uint8)
+    zones += m >= INSIDE
+    zones += m >= BORDER_HIGH
+    return zones
 
 
 def opening_warning(
@@ -478,9 +570,23 @@ def _edges(gray: np.ndarray) -> np.ndarray:
     return np.hypot(cv2.Sobel(gray, cv2.CV_32F, 1, 0), cv2.Sobel(gray, cv2.CV_32F, 0, 1))
 
 
-def _thumb(frame: np.ndarray, path: Path) -> None:
+def before_frame(audio_16k: np.ndarray, frame_count: int, fps: Fraction) -> int:
+    """The shot frame QC shows before and after (thumbnails): the dub's loudest. The render
+    keeps the source's :func:`thumbnail` of it while encoding (``before_thumb``)."""
+    return _thumb_at(loudness_per_frame(audio_16k, frame_count, fps))
+
+
+def _thumb_at(loud: np.ndarray) -> int:
+    return int(np.argmax(loud)) if loud.size else 0
+
+
+def thumbnail(frame: np.ndarray) -> np.ndarray:
+    """``frame`` (RGB) scaled to :data:`THUMB_WIDTH` wide, as QC's PNGs show it."""
     h, w = frame.shape[:2]
-    small = cv2.resize(
+    return cv2.resize(
         frame, (THUMB_WIDTH, max(1, round(h * THUMB_WIDTH / w))), interpolation=cv2.INTER_AREA
     )
+
+
+def _write_thumb(small: np.ndarray, path: Path) -> None:
     cv2.imwrite(str(path), cv2.cvtColor(small, cv2.COLOR_RGB2BGR))

@@ -13,6 +13,8 @@ A warning must be rare and right, so a supervisor can find the bad shots by them
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from lipdub.eval.metrics import laplacian_energy, lips_box
@@ -162,6 +164,37 @@ def measure_warnings(
     return out
 
 
+@dataclass(frozen=True)
+class SourcePixels:
+    """The source's pixels of one shot frame that QC compares the output with: the whole frame
+    (origin 0, 0), or the part of it the render kept while pasting (so QC need not decode the
+    source again)."""
+
+    pixels: np.ndarray  # (h, w, 3) uint8 RGB.
+    x0: int = 0  # Where ``pixels`` lie in the frame.
+    y0: int = 0
+
+    def covers(self, box: tuple[int, int, int, int]) -> bool:
+        """Whether (x0, y0, x1, y1) lies inside :attr:`pixels`."""
+        h, w = self.pixels.shape[:2]
+        x0, y0, x1, y1 = box
+        return self.x0 <= x0 and self.y0 <= y0 and x1 <= self.x0 + w and y1 <= self.y0 + h
+
+    def crop(self, box: tuple[int, int, int, int]) -> np.ndarray:
+        """The pixels of frame box (x0, y0, x1, y1), as the whole frame's ``[y0:y1, x0:x1]``.
+
+        Raises:
+            ValueError: the box is not inside :attr:`pixels`.
+        """
+        if not self.covers(box):
+            h, w = self.pixels.shape[:2]
+            raise ValueError(
+                f"box {box} is outside the kept source pixels at ({self.x0}, {self.y0}), {w}×{h}"
+            )
+        x0, y0, x1, y1 = box
+        return self.pixels[y0 - self.y0 : y1 - self.y0, x0 - self.x0 : x1 - self.x0]
+
+
 class LipDetail:
     """Lip detail: Laplacian energy (:func:`lipdub.eval.metrics.laplacian_energy`) in a tight
     box round the lips (:func:`lipdub.eval.metrics.lips_box` of the track's landmarks), output
@@ -173,19 +206,38 @@ class LipDetail:
         self.out: list[float] = []
         self.src: list[float] = []
 
-    def add(self, i: int, src: np.ndarray, out: np.ndarray, landmarks: np.ndarray) -> None:
-        if i >= len(self.loud) or not self.loud[i]:
+    def wants(self, i: int) -> bool:
+        """Whether frame ``i`` is measured (a loud frame)."""
+        return i < len(self.loud) and bool(self.loud[i])
+
+    def add(
+        self, i: int, src: np.ndarray | SourcePixels, out: np.ndarray, landmarks: np.ndarray
+    ) -> None:
+        """Measure frame ``i``: ``src`` the source (the whole frame, or kept pixels that cover
+        the lips), ``out`` the whole output frame."""
+        if not self.wants(i):
             return
-        try:
-            x0, y0, x1, y1 = lips_box(landmarks, src.shape)
-        except ValueError:  # The lips are off the picture.
+        box = lips_box_or_none(landmarks, out.shape)
+        if box is None:  # The lips are off the picture.
             return
-        self.src.append(laplacian_energy(src[y0:y1, x0:x1]))
+        x0, y0, x1, y1 = box
+        before = src.crop(box) if isinstance(src, SourcePixels) else src[y0:y1, x0:x1]
+        self.src.append(laplacian_energy(before))
         self.out.append(laplacian_energy(out[y0:y1, x0:x1]))
 
     def ratio(self) -> float | None:
         """Output / source (None when no loud frame showed the lips)."""
         return ratio(self.out, self.src)
+
+
+def lips_box_or_none(
+    landmarks: np.ndarray, shape: tuple[int, ...]
+) -> tuple[int, int, int, int] | None:
+    """:func:`lipdub.eval.metrics.lips_box`, or None where the lips lie off the picture."""
+    try:
+        return lips_box(landmarks, shape)
+    except ValueError:
+        return None
 
 
 def ratio(out: list[float], src: list[float]) -> float | None:

@@ -29,6 +29,8 @@ from lipdub.analysis.shot_analysis import analyze_shot
 from lipdub.analysis.trust import trusted_frames
 from lipdub.config.project import ACTOR_DIR, PERSONAL_FILE
 from lipdub.config.shots import Dub
+from lipdub.eval.qc import mask_zones
+from lipdub.eval.qc_checks import lips_box_or_none
 from lipdub.events import ShotEvent
 from lipdub.exemplar.track import ClosureReport, ExemplarTrack
 from lipdub.media import audio as audio_io
@@ -43,6 +45,7 @@ from lipdub.render.region_store import RegionStore
 from lipdub.render.scratch import remove_scratch, scratch_dir
 from lipdub.render.shot_audio import dub_audio
 from lipdub.render.shot_job import ShotJob
+from lipdub.render.stage_clock import clocked
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +70,7 @@ class FaceWork:
         generator: Generator | NativeGenerator,
         emit: Callable[[ShotEvent], None],
         fallback: Callable[[], Generator] | None = None,
+        timing: dict[str, Any] | None = None,
     ) -> None:
         """Arguments:
         job: the shot job.
@@ -74,6 +78,7 @@ class FaceWork:
         generator: the shot's generator, crop-space or native.
         emit: where shot events go.
         fallback: makes the crop generator for tracks a native generator cannot serve.
+        timing: where the first pass's time and peak memory go (``timing["first_pass"]``).
         """
 
         self.job, self.shot, self.emit = job, job.shot, emit
@@ -116,7 +121,8 @@ class FaceWork:
                 conform=self.shot.settings.conform_vfr,
             )
             self.warnings += self.analysis.warnings
-            self.tracks = self._first_pass(self._chosen_tracks())
+            with clocked({} if timing is None else timing, None, "first_pass"):
+                self.tracks = self._first_pass(self._chosen_tracks())
         except BaseException:
             self.close()
             raise
@@ -429,12 +435,22 @@ class FaceWork:
     def first_region(
         self, i: int, shape: tuple[int, ...]
     ) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
-        """:meth:`region` of the first dubbed track (what QC measures seams and flicker on):
-        the one the paste computed where it pasted, computed here only where it did not."""
+        """The box and the :func:`~lipdub.eval.qc.mask_zones` of the first dubbed track's blend
+        mask at shot frame ``i`` (what QC measures seams and flicker on): the paste's, where
+        it pasted; computed here only where it did not."""
         if not self.tracks:
             return None
         kept = self._regions.get(i) if self._regions is not None else None
-        return kept if kept is not None else self.region(self.tracks[0], i, shape)
+        if kept is not None:
+            return kept
+        fresh = self.region(self.tracks[0], i, shape)
+        return None if fresh is None else (fresh[0], mask_zones(fresh[1]))
+
+    def first_source(self, i: int) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
+        """The source's pixels round the first dubbed face at shot frame ``i``, as the paste
+        found them (box, (h, w, 3) uint8 RGB), for QC: its blend region and its lips (None:
+        the paste kept none there, as where it did not paste)."""
+        return self._regions.source(i) if self._regions is not None else None
 
     def _face(
         self, d: _TrackData, i: int, frame: np.ndarray
@@ -465,8 +481,11 @@ class FaceWork:
                     self._kept["no face"].add(i)
                 continue
             box, face, mask = found
-            if n == 0 and self._regions is not None:
-                self._regions.put(i, box, mask)  # QC measures in the same region.
+            if n == 0 and self._regions is not None:  # QC measures in the same region...
+                kept_box = _kept_box(box, d.track.landmarks[j], frame.shape)
+                x0, y0, x1, y1 = kept_box  # ... against these source pixels, before the blend.
+                zones = mask_zones(mask)
+                self._regions.put(i, box, zones, frame[y0:y1, x0:x1], kept_box)
             if weight < 1.0:
                 mask = mask * weight
             x0, y0, x1, y1 = box
@@ -474,6 +493,22 @@ class FaceWork:
                 frame = frame.copy()
             frame[y0:y1, x0:x1] = self.blender.blend(frame[y0:y1, x0:x1], face, mask)
         return frame
+
+
+def _kept_box(
+    box: tuple[int, int, int, int], landmarks: np.ndarray, shape: tuple[int, ...]
+) -> tuple[int, int, int, int]:
+    """The source box the paste keeps for QC: the blend region's ``box`` and the lips' box
+    (:func:`lipdub.eval.qc_checks.lips_box_or_none`, which QC's lip detail measures), both."""
+    lips = lips_box_or_none(landmarks, shape)
+    if lips is None:
+        return box
+    return (
+        min(box[0], lips[0]),
+        min(box[1], lips[1]),
+        max(box[2], lips[2]),
+        max(box[3], lips[3]),
+    )
 
 
 def _ranges(frames: list[int]) -> str:

@@ -33,7 +33,13 @@ import cv2
 import numpy as np
 
 from lipdub import CV_THREADS
-from lipdub.media.stream import BackgroundSink, StageClock, ordered_map, prefetch
+from lipdub.media.stream import (
+    DEFAULT_DEPTH,
+    BackgroundSink,
+    StageClock,
+    ordered_map,
+    prefetch,
+)
 
 #: Set to "1" to run the encode pass serially, in the calling thread.
 SERIAL_ENV = "LIPDUB_SERIAL_RENDER"
@@ -41,6 +47,13 @@ SERIAL_ENV = "LIPDUB_SERIAL_RENDER"
 WORKERS_ENV = "LIPDUB_RENDER_WORKERS"
 #: Most paste threads: beyond this the GIL-holding Python around the kernels stops scaling.
 MAX_WORKERS = 4
+#: Bytes of decoded frames each of the pass's two queues (decode → paste, paste → encode) may
+#: hold: eight 1080p RGB frames. The queues are there to even out the stages' pace, not to hold
+#: a fixed count of frames: at UHD eight frames a queue were 0.4 GB, and the encode pass's peak
+#: RSS grew by 1.5 GB over the generation's (bench/results.md, render at UHD).
+QUEUE_BYTES = 8 * 1920 * 1080 * 3
+#: Fewest frames a queue holds, however large they are (one being handed on, one waiting).
+MIN_QUEUE = 2
 
 
 FrameFn = Callable[[int, np.ndarray], np.ndarray]
@@ -72,6 +85,7 @@ class PassTimes:
     """Where one encode pass's time went, per stage (see :class:`StageClock`)."""
 
     workers: int  # Paste threads (1: serial).
+    depth: int = DEFAULT_DEPTH  # Frames each queue holds at most (see queue_depth).
     decode: StageClock = field(default_factory=lambda: StageClock("decode"))
     composite: StageClock = field(default_factory=lambda: StageClock("composite"))
     encode: StageClock = field(default_factory=lambda: StageClock("encode"))
@@ -83,6 +97,7 @@ class PassTimes:
         """JSON-able form (the job report's ``timing``)."""
         return {
             "workers": self.workers,
+            "queue_depth": self.depth,
             "untouched_frames": self.untouched,
             "wall_s": round(self.wall, 3),
             "process_cpu_s": round(self.cpu, 3),
@@ -97,6 +112,7 @@ def encode_frames(
     changes: np.ndarray | None = None,
     on_frame: Callable[[int], None] | None = None,
     workers: int | None = None,
+    frame_bytes: int | None = None,
 ) -> PassTimes:
     """Run ``frames`` through ``frame_fn(i, frame)`` into ``write``, in order.
 
@@ -110,12 +126,13 @@ def encode_frames(
         on_frame: called in the calling thread with each frame's index once it is queued for
             encoding (progress).
         workers: paste threads (default :func:`render_workers`; 1: the paste in this thread).
+        frame_bytes: the size of one decoded frame (sets :func:`queue_depth`; None: 1080p's).
 
     Returns:
         The per-stage times.
     """
     n_workers = render_workers() if workers is None else max(1, workers)
-    times = PassTimes(n_workers)
+    times = PassTimes(n_workers, queue_depth(frame_bytes))
     wall0, cpu0 = time.perf_counter(), time.process_time()
 
     def work(item: tuple[int, np.ndarray]) -> np.ndarray:
@@ -143,6 +160,14 @@ def encode_frames(
     return times
 
 
+def queue_depth(frame_bytes: int | None) -> int:
+    """Frames each of the pass's queues holds: :data:`QUEUE_BYTES` of them, between
+    :data:`MIN_QUEUE` and the streams' default depth (None: the default)."""
+    if frame_bytes is None or frame_bytes <= 0:
+        return DEFAULT_DEPTH
+    return max(MIN_QUEUE, min(DEFAULT_DEPTH, QUEUE_BYTES // frame_bytes))
+
+
 def _pipelined(
     frames: Iterable[np.ndarray],
     write: Callable[[np.ndarray], None],
@@ -155,8 +180,8 @@ def _pipelined(
     """Decode thread → paste pool (or this thread, for one worker) → encode thread; this thread
     hands frames on in order."""
     with (
-        BackgroundSink(write, clock=times.encode) as sink,
-        closing(prefetch(enumerate(frames), clock=times.decode)) as decoded,
+        BackgroundSink(write, depth=times.depth, clock=times.encode) as sink,
+        closing(prefetch(enumerate(frames), times.depth, clock=times.decode)) as decoded,
         closing(
             ordered_map(
                 work,

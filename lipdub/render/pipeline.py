@@ -10,8 +10,7 @@ stage.
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -29,11 +28,8 @@ from lipdub.render.frame_pass import encode_frames
 from lipdub.render.protocols import UnchangedPicture
 from lipdub.render.shot_audio import dub_audio, output_audio
 from lipdub.render.shot_job import ShotJob
-
-try:
-    import resource
-except ImportError:  # Not POSIX: no peak RSS in the timing.
-    resource = None  # type: ignore[assignment]  # The module or None; peak_rss_mb checks.
+from lipdub.render.stage_clock import clocked as _clocked
+from lipdub.render.stage_clock import peak_rss_mb
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +58,14 @@ def render_shot(job: ShotJob, emit: Callable[[ShotEvent], None]) -> dict[str, An
         report["warnings"].append("passthrough generator: the picture is the source, unchanged")
         shot_warnings = list(report["warnings"])  # Each dub's QC: these and its own, no other's.
         for dub in todo:
-            warnings = shot_warnings + _encode_dub(shot, dub, emit, None, None, timing)
+            audio = _qc_audio(shot, dub, None)
+            thumb: list[np.ndarray] = []
+            warnings = shot_warnings + _encode_dub(
+                shot, dub, emit, None, None, timing, _before_frame(shot, audio), thumb
+            )
             _keep_warnings(report, warnings)
             with _clocked(timing, dub.name, "qc"):
-                _qc(shot, dub, gen_name, None, warnings, report, emit)
+                _qc(shot, dub, gen_name, None, warnings, report, emit, audio, thumb)
         return report
 
     def fallback() -> Any:
@@ -74,7 +74,7 @@ def render_shot(job: ShotJob, emit: Callable[[ShotEvent], None]) -> dict[str, An
         return plugins.build("generator", shot.settings, FALLBACK_GENERATOR)
 
     with _clocked(timing, None, "analysis"):
-        work = FaceWork(job, plugins, generator, emit, fallback)
+        work = FaceWork(job, plugins, generator, emit, fallback, timing)
     with work:
         report["warnings"] += work.warnings
         report["tracks"] = work.track_summary()
@@ -82,8 +82,10 @@ def render_shot(job: ShotJob, emit: Callable[[ShotEvent], None]) -> dict[str, An
         for dub in todo:
             with _clocked(timing, dub.name, "generation"):
                 frame_fn = work.render_dub(dub)
+            audio = _qc_audio(shot, dub, work)
+            thumb = []
             warnings = shot_warnings + _encode_dub(
-                shot, dub, emit, frame_fn, work.changes(), timing
+                shot, dub, emit, frame_fn, work.changes(), timing, _before_frame(shot, audio), thumb
             )
             kept = work.source_while_speaking(dub)
             if kept is not None:  # Counted while pasting: the total an editor will see.
@@ -91,36 +93,8 @@ def render_shot(job: ShotJob, emit: Callable[[ShotEvent], None]) -> dict[str, An
                 warnings.append(kept)
             _keep_warnings(report, warnings)
             with _clocked(timing, dub.name, "qc"):
-                _qc(shot, dub, gen_name, work, warnings, report, emit)
+                _qc(shot, dub, gen_name, work, warnings, report, emit, audio, thumb)
     return report
-
-
-class _clocked:
-    """Adds the wall and CPU seconds of its block to ``timing[dub][stage]`` (``timing[stage]``
-    when ``dub`` is None): the stages that are not part of the frame pipeline."""
-
-    def __init__(self, timing: dict[str, Any], dub: str | None, stage: str) -> None:
-        self.into = timing if dub is None else timing.setdefault(dub, {})
-        self.stage = stage
-
-    def __enter__(self) -> None:
-        self.wall0, self.cpu0 = time.perf_counter(), time.process_time()
-
-    def __exit__(self, *exc: object) -> None:
-        self.into[self.stage] = {
-            "wall_s": round(time.perf_counter() - self.wall0, 3),
-            "process_cpu_s": round(time.process_time() - self.cpu0, 3),
-            # The process's peak RSS so far: the stage that raises it is the one to look at.
-            "peak_rss_mb": peak_rss_mb(),
-        }
-
-
-def peak_rss_mb() -> float | None:
-    """This process's peak resident memory so far, in MB (Linux counts ``ru_maxrss`` in kB);
-    None where there is no ``resource`` module."""
-    if resource is None:
-        return None
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def _keep_warnings(report: dict[str, Any], warnings: list[str]) -> None:
@@ -128,6 +102,31 @@ def _keep_warnings(report: dict[str, Any], warnings: list[str]) -> None:
     dub's fit and the reader's notes were emitted as events while encoding, and belong in the
     summary a farm keeps as much as QC's do."""
     report["warnings"] += [w for w in dict.fromkeys(warnings) if w not in report["warnings"]]
+
+
+def _qc_audio(shot: Shot, dub: Dub, work: FaceWork | None) -> np.ndarray | None:
+    """The 16 kHz audio QC measures the dub by (the first dubbed actor's driving audio, else
+    the dub's), None when the shot has QC off."""
+    if not shot.settings.qc:
+        return None
+    tracks = [d.track for d in work.tracks] if work is not None else []
+    driving = (
+        dub.driving_audio(tracks[0].actor)
+        if tracks
+        else (dub.audio or dub.mix or next(iter(dub.stems.values())))
+    )
+    audio, _ = dub_audio(shot, dub, driving)
+    return audio_io.to_model_audio(audio)
+
+
+def _before_frame(shot: Shot, audio_16k: np.ndarray | None) -> int | None:
+    """The shot frame whose source QC shows as "before" (None: no QC), kept while encoding so
+    that QC need not decode the source for it."""
+    if audio_16k is None:
+        return None
+    from lipdub.eval.qc import before_frame
+
+    return before_frame(audio_16k, shot.frame_count, shot.fps)
 
 
 def _qc(
@@ -138,6 +137,8 @@ def _qc(
     warnings: list[str],
     report: dict[str, Any],
     emit: Callable[[ShotEvent], None],
+    audio_16k: np.ndarray | None,
+    before_thumb: list[np.ndarray],
 ) -> None:
     """Measure the written output for the QC report (numbers also go into the job report).
 
@@ -145,24 +146,20 @@ def _qc(
     report (the ``finished`` event carries it), not only written into the report page.
 
     ``work`` is the shot's :class:`~lipdub.render.face_work.FaceWork` (None for passthrough): its
-    dubbed tracks, landmark detector and blend regions.
+    dubbed tracks, landmark detector, blend regions and the source pixels the paste kept.
+    ``audio_16k`` is :func:`_qc_audio`'s (None: QC is off), ``before_thumb`` the source's
+    thumbnail the encode pass kept (empty: none).
     """
-    if not shot.settings.qc:
+    if audio_16k is None:
         return
     from lipdub.eval.qc import default_syncnet, measure_dub
 
     tracks = [d.track for d in work.tracks] if work is not None else []
-    driving = (
-        dub.driving_audio(tracks[0].actor)
-        if tracks
-        else (dub.audio or dub.mix or next(iter(dub.stems.values())))
-    )
-    audio, _ = dub_audio(shot, dub, driving)
     qc = measure_dub(
         shot=shot,
         dub=dub,
         generator=measured_generator(generator, work),
-        audio_16k=audio_io.to_model_audio(audio),
+        audio_16k=audio_16k,
         tracks=tracks,
         detector=work.detector if work is not None else None,
         warnings=sorted(set(warnings), key=warnings.index),
@@ -173,6 +170,8 @@ def _qc(
         visemes=work.visemes if work is not None else None,
         bank_closed=_bank_closed(work),
         not_dubbed=work.not_dubbed if work is not None else None,
+        kept_source=work.first_source if work is not None else None,
+        before_thumb=before_thumb[0] if before_thumb else None,
     )
     for w in qc.warnings:
         if w not in warnings:
@@ -214,10 +213,13 @@ def _encode_dub(
     frame_fn: Callable[[int, np.ndarray], np.ndarray] | None,
     changes: np.ndarray | None,
     timing: dict[str, Any],
+    thumb_at: int | None = None,
+    thumb: list[np.ndarray] | None = None,
 ) -> list[str]:
     """Stream the shot through ``frame_fn`` (None: unchanged) into the dub's output file;
     ``changes`` marks the frames ``frame_fn`` changes (None: any may). The stages' times go into
-    ``timing[dub.name]["encode_pass"]``."""
+    ``timing[dub.name]["encode_pass"]``. The QC thumbnail of source frame ``thumb_at`` (as
+    decoded, before any paste) is appended to ``thumb``."""
     audio, warnings = output_audio(shot, dub)
     for w in warnings:
         emit(ShotEvent("warning", shot.id, message=w))
@@ -246,11 +248,32 @@ def _encode_dub(
                         )
                     )
 
+            frames = src.frames(shot.start, shot.stop)
+            if thumb_at is not None and thumb is not None:
+                frames = _keeping_thumbnail(frames, thumb_at, thumb)
             times = encode_frames(
-                src.frames(shot.start, shot.stop), writer.write, frame_fn, changes, progress
+                frames,
+                writer.write,
+                frame_fn,
+                changes,
+                progress,
+                frame_bytes=info.width * info.height * 3,
             )
     timing.setdefault(dub.name, {})["encode_pass"] = {
         **times.record(),
         "peak_rss_mb": peak_rss_mb(),
     }
     return warnings
+
+
+def _keeping_thumbnail(
+    frames: Iterator[np.ndarray], at: int, kept: list[np.ndarray]
+) -> Iterator[np.ndarray]:
+    """``frames`` as they come, with QC's thumbnail of frame ``at`` appended to ``kept`` on the
+    way (in the decode thread, before any paste writes into the frame)."""
+    from lipdub.eval.qc import thumbnail
+
+    for i, frame in enumerate(frames):
+        if i == at:
+            kept.append(thumbnail(frame))
+        yield frame

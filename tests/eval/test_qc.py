@@ -7,7 +7,14 @@ from fractions import Fraction
 import cv2
 import numpy as np
 
-from lipdub.eval.qc import _SeamFlicker, opening_warning
+from lipdub.eval.qc import (
+    BORDER_HIGH,
+    BORDER_LOW,
+    INSIDE,
+    _SeamFlicker,
+    mask_zones,
+    opening_warning,
+)
 from lipdub.media.audio import loudness_per_frame
 
 
@@ -20,7 +27,7 @@ def _scene(n: int = 6):
     ]
     r = np.hypot(x - 32, y - 36) / 18
     mask = np.clip((1.3 - r) / 0.6, 0, 1).astype(np.float32)
-    return frames, mask
+    return frames, mask_zones(mask)
 
 
 def test_an_untouched_output_scores_one_and_a_pasted_box_shows_a_seam():
@@ -29,10 +36,10 @@ def test_an_untouched_output_scores_one_and_a_pasted_box_shows_a_seam():
     same = _SeamFlicker(silent)
     boxed = _SeamFlicker(silent)
     for i, f in enumerate(frames):
-        same.add(i, f, f, (0, 0, 64, 64), mask)
+        same.add(i, f, f, mask)
         pasted = f.copy()
-        pasted[mask > 0.05] = 200  # A flat patch with a hard edge, changing nothing over time.
-        boxed.add(i, f, pasted, (0, 0, 64, 64), mask)
+        pasted[mask > 0] = 200  # A flat patch with a hard edge, changing nothing over time.
+        boxed.add(i, f, pasted, mask)
     assert same.ratios() == (1.0, 1.0, 1.0)
     seam, flicker, detail = boxed.ratios()
     assert seam > 3 and flicker < 0.5
@@ -47,9 +54,9 @@ def test_a_blurred_mouth_lowers_the_detail_ratio():
     for i, f in enumerate(frames):
         src = np.clip(f.astype(int) + texture, 0, 255).astype(np.uint8)
         soft = cv2.GaussianBlur(src, (0, 0), 3)
-        m = mask[..., None]
+        m = (mask / 3.0).astype(np.float32)[..., None]
         out = (m * soft + (1 - m) * src).round().astype(np.uint8)
-        q.add(i, src, out, (0, 0, 64, 64), mask)
+        q.add(i, src, out, mask)
     detail = q.ratios()[2]
     assert detail is not None and detail < 0.4
 
@@ -60,8 +67,8 @@ def test_quivering_lips_on_silence_raise_the_flicker_ratio():
     q = _SeamFlicker(silent)
     for i, f in enumerate(frames):
         out = f.astype(int)
-        out[mask > 0.5] += 25 if i % 2 else -25  # Flicker inside the mouth region.
-        q.add(i, f, np.clip(out, 0, 255).astype(np.uint8), (0, 0, 64, 64), mask)
+        out[mask >= 2] += 25 if i % 2 else -25  # Flicker inside the mouth region.
+        q.add(i, f, np.clip(out, 0, 255).astype(np.uint8), mask)
     assert q.ratios()[1] > 5
 
 
@@ -83,3 +90,13 @@ def test_a_mouth_more_open_on_silence_than_on_speech_is_a_warning():
     unmeasured = backwards.copy()
     unmeasured[5:] = np.nan
     assert opening_warning(unmeasured, loud, None) is None
+
+
+def test_mask_zones_keep_what_qc_reads_of_a_mask():
+    mask = np.array([[0.0, BORDER_LOW, 0.06, INSIDE - 1e-6], [INSIDE, 0.9, BORDER_HIGH, 1.0]])
+    zones = mask_zones(mask.astype(np.float32))
+    assert zones.dtype == np.uint8
+    assert zones.tolist() == [[0, 0, 1, 1], [2, 2, 3, 3]]
+    band = (zones == 1) | (zones == 2)
+    assert np.array_equal(band, (mask > BORDER_LOW) & (mask < BORDER_HIGH))
+    assert np.array_equal(zones >= 2, mask >= INSIDE)

@@ -20,8 +20,15 @@ import pytest
 
 from lipdub.media.atomic import atomic_output
 from lipdub.media.read import open_video
+from lipdub.media.stream import DEFAULT_DEPTH
 from lipdub.media.write import VideoWriter, codec_for
-from lipdub.render.frame_pass import SERIAL_ENV, encode_frames, render_workers
+from lipdub.render.frame_pass import (
+    MIN_QUEUE,
+    SERIAL_ENV,
+    encode_frames,
+    queue_depth,
+    render_workers,
+)
 from tests.conftest import REPO, make_video, read_counter
 
 FRAMES = 40
@@ -214,3 +221,11 @@ def test_sigint_during_a_pipelined_pass_leaves_nothing_behind(tmp_path: Path):
     assert proc.returncode in (-signal.SIGINT, 130, 1), err
     assert "KeyboardInterrupt" in err
     assert sorted(p.name for p in folder.iterdir()) == ["pasting"]
+
+
+def test_the_queues_hold_a_byte_budget_of_frames_not_a_fixed_count() -> None:
+    assert queue_depth(None) == DEFAULT_DEPTH
+    assert queue_depth(1920 * 1080 * 3) == DEFAULT_DEPTH  # 1080p: as before.
+    assert queue_depth(3840 * 2160 * 3) == MIN_QUEUE  # UHD: a quarter as many frames.
+    assert queue_depth(8192 * 8192 * 3) == MIN_QUEUE
+    assert queue_depth(64 * 64 * 3) == DEFAULT_DEPTH

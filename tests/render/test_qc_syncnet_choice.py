@@ -43,6 +43,7 @@ def _work() -> Any:
         fallbacks=[],
         detector=None,
         first_region=lambda i, shape: None,
+        first_source=lambda i: None,
         resting=lambda: {},
         own_mouth=lambda: np.zeros(20, bool),
         visemes=None,
@@ -60,7 +61,10 @@ def _measured(monkeypatch: pytest.MonkeyPatch, shot: Any) -> dict[str, Any]:
         return qc_module.DubQC(shot="a", dub="de", output="o", frames=20, fps="25/1", generator="g")
 
     monkeypatch.setattr(qc_module, "measure_dub", measure)
-    pipeline._qc(shot, shot.dubs[0], "exemplar", _work(), [], {"warnings": []}, lambda e: None)
+    work = _work()
+    dub = shot.dubs[0]
+    audio = pipeline._qc_audio(shot, dub, work)
+    pipeline._qc(shot, dub, "exemplar", work, [], {"warnings": []}, lambda e: None, audio, [])
     return seen
 
 
