@@ -27,6 +27,7 @@ thread for OpenCV (lipdub's own setting) and for the mesh runtime.
     python bench/analysis.py --landmarkers [--frames 100] [--rounds 3]
     python bench/analysis.py --pipelines [--frames 100] [--rounds 2]
     PYTHONPATH=CHECKOUT python bench/analysis.py --whole-clips default|dlib68
+    python bench/analysis.py --detectors
 
 ``--whole-clips`` prints (JSON) the CPU time per frame of the whole analysis of each 1080p clip of
 ../shared/data, whole, with the default stages of whichever lipdub is imported (or dlib-hog +
@@ -305,6 +306,61 @@ def whole_clips(landmarker: str) -> str:
     return json.dumps({"lipdub": lipdub.__file__, "stages": names, "cpu_ms_per_frame": ms})
 
 
+def detector_agreement(samples: int) -> str:
+    """BlazeFace against dlib's HOG on ``samples`` evenly spaced frames of every clip of
+    ../shared/data: frames each finds a face on, the box sizes' ratio and centre offset (in HOG
+    box sides) where both do, CPU ms per call (HOG at the analysis scale, BlazeFace's two
+    passes on the frame as it is)."""
+    from lipdub.analysis.blazeface import load_blazeface
+
+    blaze, hog, settings = load_blazeface(), DlibFaceDetector("hog"), AnalysisSettings()
+    with (DATA / "clips.tsv").open() as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    found = {"blazeface": 0, "dlib-hog": 0}
+    frames, geometry = 0, []
+    extra = {"blazeface": 0, "dlib-hog": 0}
+    cpu = {"blazeface": 0.0, "dlib-hog": 0.0}
+    for r in rows:
+        try:
+            video = open_video(DATA / r["file"])
+        except Exception:  # A variable-rate clip the analysis refuses without conform.
+            continue
+        with video:
+            n = video.info.frame_count
+            step = max(1, n // samples)
+            for i, frame in enumerate(video.frames(0, n)):
+                if i % step:
+                    continue
+                t0 = time.process_time()
+                b = blaze.detect(frame)
+                t1 = time.process_time()
+                h = detect_in_frame(frame, hog, settings)
+                cpu["blazeface"] += t1 - t0
+                cpu["dlib-hog"] += time.process_time() - t1
+                frames += 1
+                found["blazeface"] += bool(b)
+                found["dlib-hog"] += bool(h)
+                extra["blazeface"] += max(0, len(b) - 1)
+                extra["dlib-hog"] += max(0, len(h) - 1)
+                if b and h:
+                    a, c = b[0][0], h[0][0]
+                    side = c[2] - c[0]
+                    offset = np.hypot(*((a[:2] + a[2:]) / 2 - (c[:2] + c[2:]) / 2)) / side
+                    geometry.append(((a[2] - a[0]) / side, offset))
+    g = np.asarray(geometry)
+    return (
+        f"{frames} frames ({samples} per clip, every clip of ../shared/data the analysis opens "
+        f"without conforming): a face found on {found['blazeface']} by blazeface, "
+        f"{found['dlib-hog']} by dlib-hog; more than one face on {extra['blazeface']} and "
+        f"{extra['dlib-hog']} (every clip holds one person). Where both found one, blazeface's "
+        f"box is {np.median(g[:, 0]):.2f}x HOG's side (10-90%: {np.percentile(g[:, 0], 10):.2f}-"
+        f"{np.percentile(g[:, 0], 90):.2f}), its centre {np.median(g[:, 1]):.3f} HOG sides away "
+        f"(90%: {np.percentile(g[:, 1], 90):.3f}). CPU per call: blazeface "
+        f"{1000 * cpu['blazeface'] / frames:.1f} ms, "
+        f"dlib-hog {1000 * cpu['dlib-hog'] / frames:.1f} ms."
+    )
+
+
 def main() -> None:
     """Run the speed benchmark and record it."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -314,6 +370,7 @@ def main() -> None:
     parser.add_argument("--landmarkers", action="store_true", help="time the two landmarkers")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (landmarkers)")
     parser.add_argument("--pipelines", action="store_true", help="time the analysis stage sets")
+    parser.add_argument("--detectors", action="store_true", help="blazeface against dlib-hog")
     parser.add_argument(
         "--whole-clips",
         choices=["default", "dlib68"],
@@ -324,6 +381,13 @@ def main() -> None:
     if not DATA.is_dir():
         sys.exit(f"{DATA}: shared test media not found")
     settings = AnalysisSettings()
+    if args.detectors:
+        cv2.setNumThreads(1)
+        text = f"{device_line()}\n\n{detector_agreement(6)}"
+        sys.stdout.write(text + "\n")
+        if not args.no_write:
+            write_subsection("detectors (bench/analysis.py --detectors)", text)
+        return
     if args.whole_clips:
         cv2.setNumThreads(1)
         sys.stdout.write(whole_clips(args.whole_clips) + "\n")
