@@ -16,6 +16,7 @@ so ``lipdub personalize`` can build an actor's bank once and every render reuses
 from __future__ import annotations
 
 import json
+import mmap
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -140,6 +141,23 @@ def _gaps(raw: np.ndarray | None, smoothed: np.ndarray) -> np.ndarray:
     return lip_gap(lm) / iod(lm)
 
 
+#: A memory-mapped bank's pages are let go every this many patches cut or read: the file (and the
+#: kernel's page cache) keeps them, but pages a process has touched count in its resident set
+#: until it lets them go, so a long shot's render grew by its whole bank (+64% peak RSS from
+#: 250 to 2,500 frames at 1080p, bench/results.md `## render`).
+RELEASE_EVERY = 50
+
+
+def release_pages(array: np.ndarray) -> None:
+    """Let a memory-mapped array's pages out of this process's resident set (``madvise``
+    MADV_DONTNEED on its mapping). The mapping is shared and file-backed, so nothing is lost:
+    written pages stay in the page cache and the next read maps them again. No-op for an
+    in-memory array or where the platform has no ``madvise``."""
+    mapping = getattr(array, "_mmap", None)
+    if isinstance(array, np.memmap) and mapping is not None and hasattr(mmap, "MADV_DONTNEED"):
+        mapping.madvise(mmap.MADV_DONTNEED)
+
+
 @dataclass
 class BankPart:
     """Frames of one piece of the actor's footage; see the module doc."""
@@ -156,6 +174,7 @@ class BankPart:
     # (N, 68, 2) float32 landmarks before temporal smoothing (None: a part saved before they
     # were kept). Smoothing rounds off a 2-frame closure; the mouth's class is read from these.
     raw_landmarks: np.ndarray | None = None
+    reads: int = field(default=0, compare=False, repr=False)  # Patches read (see patch()).
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -165,8 +184,13 @@ class BankPart:
         return self.landmarks[i].astype(np.float64) - self.origins[i]
 
     def patch(self, i: int) -> np.ndarray:
-        """(h, w, 3) patch of frame ``i`` (a view; read from disk when memory-mapped)."""
+        """(h, w, 3) patch of frame ``i`` (a view; read from disk when memory-mapped, and the
+        mapping's pages let go every RELEASE_EVERY reads: a view stays valid, it maps them
+        again when read)."""
         h, w = (int(v) for v in self.sizes[i])
+        self.reads += 1
+        if self.reads % RELEASE_EVERY == 0:
+            release_pages(self.patches)
         return self.patches[i, :h, :w]
 
     def save(self, directory: Path) -> None:
@@ -272,6 +296,8 @@ class PartBuilder:
         self.light[j] = skin_colour(patch, lm)
         self.sharp[j] = sharpness(patch, lm)
         self.seen[j] = True
+        if int(self.seen.sum()) % RELEASE_EVERY == 0:
+            release_pages(self.patches)
 
     def finish(self) -> BankPart:
         """The part, with each frame's usability decided (see the module doc)."""
