@@ -285,6 +285,17 @@ def cross_row(dub: Dub, src: Faces, out: Faces, loud: np.ndarray, fps: float) ->
         / _nanmean(o_width, spans[Viseme.SPREAD]),
         "open/bilabial": _nanmean(o_gap, spans[Viseme.OPEN]) / _nanmean(o_gap, at_bil),
         "f/v": fv_check.share if fv_check else None,
+        # Per frame, for reading one output by eye (visemes.json only, not the tables).
+        "trace": {
+            "gap": [None if not np.isfinite(g) else round(float(g), 4) for g in o_gap],
+            "width": [None if not np.isfinite(w) else round(float(w), 4) for w in o_width],
+            "source gap": [None if not np.isfinite(g) else round(float(g), 4) for g in s_gap],
+            "level": level,
+            "speech": np.flatnonzero(loud >= LOUD_DB).tolist(),
+            "bilabial": bil,
+            "rounded": spans[Viseme.ROUNDED],
+            "spread": spans[Viseme.SPREAD],
+        },
     }
 
 

@@ -32,6 +32,10 @@ import numpy as np
 MIN_SIGMA = 1e-3
 #: Own-shot bank frames this close in time to the output frame count as replaying the original.
 REPLAY_FRAMES = 6
+#: Gap above the actor's closed level (IOD) that lips asked to be apart should show: the viseme
+#: bench measures closed lips on its own landmarks (dlib's, refitted on the output) against the
+#: source's level, which the bank's own landmarks place up to about 0.01 IOD apart.
+APART_MARGIN = 0.02
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,8 @@ class SelectWeights:
     viseme: float = 3.0  # Per unit of viseme mismatch (mouth_class.viseme_costs) × posterior.
     replay: float = 2.0  # Showing the shot's own frame within ±REPLAY_FRAMES of the output
     # frame: that replays the original speech in sync with the picture (see replay_costs).
+    apart: float = 3.0  # Per COST_SCALE of the actor's gap spread that a frame's lips are
+    # short of APART_MARGIN above their closed level, where the target's are apart (apart_costs).
 
 
 def match_costs(
@@ -121,6 +127,38 @@ def replay_costs(
     """
     near = np.abs(np.asarray(out_frames)[:, None] - np.asarray(bank_frames)[None, :])
     return weight * ((near <= REPLAY_FRAMES) & np.asarray(own, bool)[None, :])
+
+
+def apart_costs(
+    target_gap: np.ndarray,
+    bank_gap: np.ndarray,
+    level: float,
+    spread: float,
+    weight: float,
+    margin: float = APART_MARGIN,
+) -> np.ndarray:
+    """(T, N) cost of showing lips shut, or nearly, where the target's lips are apart.
+
+    A mouth that closes outside the dub's p/b/m reads as a bilabial that is not there (and as
+    mumbling), yet the shape cost alone does not stop it: a bank frame that matches the pose
+    and light, or continues a run, wins over one whose lips are a little further apart, and the
+    closed level is only 10 % of an actor's frames. So a frame whose gap is short of
+    ``level + margin`` costs ``weight`` per :data:`~lipdub.analysis.mouth_class.COST_SCALE` of
+    the actor's gap spread it is short, on output frames whose target gap is above ``level``
+    (fully from ``level + margin`` up, a ramp below): a p/b/m's or a pause's closed target asks
+    for nothing.
+
+    Arguments:
+        target_gap: (T,) inner-lip gap of each output frame's target shape, IOD.
+        bank_gap: (N,) of each bank frame (its own landmarks), IOD.
+        level: the actor's closed level (:func:`~lipdub.analysis.mouth_class.closed_level`).
+        spread: the actor's 10th–90th percentile gap spread (``MouthScale.gap_spread``).
+        weight: ``SelectWeights.apart``.
+        margin: IOD above ``level`` the lips should be apart by.
+    """
+    need = np.clip((np.asarray(target_gap, np.float64) - level) / max(margin, 1e-6), 0.0, 1.0)
+    short = np.clip((level + margin - np.asarray(bank_gap, np.float64)) / max(margin, 1e-6), 0, 1)
+    return weight * need[:, None] * short[None, :]
 
 
 def require_closed(unary: np.ndarray, frames: list[int], closed: np.ndarray) -> list[int]:

@@ -36,7 +36,7 @@ HOLD_S = 0.24
 #: A 50 fps frame whose non-blank posterior is above this starts a new held phone.
 SPIKE = 0.3
 #: Smallest peak of the summed /p b m/ posterior taken as a bilabial (see the module doc).
-CLOSURE_PEAK = 0.15
+CLOSURE_PEAK = 0.25
 #: Bilabial peaks closer than this are one closure (seconds).
 CLOSURE_MIN_GAP_S = 0.08
 
