@@ -250,9 +250,7 @@ class ExemplarTrack:
             self.bank.sharp,
         )
         target_gap = mouth_geometry(self.basis.unproject(target)).gap
-        unary += apart_costs(
-            target_gap, self.geom.gap, self.scale.closed, self.scale.gap_spread, self.settings.apart
-        )
+        unary += apart_costs(target_gap, self.geom.gap, self.scale.closed, self.settings.apart)
         labels, frames = self.bank.sources()
         same = np.array([lab == self.source for lab in labels], bool)
         unary += replay_costs(np.asarray(t.frames), frames, same, self.settings.replay)
