@@ -8,8 +8,8 @@ preset draft, lossless FFV1, QC off) as:
 
 - `after`: the default exemplar render, no script (phones recognised from the audio);
 - `script`: the same with the dub's text in shots.yaml (G2P + forced alignment);
-- `before`: the exemplar with the phonetic selection off (``viseme = 0``, ``replay = 0``):
-  the selection as it was before the phonetic path (driver shape target only);
+- `before`: the exemplar with the phonetic selection off (``viseme = 0``, ``replay = 0``,
+  ``apart = 0``): the selection as it was before the phonetic path (driver shape target only);
 - `driver-v1` (ask for it with ``--variants``): the default render with the research-only
   learned driver ``mouth-driver-v1`` instead of the default ``viseme-table`` (issue 25);
 - `stylesync` (with ``--stylesync``): the `lite-v4` StyleSync model.
@@ -213,7 +213,7 @@ def write_project(
             if variant == "stylesync":
                 settings["generator"] = "stylesync"
             if variant == "before":
-                options.update(viseme=0, replay=0)
+                options.update(viseme=0, replay=0, apart=0)
             if variant == "driver-v1":
                 options["driver"] = LEARNED_DRIVER
             if what == "self":

@@ -7,8 +7,8 @@ pick a *sequence* that trades match quality against continuity. The cost of a pa
     Σ_t U_t(b_t) + Σ_t C(b_{t−1}, b_t)
 
 with the unary cost U (mouth shape, head pose, light; :func:`match_costs`; the dub's visemes,
-:func:`viseme_costs_over_time`; replaying the shot's own mouth, :func:`replay_costs`) and the
-transition C:
+:func:`viseme_costs_over_time`; lips shut where the target's are apart, :func:`apart_costs`;
+replaying the shot's own mouth, :func:`replay_costs`) and the transition C:
 ``run_bonus`` subtracted when b_t is the source frame right after b_{t−1} (a real run of the
 actor's own motion), ``hold`` when the frame repeats, ``jump`` for anything else. Because C takes
 only three values, the minimum over predecessors is the best of three candidates, so the pass is
