@@ -76,7 +76,8 @@ VARIANCE_KEPT = 0.95
 #: closures and the apart cost the selection's runs do that, and σ = 3 blurred an o between
 #: two i's away. bench/visemes.py on aoc-1, aoc-3, lrs2_00019-1, vox_00098-1 (8 dubs): the
 #: target's o/u-to-i/e width ratio 0.955 at σ = 1.5 and 0.922 at 0 (aoc-3 it); rendered,
-#: rounding 0.953 at σ = 1 against 0.948 at 0, chance 0.42 against 0.44, flicker ≤ 1.15.
+#: rounding 0.953 at σ = 1 against 0.948 at 0, chance 0.42 against 0.44, flicker ≤ 1.15
+#: (tuning runs with a fixed 0.02 IOD apart margin and viseme = 3).
 SMOOTH_FRAMES = 1.0
 #: How far ahead of a frame its visemes are read, seconds: the lips move before the sound. The
 #: recognizer's rounded-minus-spread posterior on eSpeak NG's o/u spans less that on its i/e
