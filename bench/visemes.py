@@ -8,8 +8,8 @@ preset draft, lossless FFV1, QC off) as:
 
 - `after`: the default exemplar render, no script (phones recognised from the audio);
 - `script`: the same with the dub's text in shots.yaml (G2P + forced alignment);
-- `before`: the exemplar with the phonetic selection off (``viseme = 0``, ``replay = 0``):
-  the selection as it was before the phonetic path (driver shape target only);
+- `before`: the exemplar with the phonetic selection off (``viseme = 0``, ``replay = 0``,
+  ``apart = 0``): the selection as it was before the phonetic path (driver shape target only);
 - `driver-v1` (ask for it with ``--variants``): the default render with the research-only
   learned driver ``mouth-driver-v1`` instead of the default ``viseme-table`` (issue 25);
 - `stylesync` (with ``--stylesync``): the `lite-v4` StyleSync model.
@@ -34,8 +34,9 @@ Self-driven (``--self``): each clip driven by its own audio, ``holdout = 25`` (v
 and precision of the output against the real mouth on speech frames, and Pearson r of the gap
 and of the width.
 
-Writes a dated subsection under `## visemes` in bench/results.md, the numbers as JSON, and per
-clip and language a strip of p/b/m frames (rows: source, each variant; native resolution) into
+Writes a dated subsection under `## visemes` in bench/results.md, the numbers as JSON (with
+per-frame gaps and widths), and per clip and language a strip of p/b/m frames and one of o/u
+then i/e frames (`_ou_ie`; rows: source, each variant; native resolution) into
 bench/out/visemes/.
 
     OMP_NUM_THREADS=1 python bench/visemes.py [--clips aoc-1] [--stylesync] [--self] [--reuse]
@@ -110,6 +111,7 @@ LEARNED_DRIVER = "mouth-driver-v1"  # The `driver-v1` variant's driver.
 SELF_HOLDOUT = 25
 MAX_LAG = 3  # Frames searched either way for the opening/loudness correlations.
 STRIP_FRAMES = 8  # p/b/m per strip.
+VOWEL_FRAMES = 4  # o/u and i/e phones each in the vowel strip.
 GOALS = {
     "BCR": "≥ 0.8",
     "chance": "≤ 0.4",
@@ -211,7 +213,7 @@ def write_project(
             if variant == "stylesync":
                 settings["generator"] = "stylesync"
             if variant == "before":
-                options.update(viseme=0, replay=0)
+                options.update(viseme=0, replay=0, apart=0)
             if variant == "driver-v1":
                 options["driver"] = LEARNED_DRIVER
             if what == "self":
@@ -258,6 +260,19 @@ def phone_frames(dub: Dub, fps: float, n: int) -> dict[Viseme, list[int]]:
     return out
 
 
+def _span_middles(dub: Dub, cls: Viseme, fps: float, n: int) -> list[int]:
+    """The middle frame of each of the dub's phones of class ``cls`` (spans as phone_frames)."""
+    out = []
+    for k, (phone, start) in enumerate(dub.phones):
+        if viseme_of(phone) != cls:
+            continue
+        end = dub.phones[k + 1][1] if k + 1 < len(dub.phones) else start + 0.1
+        mid = math.floor((start + min(end, start + 0.25)) / 2 * fps)
+        if mid < n:
+            out.append(mid)
+    return out
+
+
 def _nanmean(x: np.ndarray, idx: list[int]) -> float:
     vals = x[idx] if idx else np.array([])
     vals = vals[np.isfinite(vals)]
@@ -285,6 +300,17 @@ def cross_row(dub: Dub, src: Faces, out: Faces, loud: np.ndarray, fps: float) ->
         / _nanmean(o_width, spans[Viseme.SPREAD]),
         "open/bilabial": _nanmean(o_gap, spans[Viseme.OPEN]) / _nanmean(o_gap, at_bil),
         "f/v": fv_check.share if fv_check else None,
+        # Per frame, for reading one output by eye (visemes.json only, not the tables).
+        "trace": {
+            "gap": [None if not np.isfinite(g) else round(float(g), 4) for g in o_gap],
+            "width": [None if not np.isfinite(w) else round(float(w), 4) for w in o_width],
+            "source gap": [None if not np.isfinite(g) else round(float(g), 4) for g in s_gap],
+            "level": level,
+            "speech": np.flatnonzero(loud >= LOUD_DB).tolist(),
+            "bilabial": bil,
+            "rounded": spans[Viseme.ROUNDED],
+            "spread": spans[Viseme.SPREAD],
+        },
     }
 
 
@@ -346,8 +372,15 @@ def measure_clip(
                  .round().astype(int)] if bil else []  # fmt: skip
         # Show the frame of each window where the output is most closed: the start frame - 1.
         sheet_frames = sorted({max(0, f - 1) for f in picks})
+        # And the middle frame of a few o/u, then i/e phones (rounding: narrower on the first).
+        vowels: list[int] = []
+        if what != "self":
+            for cls in (Viseme.ROUNDED, Viseme.SPREAD):
+                mids = _span_middles(dubs[what], cls, fps, n)
+                take = np.linspace(0, len(mids) - 1, min(VOWEL_FRAMES, len(mids))).round()
+                vowels += [mids[int(k)] for k in take] if mids else []
         want = {"identity": set(np.flatnonzero(loud >= LOUD_DB)[::5].tolist()), "sheet": {}}
-        for f in sheet_frames:
+        for f in {*sheet_frames, *vowels}:
             j = track.at(f)
             if j is not None:
                 want["sheet"][f] = lower_face_box(track.landmarks[j], shape)
@@ -374,6 +407,8 @@ def measure_clip(
             rows.append(row)
         if sheet_frames:
             strip(OUT / f"{clip.key}_{what}.png", sheet_frames, strips)
+        if vowels:
+            strip(OUT / f"{clip.key}_{what}_ou_ie.png", vowels, strips)
     return rows
 
 
@@ -519,7 +554,8 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "visemes.json").write_text(json.dumps(result, indent=1, default=str))
     text = markdown(result)
-    write_section(args.results, "visemes", text, replace=text.strip().splitlines()[0])
+    # The whole heading line: one that only starts with it ("— after, driver-v1") is another's.
+    write_section(args.results, "visemes", text, replace=text.strip().splitlines()[0] + "\n")
     print(text)
 
 

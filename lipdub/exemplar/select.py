@@ -7,8 +7,8 @@ pick a *sequence* that trades match quality against continuity. The cost of a pa
     Σ_t U_t(b_t) + Σ_t C(b_{t−1}, b_t)
 
 with the unary cost U (mouth shape, head pose, light; :func:`match_costs`; the dub's visemes,
-:func:`viseme_costs_over_time`; replaying the shot's own mouth, :func:`replay_costs`) and the
-transition C:
+:func:`viseme_costs_over_time`; lips shut where the target's are apart, :func:`apart_costs`;
+replaying the shot's own mouth, :func:`replay_costs`) and the transition C:
 ``run_bonus`` subtracted when b_t is the source frame right after b_{t−1} (a real run of the
 actor's own motion), ``hold`` when the frame repeats, ``jump`` for anything else. Because C takes
 only three values, the minimum over predecessors is the best of three candidates, so the pass is
@@ -32,6 +32,17 @@ import numpy as np
 MIN_SIGMA = 1e-3
 #: Own-shot bank frames this close in time to the output frame count as replaying the original.
 REPLAY_FRAMES = 6
+#: Gap above the actor's closed level that lips asked to be apart should show, as a share of
+#: the actor's 10th–90th percentile gap spread, within [APART_MIN, APART_MAX] IOD
+#: (:func:`apart_margin`). The viseme bench measures closed lips on dlib's points refitted on
+#: the output, against the source's level, and those read a bank frame's gap up to 0.03 IOD
+#: smaller than the bank's own landmarks do (headgan_woman-1: frames at 0.105 by the bank's
+#: read 0.075–0.10, the closed level 0.103): with 0.02 IOD every actor, chance on en/pt was
+#: 0.38–0.42 there and on aoc-1, with 0.035 0.32–0.34; but an actor whose lips barely part
+#: (vox_00098-1, spread 0.05 IOD) then has hardly a frame apart enough, and chance rose from
+#: 0.48–0.59 to 0.89–0.91.
+APART_SHARE = 0.25
+APART_MIN, APART_MAX = 0.02, 0.035
 
 
 @dataclass(frozen=True)
@@ -46,9 +57,11 @@ class SelectWeights:
     hold: float = 0.6  # Cost of showing the same bank frame again.
     run_bonus: float = 0.3  # Reward for continuing with the next source frame.
     sharp: float = 1.0  # Cost per halving of lip sharpness below its reference (blur).
-    viseme: float = 3.0  # Per unit of viseme mismatch (mouth_class.viseme_costs) × posterior.
+    viseme: float = 6.0  # Per unit of viseme mismatch (mouth_class.viseme_costs) × posterior.
     replay: float = 2.0  # Showing the shot's own frame within ±REPLAY_FRAMES of the output
     # frame: that replays the original speech in sync with the picture (see replay_costs).
+    apart: float = 3.0  # A frame whose lips are closed where the target's are apart (a ramp
+    # to 0 at apart_margin above the closed level; apart_costs).
 
 
 def match_costs(
@@ -121,6 +134,47 @@ def replay_costs(
     """
     near = np.abs(np.asarray(out_frames)[:, None] - np.asarray(bank_frames)[None, :])
     return weight * ((near <= REPLAY_FRAMES) & np.asarray(own, bool)[None, :])
+
+
+def apart_margin(gaps: np.ndarray) -> float:
+    """How far above the closed level (IOD) lips that should be apart must be, for an actor
+    whose bank frames have these inner-lip ``gaps`` (see :data:`APART_SHARE`)."""
+    g = np.asarray(gaps, np.float64)
+    g = g[np.isfinite(g)]
+    spread = float(np.quantile(g, 0.9) - np.quantile(g, 0.1)) if g.size else 0.0
+    return float(np.clip(APART_SHARE * spread, APART_MIN, APART_MAX))
+
+
+def apart_costs(
+    target_gap: np.ndarray,
+    bank_gap: np.ndarray,
+    level: float,
+    weight: float,
+    margin: float | None = None,
+) -> np.ndarray:
+    """(T, N) cost of showing lips shut, or nearly, where the target's lips are apart.
+
+    A mouth that closes outside the dub's p/b/m reads as a bilabial that is not there (and as
+    mumbling), yet the shape cost alone does not stop it: a bank frame that matches the pose
+    and light, or continues a run, wins over one whose lips are a little further apart. So on
+    output frames whose target gap is ``level + margin`` or more (a ramp from ``level``), a bank
+    frame costs ``weight`` at or below the closed level, nothing from ``level + margin`` up, and
+    a ramp between; a p/b/m's or a pause's closed target asks for nothing. The cost is bounded,
+    so a bank with no apart frame of the right pose still gives one.
+
+    Arguments:
+        target_gap: (T,) inner-lip gap of each output frame's target shape, IOD.
+        bank_gap: (N,) of each bank frame (its own landmarks), IOD.
+        level: the actor's closed level (:func:`~lipdub.analysis.mouth_class.closed_level`).
+        weight: ``SelectWeights.apart``.
+        margin: IOD above ``level`` the lips should be apart by (None: :func:`apart_margin`
+            of ``bank_gap``).
+    """
+    if margin is None:
+        margin = apart_margin(bank_gap)
+    need = np.clip((np.asarray(target_gap, np.float64) - level) / max(margin, 1e-6), 0.0, 1.0)
+    short = np.clip((level + margin - np.asarray(bank_gap, np.float64)) / max(margin, 1e-6), 0, 1)
+    return weight * need[:, None] * short[None, :]
 
 
 def require_closed(unary: np.ndarray, frames: list[int], closed: np.ndarray) -> list[int]:

@@ -10,19 +10,25 @@ Two drivers give it, behind one protocol (:class:`ShapeDriver`):
 - ``viseme-table`` (:class:`VisemeTableDriver`, the default): rule-based, no weights. The basis
   is a PCA of the actor's own bank shapes (:func:`fit_basis`), so nothing in it comes from other
   people's footage. Per output frame t the target is the dub's viseme posteriors p_t(c)
-  (:class:`~lipdub.phonetics.track.VisemeTrack`) over the actor's own class means,
+  (:class:`~lipdub.phonetics.track.VisemeTrack`) over the actor's own mouths m_c
+  (:func:`class_means`),
 
-      ĉ_t = Σ_c p_t(c) · m_c + (1 − Σ_c p_t(c)) · m_neutral,
-      m_c = mean coefficients of the bank frames of mouth class c
-            (:func:`~lipdub.analysis.mouth_class.mouth_classes`; a class the bank lacks: m_neutral),
+      ĉ_t = m_neutral + Σ_{c ≠ neutral} g_t(c) · (m_c − m_neutral),
+      g_t(c) = GAIN · p_t(c), scaled down where their sum passes 1,
 
   where p_t is read :data:`ANTICIPATION_S` ahead (the lips move towards a sound before it is
-  heard), p_t(closed) = 1 on each p/b/m and the ``lead`` frames before it, and ĉ is smoothed
-  over time with a Gaussian of σ = :data:`SMOOTH_FRAMES` (coarticulation; the recognizer's
-  classes change by steps). The dub's loudness only marks its pauses (:data:`QUIET_RAMP_DB`:
-  quiet frames ask for m_closed); scaling the opening by it lowered the target's correlation
-  with real mouths (an exploratory sweep on six test clips driven by
-  their own speech: r 0.18 without, 0.17 at ±30 %, 0.16 at ±60 %).
+  heard) and ĉ is smoothed over time with a Gaussian of σ = :data:`SMOOTH_FRAMES`
+  (the recognizer's classes change by steps). m_c is the mean of the bank frames of mouth class
+  c (:func:`~lipdub.analysis.mouth_class.mouth_classes`), except that the speaking classes come
+  from frames whose lips are apart (by :func:`~lipdub.exemplar.select.apart_margin` over the
+  actor's closed level) and rounded and spread from the actor's narrowest and widest such frames
+  (:data:`EXTREME_SHARE`). Closed lips (m_closed) are asked for on two kinds of frame only:
+  each p/b/m and the ``lead`` frames before it, set after the smoothing so that a closure does
+  not spread; and the dub's pauses, quiet stretches of at least :data:`MIN_PAUSE_S`
+  (:data:`QUIET_RAMP_DB`), not the gaps between words. Everywhere else the selection's
+  :func:`~lipdub.exemplar.select.apart_costs` keeps the shown lips apart. Scaling the opening by
+  the dub's loudness lowered the target's correlation with real mouths (an exploratory sweep on
+  six test clips driven by their own speech: r 0.18 without, 0.17 at ±30 %, 0.16 at ±60 %).
 - a learned checkpoint (:class:`LearnedDriver`, e.g. ``mouth-driver-v1``): the network of
   :mod:`lipdub.model.driver` with the PCA basis stored in its file. Only by choice: the bundled
   one was trained on research-only clips.
@@ -41,8 +47,10 @@ from typing import Protocol
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
+from lipdub.analysis.mouth_class import closed_level
 from lipdub.analysis.mouth_shape import MOUTH_POINTS
 from lipdub.errors import WeightsError
+from lipdub.exemplar.select import apart_margin
 from lipdub.manifest import RULE_DRIVERS, VISEME_TABLE, load_manifest
 from lipdub.media.audio import SILENT_DB, loudness_per_frame
 from lipdub.model.checkpoint import checkpoint_file
@@ -63,22 +71,41 @@ MAX_COMPONENTS = 3
 #: Components are kept until they explain this share of the bank's shape variance (at most
 #: MAX_COMPONENTS): the rest is landmark noise.
 VARIANCE_KEPT = 0.95
-#: Gaussian σ of the target's temporal smoothing, in frames. bench/driver_targets.py (nine test
-#: clips driven by their own speech): r of the target's inner-lip gap with the real one 0.33
-#: without smoothing, 0.37 at σ = 2, 0.34 at σ = 3. Rendered (bench/visemes.py, the four clips
-#: whose outputs flickered most at σ = 2): flicker 1.15 → 1.04 of the source's at σ = 3, with
-#: closures, opening and rounding unchanged.
-SMOOTH_FRAMES = 3.0
-#: How far ahead of a frame its visemes are read, seconds: the lips move before the sound. On
-#: six clips (σ = 2) r 0.20 at 0 frames, 0.24 at 1 and 2, 0.22 at 3; on all nine about the
-#: same with it and without (σ = 2: 0.37 and 0.37; σ = 3: 0.34 and 0.35).
-ANTICIPATION_S = 0.06
+#: Gaussian σ of the target's temporal smoothing, in frames. Before closures were set after it,
+#: σ = 3 held flicker down (1.15 → 1.04 of the source's on four clips against σ = 2); with the
+#: closures and the apart cost the selection's runs do that, and σ = 3 blurred an o between
+#: two i's away. bench/visemes.py on aoc-1, aoc-3, lrs2_00019-1, vox_00098-1 (8 dubs): the
+#: target's o/u-to-i/e width ratio 0.955 at σ = 1.5 and 0.922 at 0 (aoc-3 it); rendered,
+#: rounding 0.953 at σ = 1 against 0.948 at 0, chance 0.42 against 0.44, flicker ≤ 1.15
+#: (tuning runs with a fixed 0.02 IOD apart margin and viseme = 3).
+SMOOTH_FRAMES = 1.0
+#: How far ahead of a frame its visemes are read, seconds: the lips move before the sound. The
+#: recognizer's rounded-minus-spread posterior on eSpeak NG's o/u spans less that on its i/e
+#: spans (the six bench lines, 25 fps), read 0, 1 and 2 frames ahead: 0.82, 0.96, 0.61 (the
+#: earlier 0.06 s rounded to 2 frames).
+ANTICIPATION_S = 0.04
 #: Width in dB, above the silence level (lipdub.media.audio.SILENT_DB), of the ramp from a quiet
 #: dub frame, whose target is the actor's closed mouth, to a speaking one, whose target is the
 #: table's. The recognizer's posteriors on a pause are mostly "neutral", and a talking actor's
 #: neutral frames are parted: without it the mouth hung open in the dub's pauses (QC's
 #: silent-vs-loud check flagged the AOC clip: rendered opening 0.150 IOD silent, 0.129 loud).
 QUIET_RAMP_DB = 10.0
+#: Shortest quiet stretch of the dub taken as a pause (seconds), whose target is closed lips.
+#: Shorter ones are the gaps between words and the silent closure of t, k, p (eSpeak NG lines:
+#: 1–3 frames at 25 fps, comma pauses 5–6): closing the lips on each of those made the mouth
+#: shut about twice a second outside p/b/m.
+MIN_PAUSE_S = 0.2
+#: Share of the actor's apart frames whose mean is the rounded (narrowest) and the spread
+#: (widest) target. Against the class means (25 % quantiles) it widens the target's o/u-to-i/e
+#: width contrast (aoc-3 it: ratio 0.955 → 0.934), though the rendered rounding hardly follows
+#: (0.950 at 15 %, 0.951 at 8 %, four clips): the selection's pose and light costs decide more.
+EXTREME_SHARE = 0.08
+#: Each visible class's posterior is multiplied by this (their sum capped at 1, the rest
+#: neutral): the recognizer spreads a vowel's mass over the tongue consonants beside it (on
+#: one clip's o/u spans the rounded posterior is 0.34 on average, 0.61 spread on i/e).
+GAIN = 2.0
+#: Fewest apart bank frames for the speaking classes to be taken from them.
+MIN_APART = 5
 
 
 @dataclass(frozen=True)
@@ -131,10 +158,13 @@ def fit_basis(
 
 @dataclass(frozen=True)
 class ActorMouths:
-    """What a driver may know of the actor: their bank frames' coefficients and classes."""
+    """What a driver may know of the actor: their bank frames' coefficients, classes and, where
+    the caller measured it, geometry."""
 
     coef: np.ndarray  # (N, K) bank coefficients in the driver's basis.
     classes: np.ndarray  # (N,) int Viseme of each bank frame (from its own landmarks).
+    gap: np.ndarray | None = None  # (N,) inner-lip gap, IOD (mouth_class.mouth_geometry).
+    width: np.ndarray | None = None  # (N,) mouth width corner to corner, IOD.
 
 
 class ShapeDriver(Protocol):
@@ -178,7 +208,10 @@ class TableConfig:
     lead: int = 1  # Frames before each p/b/m whose target is closed lips too (the selection's
     # hard constraint has its own, ExemplarSettings.closure_lead, also 1 by default).
     quiet_ramp_db: float = QUIET_RAMP_DB
-    version: int = 1  # Bumped when the rule changes without a constant changing.
+    min_pause_s: float = MIN_PAUSE_S
+    extreme_share: float = EXTREME_SHARE
+    gain: float = GAIN
+    version: int = 2  # Bumped when the rule changes without a constant changing.
 
     def digest(self) -> str:
         """SHA-256 of the constants as canonical JSON: a render made with others is stale."""
@@ -186,9 +219,18 @@ class TableConfig:
         return hashlib.sha256(text.encode()).hexdigest()
 
 
-def class_means(actor: ActorMouths) -> np.ndarray:
-    """(C, K) m_c: mean coefficients of each mouth class's bank frames; a class the bank lacks
-    takes the neutral mean, and a bank without neutral frames the bank's mean."""
+def class_means(actor: ActorMouths, cfg: TableConfig = TableConfig()) -> np.ndarray:
+    """(C, K) m_c: the table's mouth for each class, in the actor's coefficients.
+
+    By default the mean of the class's bank frames; a class the bank lacks takes the neutral
+    mean, and a bank without neutral frames the bank's mean. Where the actor's gaps are known
+    (:attr:`ActorMouths.gap`), the speaking classes come from the frames whose lips are apart
+    by at least :func:`~lipdub.exemplar.select.apart_margin` above the actor's closed level
+    (neutral and open: those of their class; a talking actor's neutral frames include some at
+    the closed level, and a dub whose every frame leans that way reads as a mouth that keeps
+    shutting), and with the widths too, rounded and spread are the narrowest and the widest
+    ``cfg.extreme_share`` of those frames (the class means, 25 % quantiles, hardly differ in
+    width on a mouth that moves little)."""
     coef = np.asarray(actor.coef, np.float64)
     classes = np.asarray(actor.classes)
     base = coef.mean(0) if len(coef) else np.zeros(coef.shape[1])
@@ -200,6 +242,26 @@ def class_means(actor: ActorMouths) -> np.ndarray:
         mine = classes == int(v)
         if mine.any():
             out[int(v)] = coef[mine].mean(0)
+    if actor.gap is None or not len(coef):
+        return out
+    gap = np.asarray(actor.gap, np.float64)
+    level = closed_level(gap)
+    apart = gap >= (level if level is not None else -np.inf) + apart_margin(gap)
+    if apart.sum() < MIN_APART:
+        return out
+    out[int(Viseme.NEUTRAL)] = coef[apart & (neutral if (apart & neutral).any() else apart)].mean(0)
+    opened = apart & (classes == int(Viseme.OPEN))
+    if opened.any():
+        out[int(Viseme.OPEN)] = coef[opened].mean(0)
+    for v in (Viseme.LIP_TEETH, Viseme.ROUNDED, Viseme.SPREAD):
+        if not (classes == int(v)).any():
+            out[int(v)] = out[int(Viseme.NEUTRAL)]
+    if actor.width is not None:
+        rows = np.flatnonzero(apart)
+        order = rows[np.argsort(np.asarray(actor.width, np.float64)[rows], kind="stable")]
+        k = max(1, round(cfg.extreme_share * len(order)))
+        out[int(Viseme.ROUNDED)] = coef[order[:k]].mean(0)
+        out[int(Viseme.SPREAD)] = coef[order[-k:]].mean(0)
     return out
 
 
@@ -245,30 +307,45 @@ class VisemeTableDriver:
         inside = (frames >= 0) & (frames < n_post)  # Frames past the dub stay neutral.
         ahead = np.minimum(frames + shift, n_post - 1)
         post[inside] = visemes.posteriors[ahead[inside]]
+        means = class_means(actor, self.cfg)
+        closed_mean = means[int(Viseme.CLOSED)]
+        neutral = means[int(Viseme.NEUTRAL)]
+        gain = post * self.cfg.gain
+        gain[:, int(Viseme.NEUTRAL)] = 0.0
+        gain /= np.maximum(gain.sum(1), 1.0)[:, None]  # Σ ≤ 1: a blend of the class mouths.
+        target = neutral + gain @ (means - neutral)
+        pause = self._pause(audio_16k, fps, frames, shift)
+        target = (1 - pause[:, None]) * target + pause[:, None] * closed_mean
+        target = _smooth_runs(target, frames, self.cfg.smooth_frames)
+        # Closed lips on each p/b/m and its lead frames, and no further: set after the smoothing,
+        # which would spread a closure over ±σ frames and pull its neighbours shut.
         closed = set(visemes.closed_frames(self.cfg.lead))
         at_closure = np.array([int(f) in closed for f in frames], bool)
-        post[at_closure] = np.eye(len(Viseme))[int(Viseme.CLOSED)]
-        means = class_means(actor)
-        neutral = means[int(Viseme.NEUTRAL)]
-        rest = np.clip(1.0 - post.sum(1), 0.0, 1.0)
-        target = post @ means + rest[:, None] * neutral
-        speaking = self._speaking(audio_16k, fps, frames, shift)
-        target = speaking[:, None] * target + (1 - speaking[:, None]) * means[int(Viseme.CLOSED)]
-        target = _smooth_runs(target, frames, self.cfg.smooth_frames)
+        target[at_closure] = closed_mean
         return target.astype(np.float32)
 
-    def _speaking(
+    def _pause(
         self, audio_16k: np.ndarray, fps: Fraction, frames: np.ndarray, shift: int
     ) -> np.ndarray:
-        """(T,) 0 on a quiet dub frame, 1 where it speaks (from ``shift`` frames ahead, as the
-        visemes are read), a ramp of :data:`QUIET_RAMP_DB` between."""
+        """(T,) how much each frame is in a pause of the dub: 1 on a quiet frame, a ramp of
+        :data:`QUIET_RAMP_DB` above the silence level, 0 where it speaks (from ``shift`` frames
+        ahead, as the visemes are read); only on quiet stretches of at least
+        :data:`MIN_PAUSE_S`, the rest are the gaps between words (0)."""
         if not len(frames):
             return np.zeros(0)
         loud = loudness_per_frame(np.asarray(audio_16k), int(frames.max()) + 1 + shift, fps)
-        now = loud[frames]
-        ahead = loud[frames + shift]
-        level = np.maximum(now, ahead)
-        return np.clip((level - SILENT_DB) / self.cfg.quiet_ramp_db, 0.0, 1.0)
+        level = np.maximum(loud[frames], loud[frames + shift])
+        pause = np.clip((SILENT_DB + self.cfg.quiet_ramp_db - level) / self.cfg.quiet_ramp_db, 0, 1)
+        shortest = max(1, round(self.cfg.min_pause_s * float(fps)))
+        quiet = (pause > 0).astype(np.int8)
+        # Runs of quiet frames that are also consecutive shot frames.
+        edges = np.flatnonzero(np.diff(np.r_[0, quiet, 0]) != 0)
+        for a, b in zip(edges[::2], edges[1::2], strict=True):
+            split = np.flatnonzero(np.diff(frames[a:b]) != 1) + 1
+            for run in np.split(np.arange(a, b), split):
+                if len(run) < shortest:
+                    pause[run] = 0.0
+        return pause
 
 
 class LearnedDriver:

@@ -42,6 +42,7 @@ from lipdub.exemplar.bank import Bank, BankPart, PartBuilder, iod, pose
 from lipdub.exemplar.face_bound import bound_mask
 from lipdub.exemplar.select import (
     SelectWeights,
+    apart_costs,
     fade_plan,
     match_costs,
     replay_costs,
@@ -81,6 +82,7 @@ class ExemplarSettings:
     run_bonus: float = SelectWeights.run_bonus
     viseme: float = SelectWeights.viseme
     replay: float = SelectWeights.replay
+    apart: float = SelectWeights.apart
     closure_lead: int = 1  # Frames before each p/b/m's start that must show closed lips too.
 
     @classmethod
@@ -110,6 +112,7 @@ class ExemplarSettings:
             self.run_bonus,
             viseme=self.viseme,
             replay=self.replay,
+            apart=self.apart,
         )
 
 
@@ -197,10 +200,11 @@ class ExemplarTrack:
         self.target_pose = pose(self.track.landmarks).reshape(-1, 2)
         geom = mouth_geometry(self.bank.raw_shapes)
         scale = MouthScale.of(geom)
+        self.geom, self.scale = geom, scale
         self.closed = closed_to_show(geom, scale)
         self.viseme_cost = viseme_costs(geom, scale)
         self.classes = mouth_classes(geom, scale)
-        self.mouths = ActorMouths(self.coef, self.classes)
+        self.mouths = ActorMouths(self.coef, self.classes, geom.gap, geom.width)
         self.closures = self._report()
 
     def _report(self, bilabials: int = 0, frames: int = 0, missed: int = 0) -> ClosureReport:
@@ -245,6 +249,8 @@ class ExemplarTrack:
             self.settings.weights,
             self.bank.sharp,
         )
+        target_gap = mouth_geometry(self.basis.unproject(target)).gap
+        unary += apart_costs(target_gap, self.geom.gap, self.scale.closed, self.settings.apart)
         labels, frames = self.bank.sources()
         same = np.array([lab == self.source for lab in labels], bool)
         unary += replay_costs(np.asarray(t.frames), frames, same, self.settings.replay)

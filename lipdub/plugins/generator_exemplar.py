@@ -14,7 +14,8 @@ Options (the generator's block, ``stage_options.generator``, when the generator 
   weights ``shape``, ``yaw``, ``pitch``, ``light``, ``jump``, ``hold``, ``run_bonus``, and the
   phonetic ones: ``viseme`` (the dub's visemes against each bank frame's mouth class; 0 turns
   the phonetic selection off, p/b/m closures included), ``replay`` (the shot's own frames near
-  where they were filmed, which would replay the original line) and ``closure_lead`` (frames
+  where they were filmed, which would replay the original line), ``apart`` (lips shut where
+  the target's are apart: closures outside the dub's p/b/m) and ``closure_lead`` (frames
   before each p/b/m that show closed lips too).
 
 The bank is the track's own usable frames plus whatever ``lipdub personalize`` stored for the

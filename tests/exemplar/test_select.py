@@ -6,8 +6,12 @@ import numpy as np
 import pytest
 
 from lipdub.exemplar.select import (
+    APART_MAX,
+    APART_MIN,
     REPLAY_FRAMES,
     SelectWeights,
+    apart_costs,
+    apart_margin,
     fade_plan,
     match_costs,
     replay_costs,
@@ -197,3 +201,35 @@ def test_viseme_cost_weighs_the_bank_by_the_dubs_posteriors() -> None:
     bank = np.array([[0.0, 0.0, 1, 1, 3, 1], [0.0, 4.0, 1, 1, 0, 1]])
     cost = viseme_costs_over_time(posteriors, bank, 2.0)
     np.testing.assert_allclose(cost, [[0.0, 8.0], [3.0, 0.0]])
+
+
+def test_lips_shut_where_the_target_is_apart_cost_and_lose_to_an_open_frame() -> None:
+    """Closed bank frames cost ``apart`` where the target's lips are apart and nothing where it
+    is closed (a p/b/m, a pause); a frame apart by the margin costs nothing; and a run of closed
+    frames that the transitions favour loses to jumping to an open one."""
+    level, margin = 0.04, 0.02
+    bank_gap = np.array([0.0, level, level + margin / 2, level + margin, 0.2])
+    target_gap = np.array([0.15, level - 0.01])  # Apart, then closed.
+    cost = apart_costs(target_gap, bank_gap, level, weight=3.0, margin=margin)
+    np.testing.assert_allclose(cost[0], [3.0, 3.0, 1.5, 0.0, 0.0])
+    np.testing.assert_allclose(cost[1], 0.0)
+    # Bank: a closed run (frames 0-3) and one open frame (4); the target asks for open lips at
+    # every frame. Without the apart cost the run's bonus keeps the path on the closed frames.
+    follows = np.array([False, True, True, True, False])
+    gaps = np.array([0.0, 0.0, 0.0, 0.0, 0.1])
+    unary = np.zeros((4, 5))
+    unary[:, 4] = 1.0  # A little worse on shape, pose and light.
+    w = SelectWeights()
+    assert (select_path(unary, follows, w) < 4).all()
+    apart = unary + apart_costs(np.full(4, 0.1), gaps, level, w.apart)
+    assert (select_path(apart, follows, w) == 4).all()
+
+
+def test_the_apart_margin_grows_with_the_actors_opening_within_its_bounds() -> None:
+    """An actor whose lips barely part gets the smallest margin (else no frame is apart enough),
+    one who opens wide the largest (the bench's landmarks read their gaps smaller)."""
+    rng = np.random.default_rng(0)
+    assert apart_margin(rng.uniform(0.0, 0.05, 500)) == APART_MIN
+    assert apart_margin(rng.uniform(0.0, 0.3, 500)) == APART_MAX
+    middle = apart_margin(rng.uniform(0.0, 0.13, 500))
+    assert APART_MIN < middle < APART_MAX

@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lipdub.analysis.mouth_class import MouthScale, mouth_classes, mouth_geometry
+from lipdub.analysis.mouth_class import MouthScale, closed_level, mouth_classes, mouth_geometry
 from lipdub.config.settings import Settings
 from lipdub.exemplar import target
+from lipdub.exemplar.select import apart_margin
 from lipdub.exemplar.target import (
     ActorMouths,
     LearnedDriver,
@@ -71,7 +72,8 @@ def actor_of(driver: VisemeTableDriver, shapes: np.ndarray) -> tuple[object, Act
     """The basis and the :class:`ActorMouths` the track would give the driver."""
     basis = driver.basis(shapes)
     geom = mouth_geometry(shapes)
-    return basis, ActorMouths(basis.project(shapes), mouth_classes(geom, MouthScale.of(geom)))
+    classes = mouth_classes(geom, MouthScale.of(geom))
+    return basis, ActorMouths(basis.project(shapes), classes, geom.gap, geom.width)
 
 
 def speech(seconds: float) -> np.ndarray:
@@ -188,7 +190,7 @@ def test_the_fingerprint_names_the_rule_and_needs_no_driver_file() -> None:
     assert model.path.name == "mouth-driver-v1.safetensors"
     assert fingerprint.exemplar_driver(Settings(generator="passthrough")) is None
     # The rule's constants are in its digest: a changed rule makes its outputs stale.
-    assert TableConfig().digest() != replace(TableConfig(), smooth_frames=1.0).digest()
+    assert TableConfig().digest() != replace(TableConfig(), smooth_frames=2.0).digest()
 
 
 @pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed")
@@ -204,3 +206,65 @@ def test_the_default_driver_opens_no_weights_file(tmp_path: Path) -> None:
     opened = log.read_text()
     assert "weights/manifest.toml" in opened  # The trace saw the manifest being read.
     assert "mouth-driver" not in opened
+
+
+def test_lips_close_on_each_p_b_m_and_its_lead_frame_and_nowhere_else() -> None:
+    """The target is the closed mouth on a p/b/m's frame and the one before it, and apart by
+    the margin on every other speaking frame: the smoothing does not spread a closure."""
+    driver = VisemeTableDriver()
+    shapes = bank()
+    basis, actor = actor_of(driver, shapes)
+    level = closed_level(mouth_geometry(shapes).gap)
+    assert level is not None
+    rows = ([Viseme.SPREAD] * 5 + [None] * 5 + [Viseme.ROUNDED] * 5 + [Viseme.OPEN] * 5) * 3
+    visemes = track_of(rows, closures=(20, 41))
+    gap = mouth_geometry(
+        basis.unproject(driver.targets(actor, speech(2.4), FPS, np.arange(60), visemes))
+    ).gap
+    shut = np.flatnonzero(gap <= level)
+    assert shut.tolist() == [19, 20, 40, 41]
+    others = np.setdiff1d(np.arange(60), shut)
+    assert (gap[others] >= level + apart_margin(mouth_geometry(shapes).gap)).all()
+
+
+def test_a_gap_between_words_is_not_a_pause() -> None:
+    """A quiet stretch shorter than MIN_PAUSE_S (a word gap, a stop's silent closure) keeps the
+    speaking target; a longer one asks for closed lips."""
+    driver = VisemeTableDriver(replace(TableConfig(), smooth_frames=0.0))
+    _, actor = actor_of(driver, bank())
+    audio = speech(2.4)
+    per_frame = 16000 // 25
+    audio[10 * per_frame : 12 * per_frame] = 0  # 80 ms.
+    audio[30 * per_frame : 46 * per_frame] = 0  # 640 ms.
+    coef = driver.targets(actor, audio, FPS, np.arange(60), track_of([None] * 60))
+    means = class_means(actor)
+    neutral, closed = means[int(Viseme.NEUTRAL)], means[int(Viseme.CLOSED)]
+    np.testing.assert_allclose(coef[5:25], np.tile(neutral, (20, 1)), atol=1e-6)
+    np.testing.assert_allclose(coef[31:44], np.tile(closed, (13, 1)), atol=1e-6)
+    assert TableConfig().min_pause_s * 25 > 2  # The short one is below the rule, not at it.
+
+
+def test_rounded_and_spread_ask_for_the_actors_narrowest_and_widest_open_mouths() -> None:
+    """Rounded is the mean of the narrowest apart bank frames, spread of the widest: narrower
+    and wider than the means of the bank's rounded and spread classes (25 % quantiles), and
+    neither closed."""
+    rng = np.random.default_rng(3)
+    widths = rng.uniform(0.62, 1.15, 400)
+    gaps = np.where(rng.uniform(size=400) < 0.15, 0.0, rng.uniform(0.06, 0.3, 400))
+    shapes = np.stack([mouth(w, g) for w, g in zip(widths, gaps, strict=True)])
+    shapes = (shapes + rng.normal(0, 0.003, shapes.shape)).astype(np.float32)
+    driver = VisemeTableDriver()
+    basis, actor = actor_of(driver, shapes)
+    geom = mouth_geometry(basis.unproject(class_means(actor)))
+    rounded, spread = int(Viseme.ROUNDED), int(Viseme.SPREAD)
+    real = mouth_geometry(shapes)
+    assert geom.width[rounded] < real.width[actor.classes == rounded].mean() - 0.03
+    assert geom.width[spread] > real.width[actor.classes == spread].mean() + 0.03
+    level = closed_level(real.gap)
+    assert level is not None
+    assert min(geom.gap[rounded], geom.gap[spread]) >= level + apart_margin(real.gap)
+    # Without the gaps and widths (another caller): the class means, as before.
+    plain = class_means(ActorMouths(actor.coef, actor.classes))
+    np.testing.assert_allclose(
+        plain[rounded], actor.coef[actor.classes == rounded].mean(0), rtol=1e-5
+    )
