@@ -42,7 +42,7 @@ import logging
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
@@ -53,11 +53,12 @@ from lipdub.errors import WeightsError
 from lipdub.exemplar.select import apart_margin
 from lipdub.manifest import RULE_DRIVERS, VISEME_TABLE, load_manifest
 from lipdub.media.audio import SILENT_DB, loudness_per_frame
-from lipdub.model.checkpoint import checkpoint_file
-from lipdub.model.driver import KIND, Driver, load_driver, map_to_actor
 from lipdub.phonetics.recognizer import default_recognizer
 from lipdub.phonetics.track import VisemeTrack, viseme_track
 from lipdub.phonetics.visemes import Viseme
+
+if TYPE_CHECKING:  # The learned driver's module imports torch: only a learned driver loads it.
+    from lipdub.model.driver import Driver
 
 log = logging.getLogger(__name__)
 
@@ -370,6 +371,8 @@ class LearnedDriver:
     ) -> np.ndarray:
         """See :meth:`ShapeDriver.targets`."""
         z = self.driver.predict(audio_16k, fps, np.asarray(frames))
+        from lipdub.model.driver import map_to_actor
+
         return map_to_actor(z, actor.coef)
 
 
@@ -410,6 +413,10 @@ def open_driver(name: str | None = None, manifest: Path | None = None) -> ShapeD
     name = driver_name(name, manifest)
     if name in RULE_DRIVERS:
         return VisemeTableDriver()
+    # Imported here: both import torch, which the default, rule-based driver never needs.
+    from lipdub.model.checkpoint import checkpoint_file
+    from lipdub.model.driver import KIND, load_driver
+
     _, entry = checkpoint_file(name, KIND, "mouth driver", manifest)
     if entry is not None and entry.licence.startswith("research-only"):
         log.warning(

@@ -165,12 +165,26 @@ def test_the_default_driver_is_the_viseme_table_and_loads_no_checkpoint(
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("a learned driver was loaded on the default path")
 
-    monkeypatch.setattr(target, "load_driver", refuse)
+    import lipdub.model.driver
+
+    monkeypatch.setattr(lipdub.model.driver, "load_driver", refuse)
     assert load_manifest().default_driver == VISEME_TABLE
     assert isinstance(create({}).driver, VisemeTableDriver)
     assert isinstance(open_driver(VISEME_TABLE), VisemeTableDriver)
     (choice,) = lipdub_generators()  # What `lipdub plugins list` says of its terms.
     assert choice.licence.startswith("clean") and "mouth-driver-v1" in choice.licence
+
+
+def test_the_default_driver_imports_no_torch() -> None:
+    # A fresh process: the rule-based driver needs no torch (its import costs ~1 CPU s a render).
+    code = (
+        "import sys\n"
+        "from lipdub.exemplar.target import open_driver\n"
+        "open_driver('viseme-table')\n"
+        "assert 'torch' not in sys.modules, 'torch imported'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-1000:]
 
 
 def test_choosing_mouth_driver_v1_warns_with_its_terms(caplog: pytest.LogCaptureFixture) -> None:
