@@ -55,6 +55,7 @@ import yaml
 from render import DATA, REPO, RESULTS, device_name, write_section  # bench/render.py
 
 from lipdub.analysis.align import similarity_to_template, transform_points, warp_to_crop
+from lipdub.analysis.faces import DlibFaceDetector
 from lipdub.analysis.masks import mouth_opening
 from lipdub.analysis.records import FaceTrack
 from lipdub.analysis.shot_analysis import analyze_shot
@@ -424,8 +425,9 @@ def main() -> None:
         except RuntimeError as exc:
             log.error("%s", exc)
             failures.append(shot.id)
-    first = plan.shots[0].settings
-    detector = PluginManager(root).build("faces", first)
+    # The measure: dlib's 68 points refitted on the output (whatever the render's own detector
+    # and landmarker are), so numbers compare across changes of the analysis.
+    detector = DlibFaceDetector("hog")
     syncnet, rows = default_syncnet(), []
     for case, drive in ((c, d) for c in cases for d in DRIVES):
         log.info("measure %s %s", case.key, drive)

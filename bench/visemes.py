@@ -74,6 +74,7 @@ from quality import (
 )
 from render import DATA, REPO, RESULTS, device_name, write_section  # bench/render.py
 
+from lipdub.analysis.faces import DlibFaceDetector
 from lipdub.analysis.mouth_class import closed_level, mouth_geometry
 from lipdub.analysis.mouth_shape import mouth_shape
 from lipdub.config.plan import load_plan
@@ -528,7 +529,9 @@ def main() -> None:
         except RuntimeError as exc:
             log.error("%s", exc)
             failures.append(shot.id)
-    detector = PluginManager(root).build("faces", plan.shots[0].settings)
+    # The measure: dlib's 68 points refitted on the output (whatever the render's own detector
+    # and landmarker are), so numbers compare across changes of the analysis.
+    detector = DlibFaceDetector("hog")
     rows: list[dict[str, Any]] = []
     for clip in clips:
         log.info("measure %s", clip.key)
