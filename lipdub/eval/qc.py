@@ -76,6 +76,11 @@ QC_AHEAD = 2
 SYNC_MIN_FRAMES = 10
 #: Mean opening on silent frames above the loud frames' by more than this (IOD) is a warning.
 OPENING_MARGIN = 0.02
+#: The opening warning counts only silences this long (seconds): the shortest pause on which the
+#: default driver closes the lips (lipdub.exemplar.target.MIN_PAUSE_S). Shorter silences are the
+#: gaps between words and the stops of t/k/p, where a mouth still speaking is right: counting
+#: them flagged the demo's own German take (3 gap frames at 0.12-0.25 IOD).
+PAUSE_S = 0.2
 
 #: Source pixels the render kept: shot frame -> (box, (h, w, 3) uint8 RGB crop), None for none.
 KeptSource = Callable[[int], "tuple[tuple[int, int, int, int], np.ndarray] | None"]
@@ -343,10 +348,11 @@ def _judge_opening(qc: DubQC, loud: np.ndarray, own_mouth: np.ndarray | None) ->
         qc.silent_opening = round(float(np.nanmean(values[:n][silent])), 4)
     if np.isfinite(values[:n][speech]).any():
         qc.loud_opening = round(float(np.nanmean(values[:n][speech])), 4)
+    pause = max(1, round(PAUSE_S * float(Fraction(qc.fps))))
     qc.rendered_silent_opening, qc.rendered_loud_opening = rendered_openings(
-        values[:n], loud[:n], own_mouth
+        values[:n], loud[:n], own_mouth, pause
     )
-    backwards = opening_warning(values[:n], loud[:n], own_mouth)
+    backwards = opening_warning(values[:n], loud[:n], own_mouth, pause)
     if backwards is not None:
         qc.warnings.append(backwards)
 
@@ -523,7 +529,10 @@ def mask_zones(mask: np.ndarray) -> np.ndarray:
 
 
 def opening_warning(
-    opening: np.ndarray, loudness_db: np.ndarray, own_mouth: np.ndarray | None
+    opening: np.ndarray,
+    loudness_db: np.ndarray,
+    own_mouth: np.ndarray | None,
+    min_run: int = 1,
 ) -> str | None:
     """A warning when the rendered mouth is more open on the dub's silent frames than on its
     loud ones (a mouth that follows the wrong audio), else None.
@@ -533,8 +542,10 @@ def opening_warning(
         loudness_db: (T,) the dub's loudness per frame.
         own_mouth: (T,) True where the frame shows the actor's own mouth (kept from the source
             or the rest crop): those say nothing about the render and are left out.
+        min_run: silent frames count only in silent runs at least this long (a pause, not the
+            gap between two words).
     """
-    quiet, loud = rendered_openings(opening, loudness_db, own_mouth)
+    quiet, loud = rendered_openings(opening, loudness_db, own_mouth, min_run)
     if quiet is None or loud is None or quiet <= loud + OPENING_MARGIN:
         return None
     return (
@@ -545,19 +556,35 @@ def opening_warning(
 
 
 def rendered_openings(
-    opening: np.ndarray, loudness_db: np.ndarray, own_mouth: np.ndarray | None
+    opening: np.ndarray,
+    loudness_db: np.ndarray,
+    own_mouth: np.ndarray | None,
+    min_run: int = 1,
 ) -> tuple[float | None, float | None]:
     """Mean opening (IOD, 4 decimals) on the silent and on the loud frames that were rendered
     (not the actor's own mouth); see :func:`opening_warning` for the arguments."""
     n = min(len(opening), len(loudness_db))
     rendered = np.ones(n, bool) if own_mouth is None else ~np.asarray(own_mouth, bool)[:n]
-    silent, speech = loudness_db[:n] < SILENT_DB, loudness_db[:n] >= LOUD_DB
+    silent = _long_runs(loudness_db[:n] < SILENT_DB, min_run)
+    speech = loudness_db[:n] >= LOUD_DB
     quiet = _mean(opening[:n][silent & rendered])
     loud = _mean(opening[:n][speech & rendered])
     return (
         None if quiet is None else round(quiet, 4),
         None if loud is None else round(loud, 4),
     )
+
+
+def _long_runs(flags: np.ndarray, min_run: int) -> np.ndarray:
+    """``flags`` with the runs of True shorter than ``min_run`` cleared."""
+    out = np.asarray(flags, bool).copy()
+    if min_run <= 1:
+        return out
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], out.astype(np.int8), [0]])))
+    for start, stop in zip(edges[::2], edges[1::2], strict=True):
+        if stop - start < min_run:
+            out[start:stop] = False
+    return out
 
 
 def _mean(values: np.ndarray) -> float | None:

@@ -92,6 +92,17 @@ def test_a_mouth_more_open_on_silence_than_on_speech_is_a_warning():
     assert opening_warning(unmeasured, loud, None) is None
 
 
+def test_a_mouth_still_speaking_in_the_gap_between_two_words_is_no_warning():
+    # Speech with two 2-frame gaps where the mouth stays open (as the default driver keeps it
+    # between words), then a 6-frame pause with the mouth open: only the pause counts.
+    loud = np.array([-10.0] * 4 + [-80.0] * 2 + [-10.0] * 4 + [-80.0] * 2 + [-10.0] * 4)
+    opening = np.where(loud < -40, 0.25, 0.12)
+    assert opening_warning(opening, loud, None) is not None  # Every silent frame counted.
+    assert opening_warning(opening, loud, None, min_run=5) is None  # Gaps are not pauses.
+    paused = np.concatenate([loud, [-80.0] * 6])
+    assert opening_warning(np.where(paused < -40, 0.25, 0.12), paused, None, min_run=5)
+
+
 def test_mask_zones_keep_what_qc_reads_of_a_mask():
     mask = np.array([[0.0, BORDER_LOW, 0.06, INSIDE - 1e-6], [INSIDE, 0.9, BORDER_HIGH, 1.0]])
     zones = mask_zones(mask.astype(np.float32))
