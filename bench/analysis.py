@@ -381,29 +381,30 @@ def main() -> None:
     if not DATA.is_dir():
         sys.exit(f"{DATA}: shared test media not found")
     settings = AnalysisSettings()
-    if args.detectors:
-        cv2.setNumThreads(1)
-        text = f"{device_line()}\n\n{detector_agreement(6)}"
-        sys.stdout.write(text + "\n")
-        if not args.no_write:
-            write_subsection("detectors (bench/analysis.py --detectors)", text)
-        return
     if args.whole_clips:
         cv2.setNumThreads(1)
         sys.stdout.write(whole_clips(args.whole_clips) + "\n")
         return
-    if args.pipelines:
-        text = f"{device_line()}\n\n{pipeline_speed(args.frames, args.rounds)}"
-        sys.stdout.write(text + "\n")
-        if not args.no_write:
-            write_subsection("stage sets at 1080p (bench/analysis.py --pipelines)", text)
-        return
-    if args.landmarkers:
-        text = f"{device_line()}\n\n{landmarker_speed(args.frames, args.rounds)}"
-        sys.stdout.write(text + "\n")
-        if not args.no_write:
-            write_subsection("landmarkers at 1080p (bench/analysis.py --landmarkers)", text)
-        return
+    modes = {  # flag: (subsection title, what it measures)
+        "detectors": ("detectors (bench/analysis.py --detectors)", lambda: detector_agreement(6)),
+        "pipelines": (
+            "stage sets at 1080p (bench/analysis.py --pipelines)",
+            lambda: pipeline_speed(args.frames, args.rounds),
+        ),
+        "landmarkers": (
+            "landmarkers at 1080p (bench/analysis.py --landmarkers)",
+            lambda: landmarker_speed(args.frames, args.rounds),
+        ),
+    }
+    for flag, (title, measure) in modes.items():
+        if getattr(args, flag):
+            if flag == "detectors":
+                cv2.setNumThreads(1)
+            text = f"{device_line()}\n\n{measure()}"
+            sys.stdout.write(text + "\n")
+            if not args.no_write:
+                write_subsection(title, text)
+            return
     rows = [
         run("1080p", "hog", args.frames, settings),
         run("512x512", "hog", args.frames, settings),

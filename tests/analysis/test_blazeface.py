@@ -5,9 +5,6 @@ crop gets the points a fresh two-pass fit gives."""
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import cv2
 import numpy as np
 import pytest
@@ -29,29 +26,8 @@ from lipdub.analysis.settings import AnalysisSettings
 from lipdub.analysis.shot_analysis import default_stages
 from lipdub.analysis.tracking import iou
 from lipdub.errors import WeightsError
-from lipdub.manifest import MANIFEST_PATH, load_manifest
+from lipdub.manifest import load_manifest
 from lipdub.testing.contract import ASTRONAUT_FACE
-
-
-def _copy_weights(tmp_path: Path) -> Path:
-    entry = load_manifest().entries[MODEL_NAME]
-    for path in (MANIFEST_PATH, entry.file, entry.config):
-        shutil.copy(path, tmp_path / path.name)
-    return tmp_path / MANIFEST_PATH.name
-
-
-def test_the_bundled_model_loads_from_a_copy_of_the_weights(tmp_path: Path):
-    assert load_blazeface(manifest=_copy_weights(tmp_path)).name == "blazeface"
-
-
-def test_a_tampered_model_file_is_refused(tmp_path: Path):
-    manifest = _copy_weights(tmp_path)  # Checked once per process and file: a fresh path.
-    model = tmp_path / load_manifest().entries[MODEL_NAME].file.name
-    data = bytearray(model.read_bytes())
-    data[len(data) // 2] ^= 0xFF  # One flipped byte in the weights.
-    model.write_bytes(bytes(data))
-    with pytest.raises(WeightsError, match="sha256 mismatch"):
-        load_blazeface(manifest=manifest)
 
 
 def test_model_bytes_that_differ_from_the_checked_digest_are_refused():

@@ -5,8 +5,6 @@ analysis never touches dlib's 68-point model, and choosing it warns about its te
 from __future__ import annotations
 
 import logging
-import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -33,7 +31,7 @@ from lipdub.analysis.settings import AnalysisSettings
 from lipdub.analysis.shot_analysis import analyze_shot, default_stages
 from lipdub.config.settings import Settings
 from lipdub.errors import WeightsError
-from lipdub.manifest import MANIFEST_PATH, load_manifest
+from lipdub.manifest import load_manifest
 from lipdub.plugin_manager import PluginManager
 from lipdub.testing.contract import ASTRONAUT_FACE
 from tests.conftest import shared_data
@@ -41,29 +39,6 @@ from tests.conftest import shared_data
 #: The outer-lip contour of the mesh (MediaPipe's lip outline), corner to corner and back.
 OUTER_CONTOUR = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291,
                  375, 321, 405, 314, 17, 84, 181, 91, 146)  # fmt: skip
-
-
-def _copy_weights(tmp_path: Path) -> Path:
-    """The manifest and the mesh model's files copied to ``tmp_path``; returns the manifest."""
-    entry = load_manifest().entries[MODEL_NAME]
-    for path in (MANIFEST_PATH, entry.file, entry.config):
-        shutil.copy(path, tmp_path / path.name)
-    return tmp_path / MANIFEST_PATH.name
-
-
-def test_the_bundled_model_loads_from_a_copy_of_the_weights(tmp_path: Path):
-    lm = load_mesh_landmarker(manifest=_copy_weights(tmp_path))
-    assert lm.name.startswith("mediapipe-mesh@")
-
-
-def test_a_tampered_model_file_is_refused(tmp_path: Path):
-    manifest = _copy_weights(tmp_path)
-    model = tmp_path / load_manifest().entries[MODEL_NAME].file.name
-    data = bytearray(model.read_bytes())
-    data[len(data) // 2] ^= 0xFF  # One flipped byte in the weights.
-    model.write_bytes(bytes(data))
-    with pytest.raises(WeightsError, match="sha256 mismatch"):
-        load_mesh_landmarker(manifest=manifest)
 
 
 def test_model_bytes_that_differ_from_the_checked_digest_are_refused():

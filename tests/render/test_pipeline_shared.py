@@ -18,7 +18,8 @@ from lipdub.cli import main
 from lipdub.eval.qc import BORDER_HIGH, BORDER_LOW, INSIDE, mask_zones
 from lipdub.render.face_work import FaceWork
 from lipdub.render.frame_pass import SERIAL_ENV
-from tests.conftest import REPO, shared_data
+from tests.conftest import REPO
+from tests.render.projects import one_shot_project
 
 pytestmark = [pytest.mark.shared, pytest.mark.slow]
 
@@ -32,15 +33,7 @@ MASK_ULPS = 1e-6
 def test_pipelined_render_equals_the_serial_one_and_qc_reuses_the_masks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    data = shared_data()
-    (tmp_path / "lipdub.toml").write_text(
-        '[project]\nname = "t"\npreset = "draft"\ndevice = "cpu"\n'
-        '[stages]\ngenerator = "exemplar"\n[settings]\naudio_fit = "pad-trim"\n'
-    )
-    (tmp_path / "shots.yaml").write_text(
-        f"shots:\n  - {{id: s1, source: {data / 'clips' / CLIP}, in: 0, out: {FRAMES}, "
-        f"dubs: [{{name: de, audio: {data / 'audio' / DUB}}}]}}\n"
-    )
+    one_shot_project(tmp_path, CLIP, DUB, FRAMES)
     checked: list[int] = []
     original = FaceWork.first_region
 

@@ -15,7 +15,7 @@ from lipdub.cli import main
 from lipdub.eval import qc as qc_module
 from lipdub.render import pipeline
 from lipdub.render.face_work import FaceWork
-from tests.conftest import shared_data
+from tests.render.projects import one_shot_project
 
 pytestmark = [pytest.mark.shared, pytest.mark.slow]
 
@@ -39,15 +39,7 @@ def _render(root: Path) -> tuple[dict[str, Any], bytes, bytes]:
 def test_qc_on_the_kept_source_equals_qc_on_the_decoded_source(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    data = shared_data()
-    (tmp_path / "lipdub.toml").write_text(
-        '[project]\nname = "t"\npreset = "draft"\ndevice = "cpu"\n'
-        '[stages]\ngenerator = "exemplar"\n[settings]\naudio_fit = "pad-trim"\n'
-    )
-    (tmp_path / "shots.yaml").write_text(
-        f"shots:\n  - {{id: s1, source: {data / 'clips' / CLIP}, in: 0, out: {FRAMES}, "
-        f"dubs: [{{name: de, audio: {data / 'audio' / DUB}}}]}}\n"
-    )
+    one_shot_project(tmp_path, CLIP, DUB, FRAMES)
     monkeypatch.chdir(tmp_path)
     decoded: list[int] = []
     original = qc_module._SourceFrames.frame
