@@ -185,7 +185,7 @@ def main() -> None:
     import torch
 
     from lipdub.analysis.faces import DlibFaceDetector
-    from lipdub.eval import metrics
+    from lipdub.eval import sync_scoring
     from lipdub.eval.evaluate import EvalContext
     from lipdub.model.checkpoint import load_manifest
     from lipdub.model.engine import select_device
@@ -203,7 +203,7 @@ def main() -> None:
     ensure_prepared(args.prepared, {i for c in cases for i in (*c[1], c[2])}, general.resolution)
     ctx = EvalContext(
         general,
-        metrics.SyncNetScorer(copy.deepcopy(syncnet), dev),
+        sync_scoring.SyncNetScorer(copy.deepcopy(syncnet), dev),
         MelFrontend(syncnet.cfg.mel),
         DlibFaceDetector("hog"),
         dev,

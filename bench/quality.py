@@ -62,7 +62,7 @@ from lipdub.analysis.shot_analysis import analyze_shot
 from lipdub.config.plan import load_plan
 from lipdub.config.project import load_project
 from lipdub.config.shots import Shot
-from lipdub.eval import metrics
+from lipdub.eval import metrics, sync_scoring
 from lipdub.eval.qc import LOUD_DB, SYNC_CROP, default_syncnet, qc_path
 from lipdub.media.audio import SILENT_DB, loudness_per_frame, to_model_audio
 from lipdub.media.read import open_video, probe
@@ -275,7 +275,7 @@ def compare(src: Faces, out: Faces, track: FaceTrack, loud, own, drive: str, syn
     }
     if sync is not None and len(out.aligned) >= metrics.SYNC_WINDOW:
         scorer, mel, audio, fps = sync
-        res = metrics.av_sync(scorer, np.stack(out.aligned), audio, fps, track.frames, mel)
+        res = sync_scoring.av_sync(scorer, np.stack(out.aligned), audio, fps, track.frames, mel)
         row["LSE-C"], row["offset"] = res.lse_c, res.offset
     if drive == "self":
         row["PSNR"] = _mean(metrics.psnr(out.lips[i], src.lips[i]) for i in speech)
@@ -317,7 +317,12 @@ def measure(
     r_src = metrics.lagged_correlation(openings(src), np.maximum(own, SILENT_DB), MAX_LAG)
     sync = None
     if syncnet is not None:
-        sync = (metrics.SyncNetScorer(syncnet[1]), MelFrontend(syncnet[1].cfg.mel), audio, shot.fps)
+        sync = (
+            sync_scoring.SyncNetScorer(syncnet[1]),
+            MelFrontend(syncnet[1].cfg.mel),
+            audio,
+            shot.fps,
+        )
     rows: dict[str, dict[str, Any]] = {}
     sheets: dict[str, dict[int, np.ndarray]] = {"source": src.sheet}
     for g in gens:

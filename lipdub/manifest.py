@@ -24,6 +24,8 @@ MANIFEST_PATH = Path(__file__).resolve().parents[1] / "weights" / "manifest.toml
 VISEME_TABLE = "viseme-table"
 #: Drivers that are code, not checkpoints.
 RULE_DRIVERS = (VISEME_TABLE,)
+#: Special weights name: the generator untrained, from a fixed seed (no file).
+RANDOM_INIT = "random-init"
 
 
 def config_digest(data: dict[str, Any]) -> str:

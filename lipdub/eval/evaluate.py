@@ -33,7 +33,7 @@ import torch
 
 from lipdub.analysis.faces import DlibFaceDetector
 from lipdub.data.clips import Clip, load_clips, require_speakers
-from lipdub.eval import metrics
+from lipdub.eval import metrics, sync_scoring
 from lipdub.media.audio import load_audio, to_model_audio
 from lipdub.model.checkpoint import audio_scale_for, resolve_generator
 from lipdub.model.engine import choose_reference, select_device
@@ -64,7 +64,7 @@ class EvalContext:
     """What every clip's evaluation needs."""
 
     model: StyleSyncGenerator
-    scorer: metrics.SyncScorer
+    scorer: sync_scoring.SyncScorer
     sync_mel: MelFrontend
     detector: DlibFaceDetector
     device: torch.device
@@ -190,7 +190,7 @@ class _Rows:
 
     def sync(self, crops: np.ndarray, audio: np.ndarray) -> dict[str, float]:
         c = self.ctx
-        r = metrics.av_sync(c.scorer, crops, audio, self.clip.fps, self.frames, c.sync_mel)
+        r = sync_scoring.av_sync(c.scorer, crops, audio, self.clip.fps, self.frames, c.sync_mel)
         return {"LSE-D": r.lse_d, "LSE-C": r.lse_c, "offset": float(r.offset)}
 
     def cross(self, out: np.ndarray, audio: np.ndarray) -> dict[str, float]:
@@ -294,7 +294,7 @@ def evaluate(
     scale = audio_scale_for(weights) if audio_scale is None else audio_scale
     ctx = EvalContext(
         model.to(dev),
-        metrics.SyncNetScorer(syncnet, dev),
+        sync_scoring.SyncNetScorer(syncnet, dev),
         MelFrontend(syncnet.cfg.mel),
         DlibFaceDetector("hog"),
         dev,

@@ -36,7 +36,6 @@ from lipdub.eval.closures import (
     lower_face_box,
     missed_thumbnails,
 )
-from lipdub.eval.metrics import SyncNetScorer, av_sync
 from lipdub.eval.phonetic_sync import expected_opening, phonetic_sync
 from lipdub.eval.qc_checks import (
     LipDetail,
@@ -443,6 +442,7 @@ def _measure_sync(
     speech_frames: int | None,
 ) -> None:
     """LSE-C, LSE-D and SyncNet's own offset (and its warning, with SyncNet's thresholds)."""
+    from lipdub.eval.sync_scoring import SyncNetScorer, av_sync
     from lipdub.model.mel import MelFrontend
 
     name, net = syncnet

@@ -25,6 +25,7 @@ from safetensors.torch import load_file, save_file
 from lipdub.errors import ConfigError, WeightsError
 from lipdub.manifest import (  # noqa: F401  (re-exported: the model layer's callers use them)
     MANIFEST_PATH,
+    RANDOM_INIT,
     Manifest,
     ManifestEntry,
     config_digest,
@@ -38,7 +39,6 @@ from lipdub.model.config import GeneratorConfig
 from lipdub.model.generator import StyleSyncGenerator
 
 FORMAT = "lipdub-checkpoint/1"  # Format tag in the JSON and the safetensors metadata.
-RANDOM_INIT = "random-init"  # Special weights name: untrained model, fixed seed.
 
 
 def save_checkpoint(

@@ -49,17 +49,14 @@ from lipdub.config.settings import Settings
 from lipdub.config.shots import Dub, Shot
 from lipdub.exemplar.bank import BANK_DIR
 from lipdub.exemplar.target import rule_digest
-from lipdub.manifest import RULE_DRIVERS
-from lipdub.media.atomic import process_tag
-from lipdub.model.checkpoint import (
+from lipdub.manifest import (
     RANDOM_INIT,
+    RULE_DRIVERS,
     ManifestEntry,
-    checkpoint_file,
     config_path_for,
-    generator_file,
     load_manifest,
 )
-from lipdub.model.driver import KIND as DRIVER_KIND
+from lipdub.media.atomic import process_tag
 
 FORMAT = "lipdub-job/1"  # Format tag of the sidecar.
 SIDECAR_DIR = ".lipdub-job"  # Hidden folder beside the outputs that holds the sidecars.
@@ -110,10 +107,15 @@ def model_files(settings: Settings) -> list[ModelFile]:
         and settings.weights != RANDOM_INIT
         and (settings.weights or manifest.default_generator)
     ):
+        from lipdub.model.checkpoint import generator_file  # The model layer imports torch.
+
         path, entry = generator_file(settings.weights)
         found.append(ModelFile("generator", path, entry, "weights" if settings.weights else ""))
     name = exemplar_driver(settings)
     if name is not None and name not in RULE_DRIVERS:
+        from lipdub.model.checkpoint import checkpoint_file  # Only a learned driver: torch.
+        from lipdub.model.driver import KIND as DRIVER_KIND
+
         path, entry = checkpoint_file(name, DRIVER_KIND, "mouth driver")
         named = settings.options("generator").get("driver")
         found.append(ModelFile("driver", path, entry, "stage_options.generator" if named else ""))

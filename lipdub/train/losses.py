@@ -23,7 +23,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from lipdub.errors import WeightsError
-from lipdub.eval.metrics import syncnet_input
+from lipdub.eval.sync_scoring import syncnet_input
 from lipdub.model.discriminator import Discriminator
 from lipdub.model.syncnet import SyncNet, sync_loss
 

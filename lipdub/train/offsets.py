@@ -2,7 +2,7 @@
 
 The offset of a clip is syncnet_python's: the shift o ∈ [−15, 15] frames minimising the mean
 distance between the visual embedding of frames t−2..t+2 and the audio embedding at t + o
-(:func:`lipdub.eval.metrics.av_sync`). It is stored in the clip's ``info.json`` with its
+(:func:`lipdub.eval.sync_scoring.av_sync`). It is stored in the clip's ``info.json`` with its
 confidence (LSE-C); the datasets apply it (shift the audio by o) only when ``offset_applied`` is
 set, i.e. the confidence reached ``min_confidence``, since a weak SyncNet's guess would do more
 harm than the offset itself. LSE-C here is on lipdub's SyncNet scale (unit embeddings, distances
@@ -17,7 +17,7 @@ from typing import Any
 
 from lipdub.data.clips import load_clips
 from lipdub.data.prepare import update_info, write_index
-from lipdub.eval.metrics import SyncNetScorer, av_sync
+from lipdub.eval.sync_scoring import SyncNetScorer, av_sync
 from lipdub.model.mel import MelFrontend
 from lipdub.model.syncnet import SyncNet
 

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from lipdub.data.clips import Clip, load_clips
-from lipdub.eval.metrics import SyncNetScorer, av_sync, syncnet_input
+from lipdub.eval.sync_scoring import SyncNetScorer, av_sync, syncnet_input
 from lipdub.model.config import SyncNetConfig
 from lipdub.model.engine import select_device
 from lipdub.model.mel import MelFrontend

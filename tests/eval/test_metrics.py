@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from lipdub.analysis.masks import lip_gap
-from lipdub.eval import metrics
+from lipdub.eval import metrics, sync_scoring
 from lipdub.eval.evaluate import SELF_METRICS, _mean, composite, format_table
 from lipdub.model.config import MelConfig
 from lipdub.model.mel import MelFrontend
@@ -107,7 +107,7 @@ def test_av_offset_of_a_known_shift(shift: int) -> None:
         audio = np.concatenate([np.zeros(shift * SPF, np.float32), audio])
     else:
         audio = audio[-shift * SPF :]
-    res = metrics.av_sync(
+    res = sync_scoring.av_sync(
         MouthLoudnessScorer(), crops, audio, Fraction(FPS), np.arange(80), MelFrontend(MelConfig())
     )
     assert res.offset == shift

@@ -94,7 +94,7 @@ def test_validator_measures_what_eval_measures(tmp_path: Path) -> None:
     from lipdub.analysis.faces import DlibFaceDetector
     from lipdub.data.clips import load_clip
     from lipdub.data.prepare import prepare, read_clips_tsv
-    from lipdub.eval import metrics
+    from lipdub.eval import sync_scoring
     from lipdub.eval.evaluate import EvalContext, evaluate_clip
     from lipdub.model.checkpoint import resolve_generator
     from lipdub.model.mel import MelFrontend
@@ -109,7 +109,7 @@ def test_validator_measures_what_eval_measures(tmp_path: Path) -> None:
     detector = DlibFaceDetector("hog")
     cpu = torch.device("cpu")
     ctx = EvalContext(
-        model, metrics.SyncNetScorer(syncnet, cpu), MelFrontend(syncnet.cfg.mel), detector, cpu
+        model, sync_scoring.SyncNetScorer(syncnet, cpu), MelFrontend(syncnet.cfg.mel), detector, cpu
     )
     lmd = {}
     for scale in (1.0, 2.0):  # Both measure the model at the audio scale they are given.
