@@ -192,7 +192,7 @@ def main() -> None:
     from lipdub.model.mel import MelFrontend
     from lipdub.model.syncnet_file import resolve_syncnet
     from lipdub.plugins.generator_stylesync import build_model
-    from lipdub.plugins.personalizer_stylesync import load_discriminator
+    from lipdub.plugins.stylesync_personalizer import load_discriminator
 
     dev = select_device(args.device)
     general, _ = build_model({"weights": args.weights, "model": "lite"})

@@ -24,22 +24,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from lipdub.hookspecs import hookimpl
-from lipdub.model.checkpoint import (
-    RANDOM_INIT,
-    audio_scale_for,
-    generator_file,
-    resolve_generator,
-)
-from lipdub.model.config import get_config
-from lipdub.model.engine import StyleSyncEngine
-from lipdub.model.generator import StyleSyncGenerator
-from lipdub.model.personal import apply_personal
+from lipdub.manifest import RANDOM_INIT
 from lipdub.stages import StageChoice
+
+if TYPE_CHECKING:  # The model layer imports torch: loaded when the generator is built, not
+    # when the plugin registers (every command registers it).
+    from lipdub.model.engine import StyleSyncEngine
+    from lipdub.model.generator import StyleSyncGenerator
 
 log = logging.getLogger(__name__)
 #: The terms of the bundled generator weights (weights/MODEL_CARD.md, "Licences").
@@ -66,6 +60,12 @@ def build_model(options: Mapping[str, Any]) -> tuple[StyleSyncGenerator, str]:
     Raises:
         WeightsError: the named checkpoint or file is missing, tampered with or mismatched.
     """
+    import torch
+
+    from lipdub.model.checkpoint import generator_file, resolve_generator
+    from lipdub.model.config import get_config
+    from lipdub.model.generator import StyleSyncGenerator
+
     weights = options.get("weights")
     if weights == RANDOM_INIT:
         cfg = get_config(options.get("model") or "full")
@@ -84,6 +84,10 @@ def build_model(options: Mapping[str, Any]) -> tuple[StyleSyncGenerator, str]:
 
 def create(options: Mapping[str, Any]) -> StyleSyncEngine:
     """Factory for the ``stylesync`` choice: returns a Generator-protocol engine."""
+    from lipdub.model.checkpoint import audio_scale_for
+    from lipdub.model.engine import StyleSyncEngine
+    from lipdub.model.personal import apply_personal
+
     opts = {**DEFAULTS, **dict(options)}
     model, label = build_model(opts)
     scale = opts["audio_scale"]

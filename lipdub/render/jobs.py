@@ -25,10 +25,9 @@ from lipdub.config.plan import Plan, check_dub_audio
 from lipdub.config.shots import Shot
 from lipdub.errors import ConfigError, DeviceError, LipdubError, PluginError, WeightsError
 from lipdub.events import ShotEvent
+from lipdub.manifest import existing_sidecar, load_manifest
 from lipdub.media.atomic import remove_stale_partials
 from lipdub.media.write import codec_for
-from lipdub.model.checkpoint import existing_sidecar, load_manifest
-from lipdub.model.engine import select_device
 from lipdub.plugin_manager import PluginManager
 from lipdub.render.claim import Claims
 from lipdub.render.fingerprint import (
@@ -78,6 +77,8 @@ def check_jobs(
                 raise ConfigError(f"{plan.where(shot, stage)}: shot {shot.id!r}: {exc}") from None
             _check_options(plan, shot, plugins, stage)
         if device_here and settings.device.startswith("cuda"):
+            from lipdub.model.engine import select_device  # torch: only a CUDA device asks.
+
             try:
                 select_device(settings.device)
             except DeviceError as exc:

@@ -44,14 +44,13 @@ from lipdub.train import loop, losses
 from lipdub.train.checkpoints import optimizer_tensors, restore_optimizer
 from lipdub.train.dataset import WINDOW, Augment, GeneratorWindows
 from lipdub.train.generator_trainer import BETAS, discriminator_step
+from lipdub.train.personal_defaults import LAMBDA_P, LEARNING_RATE
 from lipdub.train.personal_eval import HELD_OUT_FRACTION, fmt_metrics, held_out_metrics
 from lipdub.train.protocols import PersonalizeProgress, ProgressFn
 
 log = logging.getLogger(__name__)
 
-LAMBDA_P = 1e-4  # λ_p of L_p (sums of squares over every ΔW entry and ΔP element).
 LAMBDA_SYNC_REG = 1.0  # Weight of StyleLipSync's sync regulariser (off-audio L_sync).
-LEARNING_RATE = 1e-3  # Adam step for ΔW's MLP and ΔP (equalized-lr parameters are unit scale).
 DEFAULT_STEPS = 1000  # Step budget when neither steps nor minutes is given.
 EVAL_EVERY = 100  # Steps between held-out measurements.
 SAVE_EVERY_S = 120.0  # Seconds between resumable state saves.

@@ -25,7 +25,7 @@ from lipdub.model.personal import apply_personal, save_personal
 from lipdub.model.syncnet import SyncNet
 from lipdub.model.syncnet_file import syncnet_config_dict
 from lipdub.plugins.generator_stylesync import RANDOM_INIT_SEED
-from lipdub.plugins.personalizer_stylesync import LOW_RANK_FILES
+from lipdub.plugins.stylesync_personalizer import LOW_RANK_FILES
 from lipdub.train import personal_eval as E
 from lipdub.train import personalize as P
 from lipdub.train.checkpoints import save_module
@@ -300,7 +300,7 @@ def test_the_discriminator_is_loaded_verified(tmp_path: Path) -> None:
     from lipdub.errors import WeightsError
     from lipdub.model.checkpoint import load_manifest
     from lipdub.model.config import FULL
-    from lipdub.plugins.personalizer_stylesync import load_discriminator
+    from lipdub.plugins.stylesync_personalizer import load_discriminator
 
     g = random_init()
     path = tmp_path / "d.safetensors"
