@@ -286,9 +286,7 @@ def whole_clips(landmarker: str) -> str:
     import lipdub
     from lipdub.analysis.shot_analysis import STAGE_NAMES, default_stages
 
-    stages: dict[str, object] = {}
-    if landmarker == "dlib68":
-        stages = {"faces": DlibFaceDetector("hog"), "landmarker": Dlib68Landmarker()}
+    stages = _pipeline(PIPELINES[0]) if landmarker == "dlib68" else {}
     settings = AnalysisSettings()
     built = {**default_stages(settings, [n for n in STAGE_NAMES if n not in stages]), **stages}
     with (DATA / "clips.tsv").open() as f:

@@ -124,7 +124,7 @@ class MeshLandmarker:
     ) -> tuple[np.ndarray, np.ndarray]:
         """(N, 468, 3) float32 mesh points (x, y in frame pixels; z in the same scale) and
         (N,) presence scores (see the module docstring and :meth:`landmarks`). Sets
-        :attr:`rois`, the crop each face's points frame for the next frame."""
+        :attr:`rois` (with ``follow``), the crop each face's points frame for the next frame."""
         out = np.zeros((len(boxes), 468, 3), np.float32)
         scores = np.zeros(len(boxes), np.float32)
         for i, box in enumerate(boxes):
@@ -137,7 +137,8 @@ class MeshLandmarker:
                 side = float(max(b[2] - b[0], b[3] - b[1])) * BOX_SCALE
                 first, _ = self._run(image, centre, side, 0.0, coarse=True)
                 out[i], scores[i] = self._run(image, *roi_from_points(first[:, :2]), coarse=False)
-        self.rois = [roi_from_points(points[:, :2]) for points in out]
+        if self.follow:  # Only a following landmarker's crops are handed back.
+            self.rois = [roi_from_points(points[:, :2]) for points in out]
         return out, scores
 
     def _run(

@@ -25,6 +25,7 @@ from fractions import Fraction
 import numpy as np
 
 from lipdub.analysis.masks import mouth_opening, yaw_ratio
+from lipdub.analysis.runs import long_runs, true_runs
 from lipdub.media.audio import SILENT_DB
 
 #: Shortest silent stretch of the dub given a resting mouth, seconds.
@@ -63,13 +64,6 @@ class RestPlan:
             "source_frames": int((self.source >= 0.5).sum()),
             "rest_frames": int((self.rest >= 0.5).sum()),
         }
-
-
-def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
-    """``[start, stop)`` of each run of True values."""
-    padded = np.concatenate([[False], flags.astype(bool), [False]])
-    edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
-    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
 
 
 def rest_frame(openings: np.ndarray, yaws: np.ndarray) -> int | None:
@@ -114,17 +108,14 @@ def plan_rest(
     openings = np.array([mouth_opening(lm) for lm in landmarks], np.float64)
     rate = float(fps)
     min_frames = max(1, round(min_silence_s * rate))
-    resting = np.zeros(t, bool)
-    for a, b in _runs(loud < silent_db):
-        if b - a >= min_frames:
-            resting[a:b] = True
+    resting = long_runs(loud < silent_db, min_frames)
     ref = rest_frame(openings, np.array([yaw_ratio(lm) for lm in landmarks]))
     if t:  # The actor's own rest: a slightly parted mouth (a smile, a photo) is closed for them.
         own = float(np.quantile(openings, REST_CANDIDATES)) + REST_MARGIN
         closed = max(closed, min(own, REST_MAX_OPENING))
     mode = np.zeros((t, 3), np.float64)  # Columns: generated, rest, source.
     src = np.zeros(t, bool)  # Closed in the source for a while: brief closures rest instead.
-    for a, b in _runs(resting & (openings <= closed)):
+    for a, b in true_runs(resting & (openings <= closed)):
         if b - a >= min_frames:
             src[a:b] = True
     mode[src, 2] = 1.0

@@ -29,6 +29,7 @@ import numpy as np
 
 from lipdub.analysis.align import similarity_to_template, warp_to_crop
 from lipdub.analysis.mouth_class import closed_level
+from lipdub.analysis.runs import long_runs
 from lipdub.eval.closures import (
     check_closures,
     closure_summary,
@@ -565,7 +566,7 @@ def rendered_openings(
     (not the actor's own mouth); see :func:`opening_warning` for the arguments."""
     n = min(len(opening), len(loudness_db))
     rendered = np.ones(n, bool) if own_mouth is None else ~np.asarray(own_mouth, bool)[:n]
-    silent = _long_runs(loudness_db[:n] < SILENT_DB, min_run)
+    silent = long_runs(loudness_db[:n] < SILENT_DB, min_run)
     speech = loudness_db[:n] >= LOUD_DB
     quiet = _mean(opening[:n][silent & rendered])
     loud = _mean(opening[:n][speech & rendered])
@@ -573,18 +574,6 @@ def rendered_openings(
         None if quiet is None else round(quiet, 4),
         None if loud is None else round(loud, 4),
     )
-
-
-def _long_runs(flags: np.ndarray, min_run: int) -> np.ndarray:
-    """``flags`` with the runs of True shorter than ``min_run`` cleared."""
-    out = np.asarray(flags, bool).copy()
-    if min_run <= 1:
-        return out
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], out.astype(np.int8), [0]])))
-    for start, stop in zip(edges[::2], edges[1::2], strict=True):
-        if stop - start < min_run:
-            out[start:stop] = False
-    return out
 
 
 def _mean(values: np.ndarray) -> float | None:

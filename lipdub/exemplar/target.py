@@ -49,6 +49,7 @@ from scipy.ndimage import gaussian_filter1d
 
 from lipdub.analysis.mouth_class import closed_level
 from lipdub.analysis.mouth_shape import MOUTH_POINTS
+from lipdub.analysis.runs import true_runs
 from lipdub.errors import WeightsError
 from lipdub.exemplar.select import apart_margin
 from lipdub.manifest import RULE_DRIVERS, VISEME_TABLE, load_manifest
@@ -338,10 +339,8 @@ class VisemeTableDriver:
         level = np.maximum(loud[frames], loud[frames + shift])
         pause = np.clip((SILENT_DB + self.cfg.quiet_ramp_db - level) / self.cfg.quiet_ramp_db, 0, 1)
         shortest = max(1, round(self.cfg.min_pause_s * float(fps)))
-        quiet = (pause > 0).astype(np.int8)
         # Runs of quiet frames that are also consecutive shot frames.
-        edges = np.flatnonzero(np.diff(np.r_[0, quiet, 0]) != 0)
-        for a, b in zip(edges[::2], edges[1::2], strict=True):
+        for a, b in true_runs(pause > 0):
             split = np.flatnonzero(np.diff(frames[a:b]) != 1) + 1
             for run in np.split(np.arange(a, b), split):
                 if len(run) < shortest:

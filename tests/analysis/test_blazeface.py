@@ -115,7 +115,7 @@ def test_a_followed_face_gets_the_points_of_a_fresh_fit():
     # tracks a face) against its two-pass fit from the box: on a still face the same points to
     # within 1% of the face's width (the crops differ by the coarse pass's error).
     image = skimage_data.astronaut()
-    lm = load_mesh_landmarker()
+    lm = load_mesh_landmarker(follow=True)
     fresh = lm.landmarks(image, [ASTRONAUT_FACE])
     rois = list(lm.rois)
     followed = lm.landmarks(image, [ASTRONAUT_FACE], rois=rois)
