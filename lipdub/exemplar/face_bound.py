@@ -130,7 +130,10 @@ def bound_mask(
     d_jaw = cv2.distanceTransform(jaw, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
     # The top's ramp: the depth below the line under the nose.
     x0, y0, x1, y1 = box
-    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float64)
+    # A row and a column broadcast against each other: the same float64 values as full grids,
+    # without two (h, w) grids to build and walk.
+    xs = np.arange(x0, x1, dtype=np.float64)[None, :]
+    ys = np.arange(y0, y1, dtype=np.float64)[:, None]
     d_top = (xs - eyes[0]) * down[0] + (ys - eyes[1]) * down[1] - top
     out = hard * _smoothstep(d_jaw / feather) * _smoothstep(d_top / top_px)
     return out.astype(np.float32)

@@ -324,11 +324,11 @@ class ExemplarTrack:
         feather_px = self.feather * MASK_SIZE / scale_of(matrix)
         mask = self.planner.blend_mask(crop, matrix, box, feather_px)
         mask *= bound_mask(target, dests, box, feather_px)
-        ys, xs = np.nonzero(mask)
-        if len(ys) == 0:
+        rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+        if len(rows) == 0:
             return None
-        x0, y0 = box[0] + int(xs.min()), box[1] + int(ys.min())
-        x1, y1 = box[0] + int(xs.max()) + 1, box[1] + int(ys.max()) + 1
+        x0, y0 = box[0] + int(cols[0]), box[1] + int(rows[0])
+        x1, y1 = box[0] + int(cols[-1]) + 1, box[1] + int(rows[-1]) + 1
         sub = mask[y0 - box[1] : y1 - box[1], x0 - box[0] : x1 - box[0]]
         return (x0, y0, x1, y1), np.ascontiguousarray(sub)
 

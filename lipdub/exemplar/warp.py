@@ -143,10 +143,13 @@ def piecewise_affine(
         affines[k] = cv2.getAffineTransform(d.astype(np.float32), s.astype(np.float32))
         local = np.round((d - origin) * 16).astype(np.int32)
         cv2.fillConvexPoly(index, local, k, lineType=cv2.LINE_8, shift=4)
-    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float64)
-    a = affines[index]  # (h, w, 2, 3)
-    map_x = a[..., 0, 0] * xs + a[..., 0, 1] * ys + a[..., 0, 2]
-    map_y = a[..., 1, 0] * xs + a[..., 1, 1] * ys + a[..., 1, 2]
+    # Each coefficient gathered on its own and a row and a column broadcast against each other:
+    # the same float64 maps as an (h, w, 2, 3) gather over full grids, with far less memory.
+    xs = np.arange(x0, x1, dtype=np.float64)[None, :]
+    ys = np.arange(y0, y1, dtype=np.float64)[:, None]
+    c = affines.reshape(len(affines), 6)
+    map_x = c[:, 0][index] * xs + c[:, 1][index] * ys + c[:, 2][index]
+    map_y = c[:, 3][index] * xs + c[:, 4][index] * ys + c[:, 5][index]
     return cv2.remap(
         src,
         map_x.astype(np.float32),

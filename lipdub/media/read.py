@@ -55,12 +55,13 @@ log = logging.getLogger(__name__)
 #: (lipdub.media.write.X264_DETERMINISTIC).
 SCALE_THREADS = 1
 
-#: A display-matrix angle within this many degrees of a quarter turn is that quarter turn.
 #: Packet scans kept per process: a render opens its source five or six times (plan, analysis,
-#: each pass, QC), and a scan decodes the last group of pictures — the whole file when it has one
-#: keyframe (measured: about 1 s per open of a 10 s 1080p clip, a sixth of a cached render).
+#: each pass, QC), and a scan demuxes the whole file and, where the container does not vouch for
+#: its tail (Matroska, MPEG-TS), decodes the last group of pictures — the whole file when it has
+#: one keyframe (measured: about 1 s per open of a 10 s 1080p clip, a sixth of a cached render).
 SCAN_CACHE_SIZE = 16
 _scans: OrderedDict[tuple[str, int, int, int], PacketScan] = OrderedDict()
+#: A display-matrix angle within this many degrees of a quarter turn is that quarter turn.
 ROTATION_TOLERANCE_DEG = 0.5
 
 

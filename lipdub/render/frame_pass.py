@@ -107,18 +107,20 @@ class PassTimes:
 
 def encode_frames(
     frames: Iterable[np.ndarray],
-    write: Callable[[np.ndarray], None],
+    write: Callable[[Any], None],
     frame_fn: FrameFn | None,
     changes: np.ndarray | None = None,
     on_frame: Callable[[int], None] | None = None,
     workers: int | None = None,
     frame_bytes: int | None = None,
+    prepare: Callable[[np.ndarray], Any] | None = None,
 ) -> PassTimes:
     """Run ``frames`` through ``frame_fn(i, frame)`` into ``write``, in order.
 
     Arguments:
         frames: the decoded frames (an iterator that decodes lazily).
-        write: the encoder's write (called in one thread, in frame order).
+        write: the encoder's write (called in one thread, in frame order), of each frame as
+            ``prepare`` left it.
         frame_fn: the per-frame work (None: every frame as decoded); called from several
             threads at once on different frames.
         changes: (frames,) bool, the frames ``frame_fn`` changes; the others skip it (None: all
@@ -127,6 +129,10 @@ def encode_frames(
             encoding (progress).
         workers: paste threads (default :func:`render_workers`; 1: the paste in this thread).
         frame_bytes: the size of one decoded frame (sets :func:`queue_depth`; None: 1080p's).
+        prepare: what the encoder needs done to a finished frame that may run beside it
+            (:meth:`lipdub.media.write.VideoWriter.prepare`: the conversion to its pixel
+            format), run in the paste threads, and in this thread for frames that skip them;
+            None: frames go to ``write`` as they are.
 
     Returns:
         The per-stage times.
@@ -135,17 +141,20 @@ def encode_frames(
     times = PassTimes(n_workers, queue_depth(frame_bytes))
     wall0, cpu0 = time.perf_counter(), time.process_time()
 
-    def work(item: tuple[int, np.ndarray]) -> np.ndarray:
+    def finish(frame: np.ndarray) -> Any:
+        return frame if prepare is None else prepare(frame)
+
+    def work(item: tuple[int, np.ndarray]) -> Any:
         assert frame_fn is not None
-        return frame_fn(*item)
+        return finish(frame_fn(*item))
 
     def needed(item: tuple[int, np.ndarray]) -> bool:
         i = item[0]
         return frame_fn is not None and (changes is None or i >= len(changes) or bool(changes[i]))
 
-    def as_is(item: tuple[int, np.ndarray]) -> np.ndarray:
+    def as_is(item: tuple[int, np.ndarray]) -> Any:
         times.untouched += 1
-        return item[1]
+        return finish(item[1])
 
     # OpenCV on one thread, so every call is one stripe (see above): importing lipdub set it for
     # the process (lipdub.CV_THREADS). Set again if a plugin changed it, never restored, which
@@ -170,10 +179,10 @@ def queue_depth(frame_bytes: int | None) -> int:
 
 def _pipelined(
     frames: Iterable[np.ndarray],
-    write: Callable[[np.ndarray], None],
-    work: Callable[[tuple[int, np.ndarray]], np.ndarray],
+    write: Callable[[Any], None],
+    work: Callable[[tuple[int, np.ndarray]], Any],
     needed: Callable[[tuple[int, np.ndarray]], bool],
-    as_is: Callable[[tuple[int, np.ndarray]], np.ndarray],
+    as_is: Callable[[tuple[int, np.ndarray]], Any],
     on_frame: Callable[[int], None] | None,
     times: PassTimes,
 ) -> None:

@@ -253,11 +253,12 @@ def _encode_dub(
                 frames = _keeping_thumbnail(frames, thumb_at, thumb)
             times = encode_frames(
                 frames,
-                writer.write,
+                writer.write_prepared,
                 frame_fn,
                 changes,
                 progress,
                 frame_bytes=info.width * info.height * 3,
+                prepare=writer.prepare,
             )
     timing.setdefault(dub.name, {})["encode_pass"] = {
         **times.record(),

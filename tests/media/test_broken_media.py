@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from lipdub.errors import MediaError
+from lipdub.media import packet_scan
 from lipdub.media.audio import load_audio
 from lipdub.media.read import open_video, probe
 from tests.conftest import CELL, counter_frame, read_counter
@@ -201,6 +202,56 @@ def test_truncated_matroska_is_refused_by_its_declared_duration(
     claim = _says(cut, "damaged video: the container says it lasts 4.000 s (100 frames) but ")
     with pytest.raises(MediaError, match=claim + r"only \d+ frames"):
         open_video(cut)
+
+
+def _tail_decodes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the scan's decodes of a last group of pictures (one entry per decode)."""
+    calls: list[int] = []
+    decoded = packet_scan._decoded
+
+    def counting(ctx: av.VideoCodecContext, packets: list[av.Packet]) -> set[int]:
+        calls.append(len(packets))
+        return decoded(ctx, packets)
+
+    monkeypatch.setattr(packet_scan, "_decoded", counting)
+    return calls
+
+
+def test_a_whole_indexed_file_is_not_decoded_at_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """An MP4 with one keyframe: its index lists every packet and none is short, so opening it
+    decodes nothing past the first frame (it used to decode the whole file at every open). The
+    same stream in Matroska, whose cues list keyframes only, has its last group decoded."""
+    calls = _tail_decodes(monkeypatch)
+    mp4 = _encode(tmp_path / "one_gop.mp4", 60, noise=True, options={"g": "250", "bf": "2"})
+    assert probe(mp4).frame_count == 60 and calls == []
+    mkv = _encode(tmp_path / "one_gop.mkv", 60, noise=True, options={"g": "250", "bf": "2"})
+    assert probe(mkv).frame_count == 60 and calls == [60]
+
+
+def test_a_last_packet_cut_short_has_its_group_decoded_and_its_lost_frames_dropped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The index is whole (it is at the front) but the file ends inside the last packet: FFmpeg
+    flags that packet corrupt, so the container does not vouch for the tail, the last group is
+    decoded, and the frames that never come out of it are not counted: the reader yields every
+    frame it counts."""
+    calls = _tail_decodes(monkeypatch)
+    whole = _encode(
+        tmp_path / "fs.mp4",
+        60,
+        noise=True,
+        options={"g": "250", "bf": "2"},
+        muxer={"movflags": "faststart"},
+    )
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole.read_bytes()[:-10])
+    with open_video(cut) as src:
+        n = src.info.frame_count
+        frames = list(src.frames())
+    assert calls == [60] and 0 < n < 60 and len(frames) == n
+    assert [read_counter(f) for f in frames] == list(range(n))
 
 
 # --- Variable frame rate ----------------------------------------------------------------------
