@@ -49,6 +49,11 @@ INPUT_PX = 192
 #: The first crop's side, in sides of the detector's box: a dlib HOG box spans brows to chin, a
 #: mesh crop the whole head with a margin (MediaPipe enlarges its BlazeFace box by 1.5).
 BOX_SCALE = 1.6
+#: A crop this many times the model's input or more is shrunk by area averaging before the warp.
+AREA_FROM = 1.5
+#: The crop's revision, in the landmarker's name: the points of the crop before area averaging
+#: (2026-12-08) were other points, so cached analyses made with it are not reused.
+CROP = "+area"
 #: The second crop's side, in the long side of the first pass's points seen level (MediaPipe's
 #: face_landmark_landmarks_to_roi uses 1.5).
 MESH_SCALE = 1.5
@@ -89,8 +94,9 @@ class MeshLandmarker:
             raise WeightsError(f"face mesh: model bytes hash to {got[:12]}…, not {sha256[:12]}…")
         #: Fit a followed face in one pass on its previous crop (the face pass hands it back).
         self.follow = bool(follow)
-        # "+follow": the points differ from two passes' (by ~0.006 IOD), so the cache keys do.
-        self.name = f"mediapipe-mesh@{sha256[:12]}" + ("+follow" if self.follow else "")
+        # "+follow": the points differ from two passes' (by ~0.006 IOD), so the cache keys do;
+        # CROP likewise keeps analyses made from another crop out of the cache.
+        self.name = f"mediapipe-mesh@{sha256[:12]}{CROP}" + ("+follow" if self.follow else "")
         self.threads = int(threads)
         self._graph = SplitGraph(model, self.threads)
         self._outputs = dict(outputs)
@@ -147,24 +153,46 @@ class MeshLandmarker:
         """The model on the square crop of ``side`` px turned by ``angle`` (radians) about
         ``centre``; the points come back in frame pixels. ``coarse``: the mesh before any
         refinement (the model's first segment only)."""
-        to_crop = crop_matrix(centre, side, angle)
-        crop = cv2.warpAffine(
-            image,
-            to_crop,
-            (INPUT_PX, INPUT_PX),
-            flags=cv2.INTER_AREA if side > 2 * INPUT_PX else cv2.INTER_LINEAR,
-            borderMode=cv2.BORDER_CONSTANT,
-        )
+        crop = model_crop(image, centre, side, angle)
         got = self._graph.run(crop[None].astype(np.float32) / 255.0, first_segment_only=coarse)
         pts = got[self._outputs["landmarks"]].reshape(468, 3).astype(np.float64)
         lips = self._outputs.get("lips")
         if lips is not None and not coarse:  # MediaPipe's refinement: its lips replace the mesh's.
             pts[LIP_REFINEMENT, :2] = got[lips].reshape(len(LIP_REFINEMENT), 2)
         logit = float(got[self._outputs["face_flag"]].reshape(-1)[0])
-        back = cv2.invertAffineTransform(to_crop)
+        back = cv2.invertAffineTransform(crop_matrix(centre, side, angle))
         xy = pts[:, :2] @ back[:, :2].T + back[:, 2]
         z = pts[:, 2:] * side / INPUT_PX
         return np.hstack([xy, z]).astype(np.float32), float(1 / (1 + np.exp(-logit)))
+
+
+def model_crop(image: np.ndarray, centre: np.ndarray, side: float, angle: float) -> np.ndarray:
+    """(INPUT_PX, INPUT_PX, 3) the model's input: the square of ``side`` px about ``centre``
+    turned by ``angle`` (:func:`crop_matrix`), black outside the frame.
+
+    A face larger than the input by more than :data:`AREA_FROM` is first shrunk by area
+    averaging (the square's surroundings only), then warped bilinearly: ``warpAffine`` has no
+    area mode (it takes INTER_AREA as bilinear), and bilinear sampling of a 1080p face at a
+    third of its size aliases its edges, which moved the lips' points from frame to frame.
+    """
+    to_crop = crop_matrix(centre, side, angle)
+    factor = side / INPUT_PX
+    if factor > AREA_FROM:
+        h, w = image.shape[:2]
+        reach = side * 0.75  # Beyond the turned square's half-diagonal (side / sqrt 2).
+        x0, y0 = max(0, int(centre[0] - reach)), max(0, int(centre[1] - reach))
+        x1, y1 = min(w, int(np.ceil(centre[0] + reach))), min(h, int(np.ceil(centre[1] + reach)))
+        if x1 - x0 >= 2 and y1 - y0 >= 2:
+            size = (max(1, round((x1 - x0) / factor)), max(1, round((y1 - y0) / factor)))
+            small = cv2.resize(image[y0:y1, x0:x1], size, interpolation=cv2.INTER_AREA)
+            # Small-image pixels (u, v) are frame pixels (x0 + u·sx, y0 + v·sy).
+            sx, sy = (x1 - x0) / size[0], (y1 - y0) / size[1]
+            to_frame = np.array([[sx, 0.0, x0 + 0.5 * sx - 0.5], [0.0, sy, y0 + 0.5 * sy - 0.5]])
+            to_crop = to_crop @ np.vstack([to_frame, [0.0, 0.0, 1.0]])
+            image = small
+    return cv2.warpAffine(
+        image, to_crop, (INPUT_PX, INPUT_PX), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
+    )
 
 
 def crop_matrix(centre: np.ndarray, side: float, angle: float) -> np.ndarray:

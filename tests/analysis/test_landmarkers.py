@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 
+import cv2
 import numpy as np
 import pytest
 from ai_edge_litert.interpreter import Interpreter
@@ -13,7 +14,14 @@ from skimage import data as skimage_data
 
 from lipdub.analysis import faces as dlib_faces
 from lipdub.analysis.masks import mouth_opening
-from lipdub.analysis.mesh import MODEL_NAME, MeshLandmarker, load_mesh_landmarker
+from lipdub.analysis.mesh import (
+    INPUT_PX,
+    MODEL_NAME,
+    MeshLandmarker,
+    crop_matrix,
+    load_mesh_landmarker,
+    model_crop,
+)
 from lipdub.analysis.mesh68 import (
     INNER_LIP_CONTOUR,
     INNER_LIPS,
@@ -61,6 +69,36 @@ def test_the_crop_matrix_frames_the_subset_and_its_landmarks_map_back():
     m = landmarks_to_transform_matrix(pts, 0, 1, [[0, 1], [2, 3]], 1.0, 1.0, 16, 16)
     corners = transform_landmarks(np.array([[[0, 0], [16, 16]]], np.float32), m)
     np.testing.assert_allclose(corners[0], [[10, 20], [30, 30]], atol=1e-4)
+
+
+def test_a_large_face_s_crop_frames_what_a_plain_warp_frames_without_its_aliasing():
+    """A 1080p face crop shrunk 3x: on a smooth picture the area-averaged crop is the bilinear
+    warp's (the geometry is the same, within rounding of a gradient); on stripes two pixels
+    wide, which a 3x bilinear sample reads as pure black or white, it is greys."""
+    h, w = 1080, 1920
+    centre, side, angle = np.array([960.0, 540.0]), 3.0 * INPUT_PX, 0.2
+    ys, xs = np.mgrid[0:h, 0:w]
+    smooth = np.dstack([xs * 255 // w, ys * 255 // h, (xs + ys) * 255 // (w + h)]).astype(np.uint8)
+    plain = cv2.warpAffine(smooth, crop_matrix(centre, side, angle), (INPUT_PX, INPUT_PX))
+    got = model_crop(smooth, centre, side, angle)
+    # A gradient of < 0.25 levels a pixel, averaged over 3x3 before sampling: within 1 level
+    # inside (the border's pixels see black beyond the frame's edge the same way in both).
+    inner = (slice(4, -4), slice(4, -4))
+    assert np.abs(got[inner].astype(int) - plain[inner].astype(int)).max() <= 1
+    stripes = np.repeat(((xs // 2) % 2 * 255).astype(np.uint8)[..., None], 3, axis=2)
+    aliased = cv2.warpAffine(stripes, crop_matrix(centre, side, angle), (INPUT_PX, INPUT_PX))
+    shrunk = model_crop(stripes, centre, side, angle)
+    # Bilinear sampling keeps lines of pure black and white; area averaging mixes each 3-px
+    # window's one or two white pixels of four (85 or 170), never pure black or white.
+    assert aliased[inner].std() > 90 and aliased[inner].min() < 20 and aliased[inner].max() > 235
+    assert shrunk[inner].std() < 45 and shrunk[inner].min() > 60 and shrunk[inner].max() < 195
+
+
+def test_a_small_face_s_crop_is_the_plain_warp():
+    image = np.random.default_rng(3).integers(0, 256, (300, 400, 3), dtype=np.uint8)
+    centre, side = np.array([200.0, 150.0]), 1.2 * INPUT_PX
+    plain = cv2.warpAffine(image, crop_matrix(centre, side, 0.1), (INPUT_PX, INPUT_PX))
+    assert np.array_equal(model_crop(image, centre, side, 0.1), plain)
 
 
 def test_the_split_model_runs_the_plain_mesh_as_litert_alone_does():
