@@ -115,16 +115,20 @@ def test_ordered_map_reraises_in_order_and_leaves_no_thread():
 
 def test_a_sink_left_on_an_error_drops_what_it_still_holds():
     got = []
-    gate = threading.Event()
+    gate, consuming = threading.Event(), threading.Event()
 
     def slow(x: int) -> None:
+        consuming.set()
         gate.wait(5)
         got.append(x)
 
     with pytest.raises(KeyError), BackgroundSink(slow, depth=10) as sink:
         for i in range(5):
             sink.put(i)
-        threading.Timer(1.0, gate.set).start()  # Item 0 is being consumed meanwhile.
+        # Item 0 is being consumed when the error comes (waited for: on a busy machine the
+        # sink's thread may not have taken it yet, and then it is dropped with the rest).
+        assert consuming.wait(5)
+        threading.Timer(1.0, gate.set).start()
         raise KeyError("the producer failed")
     assert got == [0]  # The item being consumed when the error came, none of those queued.
 
