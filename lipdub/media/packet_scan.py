@@ -7,11 +7,14 @@
   not in the file, a damaged last group of pictures) are not frames. The first frame the decoder
   delivers is found while demuxing; the last group of pictures is kept (compressed) and decoded
   after the pass, so no seek is needed (some formats, MPEG-TS among them, seek unreliably).
-- That decode is skipped where the container vouches for the tail: its index lists every packet
-  the pass found and no packet came back short (FFmpeg flags a packet cut by the end of the file
-  as corrupt). A file with one keyframe would otherwise be decoded whole at every open, about
-  8 ms a 1080p frame, a quarter of the analysis; MP4 and MOV, most delivered footage, carry such
-  an index. Matroska (whose cues list keyframes only), MPEG-TS and raw streams are decoded.
+- That decode is skipped where the file vouches for its tail: the container's index lists every
+  packet the pass found, no packet came back short (FFmpeg flags a packet cut by the end of the
+  file as corrupt), and the last packet is whole by its own framing (H.264 and HEVC in MP4/MOV:
+  its NAL units' length fields add up to its size exactly; a file cut inside that packet and then
+  re-wrapped, as the errors below advise, keeps a complete index around a cut packet). A file
+  with one keyframe would otherwise be decoded whole at every open, about 8 ms a 1080p frame, a
+  quarter of the analysis. Matroska (whose cues list keyframes only), MPEG-TS, raw streams and
+  other codecs are decoded (an intra-only codec's last group is one frame).
 - The container's own claim about the stream is checked against what the file holds: the index
   (MP4/MOV, AVI list every packet) and the Matroska per-track ``DURATION`` tag. A shortfall is a
   damaged (usually truncated) file and is refused: quietly rendering the frames that happen to be
@@ -92,7 +95,14 @@ def scan_packets(
             f"only {d.packets - d.hidden} are in the file (truncated, or still being copied?); "
             f"{_REWRAP_FIX}"
         )
-    vouched = listed > 0 and listed - listed_hidden == d.packets - d.hidden and not d.corrupt
+    last = d.gop[-1] if d.gop else None
+    vouched = (
+        listed > 0
+        and listed - listed_hidden == d.packets - d.hidden
+        and not d.corrupt
+        and last is not None
+        and _ends_whole(stream, last)
+    )
     if d.gop and not vouched:
         try:
             d.tail = _decoded(stream.codec_context, d.gop)
@@ -161,6 +171,26 @@ def _demux(container: av.container.InputContainer, stream: av.VideoStream, path:
     except av.error.FFmpegError as exc:
         raise MediaError(f"{path}: corrupt video stream ({exc})") from exc
     return d
+
+
+def _ends_whole(stream: av.VideoStream, packet: av.Packet) -> bool:
+    """True when ``packet`` (the stream's last) is whole by its own framing: H.264 or HEVC with
+    length-prefixed NAL units (an ``avcC`` / ``hvcC`` record, as in MP4 and MOV) whose lengths
+    add up to the packet's size exactly. False where that cannot be told (other codecs, start
+    codes instead of lengths): the caller then decodes the last group of pictures."""
+    ctx = stream.codec_context
+    extra = bytes(ctx.extradata or b"")
+    if ctx.name == "h264" and len(extra) > 4 and extra[0] == 1:
+        size = (extra[4] & 3) + 1
+    elif ctx.name == "hevc" and len(extra) > 21 and extra[0] == 1:
+        size = (extra[21] & 3) + 1
+    else:
+        return False
+    data = bytes(packet)
+    at = 0
+    while at + size <= len(data):
+        at += size + int.from_bytes(data[at : at + size], "big")
+    return at == len(data) and len(data) > 0
 
 
 def _decodable_span(pts: list[int], d: _Demuxed) -> tuple[int, int]:

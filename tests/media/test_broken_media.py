@@ -254,6 +254,40 @@ def test_a_last_packet_cut_short_has_its_group_decoded_and_its_lost_frames_dropp
     assert [read_counter(f) for f in frames] == list(range(n))
 
 
+def test_a_file_cut_inside_its_last_packet_and_rewrapped_reads_the_frames_that_decode(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """What the truncation errors advise (re-wrap the frames that survive) gives a file whose
+    index is whole around a cut last packet: no packet is flagged, but the packet's own NAL
+    lengths run past its end, so the last group is decoded and the frames that never come out
+    of it are not counted (trusting the index alone counted 60 and the read failed at 57)."""
+    calls = _tail_decodes(monkeypatch)
+    whole = _encode(
+        tmp_path / "fs.mp4",
+        60,
+        noise=True,
+        options={"g": "250", "bf": "2"},
+        muxer={"movflags": "faststart"},
+    )
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole.read_bytes()[:-10])
+    rewrapped = tmp_path / "rewrapped.mov"
+    with av.open(str(cut)) as i, av.open(str(rewrapped), "w") as o:
+        ist = i.streams.video[0]
+        ost = o.add_stream_from_template(ist)
+        for packet in i.demux(ist):
+            if packet.dts is not None:
+                packet.stream = ost
+                o.mux(packet)
+    with av.open(str(rewrapped)) as c:
+        assert not any(p.is_corrupt for p in c.demux(video=0))
+    with open_video(rewrapped) as src:
+        n = src.info.frame_count
+        frames = list(src.frames())
+    assert calls == [60] and 0 < n < 60 and len(frames) == n
+    assert [read_counter(f) for f in frames] == list(range(n))
+
+
 # --- Variable frame rate ----------------------------------------------------------------------
 
 # Frame times in 1/100 s on a 25 fps grid (4 ticks a frame): frame 2 and 3 land on one slot
