@@ -230,14 +230,9 @@ def test_a_whole_indexed_file_is_not_decoded_at_open(
     assert probe(mkv).frame_count == 60 and calls == [60]
 
 
-def test_a_last_packet_cut_short_has_its_group_decoded_and_its_lost_frames_dropped(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-):
-    """The index is whole (it is at the front) but the file ends inside the last packet: FFmpeg
-    flags that packet corrupt, so the container does not vouch for the tail, the last group is
-    decoded, and the frames that never come out of it are not counted: the reader yields every
-    frame it counts."""
-    calls = _tail_decodes(monkeypatch)
+def _cut_inside_last_packet(tmp_path: Path) -> Path:
+    """60 frames in one group of pictures (MP4, index at the front), the file's last 10 bytes
+    (inside the last packet) cut off."""
     whole = _encode(
         tmp_path / "fs.mp4",
         60,
@@ -247,11 +242,29 @@ def test_a_last_packet_cut_short_has_its_group_decoded_and_its_lost_frames_dropp
     )
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(whole.read_bytes()[:-10])
-    with open_video(cut) as src:
+    return cut
+
+
+def _assert_reads_what_it_counts(path: Path, calls: list[int]) -> None:
+    """The last group was decoded at open, frames were lost from it, and the reader yields
+    exactly the frames it counts, in order."""
+    with open_video(path) as src:
         n = src.info.frame_count
         frames = list(src.frames())
     assert calls == [60] and 0 < n < 60 and len(frames) == n
     assert [read_counter(f) for f in frames] == list(range(n))
+
+
+def test_a_last_packet_cut_short_has_its_group_decoded_and_its_lost_frames_dropped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The index is whole (it is at the front) but the file ends inside the last packet: FFmpeg
+    flags that packet corrupt, so the container does not vouch for the tail, the last group is
+    decoded, and the frames that never come out of it are not counted: the reader yields every
+    frame it counts."""
+    calls = _tail_decodes(monkeypatch)
+    cut = _cut_inside_last_packet(tmp_path)
+    _assert_reads_what_it_counts(cut, calls)
 
 
 def test_a_file_cut_inside_its_last_packet_and_rewrapped_reads_the_frames_that_decode(
@@ -262,15 +275,7 @@ def test_a_file_cut_inside_its_last_packet_and_rewrapped_reads_the_frames_that_d
     lengths run past its end, so the last group is decoded and the frames that never come out
     of it are not counted (trusting the index alone counted 60 and the read failed at 57)."""
     calls = _tail_decodes(monkeypatch)
-    whole = _encode(
-        tmp_path / "fs.mp4",
-        60,
-        noise=True,
-        options={"g": "250", "bf": "2"},
-        muxer={"movflags": "faststart"},
-    )
-    cut = tmp_path / "cut.mp4"
-    cut.write_bytes(whole.read_bytes()[:-10])
+    cut = _cut_inside_last_packet(tmp_path)
     rewrapped = tmp_path / "rewrapped.mov"
     with av.open(str(cut)) as i, av.open(str(rewrapped), "w") as o:
         ist = i.streams.video[0]
@@ -281,11 +286,7 @@ def test_a_file_cut_inside_its_last_packet_and_rewrapped_reads_the_frames_that_d
                 o.mux(packet)
     with av.open(str(rewrapped)) as c:
         assert not any(p.is_corrupt for p in c.demux(video=0))
-    with open_video(rewrapped) as src:
-        n = src.info.frame_count
-        frames = list(src.frames())
-    assert calls == [60] and 0 < n < 60 and len(frames) == n
-    assert [read_counter(f) for f in frames] == list(range(n))
+    _assert_reads_what_it_counts(rewrapped, calls)
 
 
 # --- Variable frame rate ----------------------------------------------------------------------
