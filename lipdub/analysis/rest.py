@@ -25,7 +25,7 @@ from fractions import Fraction
 import numpy as np
 
 from lipdub.analysis.masks import mouth_opening, yaw_ratio
-from lipdub.analysis.runs import long_runs, true_runs
+from lipdub.analysis.runs import long_runs
 from lipdub.media.audio import SILENT_DB
 
 #: Shortest silent stretch of the dub given a resting mouth, seconds.
@@ -114,10 +114,8 @@ def plan_rest(
         own = float(np.quantile(openings, REST_CANDIDATES)) + REST_MARGIN
         closed = max(closed, min(own, REST_MAX_OPENING))
     mode = np.zeros((t, 3), np.float64)  # Columns: generated, rest, source.
-    src = np.zeros(t, bool)  # Closed in the source for a while: brief closures rest instead.
-    for a, b in true_runs(resting & (openings <= closed)):
-        if b - a >= min_frames:
-            src[a:b] = True
+    # Closed in the source for a while: brief closures rest instead.
+    src = long_runs(resting & (openings <= closed), min_frames)
     mode[src, 2] = 1.0
     mode[resting & ~src, 1 if ref is not None else 0] = 1.0
     mode[~resting, 0] = 1.0

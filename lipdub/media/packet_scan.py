@@ -73,7 +73,6 @@ class _Demuxed:
     first: av.VideoFrame | None  # The first frame the decoder delivers.
     gop: list[av.Packet] | None  # The last group of pictures (None: too long to keep).
     corrupt: int  # Packets FFmpeg flags corrupt (e.g. cut short by the end of the file).
-    tail: set[int] | None  # Timestamps the last group of pictures decodes to (None: not decoded).
 
 
 def scan_packets(
@@ -103,9 +102,10 @@ def scan_packets(
         and last is not None
         and _ends_whole(stream, last)
     )
+    tail = None  # Timestamps the last group of pictures decodes to (None: not decoded).
     if d.gop and not vouched:
         try:
-            d.tail = _decoded(stream.codec_context, d.gop)
+            tail = _decoded(stream.codec_context, d.gop)
         except av.error.FFmpegError as exc:
             raise MediaError(f"{path}: corrupt video stream ({exc})") from exc
     pts = d.pts
@@ -117,7 +117,7 @@ def scan_packets(
     _refuse_short_duration(path, stream, pts, d.end)
     if d.first is None:
         raise MediaError(f"{path}: no frame of the video stream can be decoded")
-    lo, hi = _decodable_span(pts, d)
+    lo, hi = _decodable_span(pts, d, tail)
     if lo == hi:
         raise MediaError(f"{path}: no frame of the video stream can be decoded")
     if lo or hi < len(pts) or d.hidden:
@@ -144,7 +144,7 @@ def _demux(container: av.container.InputContainer, stream: av.VideoStream, path:
     pictures (kept for :func:`scan_packets` to decode where the container does not vouch for
     it, so no seek is needed)."""
     ctx = stream.codec_context
-    d = _Demuxed(pts=[], packets=0, hidden=0, end=None, first=None, gop=[], corrupt=0, tail=None)
+    d = _Demuxed(pts=[], packets=0, hidden=0, end=None, first=None, gop=[], corrupt=0)
     try:
         for packet in container.demux(stream):
             if packet.pts is None and packet.size == 0:
@@ -193,15 +193,16 @@ def _ends_whole(stream: av.VideoStream, packet: av.Packet) -> bool:
     return at == len(data) and len(data) > 0
 
 
-def _decodable_span(pts: list[int], d: _Demuxed) -> tuple[int, int]:
+def _decodable_span(pts: list[int], d: _Demuxed, tail: set[int] | None) -> tuple[int, int]:
     """[lo, hi) of the sorted ``pts`` that decode: presented frames before the decoder's first
-    one never decode (missing references), nor do those of a damaged last group of pictures."""
+    one never decode (missing references), nor do those of a damaged last group of pictures
+    (``tail``: the timestamps it decodes to; None: not decoded, all taken to decode)."""
     assert d.first is not None
     lo = int(np.searchsorted(pts, d.first.pts)) if d.first.pts is not None else 0
     hi = len(pts)
-    if d.tail is not None and d.gop:
+    if tail is not None and d.gop:
         last_key = d.gop[0].pts if d.gop[0].pts is not None else pts[-1]
-        while hi > lo and pts[hi - 1] >= last_key and pts[hi - 1] not in d.tail:
+        while hi > lo and pts[hi - 1] >= last_key and pts[hi - 1] not in tail:
             hi -= 1
     return lo, hi
 
