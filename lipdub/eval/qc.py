@@ -48,7 +48,6 @@ from lipdub.eval.qc_checks import (
     phonetic_offset_warning,
     ratio,
 )
-from lipdub.exemplar.target import MIN_PAUSE_S
 from lipdub.media.audio import SILENT_DB, loudness_per_frame
 from lipdub.media.read import open_video
 from lipdub.media.stream import prefetching
@@ -78,10 +77,11 @@ SYNC_MIN_FRAMES = 10
 #: Mean opening on silent frames above the loud frames' by more than this (IOD) is a warning.
 OPENING_MARGIN = 0.02
 #: The opening warning counts only silences this long (seconds): the shortest pause on which the
-#: default driver closes the lips, its own constant. Shorter silences are the gaps between words
-#: and the stops of t/k/p, where a mouth still speaking is right: counting them flagged the
-#: demo's own German take (3 gap frames at 0.12-0.25 IOD).
-PAUSE_S = MIN_PAUSE_S
+#: default driver closes the lips (lipdub.exemplar.target.MIN_PAUSE_S, a layer above: kept equal
+#: by hand). Shorter silences are the gaps between words and the stops of t/k/p, where a mouth
+#: still speaking is right: counting them flagged the demo's own German take (3 gap frames at
+#: 0.12-0.25 IOD).
+PAUSE_S = 0.2
 
 #: Source pixels the render kept: shot frame -> (box, (h, w, 3) uint8 RGB crop), None for none.
 KeptSource = Callable[[int], "tuple[tuple[int, int, int, int], np.ndarray] | None"]

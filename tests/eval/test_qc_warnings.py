@@ -174,3 +174,11 @@ def test_a_page_that_fails_half_way_leaves_the_last_whole_page(
     monkeypatch.undo()
     assert page.read_text() == before
     assert not [p for p in tmp_path.iterdir() if "lipdub-partial" in p.name]
+
+
+def test_qc_counts_the_pauses_the_default_driver_closes_on():
+    """QC's pause length mirrors the driver's (QC may not import the generator's layer)."""
+    from lipdub.eval.qc import PAUSE_S
+    from lipdub.exemplar.target import MIN_PAUSE_S
+
+    assert PAUSE_S == MIN_PAUSE_S
